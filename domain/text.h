@@ -1,0 +1,22 @@
+/*
+ * The text checks behind the contract's field rules: UTF-8 validity, length
+ * in code points, and "not all white space". They take lengths, not NUL
+ * terminators, so that a string with an embedded NUL is judged whole.
+ */
+#ifndef PW_DOMAIN_TEXT_H
+#define PW_DOMAIN_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Returns the number of code points in the len bytes at s, or -1 if they are
+ * not well-formed UTF-8 (overlong forms, surrogates, values past U+10FFFF,
+ * truncated sequences) or contain a NUL.
+ */
+long pw_text_codepoints(const char *s, size_t len);
+
+/* True if every code point of s is white space (Unicode White_Space); true for "". */
+bool pw_text_is_blank(const char *s, size_t len);
+
+#endif
