@@ -1,0 +1,62 @@
+/*
+ * The relay works in rounds: peek a batch, publish it, flush, remove. The
+ * flush before the remove is the whole point: removing first would lose an
+ * event to a crash between the two.
+ */
+#include "handlers/relay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PW_RELAY_DEFAULT_BATCH 512
+
+enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, struct pw_bus *bus,
+                          size_t batch, int flush_timeout_ms)
+{
+    memset(relay, 0, sizeof *relay);
+    relay->batch = batch ? batch : PW_RELAY_DEFAULT_BATCH;
+    relay->evs = calloc(relay->batch, sizeof *relay->evs);
+    relay->seqs = calloc(relay->batch, sizeof *relay->seqs);
+    if (!relay->evs || !relay->seqs) {
+        pw_relay_release(relay);
+        return PW_E_NOMEM;
+    }
+    relay->outbox = outbox;
+    relay->bus = bus;
+    relay->flush_timeout_ms = flush_timeout_ms;
+    return PW_OK;
+}
+
+static enum pw_err relay_round(struct pw_relay *relay, size_t *n, struct pw_errbuf *err)
+{
+    enum pw_err rc = pw_outbox_peek(relay->outbox, relay->evs, relay->seqs, relay->batch, n, err);
+    if (rc || *n == 0)
+        return rc;
+    for (size_t i = 0; i < *n && !rc; i++)
+        rc = pw_bus_publish(relay->bus, &relay->evs[i], err);
+    if (!rc)
+        rc = pw_bus_flush(relay->bus, relay->flush_timeout_ms, err);
+    if (!rc)
+        rc = pw_outbox_remove(relay->outbox, relay->seqs, *n, err);
+    for (size_t i = 0; i < *n; i++)
+        pw_event_release(&relay->evs[i]);
+    return rc;
+}
+
+enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err)
+{
+    size_t total = 0, n = 0;
+    enum pw_err rc;
+    while ((rc = relay_round(relay, &n, err)) == PW_OK && n > 0)
+        total += n;
+    if (published)
+        *published = total;
+    return rc;
+}
+
+void pw_relay_release(struct pw_relay *relay)
+{
+    free(relay->evs);
+    free(relay->seqs);
+    memset(relay, 0, sizeof *relay);
+}

@@ -1,0 +1,39 @@
+/*
+ * The outbox relay: moves committed events from the outbox to the message
+ * bus, oldest first, and removes them only after the bus acknowledged them.
+ * An event therefore reaches the bus at least once after its commit and
+ * never before it, whatever fails in between.
+ */
+#ifndef PW_HANDLERS_RELAY_H
+#define PW_HANDLERS_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ports/bus.h"
+#include "ports/outbox.h"
+
+struct pw_relay {
+    struct pw_outbox *outbox; /* borrowed */
+    struct pw_bus *bus;       /* borrowed */
+    size_t batch;             /* events per peek/flush round */
+    int flush_timeout_ms;
+    struct pw_event *evs;     /* batch slots, owned */
+    uint64_t *seqs;
+};
+
+/* Sets up relay on the two ports; batch 0 picks a default. PW_E_NOMEM on failure. */
+enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, struct pw_bus *bus,
+                          size_t batch, int flush_timeout_ms);
+
+/*
+ * Publishes until the outbox is empty; *published (may be NULL) counts the
+ * events acknowledged and removed. On failure the events of the round in
+ * hand stay in the outbox and are published again by the next call.
+ */
+enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err);
+
+/* Frees the relay's slots; safe on a zeroed relay. */
+void pw_relay_release(struct pw_relay *relay);
+
+#endif
