@@ -1,0 +1,41 @@
+/*
+ * The in-memory adapters: the reference implementation of the store ports
+ * and the message bus, and the fakes that tests build worlds from.
+ *
+ * A store is the shared state (posts, inbox, outbox, offsets) that several
+ * units of work and outbox readers can be opened on, as several connections
+ * are opened on one database. It lives until pw_inmem_store_free, which must
+ * come after every handle opened on it is closed.
+ */
+#ifndef PW_ADAPTERS_INMEM_INMEM_H
+#define PW_ADAPTERS_INMEM_INMEM_H
+
+#include <stddef.h>
+
+#include "domain/err.h"
+#include "ports/bus.h"
+#include "ports/outbox.h"
+#include "ports/uow.h"
+
+struct pw_inmem_store;
+
+/* A new empty store, or NULL when memory runs out. */
+struct pw_inmem_store *pw_inmem_store_new(void);
+void pw_inmem_store_free(struct pw_inmem_store *store);
+
+/* Opens a unit of work (one "connection") on store. PW_E_NOMEM on failure. */
+enum pw_err pw_inmem_uow_open(struct pw_uow *uow, struct pw_inmem_store *store);
+
+/* Opens the outbox's read side on store. PW_E_NOMEM on failure. */
+enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store *store);
+
+/* Opens a bus that keeps every event published and flushed, in order. */
+enum pw_err pw_inmem_bus_open(struct pw_bus *bus);
+
+/*
+ * The events an in-memory bus has delivered (flushed), oldest first;
+ * borrowed until the next publish, flush or close. bus must be an inmem bus.
+ */
+const struct pw_event *pw_inmem_bus_events(const struct pw_bus *bus, size_t *n);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * A string-keyed hash map for the in-memory adapters (internal to
+ * adapters/inmem). Keys are byte strings with a length, so a composite key
+ * such as source NUL id needs no escaping. Entries are never removed one by
+ * one: stores only grow, and a transaction's overlay is cleared whole.
+ */
+#ifndef PW_ADAPTERS_INMEM_MAP_H
+#define PW_ADAPTERS_INMEM_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct inmem_slot {
+    char *key; /* owned; NULL for an empty slot */
+    size_t klen;
+    uint64_t hash;
+    void *val;   /* owned by the map's user */
+    int64_t num; /* a plain value beside val */
+};
+
+struct inmem_map {
+    struct inmem_slot *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t len;
+};
+
+/* The slot of key, or NULL. */
+struct inmem_slot *inmem_map_get(const struct inmem_map *map, const char *key, size_t klen);
+
+/*
+ * The slot of key, created empty (val NULL, num 0) if absent; *created says
+ * which. NULL when memory runs out (the map is unchanged).
+ */
+struct inmem_slot *inmem_map_put(struct inmem_map *map, const char *key, size_t klen,
+                                 int *created);
+
+/* Frees every key, calls free_val (if not NULL) on every val, and empties the map. */
+void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val));
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * The in-memory outbox reader. Rows sit in the store in commit order (the
+ * unit of work appends them under the store's lock at commit), so "oldest
+ * first" is simply array order, and no committed row can appear behind one
+ * the relay has already passed.
+ */
+#include "adapters/inmem/inmem.h"
+
+#include <stdlib.h>
+
+#include "adapters/inmem/store.h"
+
+struct inmem_outbox {
+    struct pw_inmem_store *store;
+};
+
+static enum pw_err inmem_outbox_peek(void *self, struct pw_event *evs, uint64_t *seqs,
+                                     size_t max, size_t *n, struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = ((struct inmem_outbox *)self)->store;
+    enum pw_err rc = PW_OK;
+    *n = 0;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = st->outbox_head; i < st->outbox_len && *n < max; i++) {
+        struct inmem_outbox_row *row = &st->outbox[i];
+        if (row->removed)
+            continue;
+        if (pw_event_copy(&evs[*n], &row->ev)) {
+            rc = pw_err_set(err, PW_E_NOMEM, "out of memory reading the outbox");
+            break;
+        }
+        seqs[(*n)++] = row->seq;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++)
+            pw_event_release(&evs[i]);
+        *n = 0;
+    }
+    return rc;
+}
+
+/* Rows are sorted by seq, so each seq is found by bisection. */
+static struct inmem_outbox_row *inmem_outbox_find(struct pw_inmem_store *st, uint64_t seq)
+{
+    size_t lo = st->outbox_head, hi = st->outbox_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->outbox[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < st->outbox_len && st->outbox[lo].seq == seq ? &st->outbox[lo] : NULL;
+}
+
+static enum pw_err inmem_outbox_remove(void *self, const uint64_t *seqs, size_t n,
+                                       struct pw_errbuf *err)
+{
+    (void)err;
+    struct pw_inmem_store *st = ((struct inmem_outbox *)self)->store;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct inmem_outbox_row *row = inmem_outbox_find(st, seqs[i]);
+        if (row && !row->removed) {
+            row->removed = true;
+            pw_event_release(&row->ev);
+        }
+    }
+    while (st->outbox_head < st->outbox_len && st->outbox[st->outbox_head].removed)
+        st->outbox_head++;
+    if (st->outbox_head == st->outbox_len)
+        st->outbox_head = st->outbox_len = 0;
+    pthread_mutex_unlock(&st->lock);
+    return PW_OK;
+}
+
+static void inmem_outbox_close(void *self)
+{
+    free(self);
+}
+
+static const struct pw_outbox_ops inmem_outbox_ops = {
+    .name = "inmem",
+    .peek = inmem_outbox_peek,
+    .remove = inmem_outbox_remove,
+    .close = inmem_outbox_close,
+};
+
+enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store *store)
+{
+    struct inmem_outbox *o = calloc(1, sizeof *o);
+    if (!o)
+        return PW_E_NOMEM;
+    o->store = store;
+    outbox->ops = &inmem_outbox_ops;
+    outbox->self = o;
+    return PW_OK;
+}

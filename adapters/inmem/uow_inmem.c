@@ -1,0 +1,402 @@
+/*
+ * The in-memory unit of work. A transaction writes into an overlay of its
+ * own (posts, inbox marks, offsets, events) and reads through it to the
+ * store; commit moves the overlay into the store under the store's lock, and
+ * rollback drops it. So a rolled-back batch leaves no trace at all.
+ *
+ * Like a database under concurrent transactions, commit refuses (with a
+ * transient error) when another unit of work committed a change to the same
+ * post or the same inbox mark since this one read it: two workers sharing a
+ * store can race, but they cannot both apply.
+ */
+#include "adapters/inmem/inmem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/inmem/store.h"
+
+struct inmem_uow {
+    struct pw_inmem_store *store;
+    bool open;
+    struct inmem_map posts;   /* post_id -> struct pw_post *; num: store version seen, 0 none */
+    struct inmem_map inbox;   /* source NUL id -> num: outcome */
+    struct inmem_map offsets; /* topic NUL partition -> num: next offset */
+    struct pw_event *events;  /* the outbox rows of this transaction */
+    size_t nevents, cap;
+};
+
+/* Inbox keys are source NUL id; both are bounded by the codec's limits. */
+#define INMEM_KEY_MAX (PW_CMD_SOURCE_BYTES + PW_CMD_ID_BYTES + 2)
+
+static enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void *b, size_t blen,
+                             struct pw_errbuf *err)
+{
+    size_t alen = strlen(a);
+    if (alen + 1 + blen > INMEM_KEY_MAX)
+        return pw_err_set(err, PW_E_FATAL, "key of %zu bytes is longer than the store takes",
+                          alen + 1 + blen);
+    memcpy(buf, a, alen);
+    buf[alen] = '\0';
+    memcpy(buf + alen + 1, b, blen);
+    *klen = alen + 1 + blen;
+    return PW_OK;
+}
+
+static void inmem_uow_drop(struct inmem_uow *u)
+{
+    inmem_map_clear(&u->posts, inmem_post_free);
+    inmem_map_clear(&u->inbox, NULL);
+    inmem_map_clear(&u->offsets, NULL);
+    for (size_t i = 0; i < u->nevents; i++)
+        pw_event_release(&u->events[i]);
+    u->nevents = 0;
+    u->open = false;
+}
+
+static enum pw_err inmem_uow_need_open(struct inmem_uow *u, struct pw_errbuf *err)
+{
+    if (!u->open)
+        return pw_err_set(err, PW_E_FATAL, "no transaction is open: call begin first");
+    return PW_OK;
+}
+
+/* The post as this transaction sees it (overlay, then store); NULL if none. Call with the lock held for the store. */
+static const struct pw_post *inmem_visible(struct inmem_uow *u, const char *post_id)
+{
+    size_t len = strlen(post_id);
+    struct inmem_slot *s = inmem_map_get(&u->posts, post_id, len);
+    if (s)
+        return s->val;
+    s = inmem_map_get(&u->store->posts, post_id, len);
+    return s ? s->val : NULL;
+}
+
+static enum pw_err inmem_repo_get(void *self, const char *post_id, struct pw_post *post,
+                                  struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&u->store->lock);
+    const struct pw_post *cur = inmem_visible(u, post_id);
+    rc = cur ? pw_post_copy(post, cur) : PW_E_NOT_FOUND;
+    pthread_mutex_unlock(&u->store->lock);
+    if (rc == PW_E_NOT_FOUND)
+        return pw_err_set(err, rc, "post '%s' does not exist", post_id);
+    if (rc)
+        return pw_err_set(err, rc, "out of memory reading post '%s'", post_id);
+    return PW_OK;
+}
+
+/* Puts a copy of post into the overlay; expect is the version it must replace (0: none). */
+static enum pw_err inmem_stage_post(struct inmem_uow *u, const struct pw_post *post,
+                                    int64_t expect, struct pw_errbuf *err)
+{
+    struct pw_post *copy = malloc(sizeof *copy);
+    if (!copy || pw_post_copy(copy, post)) {
+        free(copy);
+        return pw_err_set(err, PW_E_NOMEM, "out of memory staging post '%s'", post->post_id);
+    }
+    int created;
+    struct inmem_slot *s = inmem_map_put(&u->posts, post->post_id, strlen(post->post_id), &created);
+    if (!s) {
+        inmem_post_free(copy);
+        return pw_err_set(err, PW_E_NOMEM, "out of memory staging post '%s'", post->post_id);
+    }
+    if (created)
+        s->num = expect; /* what the store must still hold at commit */
+    inmem_post_free(s->val);
+    s->val = copy;
+    return PW_OK;
+}
+
+static enum pw_err inmem_repo_add(void *self, const struct pw_post *post, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&u->store->lock);
+    bool exists = inmem_visible(u, post->post_id) != NULL;
+    pthread_mutex_unlock(&u->store->lock);
+    if (exists)
+        return pw_err_set(err, PW_E_ALREADY_EXISTS, "post '%s' already exists", post->post_id);
+    return inmem_stage_post(u, post, 0, err);
+}
+
+static enum pw_err inmem_repo_save(void *self, const struct pw_post *post, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&u->store->lock);
+    const struct pw_post *cur = inmem_visible(u, post->post_id);
+    int64_t version = cur ? cur->version : 0;
+    int64_t expect = version;
+    struct inmem_slot *s = inmem_map_get(&u->posts, post->post_id, strlen(post->post_id));
+    if (s)
+        expect = s->num;
+    pthread_mutex_unlock(&u->store->lock);
+    if (!cur)
+        return pw_err_set(err, PW_E_NOT_FOUND, "post '%s' does not exist", post->post_id);
+    if (version != post->version - 1)
+        return pw_err_set(err, PW_E_VERSION_CONFLICT, "post '%s' is at version %lld, not %lld",
+                          post->post_id, (long long)version, (long long)post->version - 1);
+    return inmem_stage_post(u, post, expect, err);
+}
+
+static const struct pw_repo_ops inmem_repo_ops = {
+    .name = "inmem",
+    .get = inmem_repo_get,
+    .add = inmem_repo_add,
+    .save = inmem_repo_save,
+};
+
+static enum pw_err inmem_uow_begin(void *self, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    if (u->open)
+        return pw_err_set(err, PW_E_FATAL, "a transaction is already open");
+    u->open = true;
+    return PW_OK;
+}
+
+static struct pw_repo inmem_uow_posts(void *self)
+{
+    return (struct pw_repo){.ops = &inmem_repo_ops, .self = self};
+}
+
+static enum pw_err inmem_uow_inbox_get(void *self, const char *source, const char *id, bool *found,
+                                       enum pw_err *outcome, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (!rc)
+        rc = inmem_key(key, &klen, source, id, strlen(id), err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&u->store->lock);
+    struct inmem_slot *s = inmem_map_get(&u->inbox, key, klen);
+    if (!s)
+        s = inmem_map_get(&u->store->inbox, key, klen);
+    *found = s != NULL;
+    if (s)
+        *outcome = (enum pw_err)s->num;
+    pthread_mutex_unlock(&u->store->lock);
+    return PW_OK;
+}
+
+static enum pw_err inmem_uow_inbox_put(void *self, const char *source, const char *id,
+                                       enum pw_err outcome, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    int created;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (!rc)
+        rc = inmem_key(key, &klen, source, id, strlen(id), err);
+    if (rc)
+        return rc;
+    struct inmem_slot *s = inmem_map_put(&u->inbox, key, klen, &created);
+    if (!s)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory marking command '%s'", id);
+    s->num = outcome;
+    return PW_OK;
+}
+
+static enum pw_err inmem_uow_outbox_put(void *self, const struct pw_event *ev,
+                                        struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    if (u->nevents == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 16;
+        struct pw_event *evs = realloc(u->events, cap * sizeof *evs);
+        if (!evs)
+            return pw_err_set(err, PW_E_NOMEM, "out of memory recording event");
+        u->events = evs;
+        u->cap = cap;
+    }
+    if (pw_event_copy(&u->events[u->nevents], ev))
+        return pw_err_set(err, PW_E_NOMEM, "out of memory recording event");
+    u->nevents++;
+    return PW_OK;
+}
+
+static enum pw_err inmem_uow_offset_put(void *self, const char *topic, int32_t partition,
+                                        int64_t offset, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    int created;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (!rc)
+        rc = inmem_key(key, &klen, topic, &partition, sizeof partition, err);
+    if (rc)
+        return rc;
+    struct inmem_slot *s = inmem_map_put(&u->offsets, key, klen, &created);
+    if (!s)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory storing an offset");
+    s->num = offset;
+    return PW_OK;
+}
+
+static enum pw_err inmem_uow_offset_get(void *self, const char *topic, int32_t partition,
+                                        int64_t *offset, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    enum pw_err rc = inmem_key(key, &klen, topic, &partition, sizeof partition, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&u->store->lock);
+    struct inmem_slot *s = inmem_map_get(&u->store->offsets, key, klen);
+    *offset = s ? s->num : -1;
+    pthread_mutex_unlock(&u->store->lock);
+    return PW_OK;
+}
+
+/* First half of commit: would applying the overlay overwrite a change made since it was read? */
+static enum pw_err inmem_uow_check(struct inmem_uow *u, struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = u->store;
+    for (size_t i = 0; i < u->posts.cap; i++) {
+        struct inmem_slot *s = &u->posts.slots[i];
+        if (!s->key)
+            continue;
+        struct inmem_slot *base = inmem_map_get(&st->posts, s->key, s->klen);
+        int64_t version = base ? ((struct pw_post *)base->val)->version : 0;
+        if (version != s->num)
+            return pw_err_set(err, PW_E_TRANSIENT,
+                              "serialization failure: post '%s' changed under this transaction",
+                              ((struct pw_post *)s->val)->post_id);
+    }
+    for (size_t i = 0; i < u->inbox.cap; i++) {
+        struct inmem_slot *s = &u->inbox.slots[i];
+        if (s->key && inmem_map_get(&st->inbox, s->key, s->klen))
+            return pw_err_set(err, PW_E_TRANSIENT,
+                              "serialization failure: a command was processed by another transaction");
+    }
+    size_t live = st->outbox_len - st->outbox_head;
+    if (st->outbox_head > 0 && st->outbox_len + u->nevents > st->outbox_cap) {
+        memmove(st->outbox, st->outbox + st->outbox_head, live * sizeof *st->outbox);
+        st->outbox_head = 0;
+        st->outbox_len = live;
+    }
+    if (st->outbox_len + u->nevents > st->outbox_cap) {
+        size_t cap = st->outbox_cap ? st->outbox_cap : 64;
+        while (cap < st->outbox_len + u->nevents)
+            cap *= 2;
+        struct inmem_outbox_row *rows = realloc(st->outbox, cap * sizeof *rows);
+        if (!rows)
+            return pw_err_set(err, PW_E_NOMEM, "out of memory growing the outbox");
+        st->outbox = rows;
+        st->outbox_cap = cap;
+    }
+    return PW_OK;
+}
+
+/* Second half: move the overlay into the store. Only a failed key allocation can stop it. */
+static enum pw_err inmem_uow_apply(struct inmem_uow *u, struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = u->store;
+    int created;
+    for (size_t i = 0; i < u->posts.cap; i++) {
+        struct inmem_slot *s = &u->posts.slots[i];
+        if (!s->key)
+            continue;
+        struct inmem_slot *base = inmem_map_put(&st->posts, s->key, s->klen, &created);
+        if (!base)
+            return pw_err_set(err, PW_E_NOMEM, "out of memory committing: the store is now unreliable");
+        inmem_post_free(base->val);
+        base->val = s->val;
+        s->val = NULL;
+    }
+    struct inmem_map *maps[][2] = {{&u->inbox, &st->inbox}, {&u->offsets, &st->offsets}};
+    for (size_t m = 0; m < 2; m++) {
+        struct inmem_map *from = maps[m][0], *to = maps[m][1];
+        for (size_t i = 0; i < from->cap; i++) {
+            struct inmem_slot *s = &from->slots[i];
+            if (!s->key)
+                continue;
+            struct inmem_slot *base = inmem_map_put(to, s->key, s->klen, &created);
+            if (!base)
+                return pw_err_set(err, PW_E_NOMEM, "out of memory committing: the store is now unreliable");
+            base->num = s->num;
+        }
+    }
+    for (size_t i = 0; i < u->nevents; i++) {
+        struct inmem_outbox_row *row = &st->outbox[st->outbox_len++];
+        row->seq = st->next_seq++;
+        row->removed = false;
+        row->ev = u->events[i];
+    }
+    u->nevents = 0; /* moved into the store */
+    return PW_OK;
+}
+
+static enum pw_err inmem_uow_commit(void *self, struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&u->store->lock);
+    rc = inmem_uow_check(u, err);
+    if (!rc)
+        rc = inmem_uow_apply(u, err);
+    pthread_mutex_unlock(&u->store->lock);
+    inmem_uow_drop(u);
+    return rc;
+}
+
+static void inmem_uow_rollback(void *self)
+{
+    inmem_uow_drop(self);
+}
+
+static void inmem_uow_close(void *self)
+{
+    struct inmem_uow *u = self;
+    if (!u)
+        return;
+    inmem_uow_drop(u);
+    free(u->events);
+    free(u);
+}
+
+static const struct pw_uow_ops inmem_uow_ops = {
+    .name = "inmem",
+    .begin = inmem_uow_begin,
+    .commit = inmem_uow_commit,
+    .rollback = inmem_uow_rollback,
+    .posts = inmem_uow_posts,
+    .inbox_get = inmem_uow_inbox_get,
+    .inbox_put = inmem_uow_inbox_put,
+    .outbox_put = inmem_uow_outbox_put,
+    .offset_put = inmem_uow_offset_put,
+    .offset_get = inmem_uow_offset_get,
+    .prefetch = NULL,
+    .close = inmem_uow_close,
+};
+
+enum pw_err pw_inmem_uow_open(struct pw_uow *uow, struct pw_inmem_store *store)
+{
+    struct inmem_uow *u = calloc(1, sizeof *u);
+    if (!u)
+        return PW_E_NOMEM;
+    u->store = store;
+    uow->ops = &inmem_uow_ops;
+    uow->self = u;
+    return PW_OK;
+}
