@@ -1,0 +1,71 @@
+# postworker. `make` builds the programs; `make test` every test under
+# AddressSanitizer and UndefinedBehaviorSanitizer; `make run` the worker on
+# the embedded default; `make bench` the benchmark. `make deps` installs the
+# Debian packages that are missing, and the targets that need them call it.
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
+	-Wstrict-prototypes -I. -MMD -MP $(CFLAGS)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LIBS := -lrdkafka -ljansson -lpq -luuid -lpthread
+
+MAINS := bootstrap/main_postworker.c bootstrap/main_postctl.c
+LIB_SRC := $(wildcard domain/*.c handlers/*.c adapters/*/*.c) \
+	$(filter-out $(MAINS),$(wildcard bootstrap/*.c))
+TEST_SRC := $(wildcard tests/*.c)
+
+OBJ := $(LIB_SRC:%.c=build/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
+
+.PHONY: all deps test unit check-layers run bench clean
+
+all: build/postworker build/postctl
+
+deps:
+	@tools/deps
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(PW_CFLAGS) -c $< -o $@
+
+build/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(PW_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+build/libpw.a: $(OBJ)
+	$(AR) rcs $@ $^
+
+build/libpw-san.a: $(SAN_OBJ)
+	$(AR) rcs $@ $^
+
+build/postworker: build/obj/bootstrap/main_postworker.o build/libpw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/postctl: build/obj/bootstrap/main_postctl.o build/libpw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/unit-tests: $(TEST_OBJ) build/libpw-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
+
+# The include rules of the hexagon fail the build when a file breaks them.
+check-layers:
+	@tools/check-layers .
+
+# Criterion forks a process per test; ASan's leak check runs in each.
+unit: check-layers build/unit-tests all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		build/unit-tests --jobs=4
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	build/postworker run
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,403 @@
+/*
+ * CloudEvents 1.0 over JSON with jansson. Decoding checks the envelope in a
+ * fixed order (specversion, id, source, type, time, correlationid, content
+ * type, then type support, then data) so that the same bad message always
+ * gives the same error. The decoded command's data strings are copied into
+ * one allocation, cmd->mem, so that a command costs one malloc beyond the
+ * parse.
+ */
+#include "adapters/kafka/cloudevents.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain/text.h"
+
+#define PW_EVENT_SOURCE "/postworker"
+
+/* One attribute's text as found in a JSON member or a ce_ header. */
+struct ce_str {
+    const char *p;
+    size_t len;
+    bool present;
+};
+
+/* Where the envelope comes from: a JSON object or the message headers. */
+struct ce_in {
+    json_t *root;                    /* structured mode */
+    const struct pw_ce_message *msg; /* binary mode when root is NULL */
+};
+
+static const struct pw_ce_header *ce_header(const struct pw_ce_message *msg, const char *name)
+{
+    for (size_t i = 0; i < msg->nheaders; i++)
+        if (strcmp(msg->headers[i].name, name) == 0)
+            return &msg->headers[i];
+    return NULL;
+}
+
+static enum pw_err ce_attr(const struct ce_in *in, const char *name, struct ce_str *out,
+                           struct pw_errbuf *err)
+{
+    memset(out, 0, sizeof *out);
+    if (in->root) {
+        json_t *v = json_object_get(in->root, name);
+        if (!v || json_is_null(v))
+            return PW_OK;
+        if (!json_is_string(v))
+            return pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "attribute '%s' must be a string", name);
+        out->p = json_string_value(v);
+        out->len = json_string_length(v);
+        out->present = true;
+        return PW_OK;
+    }
+    char hname[64];
+    snprintf(hname, sizeof hname, "ce_%s", name);
+    const struct pw_ce_header *h = ce_header(in->msg, hname);
+    if (!h)
+        return PW_OK;
+    out->p = h->value ? h->value : "";
+    out->len = h->value ? h->len : 0;
+    out->present = true;
+    /* Headers are raw bytes; JSON strings were already checked by the parser. */
+    if (pw_text_codepoints(out->p, out->len) < 0)
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE,
+                          "header '%s' is not UTF-8 text without NUL", hname);
+    return PW_OK;
+}
+
+/* A string attribute of min..max code points; min 0 makes it optional. */
+static enum pw_err ce_text_attr(const struct ce_in *in, const char *name, long min, long max,
+                                struct ce_str *out, struct pw_errbuf *err)
+{
+    enum pw_err rc = ce_attr(in, name, out, err);
+    if (rc)
+        return rc;
+    if (!out->present) {
+        if (min > 0)
+            return pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "attribute '%s' is required", name);
+        return PW_OK;
+    }
+    long n = pw_text_codepoints(out->p, out->len);
+    if (n < 0)
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE,
+                          "attribute '%s' is not UTF-8 text without NUL", name);
+    if (n < (min ? min : 0) || n > max)
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE,
+                          "attribute '%s' must be %ld to %ld characters, not %ld", name,
+                          min ? min : 0, max, n);
+    return PW_OK;
+}
+
+static void ce_copy(char *dst, const struct ce_str *s)
+{
+    memcpy(dst, s->p, s->len);
+    dst[s->len] = '\0';
+}
+
+static enum pw_err ce_parse(const void *buf, size_t len, json_t **out, struct pw_errbuf *err)
+{
+    json_error_t jerr;
+    /* Duplicate keys would let two readers of one message see two commands. */
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return pw_err_set(err, PW_E_INVALID_JSON, "invalid JSON at line %d column %d: %s",
+                          jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return pw_err_set(err, PW_E_INVALID_JSON, "expected a JSON object");
+    }
+    *out = root;
+    return PW_OK;
+}
+
+/* The envelope: every attribute of the contract, checked, into cmd->env and *type. */
+static enum pw_err ce_envelope(const struct ce_in *in, pw_time fallback, struct pw_cmd *cmd,
+                               struct pw_errbuf *err)
+{
+    struct ce_str spec, id, source, type, time, corr, dct;
+    enum pw_err rc;
+    if ((rc = ce_attr(in, "specversion", &spec, err)))
+        return rc;
+    if (!spec.present)
+        return pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "attribute 'specversion' is required");
+    if (spec.len != 3 || memcmp(spec.p, "1.0", 3) != 0)
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "specversion must be \"1.0\"");
+    if ((rc = ce_text_attr(in, "id", 1, PW_CMD_ID_MAX, &id, err)) ||
+        (rc = ce_text_attr(in, "source", 1, PW_CMD_SOURCE_MAX, &source, err)) ||
+        (rc = ce_text_attr(in, "type", 1, 256, &type, err)) ||
+        (rc = ce_attr(in, "time", &time, err)) ||
+        (rc = ce_text_attr(in, "correlationid", 0, PW_CMD_CORRELATION_MAX, &corr, err)))
+        return rc;
+    if (in->root && (rc = ce_attr(in, "datacontenttype", &dct, err)))
+        return rc;
+    if (in->root && dct.present) {
+        /* application/json, with or without parameters such as charset. */
+        size_t n = strlen("application/json");
+        if (dct.len < n || memcmp(dct.p, "application/json", n) != 0 ||
+            (dct.len > n && dct.p[n] != ';' && dct.p[n] != ' '))
+            return pw_err_set(err, PW_E_INVALID_ATTRIBUTE,
+                              "datacontenttype must be application/json");
+    }
+    pw_time at = fallback;
+    if (time.present && !pw_time_parse(time.p, time.len, &at))
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "attribute 'time' is not RFC 3339");
+    if (at == PW_TIME_NONE)
+        return pw_err_set(err, PW_E_MISSING_ATTRIBUTE,
+                          "attribute 'time' is required when the message has no timestamp");
+    if (!pw_cmd_type_from_name(type.p, type.len, &cmd->type))
+        return pw_err_set(err, PW_E_UNKNOWN_TYPE, "unknown command type '%.*s'",
+                          (int)(type.len > 64 ? 64 : type.len), type.p);
+    ce_copy(cmd->env.source, &source);
+    ce_copy(cmd->env.id, &id);
+    if (corr.present)
+        ce_copy(cmd->env.correlation_id, &corr);
+    cmd->env.time = at;
+    return PW_OK;
+}
+
+static const char *const ce_fields[] = {"post_id", "author_name", "title", "body"};
+#define CE_NFIELDS (sizeof ce_fields / sizeof ce_fields[0])
+
+/* The data object's fields into cmd; strings are copied into one block, cmd->mem. */
+static enum pw_err ce_data(json_t *data, struct pw_cmd *cmd, struct pw_errbuf *err)
+{
+    json_t *vals[CE_NFIELDS];
+    size_t total = 0;
+    for (size_t i = 0; i < CE_NFIELDS; i++) {
+        vals[i] = json_object_get(data, ce_fields[i]);
+        if (vals[i] && json_is_null(vals[i]))
+            vals[i] = NULL;
+        if (vals[i] && !json_is_string(vals[i])) {
+            if (!cmd->type_error)
+                cmd->type_error = ce_fields[i];
+            vals[i] = NULL;
+        }
+        if (vals[i])
+            total += json_string_length(vals[i]) + 1;
+    }
+    json_t *ev = json_object_get(data, "expected_version");
+    if (ev && json_is_integer(ev)) {
+        json_int_t v = json_integer_value(ev);
+        /* 0 means absent in pw_cmd, so an explicit out-of-range value becomes one that fails. */
+        cmd->expected_version = v < 1 ? -1 : v > PW_VERSION_MAX ? (int64_t)PW_VERSION_MAX + 1 : v;
+    } else if (ev && !json_is_null(ev) && !cmd->type_error) {
+        cmd->type_error = "expected_version";
+    }
+
+    char *mem = total ? malloc(total) : NULL;
+    if (total && !mem)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory decoding a command");
+    const char **dst[CE_NFIELDS] = {&cmd->post_id, &cmd->author_name, &cmd->title, &cmd->body};
+    char *p = mem;
+    for (size_t i = 0; i < CE_NFIELDS; i++) {
+        if (!vals[i])
+            continue;
+        size_t n = json_string_length(vals[i]);
+        memcpy(p, json_string_value(vals[i]), n + 1);
+        *dst[i] = p;
+        p += n + 1;
+    }
+    cmd->mem = mem;
+    return PW_OK;
+}
+
+enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd,
+                             struct pw_errbuf *err)
+{
+    json_t *root = NULL, *data = NULL;
+    enum pw_err rc;
+    memset(cmd, 0, sizeof *cmd);
+    if (msg->len > PW_CE_MAX_MESSAGE) {
+        rc = pw_err_set(err, PW_E_TOO_LARGE, "message of %zu bytes is over the %d byte limit",
+                        msg->len, PW_CE_MAX_MESSAGE);
+        goto out;
+    }
+    bool binary = ce_header(msg, "ce_specversion") != NULL;
+    if (!binary && (rc = ce_parse(msg->value, msg->len, &root, err)))
+        goto out;
+    struct ce_in in = {.root = root, .msg = msg};
+    if ((rc = ce_envelope(&in, msg->timestamp, cmd, err)))
+        goto out;
+
+    if (binary) {
+        if (msg->len == 0) {
+            rc = pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "binary-mode message has no data");
+            goto out;
+        }
+        if ((rc = ce_parse(msg->value, msg->len, &root, err)))
+            goto out;
+        data = root;
+    } else {
+        data = json_object_get(root, "data");
+        if (!data || json_is_null(data)) {
+            rc = pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "attribute 'data' is required");
+            goto out;
+        }
+        if (!json_is_object(data)) {
+            rc = pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "attribute 'data' must be a JSON object");
+            goto out;
+        }
+    }
+    rc = ce_data(data, cmd, err);
+out:
+    json_decref(root);
+    if (rc)
+        pw_cmd_release(cmd);
+    return rc;
+}
+
+/* json_object_set_new() that remembers a failure (a NULL value) in *ok. */
+static void ce_set(json_t *obj, const char *key, json_t *val, bool *ok)
+{
+    if (!val || json_object_set_new(obj, key, val) != 0)
+        *ok = false;
+}
+
+static json_t *ce_time(pw_time t)
+{
+    char buf[PW_TIME_STRLEN];
+    return t == PW_TIME_NONE ? json_null() : json_string(pw_time_format(t, buf));
+}
+
+static enum pw_err ce_dump(json_t *root, bool ok, char **out, size_t *len, struct pw_errbuf *err)
+{
+    char *s = ok ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!s)
+        return pw_err_set(err, PW_E_FATAL, "cannot encode JSON: out of memory or invalid UTF-8");
+    *out = s;
+    *len = strlen(s);
+    return PW_OK;
+}
+
+enum pw_err pw_ce_encode_event(const struct pw_event *ev, char **out, size_t *len,
+                               struct pw_errbuf *err)
+{
+    const struct pw_post *post = &ev->post;
+    bool ok = true;
+    json_t *data = json_object(), *root = json_object();
+    if (!data || !root) {
+        json_decref(data);
+        json_decref(root);
+        return pw_err_set(err, PW_E_NOMEM, "out of memory encoding an event");
+    }
+    ce_set(data, "post_id", json_string(post->post_id), &ok);
+    ce_set(data, "author_name", json_string(post->author_name), &ok);
+    ce_set(data, "title", json_string(post->title), &ok);
+    ce_set(data, "body", json_string(post->body), &ok);
+    ce_set(data, "version", json_integer(post->version), &ok);
+    ce_set(data, "created_at", ce_time(post->created_at), &ok);
+    ce_set(data, "updated_at", ce_time(post->updated_at), &ok);
+    ce_set(data, "deleted_at", ce_time(post->deleted_at), &ok);
+
+    ce_set(root, "specversion", json_string("1.0"), &ok);
+    ce_set(root, "id", json_string(ev->id), &ok);
+    ce_set(root, "source", json_string(PW_EVENT_SOURCE), &ok);
+    ce_set(root, "type", json_string(pw_event_type_name(ev->type)), &ok);
+    ce_set(root, "subject", json_string(post->post_id), &ok);
+    ce_set(root, "time", ce_time(ev->time), &ok);
+    ce_set(root, "datacontenttype", json_string("application/json"), &ok);
+    ce_set(root, "causationid", json_string(ev->causation_id), &ok);
+    ce_set(root, "correlationid", json_string(ev->correlation_id), &ok);
+    ce_set(root, "data", data, &ok);
+    return ce_dump(root, ok, out, len, err);
+}
+
+enum pw_err pw_ce_encode_cmd(const struct pw_cmd *cmd, char **out, size_t *len,
+                             struct pw_errbuf *err)
+{
+    bool ok = true;
+    json_t *data = json_object(), *root = json_object();
+    if (!data || !root) {
+        json_decref(data);
+        json_decref(root);
+        return pw_err_set(err, PW_E_NOMEM, "out of memory encoding a command");
+    }
+    const char *vals[CE_NFIELDS] = {cmd->post_id, cmd->author_name, cmd->title, cmd->body};
+    for (size_t i = 0; i < CE_NFIELDS; i++)
+        if (vals[i])
+            ce_set(data, ce_fields[i], json_string(vals[i]), &ok);
+    if (cmd->expected_version)
+        ce_set(data, "expected_version", json_integer(cmd->expected_version), &ok);
+
+    ce_set(root, "specversion", json_string("1.0"), &ok);
+    ce_set(root, "id", json_string(cmd->env.id), &ok);
+    ce_set(root, "source", json_string(cmd->env.source), &ok);
+    ce_set(root, "type", json_string(pw_cmd_type_name(cmd->type)), &ok);
+    if (cmd->env.time != PW_TIME_NONE)
+        ce_set(root, "time", ce_time(cmd->env.time), &ok);
+    if (cmd->env.correlation_id[0])
+        ce_set(root, "correlationid", json_string(cmd->env.correlation_id), &ok);
+    ce_set(root, "datacontenttype", json_string("application/json"), &ok);
+    ce_set(root, "data", data, &ok);
+    return ce_dump(root, ok, out, len, err);
+}
+
+/* Reads a string member into a fixed buffer; false if missing, not a string, or too long. */
+static bool ce_get_str(json_t *obj, const char *key, char *buf, size_t size)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v) || json_string_length(v) >= size)
+        return false;
+    memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+    return true;
+}
+
+static bool ce_get_time(json_t *obj, const char *key, bool nullable, pw_time *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (nullable && json_is_null(v)) {
+        *out = PW_TIME_NONE;
+        return true;
+    }
+    return json_is_string(v) && pw_time_parse(json_string_value(v), json_string_length(v), out);
+}
+
+static char *ce_dup(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        return NULL;
+    return strdup(json_string_value(v));
+}
+
+enum pw_err pw_ce_decode_event(const char *json, size_t len, struct pw_event *ev,
+                               struct pw_errbuf *err)
+{
+    json_t *root = NULL;
+    char type[32];
+    memset(ev, 0, sizeof *ev);
+    enum pw_err rc = ce_parse(json, len, &root, err);
+    if (rc)
+        return rc;
+    json_t *data = json_object_get(root, "data");
+    struct pw_post *post = &ev->post;
+    bool ok = json_is_object(data) && ce_get_str(root, "type", type, sizeof type) &&
+              pw_event_type_from_name(type, &ev->type) &&
+              ce_get_str(root, "id", ev->id, sizeof ev->id) &&
+              ce_get_str(root, "causationid", ev->causation_id, sizeof ev->causation_id) &&
+              ce_get_str(root, "correlationid", ev->correlation_id, sizeof ev->correlation_id) &&
+              ce_get_time(root, "time", false, &ev->time) &&
+              ce_get_str(data, "post_id", post->post_id, sizeof post->post_id) &&
+              json_is_integer(json_object_get(data, "version")) &&
+              ce_get_time(data, "created_at", false, &post->created_at) &&
+              ce_get_time(data, "updated_at", false, &post->updated_at) &&
+              ce_get_time(data, "deleted_at", true, &post->deleted_at);
+    if (ok) {
+        post->version = json_integer_value(json_object_get(data, "version"));
+        post->author_name = ce_dup(data, "author_name");
+        post->title = ce_dup(data, "title");
+        post->body = ce_dup(data, "body");
+        ok = post->author_name && post->title && post->body;
+    }
+    json_decref(root);
+    if (!ok) {
+        pw_event_release(ev);
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "not an event of the contract");
+    }
+    return PW_OK;
+}

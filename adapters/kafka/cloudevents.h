@@ -1,0 +1,64 @@
+/*
+ * The CloudEvents 1.0 codec of the contract: commands in (JSON structured
+ * mode, or binary mode with ce_* headers), events out (structured mode).
+ * It knows JSON (jansson) but not Kafka: a message is handed to it as bytes
+ * and a header list, so it is tested without a broker.
+ */
+#ifndef PW_ADAPTERS_KAFKA_CLOUDEVENTS_H
+#define PW_ADAPTERS_KAFKA_CLOUDEVENTS_H
+
+#include <stddef.h>
+
+#include "domain/command.h"
+#include "domain/err.h"
+#include "domain/event.h"
+
+/* The largest message value decoded; larger ones are too_large. */
+#define PW_CE_MAX_MESSAGE (1024 * 1024)
+
+/* A message header as Kafka carries it: value bytes need not end in NUL; NULL value is a null header. */
+struct pw_ce_header {
+    const char *name;
+    const void *value;
+    size_t len;
+};
+
+/* What the codec needs of a consumed message; all borrowed. */
+struct pw_ce_message {
+    const void *value;
+    size_t len;
+    const struct pw_ce_header *headers;
+    size_t nheaders;
+    pw_time timestamp; /* the message's timestamp, PW_TIME_NONE if it has none */
+};
+
+/*
+ * Decodes a command message into *cmd, which the caller then owns
+ * (pw_cmd_release). On failure *cmd is zeroed and the code is of kind
+ * malformed (invalid_json, missing_attribute, invalid_attribute, too_large)
+ * or unsupported (unknown_type), with a one-line message. The data fields'
+ * own rules are not checked here but in the domain (validation_failed),
+ * except their JSON types.
+ */
+enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd,
+                             struct pw_errbuf *err);
+
+/*
+ * Encodes ev as the contract's structured-mode JSON. On PW_OK *out is a
+ * NUL-terminated string of *len bytes that the caller frees.
+ */
+enum pw_err pw_ce_encode_event(const struct pw_event *ev, char **out, size_t *len,
+                               struct pw_errbuf *err);
+
+/* Encodes cmd as a structured-mode command (for postctl); ownership as above. */
+enum pw_err pw_ce_encode_cmd(const struct pw_cmd *cmd, char **out, size_t *len,
+                             struct pw_errbuf *err);
+
+/*
+ * Decodes an event of the contract back into *ev (the caller releases it);
+ * for consumers of the events topic such as postctl and the tests.
+ */
+enum pw_err pw_ce_decode_event(const char *json, size_t len, struct pw_event *ev,
+                               struct pw_errbuf *err);
+
+#endif
