@@ -1,0 +1,31 @@
+/*
+ * Fault-injecting wrappers: a unit of work or a bus that passes every call
+ * to the one it wraps, except that call number nth (counting from 1, over
+ * all operations of that port) fails with code: once, or from then on. They
+ * drive the retry and crash-safety tests without a real outage, the way
+ * SQLite's test VFS does.
+ */
+#ifndef PW_ADAPTERS_FAULT_FAULT_H
+#define PW_ADAPTERS_FAULT_FAULT_H
+
+#include <stdbool.h>
+
+#include "ports/bus.h"
+#include "ports/uow.h"
+
+struct pw_fault {
+    unsigned nth;       /* the call that fails; 0 never */
+    bool from_then_on;  /* and every call after it */
+    enum pw_err code;   /* what it fails with, PW_E_TRANSIENT by default (0) */
+    unsigned calls;     /* counted so far */
+    unsigned failures;  /* injected so far */
+};
+
+/*
+ * Wraps inner (borrowed, outliving the wrapper) with plan (borrowed, the
+ * caller's, so a test can rearm it). PW_E_NOMEM on failure.
+ */
+enum pw_err pw_fault_uow_open(struct pw_uow *uow, struct pw_uow *inner, struct pw_fault *plan);
+enum pw_err pw_fault_bus_open(struct pw_bus *bus, struct pw_bus *inner, struct pw_fault *plan);
+
+#endif

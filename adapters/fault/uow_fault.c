@@ -1,0 +1,176 @@
+/*
+ * The fault-injecting unit of work. Repository calls count too: the wrapper
+ * hands out a repository of its own that goes through the same counter.
+ * rollback and close never fail, as their contract says.
+ */
+#include "adapters/fault/fault.h"
+
+#include <stdlib.h>
+
+#include "adapters/fault/hit.h"
+
+struct fault_uow {
+    struct pw_uow *inner;
+    struct pw_fault *plan;
+    struct pw_repo inner_repo;
+};
+
+
+static enum pw_err fault_repo_get(void *self, const char *post_id, struct pw_post *post,
+                                  struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_repo_get(&f->inner_repo, post_id, post, err);
+}
+
+static enum pw_err fault_repo_add(void *self, const struct pw_post *post, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_repo_add(&f->inner_repo, post, err);
+}
+
+static enum pw_err fault_repo_save(void *self, const struct pw_post *post, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_repo_save(&f->inner_repo, post, err);
+}
+
+static const struct pw_repo_ops fault_repo_ops = {
+    .name = "fault",
+    .get = fault_repo_get,
+    .add = fault_repo_add,
+    .save = fault_repo_save,
+};
+
+static enum pw_err fault_uow_begin(void *self, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    rc = pw_uow_begin(f->inner, err);
+    if (!rc)
+        f->inner_repo = pw_uow_posts(f->inner);
+    return rc;
+}
+
+static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc)) {
+        /* A failed commit ends the transaction, as the port says. */
+        pw_uow_rollback(f->inner);
+        return rc;
+    }
+    return pw_uow_commit(f->inner, err);
+}
+
+static void fault_uow_rollback(void *self)
+{
+    struct fault_uow *f = self;
+    pw_uow_rollback(f->inner);
+}
+
+static struct pw_repo fault_uow_posts(void *self)
+{
+    return (struct pw_repo){.ops = &fault_repo_ops, .self = self};
+}
+
+static enum pw_err fault_uow_inbox_get(void *self, const char *source, const char *id, bool *found,
+                                       enum pw_err *outcome, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);
+}
+
+static enum pw_err fault_uow_inbox_put(void *self, const char *source, const char *id,
+                                       enum pw_err outcome, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_inbox_put(f->inner, source, id, outcome, err);
+}
+
+static enum pw_err fault_uow_outbox_put(void *self, const struct pw_event *ev,
+                                        struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_outbox_put(f->inner, ev, err);
+}
+
+static enum pw_err fault_uow_offset_put(void *self, const char *topic, int32_t partition,
+                                        int64_t offset, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_offset_put(f->inner, topic, partition, offset, err);
+}
+
+static enum pw_err fault_uow_offset_get(void *self, const char *topic, int32_t partition,
+                                        int64_t *offset, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_offset_get(f->inner, topic, partition, offset, err);
+}
+
+static enum pw_err fault_uow_prefetch(void *self, const struct pw_cmd *cmds, size_t n,
+                                      struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    return pw_uow_prefetch(f->inner, cmds, n, err);
+}
+
+static void fault_uow_close(void *self)
+{
+    free(self);
+}
+
+static const struct pw_uow_ops fault_uow_ops = {
+    .name = "fault",
+    .begin = fault_uow_begin,
+    .commit = fault_uow_commit,
+    .rollback = fault_uow_rollback,
+    .posts = fault_uow_posts,
+    .inbox_get = fault_uow_inbox_get,
+    .inbox_put = fault_uow_inbox_put,
+    .outbox_put = fault_uow_outbox_put,
+    .offset_put = fault_uow_offset_put,
+    .offset_get = fault_uow_offset_get,
+    .prefetch = fault_uow_prefetch,
+    .close = fault_uow_close,
+};
+
+enum pw_err pw_fault_uow_open(struct pw_uow *uow, struct pw_uow *inner, struct pw_fault *plan)
+{
+    struct fault_uow *f = calloc(1, sizeof *f);
+    if (!f)
+        return PW_E_NOMEM;
+    f->inner = inner;
+    f->plan = plan;
+    uow->ops = &fault_uow_ops;
+    uow->self = f;
+    return PW_OK;
+}

@@ -1,0 +1,79 @@
+/*
+ * Test helpers: commands built from literals (borrowed strings, mem NULL)
+ * and a world of in-memory ports for dispatch tests.
+ */
+#ifndef PW_TESTS_HELPERS_H
+#define PW_TESTS_HELPERS_H
+
+#include <string.h>
+
+#include "adapters/inmem/inmem.h"
+#include "adapters/uuid/ids_uuid.h"
+#include "domain/command.h"
+#include "handlers/dispatch.h"
+#include "handlers/registry.h"
+#include "handlers/relay.h"
+
+#define T0 ((pw_time)1795168800 * 1000000) /* 2026-11-20T10:00:00Z */
+
+static inline struct pw_cmd cmd_env(enum pw_cmd_type type, const char *source, const char *id,
+                                    pw_time at)
+{
+    struct pw_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = type;
+    strcpy(cmd.env.source, source);
+    strcpy(cmd.env.id, id);
+    cmd.env.time = at;
+    return cmd;
+}
+
+static inline struct pw_cmd cmd_create(const char *id, const char *post_id, pw_time at)
+{
+    struct pw_cmd cmd = cmd_env(PW_CMD_CREATE_POST, "/test", id, at);
+    cmd.post_id = post_id;
+    cmd.author_name = "Ada";
+    cmd.title = "Hello";
+    cmd.body = "First post";
+    return cmd;
+}
+
+static inline struct pw_cmd cmd_update(const char *id, const char *post_id, const char *title,
+                                       int64_t expected, pw_time at)
+{
+    struct pw_cmd cmd = cmd_env(PW_CMD_UPDATE_POST, "/test", id, at);
+    cmd.post_id = post_id;
+    cmd.title = title;
+    cmd.expected_version = expected;
+    return cmd;
+}
+
+static inline struct pw_cmd cmd_delete(const char *id, const char *post_id, int64_t expected,
+                                       pw_time at)
+{
+    struct pw_cmd cmd = cmd_env(PW_CMD_DELETE_POST, "/test", id, at);
+    cmd.post_id = post_id;
+    cmd.expected_version = expected;
+    return cmd;
+}
+
+/* In-memory ports, wired as bootstrap wires them. */
+struct world {
+    struct pw_inmem_store *store;
+    struct pw_uow uow;
+    struct pw_outbox outbox;
+    struct pw_bus bus;
+    struct pw_ids ids;
+    struct pw_registry reg;
+    struct pw_dispatcher d;
+    struct pw_relay relay;
+};
+
+void world_open(struct world *w);
+void world_close(struct world *w);
+/* Dispatches one command and returns its outcome kind; the outcome is released. */
+enum pw_outcome_kind world_run(struct world *w, struct pw_cmd cmd, enum pw_err *code);
+/* Relays the outbox to the bus and returns the bus's delivered events. */
+const struct pw_event *world_published(struct world *w, size_t *n);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * The store contract: repository, unit of work (inbox, outbox, offsets) and
+ * outbox reader cases, each written once as a function of a store, and run
+ * against every adapter by STORE_CONTRACT_SUITE (one Criterion suite per
+ * adapter: store_inmem::..., store_pg::...).
+ */
+#ifndef PW_TESTS_STORE_CONTRACT_H
+#define PW_TESTS_STORE_CONTRACT_H
+
+#include <criterion/criterion.h>
+
+#include "ports/outbox.h"
+#include "ports/uow.h"
+
+/* Two units of work on one store (two "connections") and its outbox reader. */
+struct store {
+    struct pw_uow uow;
+    struct pw_uow uow2;
+    struct pw_outbox outbox;
+    void *priv;
+};
+
+struct store_adapter {
+    void (*open)(struct store *s);  /* a fresh, empty store */
+    void (*close)(struct store *s);
+};
+
+#define STORE_CASES(X)                                          \
+    X(get_of_missing_post_is_not_found)                         \
+    X(added_post_reads_back_field_for_field)                    \
+    X(add_of_existing_post_is_already_exists)                   \
+    X(save_replaces_post_at_the_next_version)                   \
+    X(save_of_missing_post_is_not_found)                        \
+    X(save_over_a_stale_version_is_version_conflict)            \
+    X(rollback_leaves_no_trace)                                 \
+    X(commit_is_visible_to_another_unit_of_work)                \
+    X(uncommitted_change_is_invisible_to_another_unit_of_work)  \
+    X(inbox_records_the_outcome)                                \
+    X(outbox_gives_committed_events_in_commit_order)            \
+    X(outbox_keeps_events_until_removed)                        \
+    X(offsets_read_back_and_are_minus_one_when_absent)          \
+    X(concurrent_change_to_one_post_applies_once)               \
+    X(concurrent_inbox_mark_of_one_command_applies_once)
+
+#define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
+STORE_CASES(STORE_CASE_DECL)
+#undef STORE_CASE_DECL
+
+void store_run(const struct store_adapter *adapter, void (*fn)(struct store *s));
+
+#define STORE_CASE_TEST(name) \
+    Test(STORE_SUITE_NAME, name) { store_run(&STORE_ADAPTER, store_case_##name); }
+
+/* Define STORE_SUITE_NAME and STORE_ADAPTER, then expand this once. */
+#define STORE_CONTRACT_SUITE() STORE_CASES(STORE_CASE_TEST)
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * Dispatch: every outcome, the inbox, deterministic event ids, rollback on a
+ * failure at any port call, and the relay that publishes after commit.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "adapters/fault/fault.h"
+#include "tests/helpers.h"
+
+static struct world w;
+
+static void setup(void) { world_open(&w); }
+static void teardown(void) { world_close(&w); }
+
+TestSuite(dispatch, .init = setup, .fini = teardown);
+
+Test(dispatch, create_applies_and_its_event_carries_the_whole_post)
+{
+    struct pw_cmd cmd = cmd_create("c-7f3a9", "hello-world", T0);
+    struct pw_outcome out;
+    cr_assert_eq(pw_dispatch(&w.d, &cmd, &out), PW_OUTCOME_APPLIED, "%s", out.err.msg);
+    cr_assert_eq(out.nevents, 1);
+    const struct pw_event *ev = &out.events[0];
+    cr_assert_eq(ev->type, PW_EVENT_POST_CREATED);
+    cr_assert_eq(strlen(ev->id), 36);
+    cr_assert_eq(ev->id[14], '5', "a version 5 UUID");
+    cr_assert_str_eq(ev->causation_id, "c-7f3a9");
+    cr_assert_str_eq(ev->correlation_id, "c-7f3a9", "correlation defaults to the command id");
+    cr_assert_eq(ev->time, T0);
+    cr_assert_str_eq(ev->post.post_id, "hello-world");
+    cr_assert_str_eq(ev->post.author_name, "Ada");
+    cr_assert_str_eq(ev->post.title, "Hello");
+    cr_assert_str_eq(ev->post.body, "First post");
+    cr_assert_eq(ev->post.version, 1);
+    cr_assert_eq(ev->post.deleted_at, PW_TIME_NONE);
+    pw_outcome_release(&out);
+}
+
+Test(dispatch, update_and_delete_apply_in_order_with_versions)
+{
+    cr_assert_eq(world_run(&w, cmd_create("c1", "p1", T0), NULL), PW_OUTCOME_APPLIED);
+    struct pw_cmd up = cmd_update("c2", "p1", "Second", 1, T0 + 10);
+    strcpy(up.env.correlation_id, "flow-9");
+    cr_assert_eq(world_run(&w, up, NULL), PW_OUTCOME_APPLIED);
+    cr_assert_eq(world_run(&w, cmd_delete("c3", "p1", 2, T0 + 20), NULL), PW_OUTCOME_APPLIED);
+    size_t n;
+    const struct pw_event *evs = world_published(&w, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(evs[0].type, PW_EVENT_POST_CREATED);
+    cr_assert_eq(evs[1].type, PW_EVENT_POST_UPDATED);
+    cr_assert_str_eq(evs[1].post.title, "Second");
+    cr_assert_eq(evs[1].post.version, 2);
+    cr_assert_eq(evs[1].post.updated_at, T0 + 10);
+    cr_assert_str_eq(evs[1].correlation_id, "flow-9");
+    cr_assert_str_eq(evs[1].causation_id, "c2");
+    cr_assert_eq(evs[2].type, PW_EVENT_POST_DELETED);
+    cr_assert_eq(evs[2].post.version, 3);
+    cr_assert_eq(evs[2].post.deleted_at, T0 + 20);
+    cr_assert_str_eq(evs[2].post.title, "Second", "a deleted post keeps its fields");
+}
+
+Test(dispatch, every_business_rule_rejects_with_its_code)
+{
+    cr_assert_eq(world_run(&w, cmd_create("c1", "p1", T0), NULL), PW_OUTCOME_APPLIED);
+    cr_assert_eq(world_run(&w, cmd_create("c0", "gone", T0), NULL), PW_OUTCOME_APPLIED);
+    cr_assert_eq(world_run(&w, cmd_delete("c00", "gone", 0, T0), NULL), PW_OUTCOME_APPLIED);
+    static const struct {
+        const char *id, *post_id;
+        int type; /* 0 create, 1 update, 2 delete */
+        int64_t expected;
+        enum pw_err code;
+    } cases[] = {
+        {"r1", "p1", 0, 0, PW_E_ALREADY_EXISTS},
+        {"r2", "gone", 0, 0, PW_E_ALREADY_EXISTS}, /* deleted or not */
+        {"r3", "nope", 1, 0, PW_E_NOT_FOUND},
+        {"r4", "nope", 2, 0, PW_E_NOT_FOUND},
+        {"r5", "gone", 1, 0, PW_E_POST_DELETED},
+        {"r6", "gone", 2, 0, PW_E_POST_DELETED},
+        {"r7", "p1", 1, 5, PW_E_VERSION_CONFLICT},
+        {"r8", "p1", 2, 2, PW_E_VERSION_CONFLICT},
+        {"r9", "bad id", 0, 0, PW_E_VALIDATION_FAILED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct pw_cmd cmd = cases[i].type == 0 ? cmd_create(cases[i].id, cases[i].post_id, T0)
+                            : cases[i].type == 1
+                                ? cmd_update(cases[i].id, cases[i].post_id, "t", cases[i].expected, T0)
+                                : cmd_delete(cases[i].id, cases[i].post_id, cases[i].expected, T0);
+        enum pw_err code;
+        cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_REJECTED, "case %zu", i);
+        cr_assert_eq(code, cases[i].code, "case %zu: %s", i, pw_err_name(code));
+    }
+    size_t n;
+    world_published(&w, &n);
+    cr_assert_eq(n, 3, "rejections publish nothing");
+}
+
+Test(dispatch, the_same_command_again_is_a_duplicate_and_publishes_nothing)
+{
+    struct pw_cmd cmd = cmd_create("c1", "p1", T0);
+    cr_assert_eq(world_run(&w, cmd, NULL), PW_OUTCOME_APPLIED);
+    enum pw_err first;
+    cr_assert_eq(world_run(&w, cmd, &first), PW_OUTCOME_DUPLICATE);
+    cr_assert_eq(first, PW_OK, "the duplicate reports the first outcome: applied");
+    size_t n;
+    world_published(&w, &n);
+    cr_assert_eq(n, 1);
+    /* The same id from another source is another command. */
+    struct pw_cmd other = cmd_update("c1", "p1", "x", 0, T0);
+    strcpy(other.env.source, "/elsewhere");
+    cr_assert_eq(world_run(&w, other, NULL), PW_OUTCOME_APPLIED);
+}
+
+Test(dispatch, a_rejected_command_is_marked_and_rejected_only_once)
+{
+    struct pw_cmd cmd = cmd_update("c1", "missing", "x", 0, T0);
+    enum pw_err code;
+    cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_REJECTED);
+    cr_assert_eq(code, PW_E_NOT_FOUND);
+    /* Even once the post exists, the redelivered command stays what it was. */
+    cr_assert_eq(world_run(&w, cmd_create("c2", "missing", T0), NULL), PW_OUTCOME_APPLIED);
+    cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_DUPLICATE);
+    cr_assert_eq(code, PW_E_NOT_FOUND);
+}
+
+Test(dispatch, a_command_type_without_handler_is_unknown_type_and_not_marked)
+{
+    pw_registry_add(&w.reg, PW_CMD_DELETE_POST, NULL);
+    enum pw_err code;
+    struct pw_cmd cmd = cmd_delete("c1", "p1", 0, T0);
+    cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_REJECTED);
+    cr_assert_eq(code, PW_E_UNKNOWN_TYPE);
+    pw_posts_register(&w.reg);
+    cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_REJECTED);
+    cr_assert_eq(code, PW_E_NOT_FOUND, "it was not marked, so it runs once a handler exists");
+}
+
+Test(dispatch, a_batch_applies_a_repeated_command_once)
+{
+    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_create("c1", "p1", T0),
+                            cmd_update("c2", "p1", "two", 1, T0 + 1),
+                            cmd_update("c3", "p1", "three", 2, T0 + 2)};
+    struct pw_outcome outs[4];
+    struct pw_offset off = {.topic = "post-commands", .partition = 0, .next = 4};
+    cr_assert_eq(pw_dispatch_batch(&w.d, cmds, 4, &off, 1, outs, NULL), PW_OK);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
+    cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(outs[3].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(outs[3].events[0].post.version, 3);
+    for (int i = 0; i < 4; i++)
+        pw_outcome_release(&outs[i]);
+    int64_t next;
+    cr_assert_eq(pw_uow_offset_get(&w.uow, "post-commands", 0, &next, NULL), PW_OK);
+    cr_assert_eq(next, 4, "the offset commits with the batch");
+}
+
+Test(dispatch, event_ids_derive_from_source_id_and_position_alone)
+{
+    struct world other;
+    world_open(&other);
+    struct pw_outcome a, b;
+    struct pw_cmd cmd = cmd_create("c1", "p1", T0);
+    pw_dispatch(&w.d, &cmd, &a);
+    cmd.env.time = T0 + 999; /* a replay at another time: same id */
+    pw_dispatch(&other.d, &cmd, &b);
+    cr_assert_str_eq(a.events[0].id, b.events[0].id);
+    pw_outcome_release(&a);
+    pw_outcome_release(&b);
+    world_close(&other);
+
+    /* Different inputs never collide, even where plain concatenation would. */
+    static const struct {
+        const char *source, *id;
+        unsigned index;
+    } in[] = {{"/a/b", "c", 0}, {"/a/", "bc", 0}, {"/a/b", "c", 1}, {"/a/bc", "", 0},
+              {"/x", "c1", 0}, {"/x", "c10", 0}, {"/x1", "0", 0}};
+    char ids[7][PW_EVENT_ID_LEN + 1];
+    for (size_t i = 0; i < 7; i++)
+        pw_ids_event_id(&w.ids, in[i].source, in[i].id, in[i].index, ids[i]);
+    for (size_t i = 0; i < 7; i++)
+        for (size_t j = i + 1; j < 7; j++)
+            cr_assert_str_neq(ids[i], ids[j], "%zu and %zu", i, j);
+    char again[PW_EVENT_ID_LEN + 1];
+    pw_ids_event_id(&w.ids, "/a/b", "c", 0, again);
+    cr_assert_str_eq(again, ids[0]);
+}
+
+/* Snapshot of what a store holds, to compare before and after a failed batch. */
+static void assert_store_holds(struct world *x, const char *post_id, int64_t version)
+{
+    struct pw_post post = {0};
+    cr_assert_eq(pw_uow_begin(&x->uow, NULL), PW_OK);
+    struct pw_repo repo = pw_uow_posts(&x->uow);
+    enum pw_err rc = pw_repo_get(&repo, post_id, &post, NULL);
+    pw_uow_rollback(&x->uow);
+    if (version == 0) {
+        cr_assert_eq(rc, PW_E_NOT_FOUND, "%s should not exist", post_id);
+    } else {
+        cr_assert_eq(rc, PW_OK);
+        cr_assert_eq(post.version, version, "%s", post_id);
+    }
+    pw_post_release(&post);
+}
+
+Test(dispatch, a_failure_at_any_port_call_rolls_back_the_whole_batch)
+{
+    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_create("c2", "p2", T0),
+                            cmd_update("c3", "p1", "t", 0, T0), cmd_update("c4", "zz", "t", 0, T0)};
+    /* Count the calls a clean run makes, then fail each one in turn. */
+    unsigned calls;
+    {
+        struct world x;
+        world_open(&x);
+        struct pw_fault plan = {0};
+        struct pw_uow faulty;
+        cr_assert_eq(pw_fault_uow_open(&faulty, &x.uow, &plan), PW_OK);
+        struct pw_dispatcher d = x.d;
+        d.uow = &faulty;
+        struct pw_outcome outs[4];
+        cr_assert_eq(pw_dispatch_batch(&d, cmds, 4, NULL, 0, outs, NULL), PW_OK);
+        for (int i = 0; i < 4; i++)
+            pw_outcome_release(&outs[i]);
+        calls = plan.calls;
+        pw_uow_close(&faulty);
+        world_close(&x);
+    }
+    cr_assert_gt(calls, 10);
+    for (unsigned nth = 1; nth <= calls; nth++) {
+        struct world x;
+        world_open(&x);
+        struct pw_fault plan = {.nth = nth};
+        struct pw_uow faulty;
+        cr_assert_eq(pw_fault_uow_open(&faulty, &x.uow, &plan), PW_OK);
+        struct pw_dispatcher d = x.d;
+        d.uow = &faulty;
+        struct pw_outcome outs[4];
+        struct pw_errbuf err;
+        cr_assert_eq(pw_dispatch_batch(&d, cmds, 4, NULL, 0, outs, &err), PW_E_TRANSIENT,
+                     "call %u", nth);
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(outs[i].kind, PW_OUTCOME_RETRY);
+            cr_assert_eq(outs[i].nevents, 0);
+        }
+        assert_store_holds(&x, "p1", 0);
+        assert_store_holds(&x, "p2", 0);
+        size_t n;
+        world_published(&x, &n);
+        cr_assert_eq(n, 0, "call %u: nothing published", nth);
+        /* The same batch again (the fault was once) applies it all, once. */
+        cr_assert_eq(pw_dispatch_batch(&d, cmds, 4, NULL, 0, outs, NULL), PW_OK, "call %u", nth);
+        cr_assert_eq(outs[3].kind, PW_OUTCOME_REJECTED);
+        for (int i = 0; i < 4; i++)
+            pw_outcome_release(&outs[i]);
+        assert_store_holds(&x, "p1", 2);
+        world_published(&x, &n);
+        cr_assert_eq(n, 3);
+        pw_uow_close(&faulty);
+        world_close(&x);
+    }
+}
+
+Test(dispatch, the_relay_keeps_events_the_bus_failed_and_publishes_them_in_order_later)
+{
+    struct pw_fault plan = {.nth = 2};
+    struct pw_bus faulty;
+    cr_assert_eq(pw_fault_bus_open(&faulty, &w.bus, &plan), PW_OK);
+    struct pw_relay relay;
+    cr_assert_eq(pw_relay_init(&relay, &w.outbox, &faulty, 2, 100), PW_OK);
+    char id[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        struct pw_cmd cmd = i == 0 ? cmd_create(id, "p1", T0) : cmd_update(id, "p1", "t", i, T0);
+        cr_assert_eq(world_run(&w, cmd, NULL), PW_OUTCOME_APPLIED);
+    }
+    size_t published = 9, n;
+    cr_assert_eq(pw_relay_drain(&relay, &published, NULL), PW_E_TRANSIENT);
+    cr_assert_eq(published, 0);
+    pw_inmem_bus_events(&w.bus, &n);
+    cr_assert_eq(n, 0, "nothing acknowledged");
+    cr_assert_eq(pw_relay_drain(&relay, &published, NULL), PW_OK);
+    cr_assert_eq(published, 5);
+    /*
+     * The event queued before the failure is still on the bus and goes out
+     * too: at least once, so 6 deliveries, never out of order.
+     */
+    const struct pw_event *evs = pw_inmem_bus_events(&w.bus, &n);
+    cr_assert_eq(n, 6);
+    int64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_geq(evs[i].post.version, seen, "in commit order");
+        cr_assert_leq(evs[i].post.version, seen + 1, "nothing skipped");
+        seen = evs[i].post.version;
+    }
+    cr_assert_eq(seen, 5);
+    pw_relay_release(&relay);
+    pw_bus_close(&faulty);
+}
