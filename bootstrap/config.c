@@ -1,0 +1,247 @@
+/*
+ * Flags and environment. Each setting has one row in a table, so that the
+ * flag, its variable and its default cannot disagree; values are checked
+ * here so that a bad one stops the worker at start with exit 2, not later.
+ */
+#include "bootstrap/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char pw_config_usage[] =
+    "usage: postworker [run|migrate|replay] [options]\n"
+    "\n"
+    "  run                      consume commands and publish events (the default)\n"
+    "  migrate                  apply the database migrations and exit\n"
+    "  replay --from-beginning | --from-offset N | --from-time RFC3339\n"
+    "                           re-read the commands topic from that point\n"
+    "\n"
+    "options (flags win over the environment):\n"
+    "  --brokers LIST           KAFKA_BROKERS; unset: an embedded broker\n"
+    "  --database URL           DATABASE_URL; unset: an in-memory store\n"
+    "  --group ID               POSTWORKER_GROUP (postworker)\n"
+    "  --commands-topic NAME    POSTWORKER_COMMANDS_TOPIC (post-commands)\n"
+    "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
+    "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
+    "  --batch-size N           POSTWORKER_BATCH_SIZE: commands per transaction (500)\n"
+    "  --batch-wait-ms MS       POSTWORKER_BATCH_WAIT_MS: longest a batch waits (20)\n"
+    "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage or configuration\n";
+
+enum setting_kind { S_STRING, S_TOPIC, S_SIZE, S_MS };
+
+static const struct setting {
+    const char *flag, *env, *def;
+    enum setting_kind kind;
+    size_t offset; /* of the field in struct pw_config */
+} settings[] = {
+    {"--brokers", "KAFKA_BROKERS", NULL, S_STRING, offsetof(struct pw_config, brokers)},
+    {"--database", "DATABASE_URL", NULL, S_STRING, offsetof(struct pw_config, database)},
+    {"--group", "POSTWORKER_GROUP", "postworker", S_STRING, offsetof(struct pw_config, group)},
+    {"--commands-topic", "POSTWORKER_COMMANDS_TOPIC", "post-commands", S_TOPIC,
+     offsetof(struct pw_config, commands_topic)},
+    {"--events-topic", "POSTWORKER_EVENTS_TOPIC", "post-events", S_TOPIC,
+     offsetof(struct pw_config, events_topic)},
+    {"--dlq-topic", "POSTWORKER_DLQ_TOPIC", "post-commands.dlq", S_TOPIC,
+     offsetof(struct pw_config, dlq_topic)},
+    {"--batch-size", "POSTWORKER_BATCH_SIZE", "500", S_SIZE,
+     offsetof(struct pw_config, batch_size)},
+    {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "20", S_MS,
+     offsetof(struct pw_config, batch_wait_ms)},
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static bool parse_int(const char *s, long long min, long long max, long long *out)
+{
+    if (!*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Kafka's own rule: 1 to 249 characters of [a-zA-Z0-9._-]. */
+static bool topic_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 249)
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* Checks value and stores it; from names where it came from, for the message. */
+static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const char *value,
+                         const char *from, struct pw_errbuf *err)
+{
+    char *field = (char *)cfg + s->offset;
+    long long v;
+    switch (s->kind) {
+    case S_STRING:
+        if (!*value)
+            return pw_err_set(err, PW_E_USAGE, "%s is empty: give a value or unset it", from);
+        *(const char **)field = value;
+        return PW_OK;
+    case S_TOPIC:
+        if (!topic_ok(value))
+            return pw_err_set(err, PW_E_USAGE,
+                              "%s '%.60s' is not a topic name: use 1 to 249 of a-z A-Z 0-9 . _ -",
+                              from, value);
+        *(const char **)field = value;
+        return PW_OK;
+    case S_SIZE:
+        if (!parse_int(value, 1, 100000, &v))
+            return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 1 to 100000",
+                              from, value);
+        *(size_t *)field = (size_t)v;
+        return PW_OK;
+    case S_MS:
+        if (!parse_int(value, 0, 60000, &v))
+            return pw_err_set(err, PW_E_USAGE,
+                              "%s '%.30s' must be milliseconds from 0 to 60000", from, value);
+        *(int *)field = (int)v;
+        return PW_OK;
+    }
+    return PW_E_USAGE;
+}
+
+static enum pw_err parse_replay(struct pw_config *cfg, const char *flag, const char *value,
+                                struct pw_errbuf *err)
+{
+    if (cfg->replay_from != PW_REPLAY_NONE)
+        return pw_err_set(err, PW_E_USAGE, "replay takes one starting point, not two");
+    if (strcmp(flag, "--from-beginning") == 0) {
+        cfg->replay_from = PW_REPLAY_BEGINNING;
+        return PW_OK;
+    }
+    if (strcmp(flag, "--from-offset") == 0) {
+        long long v;
+        if (!parse_int(value, 0, INT64_MAX, &v))
+            return pw_err_set(err, PW_E_USAGE, "--from-offset '%.30s' must be an offset of 0 or more",
+                              value);
+        cfg->replay_from = PW_REPLAY_OFFSET;
+        cfg->replay_offset = v;
+        return PW_OK;
+    }
+    if (!pw_time_parse(value, strlen(value), &cfg->replay_time))
+        return pw_err_set(err, PW_E_USAGE,
+                          "--from-time '%.40s' is not RFC 3339, e.g. 2026-11-20T10:00:00Z", value);
+    cfg->replay_from = PW_REPLAY_TIME;
+    return PW_OK;
+}
+
+/* The value of a flag: "--flag=value" or the next argument. */
+static enum pw_err flag_value(const char *arg, size_t flen, int argc, char **argv, int *i,
+                              const char **value, struct pw_errbuf *err)
+{
+    if (arg[flen] == '=') {
+        *value = arg + flen + 1;
+        return PW_OK;
+    }
+    if (*i + 1 >= argc)
+        return pw_err_set(err, PW_E_USAGE, "%.*s needs a value", (int)flen, arg);
+    *value = argv[++*i];
+    return PW_OK;
+}
+
+static bool is_flag(const char *arg, const char *flag, size_t *flen)
+{
+    size_t n = strlen(flag);
+    *flen = n;
+    return strncmp(arg, flag, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+static enum pw_err parse_prop(struct pw_config *cfg, const char *kv, struct pw_errbuf *err)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv)
+        return pw_err_set(err, PW_E_USAGE, "-X takes key=value, not '%.60s'", kv);
+    if (cfg->nprops == PW_CONFIG_MAX_PROPS)
+        return pw_err_set(err, PW_E_USAGE, "more than %d -X properties", PW_CONFIG_MAX_PROPS);
+    cfg->props[cfg->nprops++] = kv;
+    return PW_OK;
+}
+
+static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *i,
+                             bool *seen_mode, struct pw_errbuf *err)
+{
+    const char *arg = argv[*i], *value = NULL;
+    size_t flen;
+    enum pw_err rc;
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        cfg->help = true;
+        return PW_OK;
+    }
+    if (strncmp(arg, "-X", 2) == 0)
+        return parse_prop(cfg, arg[2] ? arg + 2 : (*i + 1 < argc ? argv[++*i] : ""), err);
+    for (size_t k = 0; k < NSETTINGS; k++) {
+        if (!is_flag(arg, settings[k].flag, &flen))
+            continue;
+        if ((rc = flag_value(arg, flen, argc, argv, i, &value, err)))
+            return rc;
+        return apply(cfg, &settings[k], value, settings[k].flag, err);
+    }
+    if (strcmp(arg, "--from-beginning") == 0)
+        return parse_replay(cfg, arg, NULL, err);
+    if (is_flag(arg, "--from-offset", &flen) || is_flag(arg, "--from-time", &flen)) {
+        char flag[16];
+        snprintf(flag, sizeof flag, "%.*s", (int)flen, arg);
+        if ((rc = flag_value(arg, flen, argc, argv, i, &value, err)))
+            return rc;
+        return parse_replay(cfg, flag, value, err);
+    }
+    if (arg[0] == '-')
+        return pw_err_set(err, PW_E_USAGE, "unknown option '%.60s': see --help", arg);
+    if (*seen_mode)
+        return pw_err_set(err, PW_E_USAGE, "unexpected argument '%.60s': see --help", arg);
+    *seen_mode = true;
+    if (strcmp(arg, "run") == 0)
+        cfg->mode = PW_MODE_RUN;
+    else if (strcmp(arg, "migrate") == 0)
+        cfg->mode = PW_MODE_MIGRATE;
+    else if (strcmp(arg, "replay") == 0)
+        cfg->mode = PW_MODE_REPLAY;
+    else
+        return pw_err_set(err, PW_E_USAGE, "unknown command '%.60s': use run, migrate or replay",
+                          arg);
+    return PW_OK;
+}
+
+enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_getenv_fn env,
+                            struct pw_errbuf *err)
+{
+    enum pw_err rc;
+    memset(cfg, 0, sizeof *cfg);
+    /* Defaults, then the environment, then flags: the later wins. */
+    for (size_t k = 0; k < NSETTINGS; k++) {
+        const char *value = env ? env(settings[k].env) : NULL;
+        const char *from = settings[k].env;
+        if (!value || (!*value && settings[k].kind == S_STRING && !settings[k].def)) {
+            value = settings[k].def; /* an empty KAFKA_BROKERS counts as unset */
+            from = settings[k].flag;
+        }
+        if (value && (rc = apply(cfg, &settings[k], value, from, err)))
+            return rc;
+    }
+    bool seen_mode = false;
+    for (int i = 1; i < argc; i++)
+        if ((rc = parse_arg(cfg, argc, argv, &i, &seen_mode, err)))
+            return rc;
+    if (cfg->help)
+        return PW_OK;
+    if (cfg->mode == PW_MODE_REPLAY && cfg->replay_from == PW_REPLAY_NONE)
+        return pw_err_set(err, PW_E_USAGE,
+                          "replay needs --from-beginning, --from-offset N or --from-time RFC3339");
+    if (cfg->mode != PW_MODE_REPLAY && cfg->replay_from != PW_REPLAY_NONE)
+        return pw_err_set(err, PW_E_USAGE, "--from-* options go with replay only");
+    if (cfg->mode == PW_MODE_MIGRATE && !cfg->database)
+        return pw_err_set(err, PW_E_USAGE, "migrate needs a database: set DATABASE_URL or --database");
+    return PW_OK;
+}

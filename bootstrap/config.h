@@ -1,0 +1,53 @@
+/*
+ * postworker's configuration: the contract's table of environment variables
+ * and flags (flags win), plus the batch settings. Parsing never prints and
+ * never exits: it returns PW_E_USAGE with one line, and main exits 2.
+ */
+#ifndef PW_BOOTSTRAP_CONFIG_H
+#define PW_BOOTSTRAP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain/err.h"
+#include "domain/time.h"
+
+enum pw_mode { PW_MODE_RUN, PW_MODE_MIGRATE, PW_MODE_REPLAY };
+
+enum pw_replay_from { PW_REPLAY_NONE, PW_REPLAY_BEGINNING, PW_REPLAY_OFFSET, PW_REPLAY_TIME };
+
+#define PW_CONFIG_MAX_PROPS 64
+
+/* Every string is borrowed from argv or the environment, which outlive main. */
+struct pw_config {
+    enum pw_mode mode;
+    bool help;
+    const char *brokers;  /* NULL: the embedded broker */
+    const char *database; /* NULL: the in-memory store */
+    const char *group;
+    const char *commands_topic;
+    const char *events_topic;
+    const char *dlq_topic;
+    const char *props[PW_CONFIG_MAX_PROPS]; /* -X key=value, in order */
+    size_t nprops;
+    size_t batch_size;   /* commands per unit of work */
+    int batch_wait_ms;   /* the longest a batch waits to fill */
+    enum pw_replay_from replay_from;
+    int64_t replay_offset;
+    pw_time replay_time;
+};
+
+/* Looks up an environment variable; getenv, or a table in tests. */
+typedef const char *(*pw_getenv_fn)(const char *name);
+
+/*
+ * Fills *cfg from argv (argv[0] is the program) and the environment.
+ * PW_E_USAGE with a one-line message on a bad flag or value.
+ */
+enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_getenv_fn env,
+                            struct pw_errbuf *err);
+
+/* The usage text that --help prints. */
+extern const char pw_config_usage[];
+
+#endif

@@ -1,0 +1,140 @@
+/* Configuration: the contract's table, flags over environment, exit-2 errors. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "bootstrap/config.h"
+
+/* A fake environment: NAME=value strings, NULL-terminated. */
+static const char *const *fake_env;
+
+static const char *env_lookup(const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *e = fake_env; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+static enum pw_err parse(struct pw_config *cfg, const char *const *env, const char *const *args,
+                         struct pw_errbuf *err)
+{
+    char *argv[32] = {"postworker"};
+    int argc = 1;
+    for (; args && args[argc - 1]; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    fake_env = env;
+    return pw_config_parse(cfg, argc, argv, env_lookup, err);
+}
+
+Test(config, defaults_are_the_contracts)
+{
+    struct pw_config cfg;
+    cr_assert_eq(parse(&cfg, NULL, NULL, NULL), PW_OK);
+    cr_assert_eq(cfg.mode, PW_MODE_RUN);
+    cr_assert_null(cfg.brokers, "embedded broker");
+    cr_assert_null(cfg.database, "in-memory store");
+    cr_assert_str_eq(cfg.group, "postworker");
+    cr_assert_str_eq(cfg.commands_topic, "post-commands");
+    cr_assert_str_eq(cfg.events_topic, "post-events");
+    cr_assert_str_eq(cfg.dlq_topic, "post-commands.dlq");
+    cr_assert_eq(cfg.batch_size, 500);
+    cr_assert_eq(cfg.batch_wait_ms, 20);
+}
+
+Test(config, environment_sets_and_flags_win)
+{
+    const char *env[] = {"KAFKA_BROKERS=k1:9092", "DATABASE_URL=postgres:///x",
+                         "POSTWORKER_GROUP=g-env", "POSTWORKER_COMMANDS_TOPIC=c-env",
+                         "POSTWORKER_EVENTS_TOPIC=e-env", "POSTWORKER_DLQ_TOPIC=d-env",
+                         "POSTWORKER_BATCH_SIZE=7", NULL};
+    const char *args[] = {"--brokers", "k2:9092", "--group=g-flag", "--events-topic", "e-flag",
+                          "-X", "security.protocol=SASL_SSL", "-Xsasl.password=s=cret",
+                          "--batch-wait-ms=0", NULL};
+    struct pw_config cfg;
+    struct pw_errbuf err;
+    cr_assert_eq(parse(&cfg, env, args, &err), PW_OK, "%s", err.msg);
+    cr_assert_str_eq(cfg.brokers, "k2:9092");
+    cr_assert_str_eq(cfg.database, "postgres:///x");
+    cr_assert_str_eq(cfg.group, "g-flag");
+    cr_assert_str_eq(cfg.commands_topic, "c-env");
+    cr_assert_str_eq(cfg.events_topic, "e-flag");
+    cr_assert_str_eq(cfg.dlq_topic, "d-env");
+    cr_assert_eq(cfg.batch_size, 7);
+    cr_assert_eq(cfg.batch_wait_ms, 0);
+    cr_assert_eq(cfg.nprops, 2);
+    cr_assert_str_eq(cfg.props[0], "security.protocol=SASL_SSL");
+    cr_assert_str_eq(cfg.props[1], "sasl.password=s=cret");
+}
+
+Test(config, an_empty_kafka_brokers_means_the_embedded_broker)
+{
+    const char *env[] = {"KAFKA_BROKERS=", NULL};
+    struct pw_config cfg;
+    cr_assert_eq(parse(&cfg, env, NULL, NULL), PW_OK);
+    cr_assert_null(cfg.brokers);
+}
+
+Test(config, replay_takes_exactly_one_starting_point)
+{
+    struct pw_config cfg;
+    const char *a1[] = {"replay", "--from-beginning", NULL};
+    cr_assert_eq(parse(&cfg, NULL, a1, NULL), PW_OK);
+    cr_assert_eq(cfg.replay_from, PW_REPLAY_BEGINNING);
+    const char *a2[] = {"replay", "--from-offset", "42", NULL};
+    cr_assert_eq(parse(&cfg, NULL, a2, NULL), PW_OK);
+    cr_assert_eq(cfg.replay_offset, 42);
+    const char *a3[] = {"replay", "--from-time=2026-11-20T10:00:00Z", NULL};
+    cr_assert_eq(parse(&cfg, NULL, a3, NULL), PW_OK);
+    cr_assert_eq(cfg.replay_from, PW_REPLAY_TIME);
+    cr_assert_eq(cfg.replay_time, (pw_time)1795168800 * 1000000);
+}
+
+Test(config, bad_usage_is_one_line_naming_the_problem)
+{
+    static const struct {
+        const char *env[3];
+        const char *args[5];
+        const char *msg;
+    } cases[] = {
+        {{NULL}, {"--bogus", NULL}, "unknown option '--bogus': see --help"},
+        {{NULL}, {"launch", NULL}, "unknown command 'launch': use run, migrate or replay"},
+        {{NULL}, {"run", "extra", NULL}, "unexpected argument 'extra': see --help"},
+        {{NULL}, {"--group", NULL}, "--group needs a value"},
+        {{NULL}, {"--group=", NULL}, "--group is empty: give a value or unset it"},
+        {{NULL}, {"--events-topic", "bad topic", NULL},
+         "--events-topic 'bad topic' is not a topic name: use 1 to 249 of a-z A-Z 0-9 . _ -"},
+        {{"POSTWORKER_BATCH_SIZE=lots", NULL}, {NULL},
+         "POSTWORKER_BATCH_SIZE 'lots' must be a whole number from 1 to 100000"},
+        {{NULL}, {"--batch-size", "0", NULL},
+         "--batch-size '0' must be a whole number from 1 to 100000"},
+        {{NULL}, {"--batch-wait-ms", "-1", NULL},
+         "--batch-wait-ms '-1' must be milliseconds from 0 to 60000"},
+        {{NULL}, {"-X", "novalue", NULL}, "-X takes key=value, not 'novalue'"},
+        {{NULL}, {"-X", "=v", NULL}, "-X takes key=value, not '=v'"},
+        {{NULL}, {"replay", NULL},
+         "replay needs --from-beginning, --from-offset N or --from-time RFC3339"},
+        {{NULL}, {"replay", "--from-offset", "-5", NULL},
+         "--from-offset '-5' must be an offset of 0 or more"},
+        {{NULL}, {"replay", "--from-time", "noon", NULL},
+         "--from-time 'noon' is not RFC 3339, e.g. 2026-11-20T10:00:00Z"},
+        {{NULL}, {"replay", "--from-beginning", "--from-offset=1", NULL},
+         "replay takes one starting point, not two"},
+        {{NULL}, {"--from-beginning", NULL}, "--from-* options go with replay only"},
+        {{NULL}, {"migrate", NULL}, "migrate needs a database: set DATABASE_URL or --database"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct pw_config cfg;
+        struct pw_errbuf err;
+        cr_assert_eq(parse(&cfg, cases[i].env, cases[i].args, &err), PW_E_USAGE, "case %zu", i);
+        cr_assert_str_eq(err.msg, cases[i].msg, "case %zu", i);
+    }
+}
+
+Test(config, help_is_recognised_anywhere)
+{
+    struct pw_config cfg;
+    const char *args[] = {"replay", "--help", NULL};
+    cr_assert_eq(parse(&cfg, NULL, args, NULL), PW_OK);
+    cr_assert(cfg.help);
+}
