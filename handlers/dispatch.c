@@ -113,6 +113,8 @@ enum pw_err pw_dispatch_batch(const struct pw_dispatcher *d, const struct pw_cmd
         if (rc)
             goto rollback;
     }
+    if (d->before_commit && (rc = d->before_commit(d->before_commit_arg, cmds, outs, n, err)))
+        goto rollback;
     rc = pw_uow_commit(d->uow, err);
     if (rc)
         goto fail; /* a failed commit has already ended the transaction */

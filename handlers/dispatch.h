@@ -39,11 +39,23 @@ struct pw_offset {
     int64_t next;
 };
 
+/*
+ * Runs after every command of a batch and before the commit, with their
+ * outcomes. A failure rolls the batch back (every outcome RETRY). The Kafka
+ * worker makes its dead letters durable here, so that a rejected command is
+ * never marked processed while its dead letter could still be lost.
+ */
+typedef enum pw_err (*pw_before_commit_fn)(void *arg, const struct pw_cmd *cmds,
+                                           const struct pw_outcome *outs, size_t n,
+                                           struct pw_errbuf *err);
+
 /* The ports a dispatcher runs on; all borrowed, and living longer than it. */
 struct pw_dispatcher {
     const struct pw_registry *reg;
     struct pw_uow *uow;
     struct pw_ids *ids;
+    pw_before_commit_fn before_commit; /* optional */
+    void *before_commit_arg;
 };
 
 const char *pw_outcome_kind_name(enum pw_outcome_kind kind);

@@ -296,3 +296,36 @@ Test(dispatch, the_relay_keeps_events_the_bus_failed_and_publishes_them_in_order
     pw_relay_release(&relay);
     pw_bus_close(&faulty);
 }
+
+static enum pw_err refuse_rejections(void *arg, const struct pw_cmd *cmds,
+                                     const struct pw_outcome *outs, size_t n,
+                                     struct pw_errbuf *err)
+{
+    (void)cmds;
+    int *calls = arg;
+    ++*calls;
+    for (size_t i = 0; i < n; i++)
+        if (outs[i].kind == PW_OUTCOME_REJECTED)
+            return pw_err_set(err, PW_E_TRANSIENT, "dead-letter topic unreachable");
+    return PW_OK;
+}
+
+Test(dispatch, a_failing_before_commit_hook_rolls_back_the_batch_and_its_marks)
+{
+    int calls = 0;
+    w.d.before_commit = refuse_rejections;
+    w.d.before_commit_arg = &calls;
+    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_update("c2", "nope", "t", 0, T0)};
+    struct pw_outcome outs[2];
+    cr_assert_eq(pw_dispatch_batch(&w.d, cmds, 2, NULL, 0, outs, NULL), PW_E_TRANSIENT);
+    cr_assert_eq(calls, 1);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_RETRY);
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_RETRY);
+    /* Nothing was marked: the rejected command is rejected again, not a duplicate. */
+    w.d.before_commit = NULL;
+    cr_assert_eq(pw_dispatch_batch(&w.d, cmds, 2, NULL, 0, outs, NULL), PW_OK);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED);
+    pw_outcome_release(&outs[0]);
+    pw_outcome_release(&outs[1]);
+}
