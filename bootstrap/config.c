@@ -97,8 +97,8 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
         *(const char **)field = value;
         return PW_OK;
     case S_SIZE:
-        if (!parse_int(value, 1, 100000, &v))
-            return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 1 to 100000",
+        if (!parse_int(value, 1, 10000, &v))
+            return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 1 to 10000",
                               from, value);
         *(size_t *)field = (size_t)v;
         return PW_OK;

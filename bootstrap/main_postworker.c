@@ -1,1 +1,191 @@
-int main(void){return 0;}
+/*
+ * postworker: the worker. main() chooses the adapters from the
+ * configuration and wires them behind the ports; nothing else here decides
+ * anything. Exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "adapters/inmem/inmem.h"
+#include "adapters/kafka/bus_kafka.h"
+#include "adapters/kafka/embedded_kafka.h"
+#include "adapters/kafka/worker_kafka.h"
+#include "adapters/uuid/ids_uuid.h"
+#include "bootstrap/config.h"
+#include "bootstrap/log.h"
+#include "handlers/dispatch.h"
+#include "handlers/registry.h"
+#include "handlers/relay.h"
+
+#define BROKERS_DIR ".postworker"
+#define BROKERS_FILE ".postworker/brokers"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (stop_requested)
+        _exit(1); /* a second signal: the operator means it */
+    stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int write_brokers_file(const char *brokers)
+{
+    if (mkdir(BROKERS_DIR, 0755) != 0 && errno != EEXIST)
+        return -1;
+    FILE *f = fopen(BROKERS_FILE, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%s\n", brokers);
+    return fclose(f);
+}
+
+/* The stores behind the ports; only in-memory for now. */
+struct stores {
+    struct pw_inmem_store *mem;
+    struct pw_uow uow;
+    struct pw_outbox outbox;
+};
+
+static enum pw_err stores_open(struct stores *st, const struct pw_config *cfg,
+                               struct pw_errbuf *err)
+{
+    memset(st, 0, sizeof *st);
+    if (cfg->database)
+        return pw_err_set(err, PW_E_USAGE,
+                          "DATABASE_URL is set, but this build has no PostgreSQL adapter yet: unset it");
+    st->mem = pw_inmem_store_new();
+    if (!st->mem || pw_inmem_uow_open(&st->uow, st->mem) || pw_inmem_outbox_open(&st->outbox, st->mem))
+        return pw_err_set(err, PW_E_NOMEM, "out of memory opening the in-memory store");
+    pw_log("info", "store: in memory (nothing is kept across restarts)");
+    return PW_OK;
+}
+
+static void stores_close(struct stores *st)
+{
+    pw_outbox_close(&st->outbox);
+    pw_uow_close(&st->uow);
+    pw_inmem_store_free(st->mem);
+}
+
+static enum pw_kafka_start start_of(const struct pw_config *cfg)
+{
+    switch (cfg->replay_from) {
+    case PW_REPLAY_BEGINNING: return PW_START_BEGINNING;
+    case PW_REPLAY_OFFSET: return PW_START_OFFSET;
+    case PW_REPLAY_TIME: return PW_START_TIME;
+    case PW_REPLAY_NONE: break;
+    }
+    return PW_START_GROUP;
+}
+
+static int run(const struct pw_config *cfg)
+{
+    struct pw_errbuf err;
+    struct stores st;
+    struct pw_kafka_embedded *embedded = NULL;
+    struct pw_bus bus = {0};
+    struct pw_relay relay = {0};
+    struct pw_ids ids;
+    struct pw_registry reg;
+    struct pw_kafka_worker_stats stats = {0};
+    enum pw_err rc = stores_open(&st, cfg, &err);
+    if (rc)
+        goto out;
+
+    struct pw_kafka_settings ks = {
+        .brokers = cfg->brokers,
+        .props = cfg->props,
+        .nprops = cfg->nprops,
+        .group = cfg->group,
+        .commands_topic = cfg->commands_topic,
+        .events_topic = cfg->events_topic,
+        .dlq_topic = cfg->dlq_topic,
+        .log = pw_log_line,
+    };
+    if (!ks.brokers) {
+        const char *topics[] = {cfg->commands_topic, cfg->events_topic, cfg->dlq_topic, NULL};
+        if ((rc = pw_kafka_embedded_start(topics, PW_EMBEDDED_PARTITIONS, &embedded, &err)))
+            goto out;
+        ks.brokers = pw_kafka_embedded_brokers(embedded);
+        pw_log("info", "embedded Kafka broker at %s", ks.brokers);
+        if (write_brokers_file(ks.brokers) != 0)
+            pw_log("warn", "cannot write %s: %s; postctl needs KAFKA_BROKERS=%s", BROKERS_FILE,
+                   strerror(errno), ks.brokers);
+    }
+    const char *warm[] = {cfg->events_topic, cfg->dlq_topic, NULL};
+    if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
+        goto out;
+    pw_uuid_ids_open(&ids);
+    pw_registry_init(&reg);
+    pw_posts_register(&reg);
+    if ((rc = pw_relay_init(&relay, &st.outbox, &bus, 512, -1)))
+        goto out;
+    struct pw_dispatcher d = {.reg = &reg, .uow = &st.uow, .ids = &ids};
+    struct pw_kafka_worker_opts opts = {
+        .settings = &ks,
+        .batch_size = cfg->batch_size,
+        .batch_wait_ms = cfg->batch_wait_ms,
+        .start = start_of(cfg),
+        .start_offset = cfg->replay_offset,
+        .start_time_ms = cfg->replay_time / 1000,
+        .stop = &stop_requested,
+        .stats = &stats,
+    };
+    pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
+           opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,
+           cfg->group, cfg->events_topic, cfg->dlq_topic);
+    rc = pw_kafka_worker_run(&opts, &d, &relay, &err);
+    pw_log("info",
+           "stopped: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
+           "letters, %llu events published",
+           (unsigned long long)stats.consumed, (unsigned long long)stats.applied,
+           (unsigned long long)stats.duplicates, (unsigned long long)stats.rejected,
+           (unsigned long long)stats.dead_letters, (unsigned long long)stats.published);
+out:
+    pw_relay_release(&relay);
+    pw_bus_close(&bus);
+    if (embedded) {
+        unlink(BROKERS_FILE);
+        pw_kafka_embedded_free(embedded);
+    }
+    stores_close(&st);
+    if (rc) {
+        pw_log("error", "%s", err.msg);
+        return pw_err_kind(rc) == PW_KIND_FATAL && rc == PW_E_USAGE ? 2 : 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct pw_config cfg;
+    struct pw_errbuf err;
+    pw_log_init("postworker");
+    if (pw_config_parse(&cfg, argc, argv, (pw_getenv_fn)getenv, &err)) {
+        fprintf(stderr, "postworker: %s\n", err.msg);
+        return 2;
+    }
+    if (cfg.help) {
+        fputs(pw_config_usage, stdout);
+        return 0;
+    }
+    install_signals();
+    return run(&cfg);
+}

@@ -1,0 +1,100 @@
+/*
+ * Building librdkafka configurations. The user's -X properties go last so
+ * that SASL, TLS and tuning work exactly as they do in kcat; values are never
+ * logged, because some of them are secrets.
+ */
+#include "adapters/kafka/conf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void kafka_log(const struct pw_kafka_settings *s, const char *level, const char *fmt, ...)
+{
+    if (!s->log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->log(level, msg);
+}
+
+/* librdkafka's own log lines, through ours (they never carry config values). */
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    const struct pw_kafka_settings *const *owner = rd_kafka_opaque(rk);
+    const struct pw_kafka_settings *s = owner ? *owner : NULL;
+    if (s && s->log)
+        kafka_log(s, level <= 3 ? "error" : level <= 4 ? "warn" : "info", "kafka %s: %s", fac, buf);
+}
+
+static int kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                     struct pw_errbuf *err)
+{
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        pw_err_set(err, PW_E_USAGE, "kafka property '%s' is not accepted: %s", key, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *const *defaults,
+                                void *opaque, struct pw_errbuf *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (s->brokers && kafka_set(conf, "bootstrap.servers", s->brokers, err))
+        goto fail;
+    for (const char *const *d = defaults; d && d[0]; d += 2)
+        if (kafka_set(conf, d[0], d[1], err))
+            goto fail;
+    for (size_t i = 0; i < s->nprops; i++) {
+        char key[256];
+        const char *eq = strchr(s->props[i], '=');
+        if (!eq || (size_t)(eq - s->props[i]) >= sizeof key) {
+            pw_err_set(err, PW_E_USAGE, "-X takes key=value");
+            goto fail;
+        }
+        memcpy(key, s->props[i], (size_t)(eq - s->props[i]));
+        key[eq - s->props[i]] = '\0';
+        if (kafka_set(conf, key, eq + 1, err))
+            goto fail;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+enum pw_err kafka_err(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return PW_OK;
+    case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return PW_E_FATAL;
+    default:
+        /* Transport, timeouts, leader changes, queue full: it may work later. */
+        return PW_E_TRANSIENT;
+    }
+}
+
+long long kafka_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,71 @@
+/*
+ * The mock cluster lives inside an rd_kafka_t of its own, which owns its
+ * threads; freeing that handle stops the cluster.
+ */
+#include "adapters/kafka/embedded_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdlib.h>
+
+struct pw_kafka_embedded {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mcluster;
+};
+
+enum pw_err pw_kafka_embedded_start(const char *const *topics, int partitions,
+                                    struct pw_kafka_embedded **out, struct pw_errbuf *err)
+{
+    char errstr[256];
+    struct pw_kafka_embedded *k = calloc(1, sizeof *k);
+    if (!k)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory starting the embedded broker");
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Silence this handle's own logs: it only hosts the cluster. */
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!k->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(k);
+        return pw_err_set(err, PW_E_FATAL, "cannot start the embedded broker: %s", errstr);
+    }
+    k->mcluster = rd_kafka_mock_cluster_new(k->rk, 1);
+    if (!k->mcluster) {
+        pw_kafka_embedded_free(k);
+        return pw_err_set(err, PW_E_FATAL, "cannot start the embedded broker's cluster");
+    }
+    for (const char *const *t = topics; t && *t; t++) {
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(k->mcluster, *t, partitions, 1);
+        if (e) {
+            pw_kafka_embedded_free(k);
+            return pw_err_set(err, PW_E_FATAL, "cannot create topic '%s' on the embedded broker: %s",
+                              *t, rd_kafka_err2str(e));
+        }
+    }
+    *out = k;
+    return PW_OK;
+}
+
+const char *pw_kafka_embedded_brokers(const struct pw_kafka_embedded *kafka)
+{
+    return rd_kafka_mock_cluster_bootstraps(kafka->mcluster);
+}
+
+void pw_kafka_embedded_set_up(struct pw_kafka_embedded *kafka, int up)
+{
+    if (up)
+        rd_kafka_mock_broker_set_up(kafka->mcluster, 1);
+    else
+        rd_kafka_mock_broker_set_down(kafka->mcluster, 1);
+}
+
+void pw_kafka_embedded_free(struct pw_kafka_embedded *kafka)
+{
+    if (!kafka)
+        return;
+    if (kafka->mcluster)
+        rd_kafka_mock_cluster_destroy(kafka->mcluster);
+    if (kafka->rk)
+        rd_kafka_destroy(kafka->rk);
+    free(kafka);
+}

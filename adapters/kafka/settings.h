@@ -1,0 +1,24 @@
+/*
+ * What the Kafka adapters need to know, filled in by bootstrap from its
+ * configuration (an adapter may not include bootstrap/). All borrowed.
+ */
+#ifndef PW_ADAPTERS_KAFKA_SETTINGS_H
+#define PW_ADAPTERS_KAFKA_SETTINGS_H
+
+#include <stddef.h>
+
+/* One log line: level is "info", "warn" or "error"; msg has no newline. */
+typedef void (*pw_log_fn)(const char *level, const char *msg);
+
+struct pw_kafka_settings {
+    const char *brokers;
+    const char *const *props; /* "key=value" librdkafka properties, applied last */
+    size_t nprops;
+    const char *group;
+    const char *commands_topic;
+    const char *events_topic;
+    const char *dlq_topic;
+    pw_log_fn log; /* may be NULL */
+};
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * The Kafka worker: the driving adapter that consumes commands, runs them
+ * through the dispatcher, sends dead letters, relays events and commits
+ * offsets, until asked to stop.
+ */
+#ifndef PW_ADAPTERS_KAFKA_WORKER_KAFKA_H
+#define PW_ADAPTERS_KAFKA_WORKER_KAFKA_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapters/kafka/settings.h"
+#include "handlers/dispatch.h"
+#include "handlers/relay.h"
+
+/* Where reading starts: the group's position, or a replay's starting point. */
+enum pw_kafka_start { PW_START_GROUP, PW_START_BEGINNING, PW_START_OFFSET, PW_START_TIME };
+
+/* Counters of a run, for logs, tests and the benchmark. */
+struct pw_kafka_worker_stats {
+    uint64_t consumed, applied, duplicates, rejected, dead_letters, published, batches;
+};
+
+struct pw_kafka_worker_opts {
+    const struct pw_kafka_settings *settings;
+    size_t batch_size;       /* messages per unit of work */
+    int batch_wait_ms;       /* the longest a batch waits to fill once it has one message */
+    enum pw_kafka_start start;
+    int64_t start_offset;    /* PW_START_OFFSET */
+    int64_t start_time_ms;   /* PW_START_TIME, milliseconds since the epoch */
+    volatile sig_atomic_t *stop; /* set (by a signal handler) to stop cleanly */
+    struct pw_kafka_worker_stats *stats; /* may be NULL */
+};
+
+/*
+ * Runs until *opts->stop is set (PW_START_GROUP) or until the end of the
+ * topic as it was at start (a replay). d and relay are borrowed; d->uow also
+ * holds the offsets. On a stop it finishes the batch in hand, relays its
+ * events, commits its offsets, leaves the group and returns PW_OK. A
+ * dependency that is down is waited for; only a fatal error returns early.
+ */
+enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts,
+                                const struct pw_dispatcher *d, struct pw_relay *relay,
+                                struct pw_errbuf *err);
+
+#endif
