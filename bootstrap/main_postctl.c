@@ -1,1 +1,337 @@
-int main(void){return 0;}
+/*
+ * postctl: the client. It posts commands (as CloudEvents, keyed by post id,
+ * acknowledged by the broker), sends files of them, tails the events and
+ * dead-letter topics, and reads a post's latest state from its events.
+ * Exit status: 0 success, 1 runtime failure, 2 bad usage.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "adapters/kafka/client_kafka.h"
+#include "adapters/kafka/cloudevents.h"
+#include "bootstrap/log.h"
+#include "domain/command.h"
+
+static const char usage[] =
+    "usage: postctl [options] COMMAND ...\n"
+    "\n"
+    "  create --post-id ID --author NAME --title TEXT --body TEXT\n"
+    "  update --post-id ID [--title TEXT] [--body TEXT] [--expected-version N]\n"
+    "  delete --post-id ID [--expected-version N]\n"
+    "         post a command and print its id; each also takes --id ID and\n"
+    "         --correlation-id ID (default: a fresh UUID, and none)\n"
+    "  send FILE|-   post one CloudEvent JSON per line, keyed by its data.post_id\n"
+    "  tail events|dlq|commands [--from-beginning]\n"
+    "                print each message as one JSON line until interrupted\n"
+    "  get POST_ID   print a post's latest state, read from the events topic\n"
+    "\n"
+    "options:\n"
+    "  --brokers LIST           KAFKA_BROKERS, else the file .postworker/brokers\n"
+    "  --commands-topic NAME    POSTWORKER_COMMANDS_TOPIC (post-commands)\n"
+    "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
+    "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
+    "  -X key=value             a librdkafka property (repeatable)\n"
+    "  -h, --help               this text\n";
+
+#define MAX_PROPS 64
+
+struct opts {
+    const char *brokers, *commands_topic, *events_topic, *dlq_topic;
+    const char *props[MAX_PROPS];
+    size_t nprops;
+    const char *post_id, *author, *title, *body, *id, *correlation_id, *expected;
+    bool from_beginning;
+    const char *args[4]; /* the command and its operands */
+    int nargs;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int usage_error(const char *fmt, const char *what)
+{
+    fprintf(stderr, "postctl: ");
+    fprintf(stderr, fmt, what);
+    fputc('\n', stderr);
+    return 2;
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+/* Parses argv into *o; returns 0, or the exit status (2, or 0 after --help). */
+static int parse(struct opts *o, int argc, char **argv)
+{
+    static const struct {
+        const char *flag;
+        size_t offset;
+    } valued[] = {
+        {"--brokers", offsetof(struct opts, brokers)},
+        {"--commands-topic", offsetof(struct opts, commands_topic)},
+        {"--events-topic", offsetof(struct opts, events_topic)},
+        {"--dlq-topic", offsetof(struct opts, dlq_topic)},
+        {"--post-id", offsetof(struct opts, post_id)},
+        {"--author", offsetof(struct opts, author)},
+        {"--title", offsetof(struct opts, title)},
+        {"--body", offsetof(struct opts, body)},
+        {"--id", offsetof(struct opts, id)},
+        {"--correlation-id", offsetof(struct opts, correlation_id)},
+        {"--expected-version", offsetof(struct opts, expected)},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (strcmp(a, "--from-beginning") == 0) {
+            o->from_beginning = true;
+            continue;
+        }
+        if (strncmp(a, "-X", 2) == 0) {
+            const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : "");
+            if (!strchr(kv, '=') || kv[0] == '=')
+                return usage_error("-X takes key=value, not '%s'", kv);
+            if (o->nprops == MAX_PROPS)
+                return usage_error("too many -X properties%s", "");
+            o->props[o->nprops++] = kv;
+            continue;
+        }
+        bool matched = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0] && !matched; k++) {
+            size_t n = strlen(valued[k].flag);
+            if (strncmp(a, valued[k].flag, n) != 0 || (a[n] != '\0' && a[n] != '='))
+                continue;
+            matched = true;
+            const char *v = a[n] == '=' ? a + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v)
+                return usage_error("%s needs a value", valued[k].flag);
+            *(const char **)((char *)o + valued[k].offset) = v;
+        }
+        if (matched)
+            continue;
+        if (a[0] == '-' && a[1] != '\0')
+            return usage_error("unknown option '%s': see --help", a);
+        if (o->nargs == 4)
+            return usage_error("unexpected argument '%s': see --help", a);
+        o->args[o->nargs++] = a;
+    }
+    return 0;
+}
+
+/* KAFKA_BROKERS or --brokers, else what the running worker wrote down. */
+static const char *find_brokers(const struct opts *o, char *buf, size_t size)
+{
+    if (o->brokers)
+        return o->brokers;
+    const char *env = getenv("KAFKA_BROKERS");
+    if (env && *env)
+        return env;
+    FILE *f = fopen(".postworker/brokers", "r");
+    if (!f)
+        return NULL;
+    char *line = fgets(buf, (int)size, f);
+    fclose(f);
+    if (!line)
+        return NULL;
+    line[strcspn(line, "\r\n")] = '\0';
+    return *line ? line : NULL;
+}
+
+static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, enum pw_cmd_type type)
+{
+    if (!o->post_id)
+        return usage_error("%s needs --post-id", pw_cmd_type_name(type));
+    if (type == PW_CMD_CREATE_POST && (!o->author || !o->title || !o->body))
+        return usage_error("%s needs --author, --title and --body", "create");
+    if (type == PW_CMD_UPDATE_POST && !o->title && !o->body)
+        return usage_error("%s needs --title or --body", "update");
+    struct pw_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = type;
+    cmd.post_id = o->post_id;
+    cmd.author_name = type == PW_CMD_CREATE_POST ? o->author : NULL;
+    cmd.title = type != PW_CMD_DELETE_POST ? o->title : NULL;
+    cmd.body = type != PW_CMD_DELETE_POST ? o->body : NULL;
+    if (o->expected) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(o->expected, &end, 10);
+        if (errno || *end || v < 1)
+            return usage_error("--expected-version '%s' must be a whole number of at least 1",
+                               o->expected);
+        cmd.expected_version = v;
+    }
+    snprintf(cmd.env.source, sizeof cmd.env.source, "/postctl");
+    if (o->id) {
+        snprintf(cmd.env.id, sizeof cmd.env.id, "%s", o->id);
+    } else {
+        uuid_t u;
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, cmd.env.id);
+    }
+    if (o->correlation_id)
+        snprintf(cmd.env.correlation_id, sizeof cmd.env.correlation_id, "%s", o->correlation_id);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    cmd.env.time = (pw_time)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+
+    struct pw_errbuf err;
+    char *json = NULL;
+    size_t len;
+    struct pw_kafka_client *c = NULL;
+    int status = 1;
+    if (pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_open(&c, ks, &err) ||
+        pw_kafka_client_produce(c, ks->commands_topic, cmd.post_id, json, len, NULL, &err) ||
+        pw_kafka_client_flush(c, &err) > 0) {
+        fprintf(stderr, "postctl: %s\n", err.msg);
+    } else {
+        printf("%s\n", cmd.env.id);
+        status = 0;
+    }
+    pw_kafka_client_close(c);
+    free(json);
+    return status;
+}
+
+static int cmd_send(const struct opts *o, const struct pw_kafka_settings *ks)
+{
+    if (o->nargs != 2)
+        return usage_error("send takes one FILE, or - for standard input%s", "");
+    const char *path = o->args[1];
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!in) {
+        fprintf(stderr, "postctl: cannot open '%s': %s\n", path, strerror(errno));
+        return 1;
+    }
+    struct pw_errbuf err;
+    struct pw_kafka_client *c = NULL;
+    if (pw_kafka_client_open(&c, ks, &err)) {
+        fprintf(stderr, "postctl: %s\n", err.msg);
+        if (in != stdin)
+            fclose(in);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, queued = 0, bad = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        char post_id[PW_POST_ID_MAX + 1];
+        if (pw_ce_peek_post_id(line, (size_t)n, post_id, &err) ||
+            pw_kafka_client_produce(c, ks->commands_topic, post_id, line, (size_t)n, NULL, &err)) {
+            fprintf(stderr, "postctl: %s:%zu: %s; not sent\n", path, lineno, err.msg);
+            bad++;
+            continue;
+        }
+        queued++;
+    }
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    size_t failed = pw_kafka_client_flush(c, &err);
+    if (failed)
+        fprintf(stderr, "postctl: %s\n", err.msg);
+    pw_kafka_client_close(c);
+    fprintf(stderr, "postctl: sent %zu of %zu lines\n", queued - failed, queued + bad);
+    return bad || failed ? 1 : 0;
+}
+
+static int cmd_tail(const struct opts *o, const struct pw_kafka_settings *ks)
+{
+    if (o->nargs != 2)
+        return usage_error("tail takes events, dlq or commands%s", "");
+    const char *which = o->args[1];
+    const char *topic = strcmp(which, "events") == 0     ? ks->events_topic
+                        : strcmp(which, "dlq") == 0      ? ks->dlq_topic
+                        : strcmp(which, "commands") == 0 ? ks->commands_topic
+                                                         : NULL;
+    if (!topic)
+        return usage_error("tail takes events, dlq or commands, not '%s'", which);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct pw_errbuf err;
+    enum pw_tail_format fmt = strcmp(which, "dlq") == 0 ? PW_TAIL_ENVELOPE : PW_TAIL_VALUE;
+    if (pw_kafka_tail(ks, topic, o->from_beginning, false, fmt, &stop_requested, stdout, &err)) {
+        fprintf(stderr, "postctl: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_get(const struct opts *o, const struct pw_kafka_settings *ks)
+{
+    if (o->nargs != 2)
+        return usage_error("get takes one POST_ID%s", "");
+    struct pw_errbuf err;
+    char *json = NULL;
+    if (pw_kafka_get_post(ks, o->args[1], &json, &err)) {
+        fprintf(stderr, "postctl: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s\n", json);
+    free(json);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    pw_log_init("postctl");
+    int status = parse(&o, argc, argv);
+    if (status)
+        return status < 0 ? 0 : status;
+    if (o.nargs == 0)
+        return usage_error("a command is needed: create, update, delete, send, tail or get%s", "");
+    char buf[512];
+    struct pw_kafka_settings ks = {
+        .brokers = find_brokers(&o, buf, sizeof buf),
+        .props = o.props,
+        .nprops = o.nprops,
+        .group = "postctl",
+        .commands_topic = o.commands_topic ? o.commands_topic
+                                           : env_or("POSTWORKER_COMMANDS_TOPIC", "post-commands"),
+        .events_topic = o.events_topic ? o.events_topic
+                                       : env_or("POSTWORKER_EVENTS_TOPIC", "post-events"),
+        .dlq_topic = o.dlq_topic ? o.dlq_topic : env_or("POSTWORKER_DLQ_TOPIC", "post-commands.dlq"),
+        .log = NULL,
+    };
+    if (!ks.brokers)
+        return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "
+                           "with 'make run' (it writes .postworker/brokers)%s", "");
+    const char *c = o.args[0];
+    if (strcmp(c, "create") == 0)
+        return cmd_post(&o, &ks, PW_CMD_CREATE_POST);
+    if (strcmp(c, "update") == 0)
+        return cmd_post(&o, &ks, PW_CMD_UPDATE_POST);
+    if (strcmp(c, "delete") == 0)
+        return cmd_post(&o, &ks, PW_CMD_DELETE_POST);
+    if (strcmp(c, "send") == 0)
+        return cmd_send(&o, &ks);
+    if (strcmp(c, "tail") == 0)
+        return cmd_tail(&o, &ks);
+    if (strcmp(c, "get") == 0)
+        return cmd_get(&o, &ks);
+    return usage_error("unknown command '%s': see --help", c);
+}

@@ -401,3 +401,20 @@ enum pw_err pw_ce_decode_event(const char *json, size_t len, struct pw_event *ev
     }
     return PW_OK;
 }
+
+enum pw_err pw_ce_peek_post_id(const char *json, size_t len, char out[PW_POST_ID_MAX + 1],
+                               struct pw_errbuf *err)
+{
+    json_t *root = NULL;
+    enum pw_err rc = ce_parse(json, len, &root, err);
+    if (rc)
+        return rc;
+    json_t *id = json_object_get(json_object_get(root, "data"), "post_id");
+    if (!json_is_string(id) || json_string_length(id) < 1 || json_string_length(id) > PW_POST_ID_MAX)
+        rc = pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "no data.post_id of 1 to %d characters",
+                        PW_POST_ID_MAX);
+    else
+        memcpy(out, json_string_value(id), json_string_length(id) + 1);
+    json_decref(root);
+    return rc;
+}

@@ -61,4 +61,12 @@ enum pw_err pw_ce_encode_cmd(const struct pw_cmd *cmd, char **out, size_t *len,
 enum pw_err pw_ce_decode_event(const char *json, size_t len, struct pw_event *ev,
                                struct pw_errbuf *err);
 
+/*
+ * Reads data.post_id of a structured-mode command line, for a producer that
+ * keys by it (postctl send). PW_E_INVALID_JSON or PW_E_MISSING_ATTRIBUTE
+ * with a message when there is none.
+ */
+enum pw_err pw_ce_peek_post_id(const char *json, size_t len, char out[PW_POST_ID_MAX + 1],
+                               struct pw_errbuf *err);
+
 #endif

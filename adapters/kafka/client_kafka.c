@@ -1,0 +1,320 @@
+/*
+ * postctl's Kafka: a producer that waits for acknowledgements, and a reader
+ * that assigns every partition of a topic itself (no consumer group), so
+ * that tailing never moves the worker's offsets.
+ */
+#include "adapters/kafka/client_kafka.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/kafka/conf.h"
+#include "domain/time.h"
+
+struct pw_kafka_client {
+    const struct pw_kafka_settings *s; /* first: the log callback finds it here */
+    rd_kafka_t *rk;
+    size_t failed;
+    rd_kafka_resp_err_t first_err;
+    char first_topic[256];
+};
+
+static void client_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    struct pw_kafka_client *c = opaque;
+    if (msg->err && c->failed++ == 0) {
+        c->first_err = msg->err;
+        snprintf(c->first_topic, sizeof c->first_topic, "%s", rd_kafka_topic_name(msg->rkt));
+    }
+}
+
+enum pw_err pw_kafka_client_open(struct pw_kafka_client **out, const struct pw_kafka_settings *s,
+                                 struct pw_errbuf *err)
+{
+    static const char *const defaults[] = {"acks", "all", "message.timeout.ms", "10000", NULL};
+    struct pw_kafka_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory");
+    c->s = s;
+    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, c, err);
+    if (!conf) {
+        free(c);
+        return err->code;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, client_dr);
+    char errstr[256];
+    c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!c->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return pw_err_set(err, PW_E_USAGE, "cannot start a producer: %s", errstr);
+    }
+    *out = c;
+    return PW_OK;
+}
+
+enum pw_err pw_kafka_client_produce(struct pw_kafka_client *c, const char *topic, const char *key,
+                                    const void *value, size_t len, const char *const *headers,
+                                    struct pw_errbuf *err)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+    for (const char *const *h = headers; h && *h; h++) {
+        const char *eq = strchr(*h, '=');
+        if (eq)
+            rd_kafka_header_add(hdrs, *h, eq - *h, eq + 1, -1);
+    }
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!e)
+            return PW_OK;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_headers_destroy(hdrs);
+            return pw_err_set(err, kafka_err(e), "cannot send to '%s': %s", topic,
+                              rd_kafka_err2str(e));
+        }
+        rd_kafka_poll(c->rk, 100);
+    }
+}
+
+size_t pw_kafka_client_flush(struct pw_kafka_client *c, struct pw_errbuf *err)
+{
+    while (rd_kafka_outq_len(c->rk) > 0)
+        rd_kafka_flush(c->rk, 100);
+    size_t failed = c->failed;
+    if (failed)
+        pw_err_set(err, kafka_err(c->first_err), "%zu not delivered to '%s' at %s: %s", failed,
+                   c->first_topic, c->s->brokers, rd_kafka_err2str(c->first_err));
+    c->failed = 0;
+    return failed;
+}
+
+void pw_kafka_client_close(struct pw_kafka_client *c)
+{
+    if (!c)
+        return;
+    rd_kafka_destroy(c->rk);
+    free(c);
+}
+
+/* A reader: a consumer assigned to every partition of one topic. */
+struct reader {
+    const struct pw_kafka_settings *s; /* first: the log callback finds it here */
+    rd_kafka_t *rk;
+    int32_t nparts;
+    int64_t *end; /* per partition, the end as of start */
+    int64_t *pos;
+};
+
+static void reader_close(struct reader *r)
+{
+    if (r->rk)
+        rd_kafka_destroy(r->rk);
+    free(r->end);
+    free(r->pos);
+}
+
+static enum pw_err reader_open(struct reader *r, const struct pw_kafka_settings *s,
+                               const char *topic, bool from_beginning, struct pw_errbuf *err)
+{
+    static const char *const defaults[] = {"group.id", "postctl", "enable.auto.commit", "false",
+                                           "enable.partition.eof", "true", NULL};
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, r, err);
+    if (!conf)
+        return err->code;
+    char errstr[256];
+    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!r->rk) {
+        rd_kafka_conf_destroy(conf);
+        return pw_err_set(err, PW_E_USAGE, "cannot start a consumer: %s", errstr);
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (e)
+        return pw_err_set(err, kafka_err(e), "cannot reach Kafka at %s: %s", s->brokers,
+                          rd_kafka_err2str(e));
+    e = md->topics[0].err;
+    r->nparts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (e)
+        return pw_err_set(err, kafka_err(e), "topic '%s' at %s: %s", topic, s->brokers,
+                          rd_kafka_err2str(e));
+    r->end = calloc((size_t)r->nparts + 1, sizeof *r->end);
+    r->pos = calloc((size_t)r->nparts + 1, sizeof *r->pos);
+    if (!r->end || !r->pos)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory");
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(r->nparts);
+    for (int32_t p = 0; p < r->nparts; p++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_query_watermark_offsets(r->rk, topic, p, &lo, &hi, 10000);
+        r->end[p] = hi;
+        r->pos[p] = from_beginning ? lo : hi;
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    }
+    e = rd_kafka_assign(r->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (e)
+        return pw_err_set(err, kafka_err(e), "cannot read '%s': %s", topic, rd_kafka_err2str(e));
+    return PW_OK;
+}
+
+static bool reader_at_end(const struct reader *r)
+{
+    for (int32_t p = 0; p < r->nparts; p++)
+        if (r->pos[p] < r->end[p])
+            return false;
+    return true;
+}
+
+/* The message as a JSON object: position, key, headers, value (as text). */
+static json_t *tail_envelope(const rd_kafka_message_t *m)
+{
+    json_t *o = json_object(), *hs = json_object();
+    json_object_set_new(o, "topic", json_string(rd_kafka_topic_name(m->rkt)));
+    json_object_set_new(o, "partition", json_integer(m->partition));
+    json_object_set_new(o, "offset", json_integer(m->offset));
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    char buf[PW_TIME_STRLEN];
+    if (ts >= 0)
+        json_object_set_new(o, "timestamp", json_string(pw_time_format(ts * 1000, buf)));
+    json_object_set_new(o, "key", m->key ? json_stringn(m->key, m->key_len) : json_null());
+    rd_kafka_headers_t *hdrs;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *val;
+        size_t size;
+        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
+            json_object_set_new(hs, name, val ? json_stringn(val, size) : json_null());
+    }
+    json_object_set_new(o, "headers", hs);
+    /* json_stringn refuses bytes that are not UTF-8: such a value stays null. */
+    json_t *v = m->payload ? json_stringn(m->payload, m->len) : NULL;
+    json_object_set_new(o, "value", v ? v : json_null());
+    return o;
+}
+
+static void tail_print(const rd_kafka_message_t *m, enum pw_tail_format fmt, FILE *out)
+{
+    if (fmt == PW_TAIL_VALUE && m->payload) {
+        json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+        if (v) {
+            json_dumpf(v, out, JSON_COMPACT);
+            fputc('\n', out);
+            json_decref(v);
+            return;
+        }
+    }
+    json_t *o = tail_envelope(m);
+    json_dumpf(o, out, JSON_COMPACT);
+    fputc('\n', out);
+    json_decref(o);
+}
+
+/* Reads messages until stop, the end (if until_end), or an error; fn sees each one. */
+static enum pw_err reader_run(struct reader *r, bool until_end, volatile sig_atomic_t *stop,
+                              void (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
+                              struct pw_errbuf *err)
+{
+    while (!(stop && *stop) && !(until_end && reader_at_end(r))) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->partition < r->nparts && m->offset > r->pos[m->partition])
+                r->pos[m->partition] = m->offset;
+        } else if (m->err) {
+            rd_kafka_resp_err_t e = m->err;
+            rd_kafka_message_destroy(m);
+            if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || e == RD_KAFKA_RESP_ERR__TRANSPORT)
+                return pw_err_set(err, PW_E_TRANSIENT, "cannot reach Kafka at %s: %s",
+                                  r->s->brokers, rd_kafka_err2str(e));
+            continue;
+        } else {
+            if (m->partition < r->nparts)
+                r->pos[m->partition] = m->offset + 1;
+            fn(m, arg);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return PW_OK;
+}
+
+struct tail_arg {
+    enum pw_tail_format fmt;
+    FILE *out;
+};
+
+static void tail_one(const rd_kafka_message_t *m, void *arg)
+{
+    struct tail_arg *t = arg;
+    tail_print(m, t->fmt, t->out);
+    fflush(t->out);
+}
+
+enum pw_err pw_kafka_tail(const struct pw_kafka_settings *s, const char *topic,
+                          bool from_beginning, bool until_end, enum pw_tail_format fmt,
+                          volatile sig_atomic_t *stop, FILE *out, struct pw_errbuf *err)
+{
+    struct reader r;
+    struct tail_arg t = {fmt, out};
+    enum pw_err rc = reader_open(&r, s, topic, from_beginning, err);
+    if (!rc)
+        rc = reader_run(&r, until_end, stop, tail_one, &t, err);
+    reader_close(&r);
+    return rc;
+}
+
+struct get_arg {
+    const char *post_id;
+    json_t *latest; /* data of the newest event of the post so far */
+};
+
+static void get_one(const rd_kafka_message_t *m, void *arg)
+{
+    struct get_arg *g = arg;
+    size_t n = strlen(g->post_id);
+    if (!m->key || m->key_len != n || memcmp(m->key, g->post_id, n) != 0)
+        return;
+    json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
+    json_t *data = json_object_get(ev, "data");
+    json_t *version = json_object_get(data, "version");
+    json_t *prev = json_object_get(g->latest, "version");
+    /* At-least-once delivery may repeat an event: the highest version wins. */
+    if (json_is_integer(version) &&
+        (!prev || json_integer_value(version) >= json_integer_value(prev))) {
+        json_decref(g->latest);
+        g->latest = json_incref(data);
+    }
+    json_decref(ev);
+}
+
+enum pw_err pw_kafka_get_post(const struct pw_kafka_settings *s, const char *post_id, char **json,
+                              struct pw_errbuf *err)
+{
+    struct reader r;
+    struct get_arg g = {post_id, NULL};
+    enum pw_err rc = reader_open(&r, s, s->events_topic, true, err);
+    if (!rc)
+        rc = reader_run(&r, true, NULL, get_one, &g, err);
+    reader_close(&r);
+    if (!rc && !g.latest)
+        rc = pw_err_set(err, PW_E_NOT_FOUND, "post '%s' has no events in '%s'", post_id,
+                        s->events_topic);
+    if (!rc) {
+        *json = json_dumps(g.latest, JSON_INDENT(2));
+        if (!*json)
+            rc = pw_err_set(err, PW_E_NOMEM, "out of memory");
+    }
+    json_decref(g.latest);
+    return rc;
+}

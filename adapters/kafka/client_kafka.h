@@ -1,0 +1,53 @@
+/*
+ * Kafka for postctl and the tests: produce with acknowledgement, tail a
+ * topic as JSON lines, and read a post's latest state back from the events
+ * topic. Not on the worker's path.
+ */
+#ifndef PW_ADAPTERS_KAFKA_CLIENT_KAFKA_H
+#define PW_ADAPTERS_KAFKA_CLIENT_KAFKA_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "adapters/kafka/settings.h"
+#include "domain/err.h"
+
+struct pw_kafka_client;
+
+/* A producer (acks=all). On PW_OK *out is the caller's (pw_kafka_client_close). */
+enum pw_err pw_kafka_client_open(struct pw_kafka_client **out, const struct pw_kafka_settings *s,
+                                 struct pw_errbuf *err);
+
+/* Queues value, keyed by key (may be NULL), with headers "name=value" (NULL-ended, may be NULL). */
+enum pw_err pw_kafka_client_produce(struct pw_kafka_client *c, const char *topic, const char *key,
+                                    const void *value, size_t len, const char *const *headers,
+                                    struct pw_errbuf *err);
+
+/* Waits for every queued message; returns how many failed, with the first failure in err. */
+size_t pw_kafka_client_flush(struct pw_kafka_client *c, struct pw_errbuf *err);
+
+void pw_kafka_client_close(struct pw_kafka_client *c);
+
+enum pw_tail_format {
+    PW_TAIL_VALUE,    /* the value itself when it is JSON (events) */
+    PW_TAIL_ENVELOPE, /* key, headers, value and position (dead letters) */
+};
+
+/*
+ * Writes each message of topic to out as one JSON line, from the beginning
+ * or from now on, until *stop is set, or (until_end) until the end of the
+ * topic as it was at start.
+ */
+enum pw_err pw_kafka_tail(const struct pw_kafka_settings *s, const char *topic,
+                          bool from_beginning, bool until_end, enum pw_tail_format fmt,
+                          volatile sig_atomic_t *stop, FILE *out, struct pw_errbuf *err);
+
+/*
+ * The latest state of post_id, read from the events topic: the data of its
+ * newest event, as JSON the caller frees. PW_E_NOT_FOUND if it has none.
+ */
+enum pw_err pw_kafka_get_post(const struct pw_kafka_settings *s, const char *post_id, char **json,
+                              struct pw_errbuf *err);
+
+#endif
