@@ -48,6 +48,7 @@ struct kworker {
     rd_kafka_resp_err_t dlq_last;
     struct pw_kafka_worker_stats stats;
     bool waiting;        /* a dependency is down and that was logged */
+    long long last_progress_ms;
     enum pw_err fatal;   /* set by a callback that cannot return it */
     struct pw_errbuf fatal_err;
     int32_t nparts;      /* replay: the topic's partitions */
@@ -221,8 +222,16 @@ static enum pw_err kw_dead_letters(void *arg, const struct pw_cmd *cmds,
     return PW_OK;
 }
 
-static void kw_log_dead_letters(struct kworker *kw)
+/*
+ * Light traffic gets a line per command, so a person trying it out sees each
+ * one; heavy traffic gets a progress line every few seconds instead.
+ */
+#define KW_LOG_EACH_MAX 8
+#define KW_PROGRESS_MS 5000
+
+static void kw_log_outcomes(struct kworker *kw)
 {
+    bool each = kw->nmsgs <= KW_LOG_EACH_MAX;
     for (size_t i = 0; i < kw->nmsgs; i++)
         if (kw->derr[i].code != PW_OK) {
             kw->stats.dead_letters++;
@@ -235,8 +244,16 @@ static void kw_log_dead_letters(struct kworker *kw)
         const struct pw_cmd *cmd = &kw->cmds[j];
         if (out->kind == PW_OUTCOME_APPLIED) {
             kw->stats.applied++;
+            if (each && out->nevents)
+                kafka_log(kw->s, "info", "applied %s '%s': %s '%s' version %lld",
+                          pw_cmd_type_name(cmd->type), cmd->env.id,
+                          pw_event_type_name(out->events[0].type), cmd->post_id,
+                          (long long)out->events[0].post.version);
         } else if (out->kind == PW_OUTCOME_DUPLICATE) {
             kw->stats.duplicates++;
+            if (each)
+                kafka_log(kw->s, "info", "duplicate %s '%s' from '%s': already processed",
+                          pw_cmd_type_name(cmd->type), cmd->env.id, cmd->env.source);
         } else if (out->kind == PW_OUTCOME_REJECTED) {
             kw->stats.rejected++;
             kw->stats.dead_letters++;
@@ -244,6 +261,13 @@ static void kw_log_dead_letters(struct kworker *kw)
                       pw_cmd_type_name(cmd->type), cmd->env.id, cmd->env.source,
                       pw_err_name(out->err.code), out->err.msg);
         }
+    }
+    long long now = kafka_now_ms();
+    if (!each && now - kw->last_progress_ms >= KW_PROGRESS_MS) {
+        kw->last_progress_ms = now;
+        kafka_log(kw->s, "info", "progress: %llu consumed, %llu applied, %llu duplicates, %llu rejected",
+                  (unsigned long long)kw->stats.consumed, (unsigned long long)kw->stats.applied,
+                  (unsigned long long)kw->stats.duplicates, (unsigned long long)kw->stats.rejected);
     }
 }
 
@@ -322,7 +346,7 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     kw_recovered(kw);
     kw->stats.consumed += kw->nmsgs;
     kw->stats.batches++;
-    kw_log_dead_letters(kw);
+    kw_log_outcomes(kw);
     for (size_t j = 0; j < kw->ncmds; j++)
         pw_outcome_release(&kw->outs[j]);
     rc = kw_relay(kw, err);
