@@ -13,13 +13,17 @@ LIBS := -lrdkafka -ljansson -lpq -luuid -lpthread
 MAINS := bootstrap/main_postworker.c bootstrap/main_postctl.c
 LIB_SRC := $(wildcard domain/*.c handlers/*.c adapters/*/*.c) \
 	$(filter-out $(MAINS),$(wildcard bootstrap/*.c))
-TEST_SRC := $(wildcard tests/*.c)
+# Unit tests are fast and need no server; the Kafka tests start librdkafka's
+# mock cluster in-process and run the worker in a thread.
+KAFKA_TEST_SRC := $(wildcard tests/test_kafka*.c) tests/kafka_world.c
+UNIT_TEST_SRC := $(filter-out $(KAFKA_TEST_SRC),$(wildcard tests/*.c))
+TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit check-layers run bench clean
+.PHONY: all deps test unit kafka check-layers run bench clean
 
 all: build/postworker build/postctl
 
@@ -46,7 +50,10 @@ build/postworker: build/obj/bootstrap/main_postworker.o build/libpw.a
 build/postctl: build/obj/bootstrap/main_postctl.o build/libpw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-build/unit-tests: $(TEST_OBJ) build/libpw-san.a
+build/unit-tests: $(UNIT_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
+
+build/kafka-tests: $(KAFKA_TEST_SRC:%.c=build/san/%.o) build/san/tests/helpers.o build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
 # The include rules of the hexagon fail the build when a file breaks them.
@@ -54,12 +61,17 @@ check-layers:
 	@tools/check-layers .
 
 # Criterion forks a process per test; ASan's leak check runs in each.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
 unit: check-layers build/unit-tests all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-		build/unit-tests --jobs=4
+	$(SAN_ENV) build/unit-tests --jobs=4
+
+kafka: build/kafka-tests
+	$(SAN_ENV) build/kafka-tests --jobs=4
 
 test: deps
-	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit kafka
 
 run: deps
 	@$(MAKE) --no-print-directory all

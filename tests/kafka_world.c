@@ -1,0 +1,215 @@
+/* The Kafka test world: mock cluster, worker thread, producer and reader. */
+#include "tests/kafka_world.h"
+
+#include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapters/kafka/bus_kafka.h"
+#include "adapters/kafka/client_kafka.h"
+
+/* A bus decorator: counts what is published and requests a stop after stop_after. */
+static enum pw_err count_publish(void *self, const struct pw_event *ev, struct pw_errbuf *err)
+{
+    struct kworld *kw = self;
+    enum pw_err rc = pw_bus_publish(&kw->kafka_bus, ev, err);
+    if (!rc && ++kw->published == kw->stop_after)
+        kw->stop = 1;
+    return rc;
+}
+
+static enum pw_err count_flush(void *self, int timeout_ms, struct pw_errbuf *err)
+{
+    struct kworld *kw = self;
+    return pw_bus_flush(&kw->kafka_bus, timeout_ms, err);
+}
+
+static void count_close(void *self)
+{
+    (void)self;
+}
+
+static const struct pw_bus_ops count_bus_ops = {
+    .name = "count",
+    .publish = count_publish,
+    .flush = count_flush,
+    .close = count_close,
+};
+
+void kworld_open(struct kworld *kw, size_t batch_size)
+{
+    memset(kw, 0, sizeof *kw);
+    static const char *const topics[] = {"post-commands", "post-events", "post-commands.dlq",
+                                         NULL};
+    struct pw_errbuf err;
+    /* Few partitions: a test's backlog is small, and assignment is quicker. */
+    cr_assert_eq(pw_kafka_embedded_start(topics, 4, &kw->kafka, &err), PW_OK, "%s", err.msg);
+    kw->ks = (struct pw_kafka_settings){
+        .brokers = pw_kafka_embedded_brokers(kw->kafka),
+        .group = "postworker",
+        .commands_topic = "post-commands",
+        .events_topic = "post-events",
+        .dlq_topic = "post-commands.dlq",
+    };
+    kw->store = pw_inmem_store_new();
+    cr_assert_eq(pw_inmem_uow_open(&kw->uow, kw->store), PW_OK);
+    cr_assert_eq(pw_inmem_outbox_open(&kw->outbox, kw->store), PW_OK);
+    cr_assert_eq(pw_kafka_bus_open(&kw->kafka_bus, &kw->ks, NULL, &err), PW_OK, "%s", err.msg);
+    kw->bus = (struct pw_bus){.ops = &count_bus_ops, .self = kw};
+    pw_uuid_ids_open(&kw->ids);
+    pw_registry_init(&kw->reg);
+    pw_posts_register(&kw->reg);
+    cr_assert_eq(pw_relay_init(&kw->relay, &kw->outbox, &kw->bus, 256, -1), PW_OK);
+    kw->opts = (struct pw_kafka_worker_opts){
+        .settings = &kw->ks,
+        .batch_size = batch_size,
+        .batch_wait_ms = 5,
+        .start = PW_START_GROUP,
+        .stop = &kw->stop,
+        .stats = &kw->stats,
+    };
+}
+
+static void *kworld_main(void *arg)
+{
+    struct kworld *kw = arg;
+    struct pw_dispatcher d = {.reg = &kw->reg, .uow = &kw->uow, .ids = &kw->ids};
+    kw->rc = pw_kafka_worker_run(&kw->opts, &d, &kw->relay, &kw->err);
+    return NULL;
+}
+
+void kworld_start(struct kworld *kw)
+{
+    kw->stop = 0;
+    cr_assert_eq(pthread_create(&kw->thread, NULL, kworld_main, kw), 0);
+    kw->running = true;
+}
+
+void kworld_wait(struct kworld *kw)
+{
+    if (!kw->running)
+        return;
+    pthread_join(kw->thread, NULL);
+    kw->running = false;
+}
+
+void kworld_stop(struct kworld *kw)
+{
+    if (!kw->running)
+        return;
+    kw->stop = 1;
+    pthread_join(kw->thread, NULL);
+    kw->running = false;
+}
+
+void kworld_close(struct kworld *kw)
+{
+    kworld_stop(kw);
+    pw_relay_release(&kw->relay);
+    pw_bus_close(&kw->bus);
+    pw_bus_close(&kw->kafka_bus);
+    pw_outbox_close(&kw->outbox);
+    pw_uow_close(&kw->uow);
+    pw_inmem_store_free(kw->store);
+    pw_kafka_embedded_free(kw->kafka);
+}
+
+void kworld_send(struct kworld *kw, const char *topic, const char *key, const char *value,
+                 const char *const *headers)
+{
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_open(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_kafka_client_produce(c, topic, key, value, strlen(value), headers, &err), PW_OK,
+                 "%s", err.msg);
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_close(c);
+}
+
+static char *dup_bytes(const void *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (n)
+        memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,
+                   struct kmsg **out)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", kw->ks.brokers, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", "test-reader", errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    cr_assert(rk, "%s", errstr);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+    for (int p = 0; p < 4; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    struct kmsg *msgs = calloc(n ? n : 1, sizeof *msgs);
+    size_t got = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (got >= n || elapsed > timeout_ms)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            struct kmsg *k = &msgs[got++];
+            k->key = m->key ? dup_bytes(m->key, m->key_len) : NULL;
+            k->value = dup_bytes(m->payload, m->len);
+            k->len = m->len;
+            k->partition = m->partition;
+            k->offset = m->offset;
+            rd_kafka_headers_t *hdrs;
+            if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                const char *name;
+                const void *val;
+                size_t size;
+                for (size_t i = 0; k->nheaders < 16 &&
+                                   !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+                     i++) {
+                    char *h = malloc(strlen(name) + size + 2);
+                    sprintf(h, "%s=", name);
+                    memcpy(h + strlen(name) + 1, val, size);
+                    h[strlen(name) + 1 + size] = '\0';
+                    k->headers[k->nheaders++] = h;
+                }
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    *out = msgs;
+    return got;
+}
+
+void kmsgs_free(struct kmsg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(msgs[i].key);
+        free(msgs[i].value);
+        for (size_t h = 0; h < msgs[i].nheaders; h++)
+            free(msgs[i].headers[h]);
+    }
+    free(msgs);
+}
+
+const char *kmsg_header(const struct kmsg *m, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (strncmp(m->headers[i], name, n) == 0 && m->headers[i][n] == '=')
+            return m->headers[i] + n + 1;
+    return NULL;
+}

@@ -1,0 +1,70 @@
+/*
+ * A Kafka world for tests: librdkafka's mock cluster in this process, the
+ * real Kafka worker in a thread on in-memory stores, and helpers to produce
+ * commands and read topics back.
+ */
+#ifndef PW_TESTS_KAFKA_WORLD_H
+#define PW_TESTS_KAFKA_WORLD_H
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "adapters/kafka/embedded_kafka.h"
+#include "adapters/kafka/settings.h"
+#include "adapters/kafka/worker_kafka.h"
+#include "tests/helpers.h"
+
+struct kworld {
+    struct pw_kafka_embedded *kafka;
+    struct pw_kafka_settings ks;
+    struct pw_inmem_store *store;
+    struct pw_uow uow;
+    struct pw_outbox outbox;
+    struct pw_bus kafka_bus;
+    struct pw_bus bus; /* kafka_bus behind a counter that can request a stop */
+    unsigned long published;
+    unsigned long stop_after; /* request a stop once this many events went out; 0 never */
+    struct pw_ids ids;
+    struct pw_registry reg;
+    struct pw_relay relay;
+    struct pw_kafka_worker_opts opts;
+    struct pw_kafka_worker_stats stats;
+    volatile sig_atomic_t stop;
+    pthread_t thread;
+    bool running;
+    enum pw_err rc;
+    struct pw_errbuf err;
+};
+
+/* A message read back: copies, freed by kmsgs_free. */
+struct kmsg {
+    char *key;
+    char *value;
+    size_t len;
+    int32_t partition;
+    int64_t offset;
+    char *headers[16]; /* "name=value" */
+    size_t nheaders;
+};
+
+void kworld_open(struct kworld *kw, size_t batch_size);
+void kworld_start(struct kworld *kw);
+/* Stops the worker cleanly and waits for it; its return code is in kw->rc. */
+void kworld_stop(struct kworld *kw);
+void kworld_close(struct kworld *kw);
+/* Waits for a worker that stops by itself (stop_after, a replay). */
+void kworld_wait(struct kworld *kw);
+
+/* Produces value keyed by key to topic, with "name=value" headers (NULL-ended), acknowledged. */
+void kworld_send(struct kworld *kw, const char *topic, const char *key, const char *value,
+                 const char *const *headers);
+
+/* Reads topic from the beginning until n messages (or timeout_ms); returns how many, in *out. */
+size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,
+                   struct kmsg **out);
+void kmsgs_free(struct kmsg *msgs, size_t n);
+
+/* The value of header name of m, or NULL. */
+const char *kmsg_header(const struct kmsg *m, const char *name);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * The worker on Kafka, end to end, against librdkafka's mock cluster in this
+ * process: commands in, state changed, events and dead letters out.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/kafka/client_kafka.h"
+#include "tests/kafka_world.h"
+
+#define CMD(type, id, data)                                                                   \
+    "{\"specversion\":\"1.0\",\"id\":\"" id "\",\"source\":\"/t\",\"type\":\"" type "\","    \
+    "\"time\":\"2026-11-20T10:00:00Z\",\"data\":" data "}"
+
+static const char *str(json_t *obj, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(obj, path1);
+    if (path2)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+Test(kafka, create_update_delete_end_to_end_with_every_event_field, .timeout = 60)
+{
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    kworld_start(&kw);
+    kworld_send(&kw, "post-commands", "hello-world",
+                CMD("CreatePost", "c-7f3a9",
+                    "{\"post_id\":\"hello-world\",\"author_name\":\"Ada\",\"title\":\"Hello\","
+                    "\"body\":\"First post\"}"), NULL);
+    kworld_send(&kw, "post-commands", "hello-world",
+                "{\"specversion\":\"1.0\",\"id\":\"c-2\",\"source\":\"/t\",\"type\":\"UpdatePost\","
+                "\"time\":\"2026-11-20T11:00:00Z\",\"correlationid\":\"flow-1\","
+                "\"data\":{\"post_id\":\"hello-world\",\"title\":\"Hello again\","
+                "\"expected_version\":1}}", NULL);
+    kworld_send(&kw, "post-commands", "hello-world",
+                "{\"specversion\":\"1.0\",\"id\":\"c-3\",\"source\":\"/t\",\"type\":\"DeletePost\","
+                "\"time\":\"2026-11-20T12:00:00Z\",\"data\":{\"post_id\":\"hello-world\"}}", NULL);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", 3, 20000, &evs);
+    cr_assert_eq(n, 3);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+
+    static const char *types[] = {"PostCreated", "PostUpdated", "PostDeleted"};
+    static const char *causes[] = {"c-7f3a9", "c-2", "c-3"};
+    static const char *corrs[] = {"c-7f3a9", "flow-1", "c-3"};
+    static const char *times[] = {"2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z",
+                                  "2026-11-20T12:00:00Z"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_str_eq(evs[i].key, "hello-world");
+        cr_assert_str_eq(kmsg_header(&evs[i], "content-type"), "application/cloudevents+json");
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        cr_assert(ev);
+        cr_assert_str_eq(str(ev, "specversion", NULL), "1.0");
+        cr_assert_eq(strlen(str(ev, "id", NULL)), 36);
+        cr_assert_str_eq(str(ev, "source", NULL), "/postworker");
+        cr_assert_str_eq(str(ev, "type", NULL), types[i]);
+        cr_assert_str_eq(str(ev, "subject", NULL), "hello-world");
+        cr_assert_str_eq(str(ev, "time", NULL), times[i]);
+        cr_assert_str_eq(str(ev, "datacontenttype", NULL), "application/json");
+        cr_assert_str_eq(str(ev, "causationid", NULL), causes[i]);
+        cr_assert_str_eq(str(ev, "correlationid", NULL), corrs[i]);
+        json_t *data = json_object_get(ev, "data");
+        cr_assert_str_eq(str(data, "post_id", NULL), "hello-world");
+        cr_assert_str_eq(str(data, "author_name", NULL), "Ada");
+        cr_assert_str_eq(str(data, "title", NULL), i ? "Hello again" : "Hello");
+        cr_assert_str_eq(str(data, "body", NULL), "First post");
+        cr_assert_eq(json_integer_value(json_object_get(data, "version")), (json_int_t)i + 1);
+        cr_assert_str_eq(str(data, "created_at", NULL), times[0]);
+        cr_assert_str_eq(str(data, "updated_at", NULL), times[i]);
+        if (i < 2)
+            cr_assert(json_is_null(json_object_get(data, "deleted_at")));
+        else
+            cr_assert_str_eq(str(data, "deleted_at", NULL), times[2]);
+        json_decref(ev);
+    }
+    cr_assert_eq(kw.stats.applied, 3);
+    kmsgs_free(evs, n);
+    kworld_close(&kw);
+}
+
+Test(kafka, binary_mode_commands_are_applied, .timeout = 60)
+{
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    kworld_start(&kw);
+    const char *hs[] = {"ce_specversion=1.0", "ce_id=b-1", "ce_source=/bin", "ce_type=CreatePost",
+                        "ce_correlationid=k-9", NULL};
+    kworld_send(&kw, "post-commands", "bin-post",
+                "{\"post_id\":\"bin-post\",\"author_name\":\"B\",\"title\":\"T\",\"body\":\"b\"}", hs);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", 1, 20000, &evs);
+    cr_assert_eq(n, 1);
+    json_t *ev = json_loads(evs[0].value, 0, NULL);
+    cr_assert_str_eq(str(ev, "causationid", NULL), "b-1");
+    cr_assert_str_eq(str(ev, "correlationid", NULL), "k-9");
+    cr_assert_str_eq(str(ev, "data", "post_id"), "bin-post");
+    cr_assert_not_null(str(ev, "time", NULL), "the Kafka timestamp is the effect time");
+    json_decref(ev);
+    kmsgs_free(evs, n);
+    kworld_close(&kw);
+}
+
+Test(kafka, each_dead_letter_kind_keeps_the_original_bytes_and_says_why, .timeout = 60)
+{
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    kworld_start(&kw);
+    const char *trace[] = {"trace=abc", NULL};
+    const char *bad_json = "{not json";
+    const char *unknown = CMD("PublishPost", "u-1", "{\"post_id\":\"p\"}");
+    const char *rejected = CMD("UpdatePost", "r-1", "{\"post_id\":\"nope\",\"title\":\"t\"}");
+    kworld_send(&kw, "post-commands", "k1", bad_json, trace);
+    kworld_send(&kw, "post-commands", "k2", unknown, NULL);
+    kworld_send(&kw, "post-commands", "nope", rejected, NULL);
+    struct kmsg *dl;
+    size_t n = kworld_read(&kw, "post-commands.dlq", 3, 20000, &dl);
+    cr_assert_eq(n, 3);
+    kworld_stop(&kw);
+    static const struct {
+        const char *key, *value, *kind, *code;
+    } want[] = {{"k1", NULL, "malformed", "invalid_json"},
+                {"k2", NULL, "unsupported", "unknown_type"},
+                {"nope", NULL, "rejected", "not_found"}};
+    const char *values[] = {bad_json, unknown, rejected};
+    for (size_t w = 0; w < 3; w++) {
+        const struct kmsg *m = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(dl[i].key, want[w].key) == 0)
+                m = &dl[i];
+        cr_assert_not_null(m, "dead letter keyed %s", want[w].key);
+        cr_assert_eq(m->len, strlen(values[w]));
+        cr_assert_str_eq(m->value, values[w], "value byte for byte");
+        cr_assert_str_eq(kmsg_header(m, "dlq.error.kind"), want[w].kind);
+        cr_assert_str_eq(kmsg_header(m, "dlq.error.code"), want[w].code);
+        cr_assert_not_null(kmsg_header(m, "dlq.error.message"));
+        cr_assert_str_eq(kmsg_header(m, "dlq.original.topic"), "post-commands");
+        cr_assert_not_null(kmsg_header(m, "dlq.original.partition"));
+        cr_assert_not_null(kmsg_header(m, "dlq.original.offset"));
+        if (w == 0)
+            cr_assert_str_eq(kmsg_header(m, "trace"), "abc", "original headers kept");
+    }
+    cr_assert_eq(kw.stats.dead_letters, 3);
+    cr_assert_eq(kw.rc, PW_OK);
+    kmsgs_free(dl, n);
+    kworld_close(&kw);
+}
+
+Test(kafka, a_redelivered_command_is_applied_once_and_a_rejection_dead_lettered_once,
+     .timeout = 60)
+{
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    kworld_start(&kw);
+    const char *create = CMD("CreatePost", "d-1",
+                             "{\"post_id\":\"dup\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}");
+    const char *reject = CMD("DeletePost", "d-2", "{\"post_id\":\"ghost\"}");
+    for (int i = 0; i < 3; i++) {
+        kworld_send(&kw, "post-commands", "dup", create, NULL);
+        kworld_send(&kw, "post-commands", "ghost", reject, NULL);
+    }
+    /* A marker after them: once its event is out, the duplicates were handled. */
+    kworld_send(&kw, "post-commands", "dup",
+                CMD("UpdatePost", "d-3", "{\"post_id\":\"dup\",\"title\":\"T2\"}"), NULL);
+    struct kmsg *evs, *dl;
+    size_t n = kworld_read(&kw, "post-events", 2, 20000, &evs);
+    cr_assert_eq(n, 2);
+    kworld_stop(&kw);
+    kmsgs_free(evs, n);
+    n = kworld_read(&kw, "post-events", 3, 1500, &evs);
+    cr_assert_eq(n, 2, "one create and one update, nothing more");
+    kmsgs_free(evs, n);
+    size_t nd = kworld_read(&kw, "post-commands.dlq", 3, 1500, &dl);
+    cr_assert_eq(nd, 1, "rejected once, then duplicates");
+    cr_assert_eq(kw.stats.duplicates, 4);
+    cr_assert_eq(kw.stats.applied, 2);
+    kmsgs_free(dl, nd);
+    kworld_close(&kw);
+}
+
+Test(kafka, two_hundred_updates_to_one_post_come_out_in_version_order, .timeout = 90)
+{
+    struct kworld kw;
+    kworld_open(&kw, 50);
+    kworld_send(&kw, "post-commands", "busy",
+                CMD("CreatePost", "v-0",
+                    "{\"post_id\":\"busy\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}"),
+                NULL);
+    for (int i = 1; i <= 200; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"specversion\":\"1.0\",\"id\":\"v-%d\",\"source\":\"/t\",\"type\":"
+                 "\"UpdatePost\",\"data\":{\"post_id\":\"busy\",\"title\":\"t%d\","
+                 "\"expected_version\":%d}}",
+                 i, i, i);
+        kworld_send(&kw, "post-commands", "busy", json, NULL);
+    }
+    kworld_start(&kw);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", 201, 40000, &evs);
+    kworld_stop(&kw);
+    cr_assert_eq(n, 201);
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        json_int_t v = json_integer_value(json_object_get(json_object_get(ev, "data"), "version"));
+        cr_assert_eq(v, (json_int_t)i + 1, "event %zu", i);
+        json_decref(ev);
+    }
+    cr_assert_eq(kw.stats.rejected, 0, "every expected_version matched");
+    kmsgs_free(evs, n);
+    kworld_close(&kw);
+}
+
+Test(kafka, a_clean_stop_mid_stream_loses_and_doubles_nothing, .timeout = 120)
+{
+    enum { N = 3000 };
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_open(&c, &kw.ks, &err), PW_OK);
+    for (int i = 0; i < N; i++) {
+        char key[32], json[512];
+        snprintf(key, sizeof key, "post-%d", i);
+        snprintf(json, sizeof json,
+                 "{\"specversion\":\"1.0\",\"id\":\"s-%d\",\"source\":\"/t\",\"type\":\"CreatePost\","
+                 "\"data\":{\"post_id\":\"%s\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                 i, key);
+        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, strlen(json), NULL,
+                                             &err), PW_OK);
+    }
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_close(c);
+
+    kw.stop_after = 300; /* mid-stream: it finishes the batch in hand and commits */
+    kworld_start(&kw);
+    kworld_wait(&kw);
+    kw.stop_after = 0;
+    struct kmsg *evs;
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    struct pw_kafka_worker_stats first = kw.stats;
+    cr_assert_geq(first.applied, 300);
+    cr_assert_lt(first.applied, N, "stopped before the end");
+
+    kworld_start(&kw); /* a new run, as after a restart, on the same store */
+    size_t n = kworld_read(&kw, "post-events", N, 60000, &evs);
+    kworld_stop(&kw);
+    cr_assert_eq(n, N, "every command's event, once");
+    struct kmsg *more;
+    size_t extra = kworld_read(&kw, "post-events", N + 1, 1000, &more);
+    cr_assert_eq(extra, N, "and no more");
+    kmsgs_free(more, extra);
+    char *seen_ids = calloc(N, 1);
+    for (size_t i = 0; i < n; i++) {
+        int k = atoi(evs[i].key + strlen("post-"));
+        cr_assert(!seen_ids[k], "post-%d published twice", k);
+        seen_ids[k] = 1;
+    }
+    cr_assert_eq(first.applied + kw.stats.applied, N);
+    free(seen_ids);
+    kmsgs_free(evs, n);
+    kworld_close(&kw);
+}
