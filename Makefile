@@ -23,7 +23,7 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit kafka check-layers run bench clean
+.PHONY: all deps test unit kafka e2e check-layers run bench clean
 
 all: build/postworker build/postctl
 
@@ -70,8 +70,11 @@ unit: check-layers build/unit-tests all
 kafka: build/kafka-tests
 	$(SAN_ENV) build/kafka-tests --jobs=4
 
+e2e: all
+	tests/e2e/postctl.sh
+
 test: deps
-	@$(MAKE) --no-print-directory unit kafka
+	@$(MAKE) --no-print-directory unit kafka e2e
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,67 @@
+#!/bin/sh
+# postctl against a running worker on the embedded broker, as a user runs
+# them: the real binaries, in a scratch folder of their own.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+PW="$root/build/postworker"
+PC="$root/build/postctl"
+tmp=$(mktemp -d)
+cd "$tmp" || exit 1
+"$PW" >worker.log 2>&1 &
+pid=$!
+trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+no() { fail=$((fail + 1)); echo "FAIL: $1"; }
+check() { name=$1; shift; if "$@"; then ok; else no "$name"; fi; }
+
+# Wait (bounded) until the worker has written its broker address.
+i=0
+while [ ! -s .postworker/brokers ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "worker writes .postworker/brokers" test -s .postworker/brokers
+
+# until_ok N CMD...: retry CMD for up to N seconds.
+until_ok() { n=$1; shift; i=0; while [ $i -lt $((n * 5)) ]; do "$@" && return 0; sleep 0.2; i=$((i + 1)); done; return 1; }
+
+id=$("$PC" create --post-id hello-world --author Ada --title Hello --body "First post")
+check "create prints the command id" sh -c "echo '$id' | grep -Eq '^[0-9a-f-]{36}$'"
+quiet() { "$@" >/dev/null; }
+check "update is acknowledged" quiet "$PC" update --post-id hello-world --title "Hello again" --expected-version 1 --id u-1
+got_v2() { "$PC" get hello-world 2>/dev/null | grep -q '"version": 2'; }
+check "get shows version 2 once the worker applied both" until_ok 20 got_v2
+check "get shows the new title" sh -c "'$PC' get hello-world | grep -q 'Hello again'"
+check "update again with the same id is acknowledged" quiet "$PC" update --post-id hello-world --title "Other" --id u-1
+"$PC" delete --post-id ghost >/dev/null
+dlq_has() { timeout 3 "$PC" tail dlq --from-beginning 2>/dev/null | grep -q '"dlq.error.code":"not_found"'; }
+check "a delete of a missing post reaches the dead-letter topic" until_ok 20 dlq_has
+check "the duplicate update changed nothing" sh -c "'$PC' get hello-world | grep -q 'Hello again'"
+events=$(timeout 3 "$PC" tail events --from-beginning 2>/dev/null | grep -c PostUpdated)
+check "one PostUpdated event, not two" test "$events" = 1
+
+printf '%s\n' '{"specversion":"1.0","id":"f-1","source":"/f","type":"CreatePost","data":{"post_id":"from-file","author_name":"A","title":"T","body":"b"}}' \
+    'not json' >cmds.jsonl
+"$PC" send cmds.jsonl 2>send.err
+check "send exits 1 when a line is bad" test $? = 1
+check "send names the bad line" grep -q 'cmds.jsonl:2:' send.err
+got_file() { "$PC" get from-file >/dev/null 2>&1; }
+check "the good line of the file was still sent" until_ok 20 got_file
+
+"$PC" frobnicate >/dev/null 2>&1
+check "postctl: unknown command exits 2" test $? = 2
+"$PW" --bogus 2>usage.err
+check "postworker: unknown flag exits 2" test $? = 2
+check "postworker: with one line" test "$(wc -l <usage.err)" = 1
+KAFKA_BROKERS=127.0.0.1:1 "$PC" -X message.timeout.ms=1500 create --post-id x --author a --title t --body b 2>down.err
+check "postctl: an unreachable broker exits 1" test $? = 1
+check "postctl: and names the address" grep -q '127.0.0.1:1' down.err
+
+kill -TERM $pid
+wait $pid
+check "SIGTERM stops the worker with status 0" test $? = 0
+check "the worker logs its clean stop" grep -q 'stopped:' worker.log
+check "the worker removes its broker file" test ! -e .postworker/brokers
+
+[ $fail -eq 0 ] || { echo "--- worker.log"; tail -20 worker.log; }
+echo "e2e: $pass passed, $fail failed"
+[ $fail -eq 0 ]
