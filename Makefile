@@ -50,6 +50,13 @@ build/postworker: build/obj/bootstrap/main_postworker.o build/libpw.a
 build/postctl: build/obj/bootstrap/main_postctl.o build/libpw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+build/bench: build/obj/bench/bench.o build/libpw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/obj/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(PW_CFLAGS) -c $< -o $@
+
 build/unit-tests: $(UNIT_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
@@ -79,6 +86,12 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	build/postworker run
+
+# The benchmark, never part of make test: BENCH_ARGS="-n 100000 --batch-size 500".
+BENCH_ARGS ?=
+bench: deps
+	@$(MAKE) --no-print-directory all build/bench
+	build/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build

@@ -318,3 +318,37 @@ enum pw_err pw_kafka_get_post(const struct pw_kafka_settings *s, const char *pos
     json_decref(g.latest);
     return rc;
 }
+
+struct read_arg {
+    pw_kafka_record_fn fn;
+    void *arg;
+};
+
+static void read_one(const rd_kafka_message_t *m, void *arg)
+{
+    struct read_arg *r = arg;
+    rd_kafka_timestamp_type_t tstype;
+    struct pw_kafka_record rec = {
+        .key = m->key,
+        .key_len = m->key_len,
+        .value = m->payload,
+        .len = m->len,
+        .partition = m->partition,
+        .offset = m->offset,
+        .timestamp_ms = rd_kafka_message_timestamp(m, &tstype),
+    };
+    r->fn(&rec, r->arg);
+}
+
+enum pw_err pw_kafka_read(const struct pw_kafka_settings *s, const char *topic,
+                          bool from_beginning, bool until_end, volatile sig_atomic_t *stop,
+                          pw_kafka_record_fn fn, void *arg, struct pw_errbuf *err)
+{
+    struct reader r;
+    struct read_arg ra = {fn, arg};
+    enum pw_err rc = reader_open(&r, s, topic, from_beginning, err);
+    if (!rc)
+        rc = reader_run(&r, until_end, stop, read_one, &ra, err);
+    reader_close(&r);
+    return rc;
+}

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "adapters/kafka/settings.h"
@@ -42,6 +43,24 @@ enum pw_tail_format {
 enum pw_err pw_kafka_tail(const struct pw_kafka_settings *s, const char *topic,
                           bool from_beginning, bool until_end, enum pw_tail_format fmt,
                           volatile sig_atomic_t *stop, FILE *out, struct pw_errbuf *err);
+
+/* One message as read: all borrowed for the length of the callback. */
+struct pw_kafka_record {
+    const char *key; /* NULL for a null key */
+    size_t key_len;
+    const char *value;
+    size_t len;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* -1 if none */
+};
+
+typedef void (*pw_kafka_record_fn)(const struct pw_kafka_record *rec, void *arg);
+
+/* Calls fn for each message of topic, as pw_kafka_tail reads them. */
+enum pw_err pw_kafka_read(const struct pw_kafka_settings *s, const char *topic,
+                          bool from_beginning, bool until_end, volatile sig_atomic_t *stop,
+                          pw_kafka_record_fn fn, void *arg, struct pw_errbuf *err);
 
 /*
  * The latest state of post_id, read from the events topic: the data of its

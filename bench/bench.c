@@ -1,0 +1,227 @@
+/*
+ * make bench: how fast the real worker drains a backlog.
+ *
+ * It preloads N CreatePost commands (distinct posts, bodies of about 300
+ * bytes, keyed by post id) into a broker (its own embedded one, or
+ * KAFKA_BROKERS), starts build/postworker as a child process on it, and
+ * reads the events topic as a downstream consumer would. A consumer sees an
+ * event only once the broker has acknowledged it (acks=all), so "seen" is
+ * the acknowledgement, as a consumer can observe it.
+ *
+ * Reported: commands; seconds and commands per second from the first event
+ * to the last (the first command consumed is one batch before the first
+ * event); p50 and p99 latency from each command's timestamp to its event
+ * being seen; the worker's peak RSS (the child's own, without the broker's).
+ */
+/* wait4() for the child's own resource usage is a BSD call, not POSIX. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/kafka/client_kafka.h"
+#include "adapters/kafka/cloudevents.h"
+#include "adapters/kafka/embedded_kafka.h"
+
+static const char usage[] =
+    "usage: bench [-n COMMANDS] [--batch-size N] [--store inmem|pg]\n"
+    "  -n COMMANDS       how many CreatePost commands to preload (100000)\n"
+    "  --batch-size N    the worker's POSTWORKER_BATCH_SIZE (its default)\n"
+    "  --store KIND      inmem (default), or pg: the worker uses DATABASE_URL\n"
+    "  KAFKA_BROKERS     use this broker instead of an embedded one\n";
+
+struct run {
+    size_t n;
+    size_t seen;
+    int64_t *latency_us;
+    int64_t first_us, last_us;
+    volatile sig_atomic_t stop;
+    pid_t child;
+    int child_status;
+    struct rusage child_usage;
+    bool child_done;
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void on_event(const struct pw_kafka_record *rec, void *arg)
+{
+    struct run *r = arg;
+    int64_t t = now_us();
+    struct pw_event ev;
+    if (r->seen >= r->n || pw_ce_decode_event(rec->value, rec->len, &ev, NULL) != PW_OK)
+        return;
+    if (r->seen == 0)
+        r->first_us = t;
+    r->last_us = t;
+    r->latency_us[r->seen++] = t - ev.time; /* ev.time: the command's Kafka timestamp */
+    pw_event_release(&ev);
+    if (r->seen % (r->n / 10 ? r->n / 10 : 1) == 0)
+        fprintf(stderr, "bench: %zu of %zu events seen\n", r->seen, r->n);
+    if (r->seen == r->n)
+        r->stop = 1;
+}
+
+/* Stops the reader if the worker dies, so the bench never hangs on it. */
+static void *watch_child(void *arg)
+{
+    struct run *r = arg;
+    while (!r->stop) {
+        pid_t p = wait4(r->child, &r->child_status, WNOHANG, &r->child_usage);
+        if (p == r->child) {
+            r->child_done = true;
+            r->stop = 1;
+            break;
+        }
+        usleep(200000);
+    }
+    return NULL;
+}
+
+static int preload(const struct pw_kafka_settings *ks, size_t n, const char *tag)
+{
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    if (pw_kafka_client_open(&c, ks, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return -1;
+    }
+    char body[301];
+    for (size_t i = 0; i < 300; i++)
+        body[i] = "abcdefghijklmnopqrstuvwxyz      "[i % 32];
+    body[300] = '\0';
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char post_id[64], json[1024];
+        snprintf(post_id, sizeof post_id, "bench-%s-%zu", tag, i);
+        int len = snprintf(json, sizeof json,
+                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/bench\","
+                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
+                           "\"author_name\":\"Bench\",\"title\":\"Post %zu\",\"body\":\"%s\"}}",
+                           post_id, post_id, i, body);
+        if (pw_kafka_client_produce(c, ks->commands_topic, post_id, json, (size_t)len, NULL, &err))
+            rc = -1;
+        if ((i + 1) % (n / 10 ? n / 10 : 1) == 0)
+            fprintf(stderr, "bench: %zu of %zu commands preloaded\n", i + 1, n);
+    }
+    if (!rc && pw_kafka_client_flush(c, &err) > 0)
+        rc = -1;
+    if (rc)
+        fprintf(stderr, "bench: preload failed: %s\n", err.msg);
+    pw_kafka_client_close(c);
+    return rc;
+}
+
+static pid_t start_worker(const char *brokers, const char *batch, const char *store)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    setenv("KAFKA_BROKERS", brokers, 1);
+    if (batch)
+        setenv("POSTWORKER_BATCH_SIZE", batch, 1);
+    if (strcmp(store, "pg") != 0)
+        unsetenv("DATABASE_URL");
+    FILE *log = freopen("build/bench-worker.log", "w", stderr);
+    (void)log;
+    execl("build/postworker", "postworker", "run", (char *)NULL);
+    perror("bench: cannot run build/postworker");
+    _exit(127);
+}
+
+int main(int argc, char **argv)
+{
+    size_t n = 100000;
+    const char *batch = NULL, *store = "inmem";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            n = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--batch-size") == 0 && i + 1 < argc) {
+            batch = argv[++i];
+        } else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+            store = argv[++i];
+        } else {
+            fputs(usage, strcmp(argv[i], "--help") == 0 ? stdout : stderr);
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+        }
+    }
+    if (n == 0 || (strcmp(store, "inmem") != 0 && strcmp(store, "pg") != 0)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(store, "pg") == 0 && !getenv("DATABASE_URL")) {
+        fprintf(stderr, "bench: --store pg needs DATABASE_URL (make bench starts a server)\n");
+        return 2;
+    }
+    struct pw_kafka_embedded *embedded = NULL;
+    struct pw_errbuf err;
+    const char *brokers = getenv("KAFKA_BROKERS");
+    if (!brokers || !*brokers) {
+        static const char *const topics[] = {"post-commands", "post-events", "post-commands.dlq",
+                                             NULL};
+        if (pw_kafka_embedded_start(topics, PW_EMBEDDED_PARTITIONS, &embedded, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return 1;
+        }
+        brokers = pw_kafka_embedded_brokers(embedded);
+    }
+    static const char *const reader_props[] = {"fetch.wait.max.ms=5"};
+    struct pw_kafka_settings ks = {
+        .brokers = brokers, .props = reader_props, .nprops = 1, .group = "bench",
+        .commands_topic = "post-commands", .events_topic = "post-events",
+        .dlq_topic = "post-commands.dlq",
+    };
+    char tag[32];
+    snprintf(tag, sizeof tag, "%ld", (long)time(NULL));
+    struct run r = {.n = n, .latency_us = calloc(n, sizeof(int64_t))};
+    int status = 1;
+    if (!r.latency_us || preload(&ks, n, tag))
+        goto out;
+    fprintf(stderr, "bench: starting the worker (store %s, log in build/bench-worker.log)\n", store);
+    r.child = start_worker(brokers, batch, store);
+    pthread_t watcher;
+    pthread_create(&watcher, NULL, watch_child, &r);
+    if (pw_kafka_read(&ks, ks.events_topic, true, false, &r.stop, on_event, &r, &err))
+        fprintf(stderr, "bench: reading events: %s\n", err.msg);
+    r.stop = 1;
+    pthread_join(watcher, NULL);
+    if (!r.child_done) {
+        kill(r.child, SIGTERM);
+        wait4(r.child, &r.child_status, 0, &r.child_usage);
+    }
+    if (r.seen < n) {
+        fprintf(stderr, "bench: only %zu of %zu events arrived; see build/bench-worker.log\n", r.seen, n);
+        goto out;
+    }
+    qsort(r.latency_us, n, sizeof *r.latency_us, cmp_i64);
+    double secs = (double)(r.last_us - r.first_us) / 1e6;
+    printf("| store | batch | commands | seconds | commands/s | p50 latency | p99 latency | worker peak RSS |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
+    printf("| %s | %s | %zu | %.2f | %.0f | %.0f ms | %.0f ms | %.1f MiB |\n", store,
+           batch ? batch : "default", n, secs, secs > 0 ? (double)n / secs : 0.0,
+           (double)r.latency_us[n / 2] / 1000, (double)r.latency_us[(n * 99) / 100] / 1000,
+           (double)r.child_usage.ru_maxrss / 1024);
+    status = 0;
+out:
+    free(r.latency_us);
+    pw_kafka_embedded_free(embedded);
+    return status;
+}
