@@ -137,7 +137,9 @@ static int run(const struct pw_config *cfg)
     pw_posts_register(&reg);
     if ((rc = pw_relay_init(&relay, &st.outbox, &bus, 512, -1)))
         goto out;
-    struct pw_dispatcher d = {.reg = &reg, .uow = &st.uow, .ids = &ids};
+    struct pw_app app = {.d = {.reg = &reg, .uow = &st.uow, .ids = &ids}, .relay = &relay};
+    struct pw_service svc;
+    pw_app_service(&svc, &app);
     struct pw_kafka_worker_opts opts = {
         .settings = &ks,
         .batch_size = cfg->batch_size,
@@ -151,7 +153,7 @@ static int run(const struct pw_config *cfg)
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,
            cfg->group, cfg->events_topic, cfg->dlq_topic);
-    rc = pw_kafka_worker_run(&opts, &d, &relay, &err);
+    rc = pw_kafka_worker_run(&opts, &svc, &err);
     pw_log("info",
            "stopped: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
            "letters, %llu events published",

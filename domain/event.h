@@ -22,6 +22,9 @@ enum pw_event_type {
     PW_EVENT__COUNT
 };
 
+/* The most events one command may produce; the contract's commands make one. */
+#define PW_CMD_MAX_EVENTS 2
+
 /* An event id is a UUID in its 36-character text form. */
 #define PW_EVENT_ID_LEN 36
 

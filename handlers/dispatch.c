@@ -19,13 +19,6 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
     return "retry";
 }
 
-void pw_outcome_release(struct pw_outcome *out)
-{
-    for (size_t i = 0; i < out->nevents; i++)
-        pw_event_release(&out->events[i]);
-    out->nevents = 0;
-}
-
 /*
  * Runs one command inside the open unit of work. Returns PW_OK with *out
  * filled for every per-command result; anything else fails the batch.
@@ -134,4 +127,42 @@ enum pw_outcome_kind pw_dispatch(const struct pw_dispatcher *d, const struct pw_
 {
     pw_dispatch_batch(d, cmd, 1, NULL, 0, out, NULL);
     return out->kind;
+}
+
+static enum pw_err app_run(void *self, const struct pw_cmd *cmds, size_t n,
+                           const struct pw_offset *offsets, size_t noffsets,
+                           struct pw_outcome *outs, pw_before_commit_fn hook, void *hook_arg,
+                           struct pw_errbuf *err)
+{
+    struct pw_app *app = self;
+    struct pw_dispatcher d = app->d;
+    d.before_commit = hook;
+    d.before_commit_arg = hook_arg;
+    return pw_dispatch_batch(&d, cmds, n, offsets, noffsets, outs, err);
+}
+
+static enum pw_err app_publish(void *self, size_t *published, struct pw_errbuf *err)
+{
+    struct pw_app *app = self;
+    return pw_relay_drain(app->relay, published, err);
+}
+
+static enum pw_err app_position(void *self, const char *topic, int32_t partition,
+                                int64_t *offset, struct pw_errbuf *err)
+{
+    struct pw_app *app = self;
+    return pw_uow_offset_get(app->d.uow, topic, partition, offset, err);
+}
+
+static const struct pw_service_ops app_service_ops = {
+    .name = "app",
+    .run = app_run,
+    .publish = app_publish,
+    .position = app_position,
+};
+
+void pw_app_service(struct pw_service *svc, struct pw_app *impl)
+{
+    svc->ops = &app_service_ops;
+    svc->self = impl;
 }

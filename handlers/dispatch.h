@@ -10,44 +10,10 @@
 
 #include "domain/command.h"
 #include "handlers/registry.h"
+#include "handlers/relay.h"
 #include "ports/ids.h"
+#include "ports/service.h"
 #include "ports/uow.h"
-
-enum pw_outcome_kind {
-    PW_OUTCOME_APPLIED,   /* state changed; events recorded in the outbox */
-    PW_OUTCOME_DUPLICATE, /* (source, id) was processed before; nothing done */
-    PW_OUTCOME_REJECTED,  /* refused by a rule (or no handler); err says which */
-    PW_OUTCOME_RETRY,     /* a port failed transiently; nothing was kept */
-};
-
-/*
- * What became of one command. events are the applied command's events, with
- * their ids, owned by the outcome (pw_outcome_release). For a duplicate,
- * err.code is the outcome first recorded (PW_OK for applied).
- */
-struct pw_outcome {
-    enum pw_outcome_kind kind;
-    struct pw_errbuf err;
-    size_t nevents;
-    struct pw_event events[PW_CMD_MAX_EVENTS];
-};
-
-/* A consumer position to store in the same transaction: next is the next offset to read. */
-struct pw_offset {
-    const char *topic;
-    int32_t partition;
-    int64_t next;
-};
-
-/*
- * Runs after every command of a batch and before the commit, with their
- * outcomes. A failure rolls the batch back (every outcome RETRY). The Kafka
- * worker makes its dead letters durable here, so that a rejected command is
- * never marked processed while its dead letter could still be lost.
- */
-typedef enum pw_err (*pw_before_commit_fn)(void *arg, const struct pw_cmd *cmds,
-                                           const struct pw_outcome *outs, size_t n,
-                                           struct pw_errbuf *err);
 
 /* The ports a dispatcher runs on; all borrowed, and living longer than it. */
 struct pw_dispatcher {
@@ -78,7 +44,14 @@ enum pw_err pw_dispatch_batch(const struct pw_dispatcher *d, const struct pw_cmd
 enum pw_outcome_kind pw_dispatch(const struct pw_dispatcher *d, const struct pw_cmd *cmd,
                                  struct pw_outcome *out);
 
-/* Frees the outcome's events; safe on a zeroed outcome. */
-void pw_outcome_release(struct pw_outcome *out);
+/*
+ * The inbound port on a dispatcher and a relay (both borrowed, outliving
+ * svc): what bootstrap hands the Kafka worker. impl is the caller's storage.
+ */
+struct pw_app {
+    struct pw_dispatcher d;
+    struct pw_relay *relay;
+};
+void pw_app_service(struct pw_service *svc, struct pw_app *impl);
 
 #endif

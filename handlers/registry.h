@@ -17,9 +17,6 @@
 #include "domain/event.h"
 #include "ports/repo.h"
 
-/* The most events one command may produce; the contract's commands make one. */
-#define PW_CMD_MAX_EVENTS 2
-
 /*
  * Runs cmd against repo. On PW_OK evs[0..*nevs) hold the events, which the
  * caller then owns; on failure *nevs is 0 and err says why.

@@ -75,8 +75,11 @@ void kworld_open(struct kworld *kw, size_t batch_size)
 static void *kworld_main(void *arg)
 {
     struct kworld *kw = arg;
-    struct pw_dispatcher d = {.reg = &kw->reg, .uow = &kw->uow, .ids = &kw->ids};
-    kw->rc = pw_kafka_worker_run(&kw->opts, &d, &kw->relay, &kw->err);
+    struct pw_app app = {.d = {.reg = &kw->reg, .uow = &kw->uow, .ids = &kw->ids},
+                         .relay = &kw->relay};
+    struct pw_service svc;
+    pw_app_service(&svc, &app);
+    kw->rc = pw_kafka_worker_run(&kw->opts, &svc, &kw->err);
     return NULL;
 }
 

@@ -30,8 +30,7 @@
 struct kworker {
     const struct pw_kafka_settings *s; /* first: the log callback finds it here */
     const struct pw_kafka_worker_opts *o;
-    struct pw_dispatcher d;
-    struct pw_relay *relay;
+    struct pw_service *svc;
     rd_kafka_t *rk;  /* the consumer */
     rd_kafka_t *dlq; /* the dead-letter producer */
     size_t cap;
@@ -304,7 +303,7 @@ static enum pw_err kw_relay(struct kworker *kw, struct pw_errbuf *err)
 {
     for (unsigned attempt = 0;; attempt++) {
         size_t n = 0;
-        enum pw_err rc = pw_relay_drain(kw->relay, &n, err);
+        enum pw_err rc = pw_service_publish(kw->svc, &n, err);
         kw->stats.published += n;
         if (!rc) {
             kw_recovered(kw);
@@ -332,8 +331,8 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     bool store_offsets = kw->o->start == PW_START_GROUP;
     enum pw_err rc;
     for (unsigned attempt = 0;; attempt++) {
-        rc = pw_dispatch_batch(&kw->d, kw->cmds, kw->ncmds, store_offsets ? kw->offsets : NULL,
-                               store_offsets ? kw->noffsets : 0, kw->outs, err);
+        rc = pw_service_run(kw->svc, kw->cmds, kw->ncmds, store_offsets ? kw->offsets : NULL,
+                            store_offsets ? kw->noffsets : 0, kw->outs, kw_dead_letters, kw, err);
         if (!rc)
             break;
         for (size_t j = 0; j < kw->ncmds; j++)
@@ -365,8 +364,8 @@ static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t stored = -1, start = -1;
         struct pw_errbuf err;
-        for (unsigned attempt = 0; pw_uow_offset_get(kw->d.uow, p->topic, p->partition, &stored,
-                                                     &err) != PW_OK;
+        for (unsigned attempt = 0;
+             pw_service_position(kw->svc, p->topic, p->partition, &stored, &err) != PW_OK;
              attempt++) {
             kw_waiting(kw, "reading the stored offsets", &err);
             if (!kw_backoff(kw, attempt))
@@ -572,13 +571,10 @@ static void kw_close(struct kworker *kw)
     free(kw->replay_pos);
 }
 
-enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts,
-                                const struct pw_dispatcher *d, struct pw_relay *relay,
+enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct pw_service *svc,
                                 struct pw_errbuf *err)
 {
-    struct kworker kw = {.s = opts->settings, .o = opts, .d = *d, .relay = relay};
-    kw.d.before_commit = kw_dead_letters;
-    kw.d.before_commit_arg = &kw;
+    struct kworker kw = {.s = opts->settings, .o = opts, .svc = svc};
     kw.cap = opts->batch_size ? opts->batch_size : 1;
     kw.msgs = calloc(kw.cap, sizeof *kw.msgs);
     kw.derr = calloc(kw.cap, sizeof *kw.derr);

@@ -11,8 +11,7 @@
 #include <stdint.h>
 
 #include "adapters/kafka/settings.h"
-#include "handlers/dispatch.h"
-#include "handlers/relay.h"
+#include "ports/service.h"
 
 /* Where reading starts: the group's position, or a replay's starting point. */
 enum pw_kafka_start { PW_START_GROUP, PW_START_BEGINNING, PW_START_OFFSET, PW_START_TIME };
@@ -35,13 +34,11 @@ struct pw_kafka_worker_opts {
 
 /*
  * Runs until *opts->stop is set (PW_START_GROUP) or until the end of the
- * topic as it was at start (a replay). d and relay are borrowed; d->uow also
- * holds the offsets. On a stop it finishes the batch in hand, relays its
+ * topic as it was at start (a replay). svc is borrowed. On a stop it finishes the batch in hand, relays its
  * events, commits its offsets, leaves the group and returns PW_OK. A
  * dependency that is down is waited for; only a fatal error returns early.
  */
-enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts,
-                                const struct pw_dispatcher *d, struct pw_relay *relay,
+enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct pw_service *svc,
                                 struct pw_errbuf *err);
 
 #endif
