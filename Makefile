@@ -8,7 +8,7 @@ CFLAGS ?= -O2 -g
 PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -I. -MMD -MP $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-LIBS := -lrdkafka -ljansson -lpq -luuid -lpthread
+LIBS := -Wl,--as-needed -lrdkafka -ljansson -lpq -luuid -lpthread
 
 MAINS := bootstrap/main_postworker.c bootstrap/main_postctl.c
 LIB_SRC := $(wildcard domain/*.c handlers/*.c adapters/*/*.c) \
