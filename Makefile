@@ -6,29 +6,44 @@
 CC ?= cc
 CFLAGS ?= -O2 -g
 PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -I. -MMD -MP $(CFLAGS)
+	-Wstrict-prototypes -I. -I/usr/include/postgresql -MMD -MP $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LIBS := -Wl,--as-needed -lrdkafka -ljansson -lpq -luuid -lpthread
 
 MAINS := bootstrap/main_postworker.c bootstrap/main_postctl.c
 LIB_SRC := $(wildcard domain/*.c handlers/*.c adapters/*/*.c) \
-	$(filter-out $(MAINS),$(wildcard bootstrap/*.c))
+	$(filter-out $(MAINS),$(wildcard bootstrap/*.c)) build/gen/adapters/pg/migrations_sql.c
 # Unit tests are fast and need no server; the Kafka tests start librdkafka's
 # mock cluster in-process and run the worker in a thread.
 KAFKA_TEST_SRC := $(wildcard tests/test_kafka*.c) tests/kafka_world.c
-UNIT_TEST_SRC := $(filter-out $(KAFKA_TEST_SRC),$(wildcard tests/*.c))
-TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC)
+PG_TEST_SRC := $(wildcard tests/test_pg*.c) tests/pg_world.c tests/store_cases.c tests/helpers.c
+UNIT_TEST_SRC := $(filter-out $(KAFKA_TEST_SRC) $(wildcard tests/test_pg*.c) tests/pg_world.c,\
+	$(wildcard tests/*.c))
+TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit kafka e2e check-layers run bench clean
+.PHONY: all deps test unit kafka pg e2e check-layers run bench clean
 
 all: build/postworker build/postctl
 
 deps:
 	@tools/deps
+
+# The migrations are built into the binary from their numbered SQL files.
+build/gen/adapters/pg/migrations_sql.c: $(sort $(wildcard adapters/pg/migrations/*.sql)) tools/embed-sql
+	@mkdir -p $(@D)
+	tools/embed-sql $(sort $(wildcard adapters/pg/migrations/*.sql)) > $@
+
+build/obj/build/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(PW_CFLAGS) -c $< -o $@
+
+build/san/build/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(PW_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -63,6 +78,9 @@ build/unit-tests: $(UNIT_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
 build/kafka-tests: $(KAFKA_TEST_SRC:%.c=build/san/%.o) build/san/tests/helpers.o build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
+build/pg-tests: $(sort $(PG_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
+
 # The include rules of the hexagon fail the build when a file breaks them.
 check-layers:
 	@tools/check-layers .
@@ -77,11 +95,15 @@ unit: check-layers build/unit-tests all
 kafka: build/kafka-tests
 	$(SAN_ENV) build/kafka-tests --jobs=4
 
+# Against DATABASE_URL, or a throwaway server that tools/with-postgres starts.
+pg: build/pg-tests
+	$(SAN_ENV) tools/with-postgres build/pg-tests --jobs=4
+
 e2e: all
 	tests/e2e/postctl.sh
 
 test: deps
-	@$(MAKE) --no-print-directory unit kafka e2e
+	@$(MAKE) --no-print-directory unit kafka pg e2e
 
 run: deps
 	@$(MAKE) --no-print-directory all

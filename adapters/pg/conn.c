@@ -1,0 +1,169 @@
+/*
+ * libpq at the boundary. A PGresult or a SQLSTATE never leaves this
+ * folder: it becomes a code and a one-line message here. Parameters always
+ * travel separately from the SQL text.
+ */
+#include "adapters/pg/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
+{
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        return PW_OK;
+    pg_disconnect(c);
+    /* expand_dbname: the url is expanded, and the keywords after it override it. */
+    const char *keys[5] = {"dbname", "application_name", "connect_timeout", NULL, NULL};
+    const char *vals[5] = {c->store->url, "postworker", "5", NULL, NULL};
+    if (c->store->options) {
+        keys[3] = "options";
+        vals[3] = c->store->options;
+    }
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (!c->pg)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory connecting to the database");
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
+        msg[strcspn(msg, "\n")] = '\0';
+        pg_disconnect(c);
+        return pw_err_set(err, PW_E_TRANSIENT, "cannot connect to the database: %s", msg);
+    }
+    return PW_OK;
+}
+
+void pg_disconnect(struct pg_conn *c)
+{
+    if (c->pg)
+        PQfinish(c->pg);
+    c->pg = NULL;
+}
+
+static bool pg_transient_state(const char *state)
+{
+    if (!state)
+        return true; /* no SQLSTATE: the connection itself failed */
+    return strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
+           strncmp(state, "53", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+           strcmp(state, "55P03") == 0;
+}
+
+enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
+                     const char *const *vals, PGresult **res, struct pw_errbuf *err)
+{
+    if (!c->pg)
+        return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
+    /* A script (a migration) has several statements and no parameters: PQexec runs those. */
+    PGresult *r = n < 0 ? PQexec(c->pg, sql) : PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (res)
+            *res = r;
+        else
+            PQclear(r);
+        return PW_OK;
+    }
+    const char *field = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    char statebuf[8] = "";
+    if (field)
+        snprintf(statebuf, sizeof statebuf, "%s", field);
+    const char *state = field ? statebuf : NULL;
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+    msg[strcspn(msg, "\n")] = '\0';
+    bool transient = pg_transient_state(state) || PQstatus(c->pg) != CONNECTION_OK;
+    PQclear(r);
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        pg_disconnect(c); /* the next begin connects again */
+    return pw_err_set(err, transient ? PW_E_TRANSIENT : PW_E_FATAL, "%s: %s%s%s", what, msg,
+                      state ? " (SQLSTATE " : "", state ? state : "");
+}
+
+int64_t pg_int(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+pw_time pg_time(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? PW_TIME_NONE : pg_int(res, row, col);
+}
+
+static void pg_array_put(struct pg_array *a, const char *s, size_t n)
+{
+    if (a->failed)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (cap < a->len + n + 2)
+            cap *= 2;
+        char *p = realloc(a->p, cap);
+        if (!p) {
+            a->failed = true;
+            return;
+        }
+        a->p = p;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+}
+
+static void pg_array_sep(struct pg_array *a)
+{
+    pg_array_put(a, a->n++ ? "," : "{", 1);
+}
+
+void pg_array_add(struct pg_array *a, const char *s)
+{
+    pg_array_sep(a);
+    if (!s) {
+        pg_array_put(a, "NULL", 4);
+        return;
+    }
+    /* Quoted, with backslash and double quote escaped: safe for any text. */
+    pg_array_put(a, "\"", 1);
+    for (const char *p = s; *p;) {
+        size_t run = strcspn(p, "\"\\");
+        pg_array_put(a, p, run);
+        p += run;
+        if (*p) {
+            char esc[2] = {'\\', *p++};
+            pg_array_put(a, esc, 2);
+        }
+    }
+    pg_array_put(a, "\"", 1);
+}
+
+void pg_array_add_int(struct pg_array *a, long long v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%lld", v);
+    pg_array_sep(a);
+    pg_array_put(a, buf, (size_t)n);
+}
+
+void pg_array_add_time(struct pg_array *a, pw_time t)
+{
+    char buf[PW_TIME_STRLEN];
+    pg_array_add(a, t == PW_TIME_NONE ? NULL : pw_time_format(t, buf));
+}
+
+const char *pg_array_done(struct pg_array *a)
+{
+    if (a->n == 0)
+        pg_array_put(a, "{", 1);
+    pg_array_put(a, "}", 1); /* put always leaves room for one more byte: the NUL */
+    if (a->failed)
+        return NULL;
+    a->p[a->len] = '\0';
+    return a->p;
+}
+
+void pg_array_release(struct pg_array *a)
+{
+    free(a->p);
+    memset(a, 0, sizeof *a);
+}

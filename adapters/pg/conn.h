@@ -1,0 +1,65 @@
+/*
+ * Connections and queries shared by the PostgreSQL adapters (internal to
+ * adapters/pg): connect on demand, run parameterised statements, turn
+ * SQLSTATEs into our codes, and build array parameters for unnest().
+ */
+#ifndef PW_ADAPTERS_PG_CONN_H
+#define PW_ADAPTERS_PG_CONN_H
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapters/pg/pg.h"
+#include "domain/time.h"
+
+struct pw_pg_store {
+    char *url;
+    char *options;     /* "-c search_path=..." or NULL */
+    atomic_int dirty;  /* this process committed events the relay has not looked for */
+};
+
+struct pg_conn {
+    struct pw_pg_store *store;
+    PGconn *pg; /* NULL until connected, and again after the connection broke */
+};
+
+/* Connects if not connected. Transient if the server cannot be reached. */
+enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err);
+void pg_disconnect(struct pg_conn *c);
+
+/*
+ * Runs sql with n text parameters (n < 0: sql is a script of several
+ * statements and takes none). On PW_OK *res (if res is not NULL) is the
+ * result, for the caller to PQclear. On failure the code says what kind:
+ * transient for connection loss and SQLSTATE classes 08, 40, 53, 57; fatal
+ * otherwise. what names the statement in the message.
+ */
+enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
+                     const char *const *vals, PGresult **res, struct pw_errbuf *err);
+
+/* A column as an integer, or as a time (PW_TIME_NONE for NULL). */
+int64_t pg_int(const PGresult *res, int row, int col);
+pw_time pg_time(const PGresult *res, int row, int col);
+
+/* The SQL that reads a timestamptz column as microseconds since the epoch. */
+#define PG_US(col) "(extract(epoch from " col ") * 1000000)::int8"
+
+/* A text array literal for one parameter: {"a","b\"c",NULL}. */
+struct pg_array {
+    char *p;
+    size_t len, cap;
+    size_t n;
+    bool failed; /* out of memory: pg_array_done returns NULL */
+};
+
+void pg_array_add(struct pg_array *a, const char *s); /* NULL adds NULL */
+void pg_array_add_int(struct pg_array *a, long long v);
+void pg_array_add_time(struct pg_array *a, pw_time t); /* PW_TIME_NONE adds NULL */
+/* The literal, NUL-terminated, owned by a; NULL if memory ran out. */
+const char *pg_array_done(struct pg_array *a);
+void pg_array_release(struct pg_array *a);
+
+#endif

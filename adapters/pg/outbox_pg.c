@@ -1,0 +1,191 @@
+/*
+ * The PostgreSQL outbox reader, on a connection of its own.
+ *
+ * One relay at a time across all workers: the reader publishes only while
+ * it holds a session advisory lock, so the events of one post leave in seq
+ * order even with several workers, and a crashed worker's lock (and with it
+ * the relay) passes to another when its session ends.
+ *
+ * It never skips a row: each peek takes the lowest seqs still present, and
+ * rows go only when the bus acknowledged them, so a transaction that
+ * committed late is simply picked up by the next peek. There is no
+ * high-water mark to pass it by.
+ *
+ * It wakes on commit: this process's commits set store->dirty; other
+ * processes' commits arrive as NOTIFY pw_outbox. With neither, a peek costs
+ * no query at all.
+ */
+#include "adapters/pg/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The relay lock: an arbitrary constant and the schema, as for the migrations. */
+#define PG_RELAY_LOCK "730531, hashtext(current_schema())"
+/* A reader without the lock asks again this often, in case its holder died. */
+#define PG_LEADER_RETRY_S 1
+
+struct pg_outbox {
+    struct pg_conn conn;
+    bool listening;
+    bool leader;
+    time_t last_try;
+};
+
+/* Connects, listens and takes the relay lock as needed; false if not the relay. */
+static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_errbuf *err)
+{
+    if (!o->conn.pg)
+        o->listening = o->leader = false; /* a new session holds neither */
+    enum pw_err rc = pg_connect(&o->conn, err);
+    if (!rc && !o->listening) {
+        rc = pg_query(&o->conn, "listen", "LISTEN pw_outbox", 0, NULL, NULL, err);
+        o->listening = !rc;
+    }
+    if (rc)
+        return rc;
+    /* Notifications from other workers' commits: there may be rows to publish. */
+    PQconsumeInput(o->conn.pg);
+    PGnotify *n;
+    while ((n = PQnotifies(o->conn.pg))) {
+        atomic_store(&o->conn.store->dirty, 1);
+        PQfreemem(n);
+    }
+    time_t now = time(NULL);
+    if (!o->leader && now - o->last_try >= PG_LEADER_RETRY_S) {
+        PGresult *res = NULL;
+        o->last_try = now;
+        rc = pg_query(&o->conn, "take the relay lock",
+                      "SELECT pg_try_advisory_lock(" PG_RELAY_LOCK ")", 0, NULL, &res, err);
+        if (rc)
+            return rc;
+        o->leader = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (o->leader)
+            atomic_store(&o->conn.store->dirty, 1); /* a new relay looks for leftovers */
+    }
+    *leader = o->leader;
+    return PW_OK;
+}
+
+static enum pw_err pg_event_fill(struct pw_event *ev, const PGresult *res, int r,
+                                 struct pw_errbuf *err)
+{
+    memset(ev, 0, sizeof *ev);
+    snprintf(ev->id, sizeof ev->id, "%s", PQgetvalue(res, r, 1));
+    if (!pw_event_type_from_name(PQgetvalue(res, r, 2), &ev->type))
+        return pw_err_set(err, PW_E_FATAL, "outbox row %s has an unknown event type '%s'",
+                          PQgetvalue(res, r, 0), PQgetvalue(res, r, 2));
+    ev->index = (unsigned)pg_int(res, r, 3);
+    ev->time = pg_time(res, r, 4);
+    snprintf(ev->source, sizeof ev->source, "%s", PQgetvalue(res, r, 5));
+    snprintf(ev->causation_id, sizeof ev->causation_id, "%s", PQgetvalue(res, r, 6));
+    snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s", PQgetvalue(res, r, 7));
+    struct pw_post *p = &ev->post;
+    snprintf(p->post_id, sizeof p->post_id, "%s", PQgetvalue(res, r, 8));
+    p->author_name = strdup(PQgetvalue(res, r, 9));
+    p->title = strdup(PQgetvalue(res, r, 10));
+    p->body = strdup(PQgetvalue(res, r, 11));
+    p->version = pg_int(res, r, 12);
+    p->created_at = pg_time(res, r, 13);
+    p->updated_at = pg_time(res, r, 14);
+    p->deleted_at = pg_time(res, r, 15);
+    if (!p->author_name || !p->title || !p->body) {
+        pw_event_release(ev);
+        return pw_err_set(err, PW_E_NOMEM, "out of memory reading the outbox");
+    }
+    return PW_OK;
+}
+
+static enum pw_err pg_outbox_peek(void *self, struct pw_event *evs, uint64_t *seqs, size_t max,
+                                  size_t *n, struct pw_errbuf *err)
+{
+    struct pg_outbox *o = self;
+    bool leader = false;
+    *n = 0;
+    enum pw_err rc = pg_outbox_ready(o, &leader, err);
+    if (rc || !leader || !atomic_exchange(&o->conn.store->dirty, 0))
+        return rc;
+    char limit[24];
+    snprintf(limit, sizeof limit, "%zu", max);
+    const char *vals[] = {limit};
+    PGresult *res = NULL;
+    rc = pg_query(&o->conn, "read the outbox",
+                  "SELECT seq, event_id, event_type, event_index, " PG_US("time") ", source,"
+                  " causation_id, correlation_id, post_id, author_name, title, body, version, "
+                  PG_US("created_at") ", " PG_US("updated_at") ", " PG_US("deleted_at")
+                  " FROM outbox ORDER BY seq LIMIT $1",
+                  1, vals, &res, err);
+    if (rc) {
+        atomic_store(&o->conn.store->dirty, 1);
+        return rc;
+    }
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows && !rc; r++) {
+        rc = pg_event_fill(&evs[r], res, r, err);
+        seqs[r] = (uint64_t)pg_int(res, r, 0);
+        if (!rc)
+            (*n)++;
+    }
+    PQclear(res);
+    /*
+     * Only an empty outbox may sleep until the next commit: rows returned stay
+     * until removed, and a relay whose publish failed must find them again.
+     */
+    if (rc || rows > 0)
+        atomic_store(&o->conn.store->dirty, 1);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++)
+            pw_event_release(&evs[i]);
+        *n = 0;
+    }
+    return rc;
+}
+
+static enum pw_err pg_outbox_remove(void *self, const uint64_t *seqs, size_t n,
+                                    struct pw_errbuf *err)
+{
+    struct pg_outbox *o = self;
+    struct pg_array a = {0};
+    for (size_t i = 0; i < n; i++)
+        pg_array_add_int(&a, (long long)seqs[i]);
+    const char *vals[] = {pg_array_done(&a)};
+    enum pw_err rc = vals[0] ? pg_connect(&o->conn, err)
+                             : pw_err_set(err, PW_E_NOMEM, "out of memory");
+    if (!rc)
+        rc = pg_query(&o->conn, "remove published events",
+                      "DELETE FROM outbox WHERE seq = ANY($1::int8[])", 1, vals, NULL, err);
+    pg_array_release(&a);
+    if (rc) /* the rows stay, and are published again: at least once */
+        atomic_store(&o->conn.store->dirty, 1);
+    return rc;
+}
+
+static void pg_outbox_close(void *self)
+{
+    struct pg_outbox *o = self;
+    if (!o)
+        return;
+    pg_disconnect(&o->conn);
+    free(o);
+}
+
+static const struct pw_outbox_ops pg_outbox_ops = {
+    .name = "pg",
+    .peek = pg_outbox_peek,
+    .remove = pg_outbox_remove,
+    .close = pg_outbox_close,
+};
+
+enum pw_err pw_pg_outbox_open(struct pw_outbox *outbox, struct pw_pg_store *store)
+{
+    struct pg_outbox *o = calloc(1, sizeof *o);
+    if (!o)
+        return PW_E_NOMEM;
+    o->conn.store = store;
+    outbox->ops = &pg_outbox_ops;
+    outbox->self = o;
+    return PW_OK;
+}

@@ -1,0 +1,40 @@
+/*
+ * The PostgreSQL adapters (libpq): the unit of work (posts, inbox, outbox,
+ * offsets in one transaction) and the outbox reader for the relay, on a
+ * store that knows how to reach the database.
+ */
+#ifndef PW_ADAPTERS_PG_PG_H
+#define PW_ADAPTERS_PG_PG_H
+
+#include "domain/err.h"
+#include "ports/outbox.h"
+#include "ports/uow.h"
+
+struct pw_pg_store;
+
+/*
+ * A store for the database at url (a libpq URI or conninfo string); schema,
+ * if not NULL, is put first on the search_path (tests isolate themselves so).
+ * It does not connect: connections are made, and remade after a failure, by
+ * the handles opened on it. PW_E_USAGE, with a message that never shows the
+ * password, if url is not valid syntax.
+ */
+enum pw_err pw_pg_store_new(struct pw_pg_store **out, const char *url, const char *schema,
+                            struct pw_errbuf *err);
+void pw_pg_store_free(struct pw_pg_store *store);
+
+/*
+ * Applies the migrations not yet applied, in order, each in its own
+ * transaction, under an advisory lock so that workers starting together do
+ * not race. *applied (may be NULL) counts them. Transient if the database
+ * cannot be reached.
+ */
+enum pw_err pw_pg_migrate(struct pw_pg_store *store, int *applied, struct pw_errbuf *err);
+
+/* A unit of work on its own connection. PW_E_NOMEM on failure. */
+enum pw_err pw_pg_uow_open(struct pw_uow *uow, struct pw_pg_store *store);
+
+/* The outbox reader on its own connection. PW_E_NOMEM on failure. */
+enum pw_err pw_pg_outbox_open(struct pw_outbox *outbox, struct pw_pg_store *store);
+
+#endif

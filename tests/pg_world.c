@@ -1,0 +1,60 @@
+/* Per-test schemas on the test server. */
+#include "tests/pg_world.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static void pg_admin(const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+void pg_schema_open(struct pg_schema *s)
+{
+    const char *url = getenv("DATABASE_URL");
+    if (!url || !*url)
+        cr_skip_test("DATABASE_URL is not set: run under tools/with-postgres (make test does)");
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(s->name, sizeof s->name, "t_%d_%u_%ld", (int)getpid(), counter++, ts.tv_nsec);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", s->name);
+    pg_admin(sql);
+    struct pw_errbuf err;
+    cr_assert_eq(pw_pg_store_new(&s->store, url, s->name, &err), PW_OK, "%s", err.msg);
+    int applied = 0;
+    cr_assert_eq(pw_pg_migrate(s->store, &applied, &err), PW_OK, "%s", err.msg);
+    cr_assert_gt(applied, 0);
+}
+
+void pg_schema_close(struct pg_schema *s)
+{
+    pw_pg_store_free(s->store);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", s->name);
+    pg_admin(sql);
+}
+
+long long pg_schema_scalar(struct pg_schema *s, const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    char path[128];
+    snprintf(path, sizeof path, "SET search_path = %s", s->name);
+    PQclear(PQexec(c, path));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    long long v = PQntuples(r) && !PQgetisnull(r, 0, 0) ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}

@@ -1,0 +1,23 @@
+/*
+ * PostgreSQL for tests: each test gets a schema of its own in the database
+ * at DATABASE_URL (make test starts a throwaway server), so tests running in
+ * parallel never see each other's rows.
+ */
+#ifndef PW_TESTS_PG_WORLD_H
+#define PW_TESTS_PG_WORLD_H
+
+#include "adapters/pg/pg.h"
+
+struct pg_schema {
+    char name[64];
+    struct pw_pg_store *store;
+};
+
+/* A fresh, migrated schema and a store on it; skips the test without DATABASE_URL. */
+void pg_schema_open(struct pg_schema *s);
+/* Drops the schema and frees the store (close the handles on it first). */
+void pg_schema_close(struct pg_schema *s);
+/* Runs sql in the schema; returns the first column of the first row as a number, or -1. */
+long long pg_schema_scalar(struct pg_schema *s, const char *sql);
+
+#endif
