@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adapters/inmem/inmem.h"
+#include "adapters/pg/pg.h"
 #include "adapters/kafka/bus_kafka.h"
 #include "adapters/kafka/embedded_kafka.h"
 #include "adapters/kafka/worker_kafka.h"
@@ -56,20 +58,57 @@ static int write_brokers_file(const char *brokers)
     return fclose(f);
 }
 
-/* The stores behind the ports; only in-memory for now. */
+/* The stores behind the ports: PostgreSQL with DATABASE_URL, else in memory. */
 struct stores {
     struct pw_inmem_store *mem;
+    struct pw_pg_store *pg;
     struct pw_uow uow;
     struct pw_outbox outbox;
 };
+
+/* Sleeps attempt's capped exponential backoff; false if a stop came meanwhile. */
+static bool backoff(unsigned attempt)
+{
+    long ms = 100;
+    for (unsigned i = 0; i < attempt && ms < 5000; i++)
+        ms *= 2;
+    for (long slept = 0; slept < (ms > 5000 ? 5000 : ms); slept += 50) {
+        if (stop_requested)
+            return false;
+        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+    return !stop_requested;
+}
+
+/* Applies the migrations, waiting for a database that is not up yet. */
+static enum pw_err migrate(struct pw_pg_store *pg, struct pw_errbuf *err)
+{
+    int applied = 0;
+    enum pw_err rc;
+    for (unsigned attempt = 0; (rc = pw_pg_migrate(pg, &applied, err)) == PW_E_TRANSIENT; attempt++) {
+        if (attempt == 0)
+            pw_log("warn", "waiting for the database, retrying with backoff: %s", err->msg);
+        if (!backoff(attempt))
+            return rc;
+    }
+    if (!rc)
+        pw_log("info", "database ready: %d migrations applied", applied);
+    return rc;
+}
 
 static enum pw_err stores_open(struct stores *st, const struct pw_config *cfg,
                                struct pw_errbuf *err)
 {
     memset(st, 0, sizeof *st);
-    if (cfg->database)
-        return pw_err_set(err, PW_E_USAGE,
-                          "DATABASE_URL is set, but this build has no PostgreSQL adapter yet: unset it");
+    enum pw_err rc;
+    if (cfg->database) {
+        if ((rc = pw_pg_store_new(&st->pg, cfg->database, NULL, err)) || (rc = migrate(st->pg, err)))
+            return rc;
+        if (pw_pg_uow_open(&st->uow, st->pg) || pw_pg_outbox_open(&st->outbox, st->pg))
+            return pw_err_set(err, PW_E_NOMEM, "out of memory opening the database store");
+        pw_log("info", "store: PostgreSQL");
+        return PW_OK;
+    }
     st->mem = pw_inmem_store_new();
     if (!st->mem || pw_inmem_uow_open(&st->uow, st->mem) || pw_inmem_outbox_open(&st->outbox, st->mem))
         return pw_err_set(err, PW_E_NOMEM, "out of memory opening the in-memory store");
@@ -82,6 +121,20 @@ static void stores_close(struct stores *st)
     pw_outbox_close(&st->outbox);
     pw_uow_close(&st->uow);
     pw_inmem_store_free(st->mem);
+    pw_pg_store_free(st->pg);
+}
+
+/* 0 clean stop (a stop while waiting for a dependency is one too), 2 usage, 1 the rest. */
+static int exit_status(enum pw_err rc, const struct pw_errbuf *err)
+{
+    if (!rc)
+        return 0;
+    if (stop_requested && pw_err_is_transient(rc)) {
+        pw_log("info", "stopped while waiting: %s", err->msg);
+        return 0;
+    }
+    pw_log("error", "%s", err->msg);
+    return rc == PW_E_USAGE ? 2 : 1;
 }
 
 static enum pw_kafka_start start_of(const struct pw_config *cfg)
@@ -168,11 +221,7 @@ out:
         pw_kafka_embedded_free(embedded);
     }
     stores_close(&st);
-    if (rc) {
-        pw_log("error", "%s", err.msg);
-        return pw_err_kind(rc) == PW_KIND_FATAL && rc == PW_E_USAGE ? 2 : 1;
-    }
-    return 0;
+    return exit_status(rc, &err);
 }
 
 int main(int argc, char **argv)
@@ -189,5 +238,11 @@ int main(int argc, char **argv)
         return 0;
     }
     install_signals();
+    if (cfg.mode == PW_MODE_MIGRATE) {
+        struct stores st;
+        enum pw_err rc = stores_open(&st, &cfg, &err);
+        stores_close(&st);
+        return exit_status(rc, &err);
+    }
     return run(&cfg);
 }

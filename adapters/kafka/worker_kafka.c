@@ -415,8 +415,8 @@ static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(kw->rk, timeout);
         if (!m) {
-            if (!kw->nmsgs && kw->o->start != PW_START_GROUP)
-                break; /* a replay checks whether it is done */
+            if (!kw->nmsgs)
+                break; /* idle: the caller publishes, and a replay checks if it is done */
             continue;
         }
         if (m->err) {
@@ -597,7 +597,11 @@ enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct 
             break;
         if ((rc = kw_fill(&kw, err)))
             goto out;
-        rc = kw_run_batch(&kw, err);
+        /*
+         * Idle, publish what other workers (whose relay this may be) or an
+         * earlier run committed; a peek with nothing new costs no query.
+         */
+        rc = kw.nmsgs ? kw_run_batch(&kw, err) : kw_relay(&kw, err);
         if (rc && !(pw_err_is_transient(rc) && kw_stopping(&kw)))
             goto out;
         rc = PW_OK;

@@ -9,6 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Server notices ("already exists, skipping") are not for the worker's log. */
+static void pg_notice_ignore(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
@@ -29,8 +36,15 @@ enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
         msg[strcspn(msg, "\n")] = '\0';
         pg_disconnect(c);
-        return pw_err_set(err, PW_E_TRANSIENT, "cannot connect to the database: %s", msg);
+        /*
+         * A value libpq refuses before it touches the network (port "xx",
+         * sslmode "maybe") will not get better by waiting: it is usage.
+         */
+        bool bad_value = strncmp(msg, "invalid ", 8) == 0;
+        return pw_err_set(err, bad_value ? PW_E_USAGE : PW_E_TRANSIENT,
+                          bad_value ? "DATABASE_URL: %s" : "cannot connect to the database: %s", msg);
     }
+    PQsetNoticeProcessor(c->pg, pg_notice_ignore, NULL);
     return PW_OK;
 }
 
