@@ -15,10 +15,11 @@ LIB_SRC := $(wildcard domain/*.c handlers/*.c adapters/*/*.c) \
 	$(filter-out $(MAINS),$(wildcard bootstrap/*.c)) build/gen/adapters/pg/migrations_sql.c
 # Unit tests are fast and need no server; the Kafka tests start librdkafka's
 # mock cluster in-process and run the worker in a thread.
-KAFKA_TEST_SRC := $(wildcard tests/test_kafka*.c) tests/kafka_world.c
-PG_TEST_SRC := $(wildcard tests/test_pg*.c) tests/pg_world.c tests/store_cases.c tests/helpers.c
-UNIT_TEST_SRC := $(filter-out $(KAFKA_TEST_SRC) $(wildcard tests/test_pg*.c) tests/pg_world.c,\
-	$(wildcard tests/*.c))
+WORLDS := tests/kafka_world.c tests/pg_world.c tests/helpers.c
+KAFKA_TEST_SRC := $(wildcard tests/test_kafka*.c) $(WORLDS)
+PG_TEST_SRC := $(wildcard tests/test_pg*.c) tests/store_cases.c $(WORLDS)
+UNIT_TEST_SRC := $(filter-out $(wildcard tests/test_kafka*.c tests/test_pg*.c) $(WORLDS),\
+	$(wildcard tests/*.c)) tests/helpers.c
 TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
@@ -75,7 +76,7 @@ build/obj/bench/%.o: bench/%.c
 build/unit-tests: $(UNIT_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
-build/kafka-tests: $(KAFKA_TEST_SRC:%.c=build/san/%.o) build/san/tests/helpers.o build/libpw-san.a
+build/kafka-tests: $(KAFKA_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
 build/pg-tests: $(sort $(PG_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
@@ -96,8 +97,10 @@ kafka: build/kafka-tests
 	$(SAN_ENV) build/kafka-tests --jobs=4
 
 # Against DATABASE_URL, or a throwaway server that tools/with-postgres starts.
+# The outage test stops the server, so it runs alone, after the others.
 pg: build/pg-tests
-	$(SAN_ENV) tools/with-postgres build/pg-tests --jobs=4
+	$(SAN_ENV) tools/with-postgres sh -c 'build/pg-tests --jobs=4 && \
+		PW_PG_OUTAGE=1 build/pg-tests --filter "pg_outage/*"'
 
 e2e: all
 	tests/e2e/postctl.sh

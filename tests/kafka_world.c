@@ -38,7 +38,7 @@ static const struct pw_bus_ops count_bus_ops = {
     .close = count_close,
 };
 
-void kworld_open(struct kworld *kw, size_t batch_size)
+static void kworld_init(struct kworld *kw, size_t batch_size, bool pg)
 {
     memset(kw, 0, sizeof *kw);
     static const char *const topics[] = {"post-commands", "post-events", "post-commands.dlq",
@@ -53,9 +53,16 @@ void kworld_open(struct kworld *kw, size_t batch_size)
         .events_topic = "post-events",
         .dlq_topic = "post-commands.dlq",
     };
-    kw->store = pw_inmem_store_new();
-    cr_assert_eq(pw_inmem_uow_open(&kw->uow, kw->store), PW_OK);
-    cr_assert_eq(pw_inmem_outbox_open(&kw->outbox, kw->store), PW_OK);
+    if (pg) {
+        kw->pg = calloc(1, sizeof *kw->pg);
+        pg_schema_open(kw->pg);
+        cr_assert_eq(pw_pg_uow_open(&kw->uow, kw->pg->store), PW_OK);
+        cr_assert_eq(pw_pg_outbox_open(&kw->outbox, kw->pg->store), PW_OK);
+    } else {
+        kw->store = pw_inmem_store_new();
+        cr_assert_eq(pw_inmem_uow_open(&kw->uow, kw->store), PW_OK);
+        cr_assert_eq(pw_inmem_outbox_open(&kw->outbox, kw->store), PW_OK);
+    }
     cr_assert_eq(pw_kafka_bus_open(&kw->kafka_bus, &kw->ks, NULL, &err), PW_OK, "%s", err.msg);
     kw->bus = (struct pw_bus){.ops = &count_bus_ops, .self = kw};
     pw_uuid_ids_open(&kw->ids);
@@ -70,6 +77,16 @@ void kworld_open(struct kworld *kw, size_t batch_size)
         .stop = &kw->stop,
         .stats = &kw->stats,
     };
+}
+
+void kworld_open(struct kworld *kw, size_t batch_size)
+{
+    kworld_init(kw, batch_size, false);
+}
+
+void kworld_open_pg(struct kworld *kw, size_t batch_size)
+{
+    kworld_init(kw, batch_size, true);
 }
 
 static void *kworld_main(void *arg)
@@ -116,6 +133,10 @@ void kworld_close(struct kworld *kw)
     pw_outbox_close(&kw->outbox);
     pw_uow_close(&kw->uow);
     pw_inmem_store_free(kw->store);
+    if (kw->pg) {
+        pg_schema_close(kw->pg);
+        free(kw->pg);
+    }
     pw_kafka_embedded_free(kw->kafka);
 }
 

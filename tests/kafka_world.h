@@ -13,11 +13,13 @@
 #include "adapters/kafka/settings.h"
 #include "adapters/kafka/worker_kafka.h"
 #include "tests/helpers.h"
+#include "tests/pg_world.h"
 
 struct kworld {
     struct pw_kafka_embedded *kafka;
     struct pw_kafka_settings ks;
     struct pw_inmem_store *store;
+    struct pg_schema *pg; /* set: the stores are PostgreSQL, in a schema of the test's own */
     struct pw_uow uow;
     struct pw_outbox outbox;
     struct pw_bus kafka_bus;
@@ -48,6 +50,8 @@ struct kmsg {
 };
 
 void kworld_open(struct kworld *kw, size_t batch_size);
+/* The same on PostgreSQL (a fresh schema); skips the test without DATABASE_URL. */
+void kworld_open_pg(struct kworld *kw, size_t batch_size);
 void kworld_start(struct kworld *kw);
 /* Stops the worker cleanly and waits for it; its return code is in kw->rc. */
 void kworld_stop(struct kworld *kw);

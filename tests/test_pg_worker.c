@@ -1,0 +1,267 @@
+/*
+ * PostgreSQL under the dispatcher, the relay and the Kafka worker: leftovers
+ * after a crash, rollback on any failure, the worker end to end, and the
+ * database going away mid-stream.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapters/fault/fault.h"
+#include "adapters/kafka/client_kafka.h"
+#include "tests/kafka_world.h"
+
+static void run_batch(struct pw_dispatcher *d, struct pw_cmd *cmds, size_t n)
+{
+    struct pw_outcome outs[16];
+    struct pw_errbuf err;
+    cr_assert_eq(pw_dispatch_batch(d, cmds, n, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        pw_outcome_release(&outs[i]);
+}
+
+Test(pg_relay, a_restarted_relay_publishes_what_a_crash_left_in_commit_order)
+{
+    struct pg_schema schema;
+    pg_schema_open(&schema);
+    struct pw_uow uow;
+    struct pw_ids ids;
+    struct pw_registry reg;
+    cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
+    pw_uuid_ids_open(&ids);
+    pw_registry_init(&reg);
+    pw_posts_register(&reg);
+    struct pw_dispatcher d = {.reg = &reg, .uow = &uow, .ids = &ids};
+    struct pw_cmd first[] = {cmd_create("c1", "p1", T0), cmd_create("c2", "p2", T0),
+                             cmd_update("c3", "p1", "two", 1, T0 + 1)};
+    struct pw_cmd second[] = {cmd_update("c4", "p2", "two", 1, T0 + 2),
+                              cmd_update("c5", "p1", "three", 2, T0 + 3)};
+    run_batch(&d, first, 3);
+    run_batch(&d, second, 2);
+    /* The crash: the events were committed, and nothing published them. */
+    pw_uow_close(&uow);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM outbox"), 5);
+
+    /* A new process: a new store, outbox reader and relay on the same database. */
+    struct pw_pg_store *again;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_pg_store_new(&again, getenv("DATABASE_URL"), schema.name, &err), PW_OK);
+    struct pw_outbox outbox;
+    struct pw_bus bus;
+    struct pw_relay relay;
+    cr_assert_eq(pw_pg_outbox_open(&outbox, again), PW_OK);
+    cr_assert_eq(pw_inmem_bus_open(&bus), PW_OK);
+    cr_assert_eq(pw_relay_init(&relay, &outbox, &bus, 2, 1000), PW_OK);
+    size_t published = 0, n;
+    cr_assert_eq(pw_relay_drain(&relay, &published, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(published, 5);
+    const struct pw_event *evs = pw_inmem_bus_events(&bus, &n);
+    static const char *order[] = {"c1", "c2", "c3", "c4", "c5"};
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(evs[i].causation_id, order[i], "event %zu in commit order", i);
+    cr_assert_str_eq(evs[4].post.title, "three");
+    cr_assert_eq(evs[4].post.version, 3);
+    cr_assert_eq(evs[4].time, T0 + 3, "times survive the database exactly");
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM outbox"), 0,
+                 "acknowledged rows are removed");
+    pw_relay_release(&relay);
+    pw_bus_close(&bus);
+    pw_outbox_close(&outbox);
+    pw_pg_store_free(again);
+    pg_schema_close(&schema);
+}
+
+Test(pg_relay, a_failure_at_any_call_leaves_neither_state_nor_inbox_nor_outbox)
+{
+    struct pg_schema schema;
+    pg_schema_open(&schema);
+    struct pw_uow uow, faulty;
+    struct pw_ids ids;
+    struct pw_registry reg;
+    cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
+    pw_uuid_ids_open(&ids);
+    pw_registry_init(&reg);
+    pw_posts_register(&reg);
+    struct pw_fault plan = {0};
+    cr_assert_eq(pw_fault_uow_open(&faulty, &uow, &plan), PW_OK);
+    struct pw_dispatcher d = {.reg = &reg, .uow = &faulty, .ids = &ids};
+    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_update("c2", "p1", "t", 1, T0),
+                            cmd_delete("c3", "ghost", 0, T0)};
+    struct pw_offset off = {.topic = "post-commands", .partition = 0, .next = 3};
+    struct pw_outcome outs[3];
+    /* Count a clean run's calls on a scratch schema, then fail each in turn here. */
+    unsigned calls;
+    {
+        struct pg_schema scratch;
+        pg_schema_open(&scratch);
+        struct pw_uow u2, f2;
+        struct pw_fault p2 = {0};
+        cr_assert_eq(pw_pg_uow_open(&u2, scratch.store), PW_OK);
+        cr_assert_eq(pw_fault_uow_open(&f2, &u2, &p2), PW_OK);
+        struct pw_dispatcher d2 = {.reg = &reg, .uow = &f2, .ids = &ids};
+        cr_assert_eq(pw_dispatch_batch(&d2, cmds, 3, &off, 1, outs, NULL), PW_OK);
+        for (int i = 0; i < 3; i++)
+            pw_outcome_release(&outs[i]);
+        calls = p2.calls;
+        pw_uow_close(&f2);
+        pw_uow_close(&u2);
+        pg_schema_close(&scratch);
+    }
+    for (unsigned nth = 1; nth <= calls; nth++) {
+        plan = (struct pw_fault){.nth = nth};
+        cr_assert_neq(pw_dispatch_batch(&d, cmds, 3, &off, 1, outs, NULL), PW_OK, "call %u", nth);
+        cr_assert_eq(pg_schema_scalar(&schema,
+                                      "SELECT (SELECT count(*) FROM posts) + (SELECT count(*) FROM inbox)"
+                                      " + (SELECT count(*) FROM outbox)"
+                                      " + (SELECT count(*) FROM consumer_offsets)"),
+                     0, "call %u left something", nth);
+    }
+    plan = (struct pw_fault){0};
+    cr_assert_eq(pw_dispatch_batch(&d, cmds, 3, &off, 1, outs, NULL), PW_OK);
+    cr_assert_eq(outs[2].kind, PW_OUTCOME_REJECTED);
+    for (int i = 0; i < 3; i++)
+        pw_outcome_release(&outs[i]);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM inbox"), 3);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM outbox"), 2);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT next_offset FROM consumer_offsets"), 3);
+    pw_uow_close(&faulty);
+    pw_uow_close(&uow);
+    pg_schema_close(&schema);
+}
+
+static void preload_from(struct kworld *kw, int from, int n, const char *prefix)
+{
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_open(&c, &kw->ks, &err), PW_OK);
+    for (int i = from; i < from + n; i++) {
+        char key[32], json[512];
+        snprintf(key, sizeof key, "%s-%d", prefix, i);
+        int len = snprintf(json, sizeof json,
+                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/t\","
+                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
+                           "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                           key, key);
+        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, (size_t)len, NULL,
+                                             &err), PW_OK);
+    }
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_close(c);
+}
+
+static void preload(struct kworld *kw, int n, const char *prefix)
+{
+    preload_from(kw, 0, n, prefix);
+}
+
+/* Counts the worker's warnings: each outage it notices logs one. */
+static int warnings;
+
+static void count_warnings(const char *level, const char *msg)
+{
+    (void)msg;
+    if (strcmp(level, "warn") == 0)
+        warnings++;
+}
+
+/* Every post once, with one distinct event id each; duplicates of a message are allowed. */
+static void assert_each_once(struct kworld *kw, int n)
+{
+    struct kmsg *evs;
+    size_t got = kworld_read(kw, "post-events", (size_t)n * 2, 3000, &evs);
+    cr_assert_geq(got, (size_t)n);
+    char (*ids)[40] = calloc((size_t)n, sizeof *ids);
+    for (size_t i = 0; i < got; i++) {
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        const char *key = strrchr(evs[i].key, '-');
+        int k = atoi(key + 1);
+        const char *id = json_string_value(json_object_get(ev, "id"));
+        if (ids[k][0])
+            cr_assert_str_eq(ids[k], id, "post %d got two different events", k);
+        snprintf(ids[k], sizeof ids[k], "%s", id);
+        json_decref(ev);
+    }
+    for (int k = 0; k < n; k++)
+        cr_assert_neq(ids[k][0], '\0', "post %d has no event", k);
+    free(ids);
+    kmsgs_free(evs, got);
+}
+
+Test(pg_worker, commands_flow_through_postgresql_and_kafka_end_to_end, .timeout = 90)
+{
+    enum { N = 500 };
+    struct kworld kw;
+    kworld_open_pg(&kw, 100);
+    preload(&kw, N, "e2e");
+    kworld_send(&kw, "post-commands", "e2e-0",
+                "{\"specversion\":\"1.0\",\"id\":\"e2e-0\",\"source\":\"/t\",\"type\":\"CreatePost\","
+                "\"data\":{\"post_id\":\"e2e-0\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                NULL); /* a redelivery */
+    kworld_send(&kw, "post-commands", "nope",
+                "{\"specversion\":\"1.0\",\"id\":\"r-1\",\"source\":\"/t\",\"type\":\"DeletePost\","
+                "\"data\":{\"post_id\":\"nope\"}}", NULL);
+    kworld_start(&kw);
+    struct kmsg *dl;
+    size_t nd = kworld_read(&kw, "post-commands.dlq", 1, 30000, &dl);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", N, 30000, &evs);
+    kmsgs_free(evs, n);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(nd, 1);
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.code"), "not_found");
+    kmsgs_free(dl, nd);
+    assert_each_once(&kw, N);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM posts"), N);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox"), N + 1);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM outbox"), 0);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT sum(next_offset) FROM consumer_offsets"), N + 2,
+                 "every partition's position is stored with the data");
+    cr_assert_eq(kw.stats.duplicates, 1);
+    kworld_close(&kw);
+}
+
+/*
+ * Stops the server under the worker. It must be run alone (make test does,
+ * with PW_PG_OUTAGE=1), since every other test shares the server.
+ */
+Test(pg_outage, the_database_stopped_and_started_mid_stream_loses_and_doubles_nothing,
+     .timeout = 180)
+{
+    const char *ctl = getenv("PW_PG_CTL");
+    if (!getenv("PW_PG_OUTAGE") || !ctl)
+        cr_skip_test("runs alone: PW_PG_OUTAGE=1 with tools/with-postgres (make test does)");
+    enum { N = 3000 };
+    struct kworld kw;
+    kworld_open_pg(&kw, 50);
+    kw.ks.log = count_warnings;
+    preload(&kw, N / 2, "out");
+    kworld_start(&kw);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", 200, 60000, &evs);
+    kmsgs_free(evs, n);
+    cr_assert_eq(n, 200);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s stop -m fast >/dev/null", ctl);
+    cr_assert_eq(system(cmd), 0, "stopping the server");
+    /* The other half arrives while the database is down: the worker must wait for it. */
+    preload_from(&kw, N / 2, N / 2, "out");
+    sleep(2);
+    cr_assert_gt(warnings, 0, "the worker noticed the outage");
+    snprintf(cmd, sizeof cmd, "%s start >/dev/null", ctl);
+    cr_assert_eq(system(cmd), 0, "starting the server");
+    n = kworld_read(&kw, "post-events", N, 120000, &evs);
+    kmsgs_free(evs, n);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    assert_each_once(&kw, N);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM posts"), N);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM posts WHERE version <> 1"), 0,
+                 "nothing applied twice");
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox"), N);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM outbox"), 0);
+    kworld_close(&kw);
+}
