@@ -112,11 +112,13 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	build/postworker run
 
-# The benchmark, never part of make test: BENCH_ARGS="-n 100000 --batch-size 500".
+# The benchmark, never part of make test: BENCH_ARGS="-n 100000 --store pg --batch-size 1".
+# --store pg runs against DATABASE_URL, or a throwaway server with PostgreSQL's
+# durable defaults (fsync and synchronous_commit on).
 BENCH_ARGS ?=
 bench: deps
 	@$(MAKE) --no-print-directory all build/bench
-	build/bench $(BENCH_ARGS)
+	tools/with-postgres --durable build/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build
