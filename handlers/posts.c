@@ -6,20 +6,32 @@
 
 #include "domain/post.h"
 
+/*
+ * The first steps of every use case: validate, then load the post. *found
+ * says whether there is one (then *post is the caller's); any other failure
+ * is returned.
+ */
+static enum pw_err validate_and_load(struct pw_repo *repo, const struct pw_cmd *cmd,
+                                     struct pw_post *post, bool *found, struct pw_errbuf *err)
+{
+    enum pw_err rc = pw_cmd_validate(cmd, err);
+    if (!rc)
+        rc = pw_repo_get(repo, cmd->post_id, post, err);
+    *found = rc == PW_OK;
+    return rc == PW_E_NOT_FOUND ? PW_OK : rc;
+}
+
 static enum pw_err handle_create(struct pw_repo *repo, const struct pw_cmd *cmd,
                                  struct pw_event evs[PW_CMD_MAX_EVENTS], size_t *nevs,
                                  struct pw_errbuf *err)
 {
     struct pw_post post = {0};
+    bool exists;
     *nevs = 0;
-    enum pw_err rc = pw_cmd_validate(cmd, err);
+    enum pw_err rc = validate_and_load(repo, cmd, &post, &exists, err);
+    pw_post_release(&post);
     if (rc)
         return rc;
-    rc = pw_repo_get(repo, cmd->post_id, &post, err);
-    if (rc && rc != PW_E_NOT_FOUND)
-        return rc;
-    bool exists = rc == PW_OK;
-    pw_post_release(&post);
 
     rc = pw_post_create(exists, cmd, &post, err);
     if (rc)
@@ -43,14 +55,12 @@ static enum pw_err handle_change(struct pw_repo *repo, const struct pw_cmd *cmd,
                                  struct pw_errbuf *err)
 {
     struct pw_post post = {0};
+    bool found;
     *nevs = 0;
-    enum pw_err rc = pw_cmd_validate(cmd, err);
+    enum pw_err rc = validate_and_load(repo, cmd, &post, &found, err);
     if (rc)
         return rc;
-    rc = pw_repo_get(repo, cmd->post_id, &post, err);
-    if (rc && rc != PW_E_NOT_FOUND)
-        return rc;
-    rc = rule(rc == PW_OK ? &post : NULL, cmd, err);
+    rc = rule(found ? &post : NULL, cmd, err);
     if (rc == PW_OK)
         rc = pw_repo_save(repo, &post, err);
     if (rc) {
