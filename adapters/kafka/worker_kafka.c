@@ -526,6 +526,13 @@ static enum pw_err kw_open(struct kworker *kw, struct pw_errbuf *err)
         rd_kafka_conf_destroy(conf);
         return pw_err_set(err, PW_E_USAGE, "cannot start the dead-letter producer: %s", errstr);
     }
+    /* Look the dead-letter topic up now: the first dead letter would otherwise wait for it. */
+    rd_kafka_topic_t *dlq_topic = rd_kafka_topic_new(kw->dlq, kw->s->dlq_topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (dlq_topic && rd_kafka_metadata(kw->dlq, 0, dlq_topic, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (dlq_topic)
+        rd_kafka_topic_destroy(dlq_topic);
     conf = kafka_conf_new(kw->s, consumer_defaults, kw, err);
     if (!conf)
         return err->code;

@@ -53,6 +53,26 @@ void pg_disconnect(struct pg_conn *c)
     if (c->pg)
         PQfinish(c->pg);
     c->pg = NULL;
+    c->nprepared = 0; /* prepared statements die with their session */
+}
+
+/* The statement name of sql on this connection, preparing it the first time. */
+static PGresult *pg_prepared(struct pg_conn *c, const char *sql, int n, char name[16])
+{
+    int i = 0;
+    while (i < c->nprepared && c->prepared[i] != sql)
+        i++;
+    snprintf(name, 16, "pw%d", i);
+    if (i < c->nprepared)
+        return NULL;
+    if (i == PG_MAX_PREPARED) {
+        name[0] = '\0'; /* out of slots: the unnamed statement, prepared each time */
+        return PQprepare(c->pg, name, sql, n, NULL);
+    }
+    PGresult *r = PQprepare(c->pg, name, sql, n, NULL);
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
+        c->prepared[c->nprepared++] = sql;
+    return r;
 }
 
 static bool pg_transient_state(const char *state)
@@ -70,7 +90,17 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
     if (!c->pg)
         return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
     /* A script (a migration) has several statements and no parameters: PQexec runs those. */
-    PGresult *r = n < 0 ? PQexec(c->pg, sql) : PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
+    PGresult *r = NULL;
+    if (n < 0) {
+        r = PQexec(c->pg, sql);
+    } else {
+        char name[16];
+        r = pg_prepared(c, sql, n, name);
+        if (!r || PQresultStatus(r) == PGRES_COMMAND_OK) {
+            PQclear(r);
+            r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
+        }
+    }
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (res)

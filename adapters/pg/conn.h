@@ -21,9 +21,14 @@ struct pw_pg_store {
     atomic_int dirty;  /* this process committed events the relay has not looked for */
 };
 
+#define PG_MAX_PREPARED 32
+
 struct pg_conn {
     struct pw_pg_store *store;
     PGconn *pg; /* NULL until connected, and again after the connection broke */
+    /* Statements prepared on this connection, by the address of their SQL text. */
+    const char *prepared[PG_MAX_PREPARED];
+    int nprepared;
 };
 
 /* Connects if not connected. Transient if the server cannot be reached. */
@@ -32,7 +37,8 @@ void pg_disconnect(struct pg_conn *c);
 
 /*
  * Runs sql with n text parameters (n < 0: sql is a script of several
- * statements and takes none). On PW_OK *res (if res is not NULL) is the
+ * statements and takes none). sql must be a string literal: it is prepared
+ * once per connection, the first time, and known after by its address. On PW_OK *res (if res is not NULL) is the
  * result, for the caller to PQclear. On failure the code says what kind:
  * transient for connection loss and SQLSTATE classes 08, 40, 53, 57; fatal
  * otherwise. what names the statement in the message.
