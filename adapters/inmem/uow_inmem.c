@@ -112,40 +112,44 @@ static enum pw_err inmem_stage_post(struct inmem_uow *u, const struct pw_post *p
     return PW_OK;
 }
 
-static enum pw_err inmem_repo_add(void *self, const struct pw_post *post, struct pw_errbuf *err)
+/* The version of post_id as this transaction sees it; 0 if there is none. */
+static enum pw_err inmem_version(struct inmem_uow *u, const char *post_id, int64_t *version,
+                                 struct pw_errbuf *err)
 {
-    struct inmem_uow *u = self;
     enum pw_err rc = inmem_uow_need_open(u, err);
     if (rc)
         return rc;
     pthread_mutex_lock(&u->store->lock);
-    bool exists = inmem_visible(u, post->post_id) != NULL;
+    const struct pw_post *cur = inmem_visible(u, post_id);
+    *version = cur ? cur->version : 0;
     pthread_mutex_unlock(&u->store->lock);
-    if (exists)
+    return PW_OK;
+}
+
+static enum pw_err inmem_repo_add(void *self, const struct pw_post *post, struct pw_errbuf *err)
+{
+    int64_t version;
+    enum pw_err rc = inmem_version(self, post->post_id, &version, err);
+    if (rc)
+        return rc;
+    if (version)
         return pw_err_set(err, PW_E_ALREADY_EXISTS, "post '%s' already exists", post->post_id);
-    return inmem_stage_post(u, post, 0, err);
+    return inmem_stage_post(self, post, 0, err);
 }
 
 static enum pw_err inmem_repo_save(void *self, const struct pw_post *post, struct pw_errbuf *err)
 {
-    struct inmem_uow *u = self;
-    enum pw_err rc = inmem_uow_need_open(u, err);
+    int64_t version;
+    enum pw_err rc = inmem_version(self, post->post_id, &version, err);
     if (rc)
         return rc;
-    pthread_mutex_lock(&u->store->lock);
-    const struct pw_post *cur = inmem_visible(u, post->post_id);
-    int64_t version = cur ? cur->version : 0;
-    int64_t expect = version;
-    struct inmem_slot *s = inmem_map_get(&u->posts, post->post_id, strlen(post->post_id));
-    if (s)
-        expect = s->num;
-    pthread_mutex_unlock(&u->store->lock);
-    if (!cur)
+    if (!version)
         return pw_err_set(err, PW_E_NOT_FOUND, "post '%s' does not exist", post->post_id);
     if (version != post->version - 1)
         return pw_err_set(err, PW_E_VERSION_CONFLICT, "post '%s' is at version %lld, not %lld",
                           post->post_id, (long long)version, (long long)post->version - 1);
-    return inmem_stage_post(u, post, expect, err);
+    /* Not yet in the overlay, the visible version is the store's: what commit checks. */
+    return inmem_stage_post(self, post, version, err);
 }
 
 static const struct pw_repo_ops inmem_repo_ops = {
