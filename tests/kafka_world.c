@@ -38,22 +38,30 @@ static const struct pw_bus_ops count_bus_ops = {
     .close = count_close,
 };
 
-static void kworld_init(struct kworld *kw, size_t batch_size, bool pg)
+static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kworld *owner)
 {
     memset(kw, 0, sizeof *kw);
     static const char *const topics[] = {"post-commands", "post-events", "post-commands.dlq",
                                          NULL};
     struct pw_errbuf err;
+    kw->owner = owner;
     /* Few partitions: a test's backlog is small, and assignment is quicker. */
-    cr_assert_eq(pw_kafka_embedded_start(topics, 4, &kw->kafka, &err), PW_OK, "%s", err.msg);
+    if (!owner)
+        cr_assert_eq(pw_kafka_embedded_start(topics, 4, &kw->kafka, &err), PW_OK, "%s", err.msg);
     kw->ks = (struct pw_kafka_settings){
-        .brokers = pw_kafka_embedded_brokers(kw->kafka),
+        .brokers = pw_kafka_embedded_brokers(owner ? owner->kafka : kw->kafka),
         .group = "postworker",
         .commands_topic = "post-commands",
         .events_topic = "post-events",
         .dlq_topic = "post-commands.dlq",
     };
-    if (pg) {
+    if (owner && owner->pg) {
+        cr_assert_eq(pw_pg_uow_open(&kw->uow, owner->pg->store), PW_OK);
+        cr_assert_eq(pw_pg_outbox_open(&kw->outbox, owner->pg->store), PW_OK);
+    } else if (owner) {
+        cr_assert_eq(pw_inmem_uow_open(&kw->uow, owner->store), PW_OK);
+        cr_assert_eq(pw_inmem_outbox_open(&kw->outbox, owner->store), PW_OK);
+    } else if (pg) {
         kw->pg = calloc(1, sizeof *kw->pg);
         pg_schema_open(kw->pg);
         cr_assert_eq(pw_pg_uow_open(&kw->uow, kw->pg->store), PW_OK);
@@ -81,12 +89,17 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg)
 
 void kworld_open(struct kworld *kw, size_t batch_size)
 {
-    kworld_init(kw, batch_size, false);
+    kworld_init(kw, batch_size, false, NULL);
 }
 
 void kworld_open_pg(struct kworld *kw, size_t batch_size)
 {
-    kworld_init(kw, batch_size, true);
+    kworld_init(kw, batch_size, true, NULL);
+}
+
+void kworld_open_peer(struct kworld *peer, struct kworld *kw, size_t batch_size)
+{
+    kworld_init(peer, batch_size, false, kw);
 }
 
 static void *kworld_main(void *arg)

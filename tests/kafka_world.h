@@ -16,6 +16,7 @@
 #include "tests/pg_world.h"
 
 struct kworld {
+    struct kworld *owner; /* a peer shares its owner's broker and store */
     struct pw_kafka_embedded *kafka;
     struct pw_kafka_settings ks;
     struct pw_inmem_store *store;
@@ -56,6 +57,11 @@ void kworld_start(struct kworld *kw);
 /* Stops the worker cleanly and waits for it; its return code is in kw->rc. */
 void kworld_stop(struct kworld *kw);
 void kworld_close(struct kworld *kw);
+/*
+ * A second worker in the same consumer group, on kw's broker and store (a
+ * "connection" of its own to it): for rebalances. Close it before kw.
+ */
+void kworld_open_peer(struct kworld *peer, struct kworld *kw, size_t batch_size);
 /* Waits for a worker that stops by itself (stop_after, a replay). */
 void kworld_wait(struct kworld *kw);
 

@@ -370,3 +370,20 @@ void store_case_concurrent_inbox_mark_of_one_command_applies_once(struct store *
     cr_assert(found);
     cr_assert_eq(outcome, PW_OK, "the first mark stands");
 }
+
+void store_case_only_one_outbox_reader_publishes_at_a_time(struct store *s)
+{
+    struct pw_event ev = event_make("p-1", "c1");
+    begin(&s->uow);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, &ev, NULL), PW_OK);
+    commit(&s->uow);
+    pw_event_release(&ev);
+    struct pw_event evs[4];
+    uint64_t seqs[4];
+    size_t n = 0;
+    cr_assert_eq(pw_outbox_peek(&s->outbox, evs, seqs, 4, &n, NULL), PW_OK);
+    cr_assert_eq(n, 1, "the first reader publishes");
+    pw_event_release(&evs[0]);
+    cr_assert_eq(pw_outbox_peek(&s->outbox2, evs, seqs, 4, &n, NULL), PW_OK);
+    cr_assert_eq(n, 0, "the second waits its turn");
+}

@@ -12,11 +12,12 @@
 #include "ports/outbox.h"
 #include "ports/uow.h"
 
-/* Two units of work on one store (two "connections") and its outbox reader. */
+/* Two units of work on one store (two "connections") and two outbox readers. */
 struct store {
     struct pw_uow uow;
     struct pw_uow uow2;
     struct pw_outbox outbox;
+    struct pw_outbox outbox2;
     void *priv;
 };
 
@@ -38,6 +39,7 @@ struct store_adapter {
     X(inbox_records_the_outcome)                                \
     X(outbox_gives_committed_events_in_commit_order)            \
     X(outbox_keeps_events_until_removed)                        \
+    X(only_one_outbox_reader_publishes_at_a_time)               \
     X(offsets_read_back_and_are_minus_one_when_absent)          \
     X(concurrent_change_to_one_post_applies_once)               \
     X(concurrent_inbox_mark_of_one_command_applies_once)

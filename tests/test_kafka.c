@@ -341,21 +341,22 @@ Test(kafka, a_replay_into_an_empty_store_rebuilds_the_same_posts_and_event_ids, 
         cr_assert_str_eq(ids[2 * i], ids1[i], "event %s published again with the same id", ids1[i]);
         cr_assert_str_eq(ids[2 * i + 1], ids1[i]);
     }
-    /* The rebuilt posts equal the first ones, times and versions included. */
-    for (size_t i = 0; i < n1; i++) {
-        json_t *a = json_loads(first[i].value, 0, NULL);
+    /* Both copies of each event carry the same post, times and versions included. */
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_loads(all[i].value, 0, NULL);
         const char *id = json_string_value(json_object_get(a, "id"));
-        bool matched = false;
-        for (size_t j = n1; j < n && !matched; j++) {
+        size_t copies = 0;
+        for (size_t j = 0; j < n; j++) {
             json_t *b = json_loads(all[j].value, 0, NULL);
             if (strcmp(json_string_value(json_object_get(b, "id")), id) == 0) {
-                matched = json_equal(json_object_get(a, "data"), json_object_get(b, "data")) &&
-                          json_equal(json_object_get(a, "time"), json_object_get(b, "time"));
-                cr_assert(matched, "event %s carries the same post and time", id);
+                copies++;
+                cr_assert(json_equal(json_object_get(a, "data"), json_object_get(b, "data")) &&
+                              json_equal(json_object_get(a, "time"), json_object_get(b, "time")),
+                          "both copies of event %s carry the same post and time", id);
             }
             json_decref(b);
         }
-        cr_assert(matched, "event %s was replayed", id);
+        cr_assert_eq(copies, 2, "event %s: the original and its replay", id);
         json_decref(a);
     }
     for (size_t i = 0; i < n1; i++)
@@ -367,4 +368,79 @@ Test(kafka, a_replay_into_an_empty_store_rebuilds_the_same_posts_and_event_ids, 
     kmsgs_free(first, n1);
     kmsgs_free(all, n);
     kworld_close(&kw);
+}
+
+static void test_log(const char *level, const char *msg)
+{
+    if (getenv("PW_TEST_LOG"))
+        fprintf(stderr, "%s: %s\n", level, msg);
+}
+
+Test(kafka, workers_share_the_partitions_and_one_leaving_mid_stream_doubles_nothing,
+     .timeout = 120)
+{
+    /* Batches of one keep the stream going long enough to stop a worker in the middle. */
+    enum { N = 2000 };
+    struct kworld a, b;
+    kworld_open(&a, 1);
+    kworld_open_peer(&b, &a, 1);
+    /*
+     * librdkafka 2.0.2's mock coordinator holds a join until every member
+     * rejoins, for up to the rebalance timeout (max.poll.interval.ms, 300 s by
+     * default): frequent heartbeats and a short timeout keep the test short.
+     */
+    static const char *const props[] = {"heartbeat.interval.ms=100", "session.timeout.ms=6000",
+                                        "max.poll.interval.ms=10000"};
+    a.ks.props = b.ks.props = props;
+    a.ks.nprops = b.ks.nprops = 3;
+    a.ks.log = b.ks.log = test_log;
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_open(&c, &a.ks, &err), PW_OK);
+    for (int i = 0; i < N; i++) {
+        char key[32], json[512];
+        snprintf(key, sizeof key, "post-%d", i);
+        int len = snprintf(json, sizeof json,
+                           "{\"specversion\":\"1.0\",\"id\":\"g-%d\",\"source\":\"/t\","
+                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
+                           "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                           i, key);
+        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, (size_t)len, NULL,
+                                             &err), PW_OK);
+    }
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_close(c);
+
+    /* Both join together, so the group's first assignment splits the partitions. */
+    kworld_start(&a);
+    kworld_start(&b);
+    struct kmsg *evs;
+    size_t n = kworld_read(&a, "post-events", 300, 30000, &evs);
+    kmsgs_free(evs, n);
+    kworld_stop(&b); /* leaves mid-stream: its partitions move to the other worker */
+    pw_outbox_close(&b.outbox); /* and exits, giving up the relay if it had it */
+    b.outbox.ops = NULL;
+    n = kworld_read(&a, "post-events", N, 60000, &evs);
+    kworld_stop(&a);
+    cr_assert_eq(a.rc, PW_OK, "%s", a.err.msg);
+    cr_assert_eq(b.rc, PW_OK, "%s", b.err.msg);
+    cr_assert_eq(n, N);
+    struct kmsg *more;
+    size_t extra = kworld_read(&a, "post-events", N + 1, 1500, &more);
+    kmsgs_free(more, extra);
+    cr_assert_eq(extra, N, "no event twice");
+    char *seen = calloc(N, 1);
+    for (size_t i = 0; i < n; i++) {
+        int k = atoi(evs[i].key + strlen("post-"));
+        cr_assert(!seen[k], "post-%d published twice", k);
+        seen[k] = 1;
+    }
+    free(seen);
+    cr_assert_eq(a.stats.applied + b.stats.applied, N, "each command applied once");
+    cr_assert_gt(a.stats.consumed, 0, "both workers took a share");
+    cr_assert_gt(b.stats.consumed, 0, "both workers took a share");
+    cr_assert_lt(b.stats.consumed, N, "and the one that left did not finish");
+    kmsgs_free(evs, n);
+    kworld_close(&b);
+    kworld_close(&a);
 }

@@ -10,11 +10,13 @@ static void inmem_open(struct store *s)
     cr_assert_eq(pw_inmem_uow_open(&s->uow, store), PW_OK);
     cr_assert_eq(pw_inmem_uow_open(&s->uow2, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox, store), PW_OK);
+    cr_assert_eq(pw_inmem_outbox_open(&s->outbox2, store), PW_OK);
     s->priv = store;
 }
 
 static void inmem_close(struct store *s)
 {
+    pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);

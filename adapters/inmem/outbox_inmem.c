@@ -3,6 +3,10 @@
  * unit of work appends them under the store's lock at commit), so "oldest
  * first" is simply array order, and no committed row can appear behind one
  * the relay has already passed.
+ *
+ * Like the PostgreSQL reader's advisory lock, only one reader of a store
+ * publishes at a time (the first to peek, until it closes), so two workers
+ * on one store neither publish an event twice nor interleave a post's events.
  */
 #include "adapters/inmem/inmem.h"
 
@@ -21,7 +25,9 @@ static enum pw_err inmem_outbox_peek(void *self, struct pw_event *evs, uint64_t 
     enum pw_err rc = PW_OK;
     *n = 0;
     pthread_mutex_lock(&st->lock);
-    for (size_t i = st->outbox_head; i < st->outbox_len && *n < max; i++) {
+    if (!st->relay)
+        st->relay = self;
+    for (size_t i = st->outbox_head; st->relay == self && i < st->outbox_len && *n < max; i++) {
         struct inmem_outbox_row *row = &st->outbox[i];
         if (row->removed)
             continue;
@@ -77,6 +83,11 @@ static enum pw_err inmem_outbox_remove(void *self, const uint64_t *seqs, size_t 
 
 static void inmem_outbox_close(void *self)
 {
+    struct pw_inmem_store *st = ((struct inmem_outbox *)self)->store;
+    pthread_mutex_lock(&st->lock);
+    if (st->relay == self)
+        st->relay = NULL; /* the next reader to peek takes over */
+    pthread_mutex_unlock(&st->lock);
     free(self);
 }
 

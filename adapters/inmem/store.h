@@ -27,6 +27,7 @@ struct pw_inmem_store {
     struct inmem_outbox_row *outbox;
     size_t outbox_head, outbox_len, outbox_cap; /* live rows are [head, len) */
     uint64_t next_seq;
+    const void *relay; /* the outbox reader that publishes, one at a time; NULL: none yet */
 };
 
 /* Frees a struct pw_post * stored as a map value. */
