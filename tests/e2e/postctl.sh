@@ -52,6 +52,12 @@ check "postctl: unknown command exits 2" test $? = 2
 "$PW" --bogus 2>usage.err
 check "postworker: unknown flag exits 2" test $? = 2
 check "postworker: with one line" test "$(wc -l <usage.err)" = 1
+DATABASE_URL='postgresql://u:s3cret@localhost:notaport/db' "$PW" 2>dburl.err
+check "postworker: a bad DATABASE_URL exits 2" test $? = 2
+check "postworker: in one line" test "$(wc -l <dburl.err)" = 1
+check "postworker: that does not show the password" sh -c "! grep -q s3cret dburl.err"
+env -u DATABASE_URL "$PW" migrate 2>/dev/null
+check "postworker migrate without a database exits 2" test $? = 2
 KAFKA_BROKERS=127.0.0.1:1 "$PC" -X message.timeout.ms=1500 create --post-id x --author a --title t --body b 2>down.err
 check "postctl: an unreachable broker exits 1" test $? = 1
 check "postctl: and names the address" grep -q '127.0.0.1:1' down.err
