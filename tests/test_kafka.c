@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "adapters/kafka/client_kafka.h"
 #include "tests/kafka_world.h"
@@ -443,4 +444,46 @@ Test(kafka, workers_share_the_partitions_and_one_leaving_mid_stream_doubles_noth
     kmsgs_free(evs, n);
     kworld_close(&b);
     kworld_close(&a);
+}
+
+static void send_create(struct kworld *kw, const char *key, int i)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"specversion\":\"1.0\",\"id\":\"o-%d\",\"source\":\"/t\",\"type\":\"CreatePost\","
+             "\"data\":{\"post_id\":\"post-%d\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+             i, i);
+    kworld_send(kw, "post-commands", key, json, NULL);
+}
+
+Test(kafka, replay_from_an_offset_or_a_time_applies_only_what_follows, .timeout = 90)
+{
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    /* One key, so one partition: offsets 0 to 4 in order. */
+    for (int i = 0; i < 5; i++)
+        send_create(&kw, "same-key", i);
+    kw.opts.start = PW_START_OFFSET;
+    kw.opts.start_offset = 3;
+    kworld_start(&kw);
+    kworld_wait(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(kw.stats.consumed, 2, "offsets 3 and 4");
+    cr_assert_eq(kw.stats.applied, 2);
+
+    /* Commands after a moment T, by their Kafka timestamps. */
+    struct timespec ts;
+    nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    for (int i = 5; i < 8; i++)
+        send_create(&kw, "same-key", i);
+    kw.opts.start = PW_START_TIME;
+    kw.opts.start_time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    kworld_start(&kw);
+    kworld_wait(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(kw.stats.consumed, 3, "the three sent after T, not %llu", (unsigned long long)kw.stats.consumed);
+    cr_assert_eq(kw.stats.applied, 3);
+    kworld_close(&kw);
 }

@@ -53,6 +53,7 @@ struct kworker {
     int32_t nparts;      /* replay: the topic's partitions */
     int64_t *replay_end; /* replay: per partition, the end when it started */
     int64_t *replay_pos; /* replay: per partition, the next offset to run */
+    bool *replay_filter; /* replay by time: skip messages stamped before it here */
 };
 
 static bool kw_stopping(const struct kworker *kw)
@@ -401,6 +402,22 @@ static void kw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     rd_kafka_assign(rk, NULL);
 }
 
+/*
+ * A replay by time skips, where the broker could not say which offset the
+ * time falls on, the messages stamped before it (and counts them as read).
+ */
+static bool kw_before_start(struct kworker *kw, const rd_kafka_message_t *m)
+{
+    if (kw->o->start != PW_START_TIME || m->partition >= kw->nparts ||
+        !kw->replay_filter[m->partition])
+        return false;
+    rd_kafka_timestamp_type_t tstype;
+    if (rd_kafka_message_timestamp(m, &tstype) >= kw->o->start_time_ms)
+        return false;
+    kw->replay_pos[m->partition] = m->offset + 1;
+    return true;
+}
+
 /* Fills the batch: up to batch_size messages, waiting at most batch_wait_ms after the first. */
 static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
 {
@@ -430,6 +447,10 @@ static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
             kafka_log(kw->s, "warn", "consumer: %s", rd_kafka_err2str(e));
             continue;
         }
+        if (kw_before_start(kw, m)) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         if (kw->nmsgs == 0)
             deadline = kafka_now_ms() + kw->o->batch_wait_ms;
         kw->msgs[kw->nmsgs++] = m;
@@ -455,7 +476,8 @@ static enum pw_err kw_replay_assign(struct kworker *kw, struct pw_errbuf *err)
     rd_kafka_metadata_destroy(md);
     kw->replay_end = calloc((size_t)kw->nparts, sizeof *kw->replay_end);
     kw->replay_pos = calloc((size_t)kw->nparts, sizeof *kw->replay_pos);
-    if (!kw->replay_end || !kw->replay_pos)
+    kw->replay_filter = calloc((size_t)kw->nparts, sizeof *kw->replay_filter);
+    if (!kw->replay_end || !kw->replay_pos || !kw->replay_filter)
         return pw_err_set(err, PW_E_NOMEM, "out of memory planning the replay");
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(kw->nparts);
     for (int32_t p = 0; p < kw->nparts; p++) {
@@ -478,8 +500,17 @@ static enum pw_err kw_replay_assign(struct kworker *kw, struct pw_errbuf *err)
         e = rd_kafka_offsets_for_times(kw->rk, parts, 10000);
         for (int i = 0; !e && i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *p = &parts->elems[i];
-            if (p->offset < 0) /* no message at or after that time */
+            /*
+             * No offset: either nothing is that recent, or the broker cannot
+             * look times up (librdkafka's mock cluster, the embedded broker,
+             * cannot). Read from the start and skip what is older instead.
+             */
+            if (p->offset < 0 && kw->replay_pos[p->partition] < kw->replay_end[p->partition]) {
+                p->offset = kw->replay_pos[p->partition];
+                kw->replay_filter[p->partition] = true;
+            } else if (p->offset < 0) {
                 p->offset = kw->replay_end[p->partition];
+            }
             kw->replay_pos[p->partition] = p->offset;
         }
     }
@@ -576,6 +607,7 @@ static void kw_close(struct kworker *kw)
     free(kw->offsets);
     free(kw->replay_end);
     free(kw->replay_pos);
+    free(kw->replay_filter);
 }
 
 enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct pw_service *svc,
