@@ -123,4 +123,5 @@ bench: deps
 clean:
 	rm -rf build
 
--include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
+	$(MAINS:%.c=build/obj/%.d) build/obj/bench/bench.d

@@ -147,6 +147,13 @@ static enum pw_err app_publish(void *self, size_t *published, struct pw_errbuf *
     return pw_relay_drain(app->relay, published, err);
 }
 
+static enum pw_err app_publish_start(void *self, size_t *confirmed, bool *more,
+                                     struct pw_errbuf *err)
+{
+    struct pw_app *app = self;
+    return pw_relay_send(app->relay, confirmed, more, err);
+}
+
 static enum pw_err app_position(void *self, const char *topic, int32_t partition,
                                 int64_t *offset, struct pw_errbuf *err)
 {
@@ -158,6 +165,7 @@ static const struct pw_service_ops app_service_ops = {
     .name = "app",
     .run = app_run,
     .publish = app_publish,
+    .publish_start = app_publish_start,
     .position = app_position,
 };
 

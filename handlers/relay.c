@@ -1,7 +1,9 @@
 /*
  * The relay works in rounds: peek a batch, publish it, flush, remove. The
  * flush before the remove is the whole point: removing first would lose an
- * event to a crash between the two.
+ * event to a crash between the two. A round may be left pending (published,
+ * not yet confirmed) while the caller does other work; it is confirmed
+ * before anything else is read.
  */
 #include "handlers/relay.h"
 
@@ -27,28 +29,57 @@ enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, stru
     return PW_OK;
 }
 
-static enum pw_err relay_round(struct pw_relay *relay, size_t *n, struct pw_errbuf *err)
+/* Peeks and publishes one round without waiting; it is pending until confirmed. */
+static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, struct pw_errbuf *err)
 {
     enum pw_err rc = pw_outbox_peek(relay->outbox, relay->evs, relay->seqs, relay->batch, n, err);
     if (rc || *n == 0)
         return rc;
     for (size_t i = 0; i < *n && !rc; i++)
         rc = pw_bus_publish(relay->bus, &relay->evs[i], err);
-    if (!rc)
-        rc = pw_bus_flush(relay->bus, relay->flush_timeout_ms, err);
-    if (!rc)
-        rc = pw_outbox_remove(relay->outbox, relay->seqs, *n, err);
     for (size_t i = 0; i < *n; i++)
         pw_event_release(&relay->evs[i]);
+    /* A round that failed to publish whole stays in the outbox and is read again. */
+    relay->pending = rc ? 0 : *n;
+    return rc;
+}
+
+enum pw_err pw_relay_confirm(struct pw_relay *relay, size_t *confirmed, struct pw_errbuf *err)
+{
+    size_t n = relay->pending;
+    *confirmed = 0;
+    if (!n)
+        return PW_OK;
+    relay->pending = 0;
+    enum pw_err rc = pw_bus_flush(relay->bus, relay->flush_timeout_ms, err);
+    if (!rc)
+        rc = pw_outbox_remove(relay->outbox, relay->seqs, n, err);
+    if (!rc)
+        *confirmed = n;
+    return rc;
+}
+
+enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
+                          struct pw_errbuf *err)
+{
+    size_t n = 0;
+    *more = false;
+    enum pw_err rc = pw_relay_confirm(relay, confirmed, err);
+    if (!rc)
+        rc = relay_publish_round(relay, &n, err);
+    *more = !rc && n == relay->batch;
     return rc;
 }
 
 enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err)
 {
-    size_t total = 0, n = 0;
-    enum pw_err rc;
-    while ((rc = relay_round(relay, &n, err)) == PW_OK && n > 0)
-        total += n;
+    size_t total = 0, n = 0, confirmed = 0;
+    enum pw_err rc = pw_relay_confirm(relay, &confirmed, err);
+    total += confirmed;
+    while (!rc && (rc = relay_publish_round(relay, &n, err)) == PW_OK && n > 0) {
+        rc = pw_relay_confirm(relay, &confirmed, err);
+        total += confirmed;
+    }
     if (published)
         *published = total;
     return rc;

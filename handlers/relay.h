@@ -7,6 +7,7 @@
 #ifndef PW_HANDLERS_RELAY_H
 #define PW_HANDLERS_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct pw_relay {
     int flush_timeout_ms;
     struct pw_event *evs;     /* batch slots, owned */
     uint64_t *seqs;
+    size_t pending;           /* seqs[0..pending) are published, not yet confirmed */
 };
 
 /* Sets up relay on the two ports; batch 0 picks a default. PW_E_NOMEM on failure. */
@@ -32,6 +34,21 @@ enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, stru
  * hand stay in the outbox and are published again by the next call.
  */
 enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err);
+
+/*
+ * The same work in two halves, so that the wait for the bus's
+ * acknowledgement can overlap other work (the next batch's dispatch).
+ * pw_relay_send confirms the round still pending, then publishes one more
+ * round without waiting: *confirmed counts the events of the earlier round
+ * now acknowledged and removed, *more says the round was full and the
+ * outbox may hold more. Only one round is ever pending, and it is confirmed
+ * before the next is read, so events leave in order and a pending round is
+ * never read twice. On failure nothing unconfirmed is removed.
+ */
+enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
+                          struct pw_errbuf *err);
+/* Waits for the pending round's acknowledgement and removes it. */
+enum pw_err pw_relay_confirm(struct pw_relay *relay, size_t *confirmed, struct pw_errbuf *err);
 
 /* Frees the relay's slots; safe on a zeroed relay. */
 void pw_relay_release(struct pw_relay *relay);

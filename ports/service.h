@@ -62,6 +62,12 @@ struct pw_service_ops {
                        pw_before_commit_fn hook, void *hook_arg, struct pw_errbuf *err);
     /* Publishes every committed event not yet published; *published counts them. */
     enum pw_err (*publish)(void *self, size_t *published, struct pw_errbuf *err);
+    /*
+     * Starts publishing without waiting: confirms what the last call left
+     * pending (*confirmed counts it), then publishes one round and leaves it
+     * pending. *more: the outbox may hold more than one round; call publish.
+     */
+    enum pw_err (*publish_start)(void *self, size_t *confirmed, bool *more, struct pw_errbuf *err);
     /* The stored next offset of topic/partition, -1 if none. */
     enum pw_err (*position)(void *self, const char *topic, int32_t partition, int64_t *offset,
                             struct pw_errbuf *err);
@@ -85,6 +91,12 @@ static inline enum pw_err pw_service_publish(struct pw_service *svc, size_t *pub
                                              struct pw_errbuf *err)
 {
     return svc->ops->publish(svc->self, published, err);
+}
+
+static inline enum pw_err pw_service_publish_start(struct pw_service *svc, size_t *confirmed,
+                                                   bool *more, struct pw_errbuf *err)
+{
+    return svc->ops->publish_start(svc->self, confirmed, more, err);
 }
 
 static inline enum pw_err pw_service_position(struct pw_service *svc, const char *topic,

@@ -329,3 +329,37 @@ Test(dispatch, a_failing_before_commit_hook_rolls_back_the_batch_and_its_marks)
     pw_outcome_release(&outs[0]);
     pw_outcome_release(&outs[1]);
 }
+
+Test(dispatch, a_pending_relay_round_is_confirmed_before_the_next_is_read)
+{
+    struct pw_relay relay;
+    cr_assert_eq(pw_relay_init(&relay, &w.outbox, &w.bus, 2, 100), PW_OK);
+    char id[8];
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        cr_assert_eq(world_run(&w, cmd_create(id, id, T0), NULL), PW_OUTCOME_APPLIED);
+    }
+    size_t confirmed = 9, n;
+    bool more = false;
+    cr_assert_eq(pw_relay_send(&relay, &confirmed, &more, NULL), PW_OK);
+    cr_assert_eq(confirmed, 0);
+    cr_assert(more, "a full round: the outbox may hold more");
+    pw_inmem_bus_events(&w.bus, &n);
+    cr_assert_eq(n, 0, "published, not yet acknowledged");
+
+    cr_assert_eq(pw_relay_send(&relay, &confirmed, &more, NULL), PW_OK);
+    cr_assert_eq(confirmed, 2, "the pending round is confirmed first");
+    cr_assert_not(more);
+    cr_assert_eq(pw_relay_confirm(&relay, &confirmed, NULL), PW_OK);
+    cr_assert_eq(confirmed, 1);
+    const struct pw_event *evs = pw_inmem_bus_events(&w.bus, &n);
+    cr_assert_eq(n, 3, "each event once: the pending round was not read again");
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        cr_assert_str_eq(evs[i].causation_id, id, "in commit order");
+    }
+    size_t left;
+    cr_assert_eq(pw_relay_drain(&relay, &left, NULL), PW_OK);
+    cr_assert_eq(left, 0, "the outbox is empty");
+    pw_relay_release(&relay);
+}

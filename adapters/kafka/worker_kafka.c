@@ -43,6 +43,8 @@ struct kworker {
     struct pw_outcome *outs;
     struct pw_offset *offsets;
     size_t noffsets;
+    struct pw_offset *pending; /* the last batch's offsets, its events not yet confirmed */
+    size_t npending;
     unsigned dlq_failed;
     rd_kafka_resp_err_t dlq_last;
     struct pw_kafka_worker_stats stats;
@@ -280,18 +282,21 @@ static void kw_drop_batch(struct kworker *kw)
     kw->ncmds = kw->nmsgs = 0;
 }
 
-static void kw_commit(struct kworker *kw)
+/* Commits offs[0..n) to the group, or advances a replay's position. */
+static void kw_commit(struct kworker *kw, const struct pw_offset *offs, size_t n)
 {
+    if (!n)
+        return;
     if (kw->o->start != PW_START_GROUP) {
-        for (size_t k = 0; k < kw->noffsets; k++)
-            if (kw->offsets[k].partition < kw->nparts)
-                kw->replay_pos[kw->offsets[k].partition] = kw->offsets[k].next;
+        for (size_t k = 0; k < n; k++)
+            if (offs[k].partition < kw->nparts)
+                kw->replay_pos[offs[k].partition] = offs[k].next;
         return;
     }
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)kw->noffsets);
-    for (size_t k = 0; k < kw->noffsets; k++)
-        rd_kafka_topic_partition_list_add(list, kw->s->commands_topic, kw->offsets[k].partition)
-            ->offset = kw->offsets[k].next;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t k = 0; k < n; k++)
+        rd_kafka_topic_partition_list_add(list, kw->s->commands_topic, offs[k].partition)->offset =
+            offs[k].next;
     rd_kafka_resp_err_t e = rd_kafka_commit(kw->rk, list, 0);
     if (e) /* Harmless for correctness: the offsets are stored with the data too. */
         kafka_log(kw->s, "info", "offset commit to the group failed (%s); the stored offsets stand",
@@ -299,23 +304,43 @@ static void kw_commit(struct kworker *kw)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Relays until the outbox is empty, waiting out a broker that is down. */
-static enum pw_err kw_relay(struct kworker *kw, struct pw_errbuf *err)
+/*
+ * Publishes the committed events, waiting out a broker that is down, and
+ * commits the offsets whose events are confirmed. sync: everything, now
+ * (idle, a revocation, a stop). Otherwise the overlap that throughput comes
+ * from: confirm the previous batch's round, whose acknowledgement was on its
+ * way while this batch was read and dispatched, and leave this batch's round
+ * pending, with cur, its offsets, until the next call.
+ */
+static enum pw_err kw_publish(struct kworker *kw, const struct pw_offset *cur, size_t ncur,
+                              bool sync, struct pw_errbuf *err)
 {
+    bool more = false;
     for (unsigned attempt = 0;; attempt++) {
         size_t n = 0;
-        enum pw_err rc = pw_service_publish(kw->svc, &n, err);
+        enum pw_err rc = sync ? pw_service_publish(kw->svc, &n, err)
+                              : pw_service_publish_start(kw->svc, &n, &more, err);
         kw->stats.published += n;
-        if (!rc) {
-            kw_recovered(kw);
-            return PW_OK;
-        }
+        if (!rc)
+            break;
         if (!pw_err_is_transient(rc))
             return rc;
         kw_waiting(kw, "publishing events", err);
         if (!kw_backoff(kw, attempt))
             return rc;
     }
+    kw_recovered(kw);
+    kw_commit(kw, kw->pending, kw->npending); /* confirmed by the call above */
+    kw->npending = 0;
+    if (more)
+        return kw_publish(kw, cur, ncur, true, err);
+    if (sync) {
+        kw_commit(kw, cur, ncur);
+    } else {
+        memcpy(kw->pending, cur, ncur * sizeof *cur);
+        kw->npending = ncur;
+    }
+    return PW_OK;
 }
 
 /*
@@ -349,9 +374,7 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     kw_log_outcomes(kw);
     for (size_t j = 0; j < kw->ncmds; j++)
         pw_outcome_release(&kw->outs[j]);
-    rc = kw_relay(kw, err);
-    if (!rc)
-        kw_commit(kw);
+    rc = kw_publish(kw, kw->offsets, kw->noffsets, false, err);
     kw_drop_batch(kw);
     return rc;
 }
@@ -393,8 +416,10 @@ static void kw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         return;
     }
     if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        /* Finish the batch in hand while its partitions are still ours. */
+        /* Finish the batch in hand, and its events, while its partitions are still ours. */
         enum pw_err rc = kw_run_batch(kw, &kw->fatal_err);
+        if (!rc)
+            rc = kw_publish(kw, NULL, 0, true, &kw->fatal_err);
         if (rc && !pw_err_is_transient(rc))
             kw->fatal = rc;
         kafka_log(kw->s, "info", "partitions revoked");
@@ -605,6 +630,7 @@ static void kw_close(struct kworker *kw)
     free(kw->cmd_msg);
     free(kw->outs);
     free(kw->offsets);
+    free(kw->pending);
     free(kw->replay_end);
     free(kw->replay_pos);
     free(kw->replay_filter);
@@ -621,15 +647,16 @@ enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct 
     kw.cmd_msg = calloc(kw.cap, sizeof *kw.cmd_msg);
     kw.outs = calloc(kw.cap, sizeof *kw.outs);
     kw.offsets = calloc(kw.cap, sizeof *kw.offsets);
+    kw.pending = calloc(kw.cap, sizeof *kw.pending);
     enum pw_err rc;
-    if (!kw.msgs || !kw.derr || !kw.cmds || !kw.cmd_msg || !kw.outs || !kw.offsets) {
+    if (!kw.msgs || !kw.derr || !kw.cmds || !kw.cmd_msg || !kw.outs || !kw.offsets || !kw.pending) {
         rc = pw_err_set(err, PW_E_NOMEM, "out of memory for a batch of %zu", kw.cap);
         goto out;
     }
     if ((rc = kw_open(&kw, err)))
         goto out;
     /* Publish what an earlier run left in the outbox before taking new work. */
-    if ((rc = kw_relay(&kw, err)))
+    if ((rc = kw_publish(&kw, NULL, 0, true, err)))
         goto out;
     while (!kw_stopping(&kw)) {
         if (opts->start != PW_START_GROUP && kw_replay_done(&kw))
@@ -640,11 +667,15 @@ enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct 
          * Idle, publish what other workers (whose relay this may be) or an
          * earlier run committed; a peek with nothing new costs no query.
          */
-        rc = kw.nmsgs ? kw_run_batch(&kw, err) : kw_relay(&kw, err);
+        rc = kw.nmsgs ? kw_run_batch(&kw, err) : kw_publish(&kw, NULL, 0, true, err);
         if (rc && !(pw_err_is_transient(rc) && kw_stopping(&kw)))
             goto out;
         rc = PW_OK;
     }
+    /* A clean stop: the last batch's events confirmed and its offsets committed. */
+    rc = kw_publish(&kw, NULL, 0, true, err);
+    if (rc && pw_err_is_transient(rc) && kw_stopping(&kw))
+        rc = PW_OK; /* stopped during an outage: redelivered, never lost */
 out:
     kw_close(&kw);
     if (!rc && kw.fatal)
