@@ -165,6 +165,26 @@ void kworld_send(struct kworld *kw, const char *topic, const char *key, const ch
     pw_kafka_client_close(c);
 }
 
+void kworld_preload(struct kworld *kw, const char *prefix, int from, int n)
+{
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_open(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
+    for (int i = from; i < from + n; i++) {
+        char key[64], json[512];
+        snprintf(key, sizeof key, "%s-%d", prefix, i);
+        int len = snprintf(json, sizeof json,
+                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/t\","
+                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
+                           "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                           key, key);
+        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, (size_t)len, NULL,
+                                             &err), PW_OK, "%s", err.msg);
+    }
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_close(c);
+}
+
 static char *dup_bytes(const void *p, size_t n)
 {
     char *s = malloc(n + 1);

@@ -69,6 +69,12 @@ void kworld_wait(struct kworld *kw);
 void kworld_send(struct kworld *kw, const char *topic, const char *key, const char *value,
                  const char *const *headers);
 
+/*
+ * Produces CreatePost commands number from .. from+n-1, each with post id and
+ * command id "<prefix>-<number>", keyed by post id, all acknowledged.
+ */
+void kworld_preload(struct kworld *kw, const char *prefix, int from, int n);
+
 /* Reads topic from the beginning until n messages (or timeout_ms); returns how many, in *out. */
 size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,
                    struct kmsg **out);

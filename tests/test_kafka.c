@@ -222,21 +222,7 @@ Test(kafka, a_clean_stop_mid_stream_loses_and_doubles_nothing, .timeout = 120)
     enum { N = 3000 };
     struct kworld kw;
     kworld_open(&kw, 100);
-    struct pw_kafka_client *c;
-    struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_open(&c, &kw.ks, &err), PW_OK);
-    for (int i = 0; i < N; i++) {
-        char key[32], json[512];
-        snprintf(key, sizeof key, "post-%d", i);
-        snprintf(json, sizeof json,
-                 "{\"specversion\":\"1.0\",\"id\":\"s-%d\",\"source\":\"/t\",\"type\":\"CreatePost\","
-                 "\"data\":{\"post_id\":\"%s\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
-                 i, key);
-        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, strlen(json), NULL,
-                                             &err), PW_OK);
-    }
-    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
-    pw_kafka_client_close(c);
+    kworld_preload(&kw, "post", 0, N);
 
     kw.stop_after = 300; /* mid-stream: it finishes the batch in hand and commits */
     kworld_start(&kw);
@@ -395,22 +381,7 @@ Test(kafka, workers_share_the_partitions_and_one_leaving_mid_stream_doubles_noth
     a.ks.props = b.ks.props = props;
     a.ks.nprops = b.ks.nprops = 3;
     a.ks.log = b.ks.log = test_log;
-    struct pw_kafka_client *c;
-    struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_open(&c, &a.ks, &err), PW_OK);
-    for (int i = 0; i < N; i++) {
-        char key[32], json[512];
-        snprintf(key, sizeof key, "post-%d", i);
-        int len = snprintf(json, sizeof json,
-                           "{\"specversion\":\"1.0\",\"id\":\"g-%d\",\"source\":\"/t\","
-                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
-                           "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
-                           i, key);
-        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, (size_t)len, NULL,
-                                             &err), PW_OK);
-    }
-    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
-    pw_kafka_client_close(c);
+    kworld_preload(&a, "post", 0, N);
 
     /* Both join together, so the group's first assignment splits the partitions. */
     kworld_start(&a);

@@ -132,31 +132,6 @@ Test(pg_relay, a_failure_at_any_call_leaves_neither_state_nor_inbox_nor_outbox)
     pg_schema_close(&schema);
 }
 
-static void preload_from(struct kworld *kw, int from, int n, const char *prefix)
-{
-    struct pw_kafka_client *c;
-    struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_open(&c, &kw->ks, &err), PW_OK);
-    for (int i = from; i < from + n; i++) {
-        char key[32], json[512];
-        snprintf(key, sizeof key, "%s-%d", prefix, i);
-        int len = snprintf(json, sizeof json,
-                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/t\","
-                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
-                           "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
-                           key, key);
-        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, (size_t)len, NULL,
-                                             &err), PW_OK);
-    }
-    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
-    pw_kafka_client_close(c);
-}
-
-static void preload(struct kworld *kw, int n, const char *prefix)
-{
-    preload_from(kw, 0, n, prefix);
-}
-
 /* Counts the worker's warnings: each outage it notices logs one. */
 static int warnings;
 
@@ -195,7 +170,7 @@ Test(pg_worker, commands_flow_through_postgresql_and_kafka_end_to_end, .timeout 
     enum { N = 500 };
     struct kworld kw;
     kworld_open_pg(&kw, 100);
-    preload(&kw, N, "e2e");
+    kworld_preload(&kw, "e2e", 0, N);
     kworld_send(&kw, "post-commands", "e2e-0",
                 "{\"specversion\":\"1.0\",\"id\":\"e2e-0\",\"source\":\"/t\",\"type\":\"CreatePost\","
                 "\"data\":{\"post_id\":\"e2e-0\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
@@ -238,7 +213,7 @@ Test(pg_outage, the_database_stopped_and_started_mid_stream_loses_and_doubles_no
     struct kworld kw;
     kworld_open_pg(&kw, 50);
     kw.ks.log = count_warnings;
-    preload(&kw, N / 2, "out");
+    kworld_preload(&kw, "out", 0, N / 2);
     kworld_start(&kw);
     struct kmsg *evs;
     size_t n = kworld_read(&kw, "post-events", 200, 60000, &evs);
@@ -248,7 +223,7 @@ Test(pg_outage, the_database_stopped_and_started_mid_stream_loses_and_doubles_no
     snprintf(cmd, sizeof cmd, "%s stop -m fast >/dev/null", ctl);
     cr_assert_eq(system(cmd), 0, "stopping the server");
     /* The other half arrives while the database is down: the worker must wait for it. */
-    preload_from(&kw, N / 2, N / 2, "out");
+    kworld_preload(&kw, "out", N / 2, N / 2);
     sleep(2);
     cr_assert_gt(warnings, 0, "the worker noticed the outage");
     snprintf(cmd, sizeof cmd, "%s start >/dev/null", ctl);

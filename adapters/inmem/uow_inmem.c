@@ -173,15 +173,21 @@ static struct pw_repo inmem_uow_posts(void *self)
     return (struct pw_repo){.ops = &inmem_repo_ops, .self = self};
 }
 
+/* The inbox key of (source, id), inside an open transaction. */
+static enum pw_err inmem_inbox_key(struct inmem_uow *u, const char *source, const char *id,
+                                   char key[INMEM_KEY_MAX], size_t *klen, struct pw_errbuf *err)
+{
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    return rc ? rc : inmem_key(key, klen, source, id, strlen(id), err);
+}
+
 static enum pw_err inmem_uow_inbox_get(void *self, const char *source, const char *id, bool *found,
                                        enum pw_err *outcome, struct pw_errbuf *err)
 {
     struct inmem_uow *u = self;
     char key[INMEM_KEY_MAX];
     size_t klen;
-    enum pw_err rc = inmem_uow_need_open(u, err);
-    if (!rc)
-        rc = inmem_key(key, &klen, source, id, strlen(id), err);
+    enum pw_err rc = inmem_inbox_key(u, source, id, key, &klen, err);
     if (rc)
         return rc;
     pthread_mutex_lock(&u->store->lock);
@@ -202,9 +208,7 @@ static enum pw_err inmem_uow_inbox_put(void *self, const char *source, const cha
     char key[INMEM_KEY_MAX];
     size_t klen;
     int created;
-    enum pw_err rc = inmem_uow_need_open(u, err);
-    if (!rc)
-        rc = inmem_key(key, &klen, source, id, strlen(id), err);
+    enum pw_err rc = inmem_inbox_key(u, source, id, key, &klen, err);
     if (rc)
         return rc;
     struct inmem_slot *s = inmem_map_put(&u->inbox, key, klen, &created);
