@@ -100,7 +100,7 @@ static int preload(const struct pw_kafka_settings *ks, size_t n, const char *tag
 {
     struct pw_kafka_client *c;
     struct pw_errbuf err;
-    if (pw_kafka_client_open(&c, ks, &err)) {
+    if (pw_kafka_client_new(&c, ks, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return -1;
     }
@@ -126,7 +126,7 @@ static int preload(const struct pw_kafka_settings *ks, size_t n, const char *tag
         rc = -1;
     if (rc)
         fprintf(stderr, "bench: preload failed: %s\n", err.msg);
-    pw_kafka_client_close(c);
+    pw_kafka_client_free(c);
     return rc;
 }
 

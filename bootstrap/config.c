@@ -32,26 +32,31 @@ const char pw_config_usage[] =
     "\n"
     "exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage or configuration\n";
 
-enum setting_kind { S_STRING, S_TOPIC, S_SIZE, S_MS };
+enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS };
+
+#define BOTH (PW_PROG_WORKER | PW_PROG_CTL)
+#define WORKER PW_PROG_WORKER
 
 static const struct setting {
     const char *flag, *env, *def;
     enum setting_kind kind;
-    size_t offset; /* of the field in struct pw_config */
+    size_t offset;   /* of the field in struct pw_config */
+    unsigned progs;  /* which programs take it */
 } settings[] = {
-    {"--brokers", "KAFKA_BROKERS", NULL, S_STRING, offsetof(struct pw_config, brokers)},
-    {"--database", "DATABASE_URL", NULL, S_STRING, offsetof(struct pw_config, database)},
-    {"--group", "POSTWORKER_GROUP", "postworker", S_STRING, offsetof(struct pw_config, group)},
+    {"--brokers", "KAFKA_BROKERS", NULL, S_STRING, offsetof(struct pw_config, brokers), BOTH},
+    {"--database", "DATABASE_URL", NULL, S_STRING, offsetof(struct pw_config, database), WORKER},
+    {"--group", "POSTWORKER_GROUP", "postworker", S_GROUP, offsetof(struct pw_config, group),
+     WORKER},
     {"--commands-topic", "POSTWORKER_COMMANDS_TOPIC", "post-commands", S_TOPIC,
-     offsetof(struct pw_config, commands_topic)},
+     offsetof(struct pw_config, commands_topic), BOTH},
     {"--events-topic", "POSTWORKER_EVENTS_TOPIC", "post-events", S_TOPIC,
-     offsetof(struct pw_config, events_topic)},
+     offsetof(struct pw_config, events_topic), BOTH},
     {"--dlq-topic", "POSTWORKER_DLQ_TOPIC", "post-commands.dlq", S_TOPIC,
-     offsetof(struct pw_config, dlq_topic)},
+     offsetof(struct pw_config, dlq_topic), BOTH},
     {"--batch-size", "POSTWORKER_BATCH_SIZE", "500", S_SIZE,
-     offsetof(struct pw_config, batch_size)},
+     offsetof(struct pw_config, batch_size), WORKER},
     {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "20", S_MS,
-     offsetof(struct pw_config, batch_wait_ms)},
+     offsetof(struct pw_config, batch_wait_ms), WORKER},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -89,6 +94,14 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
             return pw_err_set(err, PW_E_USAGE, "%s is empty: give a value or unset it", from);
         *(const char **)field = value;
         return PW_OK;
+    case S_GROUP:
+        if (!*value)
+            return pw_err_set(err, PW_E_USAGE, "%s is empty: give a value or unset it", from);
+        /* Kafka sets no limit; ours keeps a group's stored offsets' keys bounded. */
+        if (strlen(value) > 255)
+            return pw_err_set(err, PW_E_USAGE, "%s must be 1 to 255 bytes", from);
+        *(const char **)field = value;
+        return PW_OK;
     case S_TOPIC:
         if (!topic_ok(value))
             return pw_err_set(err, PW_E_USAGE,
@@ -115,10 +128,10 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
 static enum pw_err parse_replay(struct pw_config *cfg, const char *flag, const char *value,
                                 struct pw_errbuf *err)
 {
-    if (cfg->replay_from != PW_REPLAY_NONE)
+    if (cfg->replay_from != PW_START_GROUP)
         return pw_err_set(err, PW_E_USAGE, "replay takes one starting point, not two");
     if (strcmp(flag, "--from-beginning") == 0) {
-        cfg->replay_from = PW_REPLAY_BEGINNING;
+        cfg->replay_from = PW_START_BEGINNING;
         return PW_OK;
     }
     if (strcmp(flag, "--from-offset") == 0) {
@@ -126,14 +139,14 @@ static enum pw_err parse_replay(struct pw_config *cfg, const char *flag, const c
         if (!parse_int(value, 0, INT64_MAX, &v))
             return pw_err_set(err, PW_E_USAGE, "--from-offset '%.30s' must be an offset of 0 or more",
                               value);
-        cfg->replay_from = PW_REPLAY_OFFSET;
+        cfg->replay_from = PW_START_OFFSET;
         cfg->replay_offset = v;
         return PW_OK;
     }
     if (!pw_time_parse(value, strlen(value), &cfg->replay_time))
         return pw_err_set(err, PW_E_USAGE,
                           "--from-time '%.40s' is not RFC 3339, e.g. 2026-11-20T10:00:00Z", value);
-    cfg->replay_from = PW_REPLAY_TIME;
+    cfg->replay_from = PW_START_TIME;
     return PW_OK;
 }
 
@@ -169,25 +182,39 @@ static enum pw_err parse_prop(struct pw_config *cfg, const char *kv, struct pw_e
     return PW_OK;
 }
 
-static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *i,
-                             bool *seen_mode, struct pw_errbuf *err)
+enum pw_err pw_config_take(struct pw_config *cfg, enum pw_program prog, int argc, char **argv,
+                           int *i, bool *taken, struct pw_errbuf *err)
 {
     const char *arg = argv[*i], *value = NULL;
     size_t flen;
     enum pw_err rc;
-    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-        cfg->help = true;
-        return PW_OK;
-    }
+    *taken = true;
     if (strncmp(arg, "-X", 2) == 0)
         return parse_prop(cfg, arg[2] ? arg + 2 : (*i + 1 < argc ? argv[++*i] : ""), err);
     for (size_t k = 0; k < NSETTINGS; k++) {
-        if (!is_flag(arg, settings[k].flag, &flen))
+        if (!(settings[k].progs & prog) || !is_flag(arg, settings[k].flag, &flen))
             continue;
         if ((rc = flag_value(arg, flen, argc, argv, i, &value, err)))
             return rc;
         return apply(cfg, &settings[k], value, settings[k].flag, err);
     }
+    *taken = false;
+    return PW_OK;
+}
+
+static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *i,
+                             bool *seen_mode, struct pw_errbuf *err)
+{
+    const char *arg = argv[*i], *value = NULL;
+    size_t flen;
+    bool taken;
+    enum pw_err rc;
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        cfg->help = true;
+        return PW_OK;
+    }
+    if ((rc = pw_config_take(cfg, PW_PROG_WORKER, argc, argv, i, &taken, err)) || taken)
+        return rc;
     if (strcmp(arg, "--from-beginning") == 0)
         return parse_replay(cfg, arg, NULL, err);
     if (is_flag(arg, "--from-offset", &flen) || is_flag(arg, "--from-time", &flen)) {
@@ -214,32 +241,57 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
     return PW_OK;
 }
 
-enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_getenv_fn env,
-                            struct pw_errbuf *err)
+enum pw_err pw_config_init(struct pw_config *cfg, enum pw_program prog, pw_getenv_fn env,
+                           struct pw_errbuf *err)
 {
-    enum pw_err rc;
     memset(cfg, 0, sizeof *cfg);
-    /* Defaults, then the environment, then flags: the later wins. */
+    /* Defaults, then the environment; flags come later and win. */
     for (size_t k = 0; k < NSETTINGS; k++) {
+        if (!(settings[k].progs & prog))
+            continue;
         const char *value = env ? env(settings[k].env) : NULL;
         const char *from = settings[k].env;
         if (!value || (!*value && settings[k].kind == S_STRING && !settings[k].def)) {
             value = settings[k].def; /* an empty KAFKA_BROKERS counts as unset */
             from = settings[k].flag;
         }
+        enum pw_err rc;
         if (value && (rc = apply(cfg, &settings[k], value, from, err)))
             return rc;
     }
+    return PW_OK;
+}
+
+struct pw_kafka_settings pw_config_kafka(const struct pw_config *cfg, pw_log_fn log)
+{
+    return (struct pw_kafka_settings){
+        .brokers = cfg->brokers,
+        .props = cfg->props,
+        .nprops = cfg->nprops,
+        .group = cfg->group,
+        .commands_topic = cfg->commands_topic,
+        .events_topic = cfg->events_topic,
+        .dlq_topic = cfg->dlq_topic,
+        .log = log,
+    };
+}
+
+enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_getenv_fn env,
+                            struct pw_errbuf *err)
+{
+    enum pw_err rc = pw_config_init(cfg, PW_PROG_WORKER, env, err);
+    if (rc)
+        return rc;
     bool seen_mode = false;
     for (int i = 1; i < argc; i++)
         if ((rc = parse_arg(cfg, argc, argv, &i, &seen_mode, err)))
             return rc;
     if (cfg->help)
         return PW_OK;
-    if (cfg->mode == PW_MODE_REPLAY && cfg->replay_from == PW_REPLAY_NONE)
+    if (cfg->mode == PW_MODE_REPLAY && cfg->replay_from == PW_START_GROUP)
         return pw_err_set(err, PW_E_USAGE,
                           "replay needs --from-beginning, --from-offset N or --from-time RFC3339");
-    if (cfg->mode != PW_MODE_REPLAY && cfg->replay_from != PW_REPLAY_NONE)
+    if (cfg->mode != PW_MODE_REPLAY && cfg->replay_from != PW_START_GROUP)
         return pw_err_set(err, PW_E_USAGE, "--from-* options go with replay only");
     if (cfg->mode == PW_MODE_MIGRATE && !cfg->database)
         return pw_err_set(err, PW_E_USAGE, "migrate needs a database: set DATABASE_URL or --database");

@@ -9,12 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapters/kafka/settings.h"
 #include "domain/err.h"
 #include "domain/time.h"
 
 enum pw_mode { PW_MODE_RUN, PW_MODE_MIGRATE, PW_MODE_REPLAY };
 
-enum pw_replay_from { PW_REPLAY_NONE, PW_REPLAY_BEGINNING, PW_REPLAY_OFFSET, PW_REPLAY_TIME };
+/* The programs that share the table: each setting says which take it. */
+enum pw_program { PW_PROG_WORKER = 1, PW_PROG_CTL = 2 };
+
+/* Where the embedded broker's address is written, for postctl to find. */
+#define PW_BROKERS_DIR ".postworker"
+#define PW_BROKERS_FILE ".postworker/brokers"
 
 #define PW_CONFIG_MAX_PROPS 64
 
@@ -32,7 +38,7 @@ struct pw_config {
     size_t nprops;
     size_t batch_size;   /* commands per unit of work */
     int batch_wait_ms;   /* the longest a batch waits to fill */
-    enum pw_replay_from replay_from;
+    enum pw_kafka_start replay_from; /* PW_START_GROUP: not a replay */
     int64_t replay_offset;
     pw_time replay_time;
 };
@@ -46,6 +52,20 @@ typedef const char *(*pw_getenv_fn)(const char *name);
  */
 enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_getenv_fn env,
                             struct pw_errbuf *err);
+
+/*
+ * The same table for another program: pw_config_init zeroes *cfg and
+ * applies the defaults and environment of prog's settings; pw_config_take
+ * applies argv[*i] if it is one of them (or -X), consuming its value, and
+ * says so in *taken. PW_E_USAGE with one line on a bad value.
+ */
+enum pw_err pw_config_init(struct pw_config *cfg, enum pw_program prog, pw_getenv_fn env,
+                           struct pw_errbuf *err);
+enum pw_err pw_config_take(struct pw_config *cfg, enum pw_program prog, int argc, char **argv,
+                           int *i, bool *taken, struct pw_errbuf *err);
+
+/* The Kafka adapters' settings from cfg (borrowing its strings); log may be NULL. */
+struct pw_kafka_settings pw_config_kafka(const struct pw_config *cfg, pw_log_fn log);
 
 /* The usage text that --help prints. */
 extern const char pw_config_usage[];

@@ -14,6 +14,7 @@
 
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/cloudevents.h"
+#include "bootstrap/config.h"
 #include "bootstrap/log.h"
 #include "domain/command.h"
 
@@ -38,12 +39,8 @@ static const char usage[] =
     "  -X key=value             a librdkafka property (repeatable)\n"
     "  -h, --help               this text\n";
 
-#define MAX_PROPS 64
-
 struct opts {
-    const char *brokers, *commands_topic, *events_topic, *dlq_topic;
-    const char *props[MAX_PROPS];
-    size_t nprops;
+    struct pw_config cfg; /* brokers, topics and -X: the worker's table */
     const char *post_id, *author, *title, *body, *id, *correlation_id, *expected;
     bool from_beginning;
     const char *args[4]; /* the command and its operands */
@@ -66,12 +63,6 @@ static int usage_error(const char *fmt, const char *what)
     return 2;
 }
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
-
 /* Parses argv into *o; returns 0, or the exit status (2, or 0 after --help). */
 static int parse(struct opts *o, int argc, char **argv)
 {
@@ -79,10 +70,6 @@ static int parse(struct opts *o, int argc, char **argv)
         const char *flag;
         size_t offset;
     } valued[] = {
-        {"--brokers", offsetof(struct opts, brokers)},
-        {"--commands-topic", offsetof(struct opts, commands_topic)},
-        {"--events-topic", offsetof(struct opts, events_topic)},
-        {"--dlq-topic", offsetof(struct opts, dlq_topic)},
         {"--post-id", offsetof(struct opts, post_id)},
         {"--author", offsetof(struct opts, author)},
         {"--title", offsetof(struct opts, title)},
@@ -91,23 +78,22 @@ static int parse(struct opts *o, int argc, char **argv)
         {"--correlation-id", offsetof(struct opts, correlation_id)},
         {"--expected-version", offsetof(struct opts, expected)},
     };
+    struct pw_errbuf err;
+    if (pw_config_init(&o->cfg, PW_PROG_CTL, (pw_getenv_fn)getenv, &err))
+        return usage_error("%s", err.msg);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        bool taken;
+        if (pw_config_take(&o->cfg, PW_PROG_CTL, argc, argv, &i, &taken, &err))
+            return usage_error("%s", err.msg);
+        if (taken)
+            continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             return -1;
         }
         if (strcmp(a, "--from-beginning") == 0) {
             o->from_beginning = true;
-            continue;
-        }
-        if (strncmp(a, "-X", 2) == 0) {
-            const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : "");
-            if (!strchr(kv, '=') || kv[0] == '=')
-                return usage_error("-X takes key=value, not '%s'", kv);
-            if (o->nprops == MAX_PROPS)
-                return usage_error("too many -X properties%s", "");
-            o->props[o->nprops++] = kv;
             continue;
         }
         bool matched = false;
@@ -135,12 +121,9 @@ static int parse(struct opts *o, int argc, char **argv)
 /* KAFKA_BROKERS or --brokers, else what the running worker wrote down. */
 static const char *find_brokers(const struct opts *o, char *buf, size_t size)
 {
-    if (o->brokers)
-        return o->brokers;
-    const char *env = getenv("KAFKA_BROKERS");
-    if (env && *env)
-        return env;
-    FILE *f = fopen(".postworker/brokers", "r");
+    if (o->cfg.brokers)
+        return o->cfg.brokers;
+    FILE *f = fopen(PW_BROKERS_FILE, "r");
     if (!f)
         return NULL;
     char *line = fgets(buf, (int)size, f);
@@ -194,7 +177,7 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     size_t len;
     struct pw_kafka_client *c = NULL;
     int status = 1;
-    if (pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_open(&c, ks, &err) ||
+    if (pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||
         pw_kafka_client_produce(c, ks->commands_topic, cmd.post_id, json, len, NULL, &err) ||
         pw_kafka_client_flush(c, &err) > 0) {
         fprintf(stderr, "postctl: %s\n", err.msg);
@@ -202,7 +185,7 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
         printf("%s\n", cmd.env.id);
         status = 0;
     }
-    pw_kafka_client_close(c);
+    pw_kafka_client_free(c);
     free(json);
     return status;
 }
@@ -219,7 +202,7 @@ static int cmd_send(const struct opts *o, const struct pw_kafka_settings *ks)
     }
     struct pw_errbuf err;
     struct pw_kafka_client *c = NULL;
-    if (pw_kafka_client_open(&c, ks, &err)) {
+    if (pw_kafka_client_new(&c, ks, &err)) {
         fprintf(stderr, "postctl: %s\n", err.msg);
         if (in != stdin)
             fclose(in);
@@ -249,7 +232,7 @@ static int cmd_send(const struct opts *o, const struct pw_kafka_settings *ks)
     size_t failed = pw_kafka_client_flush(c, &err);
     if (failed)
         fprintf(stderr, "postctl: %s\n", err.msg);
-    pw_kafka_client_close(c);
+    pw_kafka_client_free(c);
     fprintf(stderr, "postctl: sent %zu of %zu lines\n", queued - failed, queued + bad);
     return bad || failed ? 1 : 0;
 }
@@ -305,18 +288,9 @@ int main(int argc, char **argv)
     if (o.nargs == 0)
         return usage_error("a command is needed: create, update, delete, send, tail or get%s", "");
     char buf[512];
-    struct pw_kafka_settings ks = {
-        .brokers = find_brokers(&o, buf, sizeof buf),
-        .props = o.props,
-        .nprops = o.nprops,
-        .group = "postctl",
-        .commands_topic = o.commands_topic ? o.commands_topic
-                                           : env_or("POSTWORKER_COMMANDS_TOPIC", "post-commands"),
-        .events_topic = o.events_topic ? o.events_topic
-                                       : env_or("POSTWORKER_EVENTS_TOPIC", "post-events"),
-        .dlq_topic = o.dlq_topic ? o.dlq_topic : env_or("POSTWORKER_DLQ_TOPIC", "post-commands.dlq"),
-        .log = NULL,
-    };
+    struct pw_kafka_settings ks = pw_config_kafka(&o.cfg, NULL);
+    ks.brokers = find_brokers(&o, buf, sizeof buf);
+    ks.group = "postctl";
     if (!ks.brokers)
         return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "
                            "with 'make run' (it writes .postworker/brokers)%s", "");

@@ -20,12 +20,8 @@
 #include "adapters/uuid/ids_uuid.h"
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
-#include "handlers/dispatch.h"
-#include "handlers/registry.h"
-#include "handlers/relay.h"
-
-#define BROKERS_DIR ".postworker"
-#define BROKERS_FILE ".postworker/brokers"
+#include "handlers/app.h"
+#include "ports/backoff.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -49,9 +45,9 @@ static void install_signals(void)
 
 static int write_brokers_file(const char *brokers)
 {
-    if (mkdir(BROKERS_DIR, 0755) != 0 && errno != EEXIST)
+    if (mkdir(PW_BROKERS_DIR, 0755) != 0 && errno != EEXIST)
         return -1;
-    FILE *f = fopen(BROKERS_FILE, "w");
+    FILE *f = fopen(PW_BROKERS_FILE, "w");
     if (!f)
         return -1;
     fprintf(f, "%s\n", brokers);
@@ -66,20 +62,6 @@ struct stores {
     struct pw_outbox outbox;
 };
 
-/* Sleeps attempt's capped exponential backoff; false if a stop came meanwhile. */
-static bool backoff(unsigned attempt)
-{
-    long ms = 100;
-    for (unsigned i = 0; i < attempt && ms < 5000; i++)
-        ms *= 2;
-    for (long slept = 0; slept < (ms > 5000 ? 5000 : ms); slept += 50) {
-        if (stop_requested)
-            return false;
-        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
-    }
-    return !stop_requested;
-}
-
 /* Applies the migrations, waiting for a database that is not up yet. */
 static enum pw_err migrate(struct pw_pg_store *pg, struct pw_errbuf *err)
 {
@@ -88,7 +70,7 @@ static enum pw_err migrate(struct pw_pg_store *pg, struct pw_errbuf *err)
     for (unsigned attempt = 0; (rc = pw_pg_migrate(pg, &applied, err)) == PW_E_TRANSIENT; attempt++) {
         if (attempt == 0)
             pw_log("warn", "waiting for the database, retrying with backoff: %s", err->msg);
-        if (!backoff(attempt))
+        if (!pw_backoff_sleep(attempt, &stop_requested))
             return rc;
     }
     if (!rc)
@@ -137,41 +119,20 @@ static int exit_status(enum pw_err rc, const struct pw_errbuf *err)
     return rc == PW_E_USAGE ? 2 : 1;
 }
 
-static enum pw_kafka_start start_of(const struct pw_config *cfg)
-{
-    switch (cfg->replay_from) {
-    case PW_REPLAY_BEGINNING: return PW_START_BEGINNING;
-    case PW_REPLAY_OFFSET: return PW_START_OFFSET;
-    case PW_REPLAY_TIME: return PW_START_TIME;
-    case PW_REPLAY_NONE: break;
-    }
-    return PW_START_GROUP;
-}
-
 static int run(const struct pw_config *cfg)
 {
     struct pw_errbuf err;
     struct stores st;
     struct pw_kafka_embedded *embedded = NULL;
     struct pw_bus bus = {0};
-    struct pw_relay relay = {0};
     struct pw_ids ids;
-    struct pw_registry reg;
+    struct pw_app app = {0};
     struct pw_kafka_worker_stats stats = {0};
     enum pw_err rc = stores_open(&st, cfg, &err);
     if (rc)
         goto out;
 
-    struct pw_kafka_settings ks = {
-        .brokers = cfg->brokers,
-        .props = cfg->props,
-        .nprops = cfg->nprops,
-        .group = cfg->group,
-        .commands_topic = cfg->commands_topic,
-        .events_topic = cfg->events_topic,
-        .dlq_topic = cfg->dlq_topic,
-        .log = pw_log_line,
-    };
+    struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
     if (!ks.brokers) {
         const char *topics[] = {cfg->commands_topic, cfg->events_topic, cfg->dlq_topic, NULL};
         if ((rc = pw_kafka_embedded_start(topics, PW_EMBEDDED_PARTITIONS, &embedded, &err)))
@@ -179,25 +140,27 @@ static int run(const struct pw_config *cfg)
         ks.brokers = pw_kafka_embedded_brokers(embedded);
         pw_log("info", "embedded Kafka broker at %s", ks.brokers);
         if (write_brokers_file(ks.brokers) != 0)
-            pw_log("warn", "cannot write %s: %s; postctl needs KAFKA_BROKERS=%s", BROKERS_FILE,
+            pw_log("warn", "cannot write %s: %s; postctl needs KAFKA_BROKERS=%s", PW_BROKERS_FILE,
                    strerror(errno), ks.brokers);
     }
     const char *warm[] = {cfg->events_topic, cfg->dlq_topic, NULL};
     if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
         goto out;
     pw_uuid_ids_open(&ids);
-    pw_registry_init(&reg);
-    pw_posts_register(&reg);
-    if ((rc = pw_relay_init(&relay, &st.outbox, &bus, 512, -1)))
+    struct pw_app_ports ports = {.uow = &st.uow, .outbox = &st.outbox, .bus = &bus, .ids = &ids};
+    struct pw_app_config acfg = {.events_topic = cfg->events_topic,
+                                 .dlq_topic = cfg->dlq_topic,
+                                 .flush_timeout_ms = -1};
+    if ((rc = pw_app_open(&app, &ports, &acfg))) {
+        pw_err_set(&err, rc, "out of memory assembling the application");
         goto out;
-    struct pw_app app = {.d = {.reg = &reg, .uow = &st.uow, .ids = &ids}, .relay = &relay};
-    struct pw_service svc;
-    pw_app_service(&svc, &app);
+    }
+    struct pw_service svc = pw_app_service(&app);
     struct pw_kafka_worker_opts opts = {
         .settings = &ks,
         .batch_size = cfg->batch_size,
         .batch_wait_ms = cfg->batch_wait_ms,
-        .start = start_of(cfg),
+        .start = cfg->replay_from,
         .start_offset = cfg->replay_offset,
         .start_time_ms = cfg->replay_time / 1000,
         .stop = &stop_requested,
@@ -209,15 +172,15 @@ static int run(const struct pw_config *cfg)
     rc = pw_kafka_worker_run(&opts, &svc, &err);
     pw_log("info",
            "stopped: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
-           "letters, %llu events published",
+           "letters, %llu published",
            (unsigned long long)stats.consumed, (unsigned long long)stats.applied,
            (unsigned long long)stats.duplicates, (unsigned long long)stats.rejected,
            (unsigned long long)stats.dead_letters, (unsigned long long)stats.published);
 out:
-    pw_relay_release(&relay);
+    pw_app_close(&app);
     pw_bus_close(&bus);
     if (embedded) {
-        unlink(BROKERS_FILE);
+        unlink(PW_BROKERS_FILE);
         pw_kafka_embedded_free(embedded);
     }
     stores_close(&st);

@@ -8,6 +8,7 @@
 #ifndef PW_DOMAIN_ERR_H
 #define PW_DOMAIN_ERR_H
 
+#include <assert.h>
 #include <stdbool.h>
 
 /* What an error means for a message: which dead-letter kind, or none. */
@@ -83,5 +84,16 @@ enum pw_err pw_err_set(struct pw_errbuf *err, enum pw_err code, const char *fmt,
 
 /* Clears err to PW_OK with an empty message; err may be NULL. */
 void pw_err_clear(struct pw_errbuf *err);
+
+/*
+ * The rule every port operation keeps, checked in the ports' wrappers: a
+ * failure's code is in err as well, so that its message belongs to it.
+ */
+static inline enum pw_err pw_err_checked(const struct pw_errbuf *err, enum pw_err rc)
+{
+    assert(!err || rc == PW_OK || err->code == rc);
+    return rc;
+}
+#define PW_PORT_CHECK(err, call) pw_err_checked((err), (call))
 
 #endif

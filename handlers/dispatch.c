@@ -1,11 +1,18 @@
 /*
  * Dispatch: inbox check, handler, event ids, outbox, processed mark, all in
- * one unit of work. The processed mark is written in the same transaction as
- * the state change and the events, so that a crash either keeps all three or
- * none, and a redelivered command finds its mark and does nothing.
+ * one unit of work. The processed mark is written in the same transaction
+ * as the state change and the events, so that a crash either keeps all
+ * three or none, and a redelivered command finds its mark and does nothing.
+ *
+ * Dead letters are outbox rows like events: recorded in the same
+ * transaction as what they belong to (a rejected command's mark, a
+ * malformed message's offset), published by the relay after the commit. So
+ * no broker round trip happens inside the transaction, a rolled-back batch
+ * leaves no dead letter behind, and a crash at any instant loses none.
  */
-#include "handlers/dispatch.h"
+#include "handlers/app.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
@@ -19,18 +26,50 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
     return "retry";
 }
 
+/* Records in's dead letter for the rejection in out->err, and makes the outcome one. */
+static enum pw_err dispatch_dead_letter(const struct pw_app *app, const struct pw_input *in,
+                                        struct pw_outcome *out, struct pw_errbuf *err)
+{
+    struct pw_dead_letter dl = {.origin = in->origin, .code = out->err.code, .attempts = 1};
+    memcpy(dl.message, out->err.msg, sizeof dl.message);
+    out->kind = PW_OUTCOME_REJECTED;
+    return pw_uow_dead_letter_put(app->uow, app->dlq_topic, &dl, err);
+}
+
+/* Records the handler's events with their ids; on failure frees those not recorded. */
+static enum pw_err dispatch_events(const struct pw_app *app, const struct pw_envelope *env,
+                                   struct pw_event *evs, size_t n, struct pw_errbuf *err)
+{
+    enum pw_err rc = PW_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (!rc) {
+            evs[i].index = (unsigned)i;
+            pw_ids_event_id(app->ids, env->source, env->id, evs[i].index, evs[i].id);
+            rc = pw_uow_outbox_put(app->uow, app->events_topic, &evs[i], err);
+        }
+        if (rc)
+            pw_event_release(&evs[i]);
+    }
+    return rc;
+}
+
 /*
- * Runs one command inside the open unit of work. Returns PW_OK with *out
- * filled for every per-command result; anything else fails the batch.
+ * Runs one message inside the open unit of work. Returns PW_OK with *out
+ * filled for every per-message result; anything else fails the batch.
  */
-static enum pw_err dispatch_one(const struct pw_dispatcher *d, struct pw_repo *repo,
-                                const struct pw_cmd *cmd, struct pw_outcome *out,
+static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
+                                const struct pw_input *in, struct pw_outcome *out,
                                 struct pw_errbuf *err)
 {
+    if (in->decoded.code != PW_OK) {
+        out->err = in->decoded;
+        return dispatch_dead_letter(app, in, out, err);
+    }
+    const struct pw_cmd *cmd = &in->cmd;
     const struct pw_envelope *env = &cmd->env;
     bool seen = false;
     enum pw_err first = PW_OK;
-    enum pw_err rc = pw_uow_inbox_get(d->uow, env->source, env->id, &seen, &first, err);
+    enum pw_err rc = pw_uow_inbox_get(app->uow, env->source, env->id, &seen, &first, err);
     if (rc)
         return rc;
     if (seen) {
@@ -40,45 +79,60 @@ static enum pw_err dispatch_one(const struct pw_dispatcher *d, struct pw_repo *r
         return PW_OK;
     }
 
-    pw_handler_fn handle = pw_registry_lookup(d->reg, cmd->type);
+    pw_handler_fn handle = pw_registry_lookup(&app->reg, cmd->type);
     if (!handle) {
         /* Not marked processed: a later version with a handler may run it. */
-        out->kind = PW_OUTCOME_REJECTED;
         pw_err_set(&out->err, PW_E_UNKNOWN_TYPE, "no handler for command type '%s'",
                    pw_cmd_type_name(cmd->type) ? pw_cmd_type_name(cmd->type) : "?");
-        return PW_OK;
+        return dispatch_dead_letter(app, in, out, err);
     }
 
-    rc = handle(repo, cmd, out->events, &out->nevents, &out->err);
+    struct pw_event evs[PW_CMD_MAX_EVENTS];
+    size_t nevents = 0;
+    rc = handle(repo, cmd, evs, &nevents, &out->err);
     if (rc && pw_err_kind(rc) != PW_KIND_REJECTED)
         return pw_err_set(err, rc, "%s", out->err.msg);
     if (rc) {
-        out->kind = PW_OUTCOME_REJECTED;
-        return pw_uow_inbox_put(d->uow, env->source, env->id, rc, err);
+        rc = pw_uow_inbox_put(app->uow, env->source, env->id, rc, err);
+        return rc ? rc : dispatch_dead_letter(app, in, out, err);
     }
-
-    for (size_t i = 0; i < out->nevents; i++) {
-        struct pw_event *ev = &out->events[i];
-        ev->index = (unsigned)i;
-        pw_ids_event_id(d->ids, env->source, env->id, ev->index, ev->id);
-        rc = pw_uow_outbox_put(d->uow, ev, err);
-        if (rc)
-            return rc;
+    if (nevents) {
+        out->event = evs[0].type;
+        out->version = evs[0].post.version;
     }
+    out->nevents = (unsigned)nevents;
+    rc = dispatch_events(app, env, evs, nevents, err);
+    if (rc)
+        return rc;
     out->kind = PW_OUTCOME_APPLIED;
-    return pw_uow_inbox_put(d->uow, env->source, env->id, PW_OK, err);
+    return pw_uow_inbox_put(app->uow, env->source, env->id, PW_OK, err);
 }
 
 static void fail_all(struct pw_outcome *outs, size_t n, const struct pw_errbuf *cause)
 {
-    for (size_t i = 0; i < n; i++) {
-        pw_outcome_release(&outs[i]);
-        outs[i].kind = PW_OUTCOME_RETRY;
-        outs[i].err = *cause;
-    }
+    for (size_t i = 0; i < n; i++)
+        outs[i] = (struct pw_outcome){.kind = PW_OUTCOME_RETRY, .err = *cause};
 }
 
-enum pw_err pw_dispatch_batch(const struct pw_dispatcher *d, const struct pw_cmd *cmds, size_t n,
+/* Hands the unit of work the batch's commands, so that it can load what they touch at once. */
+static enum pw_err dispatch_prefetch(const struct pw_app *app, const struct pw_input *in,
+                                     size_t n, struct pw_errbuf *err)
+{
+    if (!app->uow->ops->prefetch)
+        return PW_OK;
+    const struct pw_cmd **cmds = malloc((n ? n : 1) * sizeof *cmds);
+    if (!cmds)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory prefetching a batch of %zu", n);
+    size_t ncmds = 0;
+    for (size_t i = 0; i < n; i++)
+        if (in[i].decoded.code == PW_OK)
+            cmds[ncmds++] = &in[i].cmd;
+    enum pw_err rc = pw_uow_prefetch(app->uow, cmds, ncmds, err);
+    free(cmds);
+    return rc;
+}
+
+enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *in, size_t n,
                               const struct pw_offset *offsets, size_t noffsets,
                               struct pw_outcome *outs, struct pw_errbuf *err)
 {
@@ -88,33 +142,31 @@ enum pw_err pw_dispatch_batch(const struct pw_dispatcher *d, const struct pw_cmd
     pw_err_clear(err);
     memset(outs, 0, n * sizeof *outs);
 
-    enum pw_err rc = pw_uow_begin(d->uow, err);
+    enum pw_err rc = pw_uow_begin(app->uow, err);
     if (rc)
         goto fail;
-    rc = pw_uow_prefetch(d->uow, cmds, n, err);
+    rc = dispatch_prefetch(app, in, n, err);
     if (rc)
         goto rollback;
-    struct pw_repo repo = pw_uow_posts(d->uow);
+    struct pw_repo repo = pw_uow_posts(app->uow);
     for (size_t i = 0; i < n; i++) {
-        rc = dispatch_one(d, &repo, &cmds[i], &outs[i], err);
+        rc = dispatch_one(app, &repo, &in[i], &outs[i], err);
         if (rc)
             goto rollback;
     }
     for (size_t i = 0; i < noffsets; i++) {
-        rc = pw_uow_offset_put(d->uow, offsets[i].topic, offsets[i].partition, offsets[i].next,
-                               err);
+        const struct pw_offset *o = &offsets[i];
+        rc = pw_uow_offset_put(app->uow, o->group, o->topic, o->partition, o->next, err);
         if (rc)
             goto rollback;
     }
-    if (d->before_commit && (rc = d->before_commit(d->before_commit_arg, cmds, outs, n, err)))
-        goto rollback;
-    rc = pw_uow_commit(d->uow, err);
+    rc = pw_uow_commit(app->uow, err);
     if (rc)
         goto fail; /* a failed commit has already ended the transaction */
     return PW_OK;
 
 rollback:
-    pw_uow_rollback(d->uow);
+    pw_uow_rollback(app->uow);
 fail:
     if (err->code != rc)
         err->code = rc;
@@ -122,55 +174,17 @@ fail:
     return rc;
 }
 
-enum pw_outcome_kind pw_dispatch(const struct pw_dispatcher *d, const struct pw_cmd *cmd,
+enum pw_outcome_kind pw_dispatch(const struct pw_app *app, const struct pw_cmd *cmd,
                                  struct pw_outcome *out)
 {
-    pw_dispatch_batch(d, cmd, 1, NULL, 0, out, NULL);
+    struct pw_input *in = calloc(1, sizeof *in);
+    if (!in) {
+        *out = (struct pw_outcome){.kind = PW_OUTCOME_RETRY, .err = {.code = PW_E_NOMEM}};
+        return out->kind;
+    }
+    in->origin = (struct pw_origin){.group = "", .topic = "", .timestamp_ms = -1};
+    in->cmd = *cmd;
+    pw_dispatch_batch(app, in, 1, NULL, 0, out, NULL);
+    free(in);
     return out->kind;
-}
-
-static enum pw_err app_run(void *self, const struct pw_cmd *cmds, size_t n,
-                           const struct pw_offset *offsets, size_t noffsets,
-                           struct pw_outcome *outs, pw_before_commit_fn hook, void *hook_arg,
-                           struct pw_errbuf *err)
-{
-    struct pw_app *app = self;
-    struct pw_dispatcher d = app->d;
-    d.before_commit = hook;
-    d.before_commit_arg = hook_arg;
-    return pw_dispatch_batch(&d, cmds, n, offsets, noffsets, outs, err);
-}
-
-static enum pw_err app_publish(void *self, size_t *published, struct pw_errbuf *err)
-{
-    struct pw_app *app = self;
-    return pw_relay_drain(app->relay, published, err);
-}
-
-static enum pw_err app_publish_start(void *self, size_t *confirmed, bool *more,
-                                     struct pw_errbuf *err)
-{
-    struct pw_app *app = self;
-    return pw_relay_send(app->relay, confirmed, more, err);
-}
-
-static enum pw_err app_position(void *self, const char *topic, int32_t partition,
-                                int64_t *offset, struct pw_errbuf *err)
-{
-    struct pw_app *app = self;
-    return pw_uow_offset_get(app->d.uow, topic, partition, offset, err);
-}
-
-static const struct pw_service_ops app_service_ops = {
-    .name = "app",
-    .run = app_run,
-    .publish = app_publish,
-    .publish_start = app_publish_start,
-    .position = app_position,
-};
-
-void pw_app_service(struct pw_service *svc, struct pw_app *impl)
-{
-    svc->ops = &app_service_ops;
-    svc->self = impl;
 }

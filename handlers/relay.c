@@ -17,9 +17,9 @@ enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, stru
 {
     memset(relay, 0, sizeof *relay);
     relay->batch = batch ? batch : PW_RELAY_DEFAULT_BATCH;
-    relay->evs = calloc(relay->batch, sizeof *relay->evs);
+    relay->outs = calloc(relay->batch, sizeof *relay->outs);
     relay->seqs = calloc(relay->batch, sizeof *relay->seqs);
-    if (!relay->evs || !relay->seqs) {
+    if (!relay->outs || !relay->seqs) {
         pw_relay_release(relay);
         return PW_E_NOMEM;
     }
@@ -32,13 +32,13 @@ enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, stru
 /* Peeks and publishes one round without waiting; it is pending until confirmed. */
 static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, struct pw_errbuf *err)
 {
-    enum pw_err rc = pw_outbox_peek(relay->outbox, relay->evs, relay->seqs, relay->batch, n, err);
+    enum pw_err rc = pw_outbox_peek(relay->outbox, relay->outs, relay->seqs, relay->batch, n, err);
     if (rc || *n == 0)
         return rc;
     for (size_t i = 0; i < *n && !rc; i++)
-        rc = pw_bus_publish(relay->bus, &relay->evs[i], err);
+        rc = pw_bus_publish(relay->bus, &relay->outs[i], err);
     for (size_t i = 0; i < *n; i++)
-        pw_event_release(&relay->evs[i]);
+        pw_out_release(&relay->outs[i]);
     /* A round that failed to publish whole stays in the outbox and is read again. */
     relay->pending = rc ? 0 : *n;
     return rc;
@@ -87,7 +87,7 @@ enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_
 
 void pw_relay_release(struct pw_relay *relay)
 {
-    free(relay->evs);
+    free(relay->outs);
     free(relay->seqs);
     memset(relay, 0, sizeof *relay);
 }

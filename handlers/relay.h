@@ -1,8 +1,9 @@
 /*
- * The outbox relay: moves committed events from the outbox to the message
- * bus, oldest first, and removes them only after the bus acknowledged them.
- * An event therefore reaches the bus at least once after its commit and
- * never before it, whatever fails in between.
+ * The outbox relay: moves committed rows (events and dead letters) from the
+ * outbox to the message bus, oldest first, each to the topic it names, and
+ * removes them only after the bus acknowledged them. A row therefore
+ * reaches the bus at least once after its commit and never before it,
+ * whatever fails in between.
  */
 #ifndef PW_HANDLERS_RELAY_H
 #define PW_HANDLERS_RELAY_H
@@ -17,9 +18,9 @@
 struct pw_relay {
     struct pw_outbox *outbox; /* borrowed */
     struct pw_bus *bus;       /* borrowed */
-    size_t batch;             /* events per peek/flush round */
+    size_t batch;             /* rows per peek/flush round */
     int flush_timeout_ms;
-    struct pw_event *evs;     /* batch slots, owned */
+    struct pw_out *outs;      /* batch slots, owned */
     uint64_t *seqs;
     size_t pending;           /* seqs[0..pending) are published, not yet confirmed */
 };
@@ -30,7 +31,7 @@ enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, stru
 
 /*
  * Publishes until the outbox is empty; *published (may be NULL) counts the
- * events acknowledged and removed. On failure the events of the round in
+ * rows acknowledged and removed. On failure the rows of the round in
  * hand stay in the outbox and are published again by the next call.
  */
 enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err);
@@ -39,10 +40,10 @@ enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_
  * The same work in two halves, so that the wait for the bus's
  * acknowledgement can overlap other work (the next batch's dispatch).
  * pw_relay_send confirms the round still pending, then publishes one more
- * round without waiting: *confirmed counts the events of the earlier round
+ * round without waiting: *confirmed counts the rows of the earlier round
  * now acknowledged and removed, *more says the round was full and the
  * outbox may hold more. Only one round is ever pending, and it is confirmed
- * before the next is read, so events leave in order and a pending round is
+ * before the next is read, so rows leave in order and a pending round is
  * never read twice. On failure nothing unconfirmed is removed.
  */
 enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,

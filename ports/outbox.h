@@ -1,9 +1,9 @@
 /*
  * Port: the read side of the transactional outbox, for the relay. The unit
- * of work writes events (pw_uow_outbox_put); the relay takes the committed
- * ones in commit order, publishes them, and removes them only once the bus
- * has acknowledged them, so that an event is published at least once after
- * its commit and never before.
+ * of work writes rows (events and dead letters); the relay takes the
+ * committed ones in commit order, publishes each to the topic it names, and
+ * removes them only once the bus has acknowledged them, so that a row is
+ * published at least once after its commit and never before.
  */
 #ifndef PW_PORTS_OUTBOX_H
 #define PW_PORTS_OUTBOX_H
@@ -12,21 +12,22 @@
 #include <stdint.h>
 
 #include "domain/err.h"
-#include "domain/event.h"
+#include "ports/message.h"
 
 struct pw_outbox_ops {
     const char *name;
     /*
-     * Copies up to max of the oldest committed events into evs[] (the caller
-     * releases each) and their positions into seqs[]; *n says how many. The
-     * events stay in the outbox until removed. *n is 0 when it is empty, or
-     * when another relay holds the outbox.
+     * Fills outs[0..*n) with copies of up to max of the oldest committed
+     * rows (the caller releases each, pw_out_release) and seqs[] with their
+     * positions. The rows stay in the outbox until removed. *n is 0 when it
+     * is empty, or when another relay holds the outbox. On failure *n is 0
+     * and nothing needs releasing.
      */
-    enum pw_err (*peek)(void *self, struct pw_event *evs, uint64_t *seqs, size_t max, size_t *n,
+    enum pw_err (*peek)(void *self, struct pw_out *outs, uint64_t *seqs, size_t max, size_t *n,
                         struct pw_errbuf *err);
-    /* Removes the events at seqs[0..n) (published and acknowledged). */
+    /* Removes the rows at seqs[0..n) (published and acknowledged). */
     enum pw_err (*remove)(void *self, const uint64_t *seqs, size_t n, struct pw_errbuf *err);
-    /* Frees the outbox handle (not the events stored in it). */
+    /* Frees the outbox handle (not the rows stored in it). */
     void (*close)(void *self);
 };
 
@@ -35,17 +36,19 @@ struct pw_outbox {
     void *self;
 };
 
-static inline enum pw_err pw_outbox_peek(struct pw_outbox *outbox, struct pw_event *evs,
+static inline enum pw_err pw_outbox_peek(struct pw_outbox *outbox, struct pw_out *outs,
                                          uint64_t *seqs, size_t max, size_t *n,
                                          struct pw_errbuf *err)
 {
-    return outbox->ops->peek(outbox->self, evs, seqs, max, n, err);
+    enum pw_err rc = PW_PORT_CHECK(err, outbox->ops->peek(outbox->self, outs, seqs, max, n, err));
+    assert(*n <= max && (rc == PW_OK || *n == 0));
+    return rc;
 }
 
 static inline enum pw_err pw_outbox_remove(struct pw_outbox *outbox, const uint64_t *seqs,
                                            size_t n, struct pw_errbuf *err)
 {
-    return outbox->ops->remove(outbox->self, seqs, n, err);
+    return PW_PORT_CHECK(err, outbox->ops->remove(outbox->self, seqs, n, err));
 }
 
 static inline void pw_outbox_close(struct pw_outbox *outbox)

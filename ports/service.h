@@ -1,76 +1,101 @@
 /*
  * Inbound port: what a driving adapter (the Kafka worker) asks of the
- * application. Run a batch of commands in one unit of work, publish what
+ * application. Run a batch of messages in one unit of work, publish what
  * committed, and say where a partition's stored position is. handlers/
- * implements it; the adapter never sees a handler, a registry or a relay.
+ * implements it (struct pw_app); the adapter never sees a handler, a
+ * registry or a relay, and the application never calls back into the
+ * adapter.
+ *
+ * The acknowledgement rule, which the adapter's offset commits rest on:
+ * when publish(PW_PUBLISH_ALL) returns PW_OK, every row committed before the
+ * call has been acknowledged by the bus. When publish(PW_PUBLISH_START)
+ * returns PW_OK with more false, every row committed before the previous
+ * publish call has been; its own round is on its way, and the next call
+ * confirms it. So an adapter that keeps the offsets of the batch run before
+ * a START call may commit them after the next call returns PW_OK.
  */
 #ifndef PW_PORTS_SERVICE_H
 #define PW_PORTS_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "domain/command.h"
 #include "domain/err.h"
 #include "domain/event.h"
+#include "ports/message.h"
+
+/*
+ * One message of a batch as the driving adapter decoded it: origin is the
+ * message (borrowed for the call), decoded.code PW_OK with cmd the command,
+ * or the reason it is malformed or unsupported, with cmd zeroed.
+ */
+struct pw_input {
+    struct pw_origin origin;
+    struct pw_errbuf decoded;
+    struct pw_cmd cmd;
+};
 
 enum pw_outcome_kind {
     PW_OUTCOME_APPLIED,   /* state changed; events recorded in the outbox */
     PW_OUTCOME_DUPLICATE, /* (source, id) was processed before; nothing done */
-    PW_OUTCOME_REJECTED,  /* refused by a rule (or no handler); err says which */
-    PW_OUTCOME_RETRY,     /* a port failed transiently; nothing was kept */
+    PW_OUTCOME_REJECTED,  /* dead-lettered: malformed, unsupported or refused by a rule */
+    PW_OUTCOME_RETRY,     /* the batch did not commit; nothing was kept */
 };
 
 /*
- * What became of one command. events are the applied command's events, with
- * their ids, owned by the outcome (pw_outcome_release). For a duplicate,
- * err.code is the outcome first recorded (PW_OK for applied).
+ * What became of one message: just what its consumers (logs, counters)
+ * need. err.code is the rejection's code, or for a duplicate the outcome
+ * first recorded (PW_OK for applied). event and version are the first
+ * event's, for an applied command.
  */
 struct pw_outcome {
     enum pw_outcome_kind kind;
     struct pw_errbuf err;
-    size_t nevents;
-    struct pw_event events[PW_CMD_MAX_EVENTS];
+    unsigned nevents;
+    enum pw_event_type event;
+    int64_t version;
 };
 
 /* A consumer position to store in the same transaction: next is the next offset to read. */
 struct pw_offset {
+    const char *group;
     const char *topic;
     int32_t partition;
     int64_t next;
 };
 
-/*
- * Runs after every command of a batch and before the commit, with their
- * outcomes. A failure rolls the batch back (every outcome RETRY). The Kafka
- * worker makes its dead letters durable here, so that a rejected command is
- * never marked processed while its dead letter could still be lost.
- */
-typedef enum pw_err (*pw_before_commit_fn)(void *arg, const struct pw_cmd *cmds,
-                                           const struct pw_outcome *outs, size_t n,
-                                           struct pw_errbuf *err);
+enum pw_publish_mode {
+    PW_PUBLISH_ALL,   /* publish everything committed and wait for it */
+    PW_PUBLISH_START, /* confirm the round in flight, send one more, do not wait */
+};
+
+struct pw_publish_result {
+    size_t confirmed; /* rows acknowledged and removed by this call */
+    bool more;        /* START: the round was full; the outbox may hold more */
+};
 
 struct pw_service_ops {
     const char *name;
     /*
-     * Runs cmds[0..n) in one unit of work with offsets stored alongside, as
-     * pw_dispatch_batch does (handlers/dispatch.h): PW_OK when it committed,
-     * else nothing was kept and the caller retries. hook may be NULL.
+     * Runs in[0..n) in order in one unit of work, storing offsets[0..
+     * noffsets) with them, and fills outs[0..n). PW_OK: it committed; each
+     * outcome is applied, duplicate or rejected; a rejected message's dead
+     * letter committed with it (and a rejected command's processed mark).
+     * Any other code: nothing of it was kept, every outcome is RETRY, and
+     * the caller runs the same batch again (after a backoff if
+     * pw_err_is_transient, else it stops).
      */
-    enum pw_err (*run)(void *self, const struct pw_cmd *cmds, size_t n,
+    enum pw_err (*run)(void *self, const struct pw_input *in, size_t n,
                        const struct pw_offset *offsets, size_t noffsets, struct pw_outcome *outs,
-                       pw_before_commit_fn hook, void *hook_arg, struct pw_errbuf *err);
-    /* Publishes every committed event not yet published; *published counts them. */
-    enum pw_err (*publish)(void *self, size_t *published, struct pw_errbuf *err);
-    /*
-     * Starts publishing without waiting: confirms what the last call left
-     * pending (*confirmed counts it), then publishes one round and leaves it
-     * pending. *more: the outbox may hold more than one round; call publish.
-     */
-    enum pw_err (*publish_start)(void *self, size_t *confirmed, bool *more, struct pw_errbuf *err);
-    /* The stored next offset of topic/partition, -1 if none. */
-    enum pw_err (*position)(void *self, const char *topic, int32_t partition, int64_t *offset,
-                            struct pw_errbuf *err);
+                       struct pw_errbuf *err);
+    /* Publishes committed rows as mode says (see the acknowledgement rule above). */
+    enum pw_err (*publish)(void *self, enum pw_publish_mode mode, struct pw_publish_result *res,
+                           struct pw_errbuf *err);
+    /* The stored next offset of group's topic/partition, -1 if none. */
+    enum pw_err (*position)(void *self, const char *group, const char *topic, int32_t partition,
+                            int64_t *offset, struct pw_errbuf *err);
 };
 
 struct pw_service {
@@ -78,40 +103,26 @@ struct pw_service {
     void *self;
 };
 
-static inline enum pw_err pw_service_run(struct pw_service *svc, const struct pw_cmd *cmds,
+static inline enum pw_err pw_service_run(struct pw_service *svc, const struct pw_input *in,
                                          size_t n, const struct pw_offset *offsets,
                                          size_t noffsets, struct pw_outcome *outs,
-                                         pw_before_commit_fn hook, void *hook_arg,
                                          struct pw_errbuf *err)
 {
-    return svc->ops->run(svc->self, cmds, n, offsets, noffsets, outs, hook, hook_arg, err);
+    return PW_PORT_CHECK(err, svc->ops->run(svc->self, in, n, offsets, noffsets, outs, err));
 }
 
-static inline enum pw_err pw_service_publish(struct pw_service *svc, size_t *published,
+static inline enum pw_err pw_service_publish(struct pw_service *svc, enum pw_publish_mode mode,
+                                             struct pw_publish_result *res,
                                              struct pw_errbuf *err)
 {
-    return svc->ops->publish(svc->self, published, err);
+    return PW_PORT_CHECK(err, svc->ops->publish(svc->self, mode, res, err));
 }
 
-static inline enum pw_err pw_service_publish_start(struct pw_service *svc, size_t *confirmed,
-                                                   bool *more, struct pw_errbuf *err)
+static inline enum pw_err pw_service_position(struct pw_service *svc, const char *group,
+                                              const char *topic, int32_t partition,
+                                              int64_t *offset, struct pw_errbuf *err)
 {
-    return svc->ops->publish_start(svc->self, confirmed, more, err);
-}
-
-static inline enum pw_err pw_service_position(struct pw_service *svc, const char *topic,
-                                              int32_t partition, int64_t *offset,
-                                              struct pw_errbuf *err)
-{
-    return svc->ops->position(svc->self, topic, partition, offset, err);
-}
-
-/* Frees the outcome's events; safe on a zeroed outcome. */
-static inline void pw_outcome_release(struct pw_outcome *out)
-{
-    for (size_t i = 0; i < out->nevents; i++)
-        pw_event_release(&out->events[i]);
-    out->nevents = 0;
+    return PW_PORT_CHECK(err, svc->ops->position(svc->self, group, topic, partition, offset, err));
 }
 
 #endif

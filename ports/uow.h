@@ -7,6 +7,12 @@
  * Life cycle: begin, then any number of repository, inbox, outbox and offset
  * calls, then commit or rollback. After any failure inside a transaction the
  * caller rolls back and may retry the whole batch; nothing partial is kept.
+ *
+ * The outbox takes two kinds of row, events and dead letters, each for the
+ * topic it names; the relay publishes them in commit order (within one
+ * transaction, its events first, then its dead letters, each in the order
+ * recorded). Every adapter takes any number of rows, marks and partitions
+ * in one transaction: limits of its own are bugs, not contract.
  */
 #ifndef PW_PORTS_UOW_H
 #define PW_PORTS_UOW_H
@@ -17,6 +23,7 @@
 #include "domain/command.h"
 #include "domain/err.h"
 #include "domain/event.h"
+#include "ports/message.h"
 #include "ports/repo.h"
 
 struct pw_uow_ops {
@@ -41,23 +48,40 @@ struct pw_uow_ops {
     /* Inbox: records (source, id) as processed with its outcome. */
     enum pw_err (*inbox_put)(void *self, const char *source, const char *id, enum pw_err outcome,
                              struct pw_errbuf *err);
-    /* Outbox: records ev (still the caller's) for publication after commit. */
-    enum pw_err (*outbox_put)(void *self, const struct pw_event *ev, struct pw_errbuf *err);
     /*
-     * Consumer position: the next offset to read of topic/partition, stored
-     * with the changes it covers. offset_get needs no open transaction and
-     * sets *offset to -1 when nothing is stored.
+     * Outbox: records ev for publication to topic after commit. On PW_OK
+     * the unit of work owns ev's post (ev is zeroed); on failure ev is still
+     * the caller's. topic is copied.
      */
-    enum pw_err (*offset_put)(void *self, const char *topic, int32_t partition, int64_t offset,
+    enum pw_err (*outbox_put)(void *self, const char *topic, struct pw_event *ev,
                               struct pw_errbuf *err);
-    enum pw_err (*offset_get)(void *self, const char *topic, int32_t partition, int64_t *offset,
-                              struct pw_errbuf *err);
+    /*
+     * Outbox: records a dead letter for publication to topic after commit;
+     * dl and its origin's bytes are borrowed for the call (the unit of work
+     * copies them).
+     */
+    enum pw_err (*dead_letter_put)(void *self, const char *topic, const struct pw_dead_letter *dl,
+                                   struct pw_errbuf *err);
+    /*
+     * Consumer position: the next offset to read of topic/partition for
+     * consumer group, stored with the changes it covers. A stored offset
+     * never moves backwards: putting a lower one keeps the higher.
+     * offset_get is a query of the store, not of the transaction: it needs
+     * none open, runs on the unit of work's own connection, and sets
+     * *offset to -1 when nothing is stored.
+     */
+    enum pw_err (*offset_put)(void *self, const char *group, const char *topic,
+                              int32_t partition, int64_t offset, struct pw_errbuf *err);
+    enum pw_err (*offset_get)(void *self, const char *group, const char *topic,
+                              int32_t partition, int64_t *offset, struct pw_errbuf *err);
     /*
      * Optional: a hint, right after begin, that these commands will be run
-     * in this transaction, so that an adapter can load their posts and inbox
-     * marks in one round trip. NULL if the adapter has no use for it.
+     * in this transaction (cmds[0..n), borrowed for the call), so that an
+     * adapter can load their posts and inbox marks in one round trip. NULL
+     * if the adapter has no use for it.
      */
-    enum pw_err (*prefetch)(void *self, const struct pw_cmd *cmds, size_t n, struct pw_errbuf *err);
+    enum pw_err (*prefetch)(void *self, const struct pw_cmd *const *cmds, size_t n,
+                            struct pw_errbuf *err);
     /* Frees the unit of work, rolling back an open transaction. */
     void (*close)(void *self);
 };
@@ -69,12 +93,12 @@ struct pw_uow {
 
 static inline enum pw_err pw_uow_begin(struct pw_uow *uow, struct pw_errbuf *err)
 {
-    return uow->ops->begin(uow->self, err);
+    return PW_PORT_CHECK(err, uow->ops->begin(uow->self, err));
 }
 
 static inline enum pw_err pw_uow_commit(struct pw_uow *uow, struct pw_errbuf *err)
 {
-    return uow->ops->commit(uow->self, err);
+    return PW_PORT_CHECK(err, uow->ops->commit(uow->self, err));
 }
 
 static inline void pw_uow_rollback(struct pw_uow *uow)
@@ -91,39 +115,47 @@ static inline enum pw_err pw_uow_inbox_get(struct pw_uow *uow, const char *sourc
                                            bool *found, enum pw_err *outcome,
                                            struct pw_errbuf *err)
 {
-    return uow->ops->inbox_get(uow->self, source, id, found, outcome, err);
+    return PW_PORT_CHECK(err, uow->ops->inbox_get(uow->self, source, id, found, outcome, err));
 }
 
 static inline enum pw_err pw_uow_inbox_put(struct pw_uow *uow, const char *source, const char *id,
                                            enum pw_err outcome, struct pw_errbuf *err)
 {
-    return uow->ops->inbox_put(uow->self, source, id, outcome, err);
+    return PW_PORT_CHECK(err, uow->ops->inbox_put(uow->self, source, id, outcome, err));
 }
 
-static inline enum pw_err pw_uow_outbox_put(struct pw_uow *uow, const struct pw_event *ev,
+static inline enum pw_err pw_uow_outbox_put(struct pw_uow *uow, const char *topic,
+                                            struct pw_event *ev, struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, uow->ops->outbox_put(uow->self, topic, ev, err));
+}
+
+static inline enum pw_err pw_uow_dead_letter_put(struct pw_uow *uow, const char *topic,
+                                                 const struct pw_dead_letter *dl,
+                                                 struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, uow->ops->dead_letter_put(uow->self, topic, dl, err));
+}
+
+static inline enum pw_err pw_uow_offset_put(struct pw_uow *uow, const char *group,
+                                            const char *topic, int32_t partition, int64_t offset,
                                             struct pw_errbuf *err)
 {
-    return uow->ops->outbox_put(uow->self, ev, err);
+    return PW_PORT_CHECK(err, uow->ops->offset_put(uow->self, group, topic, partition, offset, err));
 }
 
-static inline enum pw_err pw_uow_offset_put(struct pw_uow *uow, const char *topic,
-                                            int32_t partition, int64_t offset,
-                                            struct pw_errbuf *err)
+static inline enum pw_err pw_uow_offset_get(struct pw_uow *uow, const char *group,
+                                            const char *topic, int32_t partition,
+                                            int64_t *offset, struct pw_errbuf *err)
 {
-    return uow->ops->offset_put(uow->self, topic, partition, offset, err);
+    return PW_PORT_CHECK(err, uow->ops->offset_get(uow->self, group, topic, partition, offset, err));
 }
 
-static inline enum pw_err pw_uow_offset_get(struct pw_uow *uow, const char *topic,
-                                            int32_t partition, int64_t *offset,
-                                            struct pw_errbuf *err)
+static inline enum pw_err pw_uow_prefetch(struct pw_uow *uow, const struct pw_cmd *const *cmds,
+                                          size_t n, struct pw_errbuf *err)
 {
-    return uow->ops->offset_get(uow->self, topic, partition, offset, err);
-}
-
-static inline enum pw_err pw_uow_prefetch(struct pw_uow *uow, const struct pw_cmd *cmds, size_t n,
-                                          struct pw_errbuf *err)
-{
-    return uow->ops->prefetch ? uow->ops->prefetch(uow->self, cmds, n, err) : PW_OK;
+    return uow->ops->prefetch ? PW_PORT_CHECK(err, uow->ops->prefetch(uow->self, cmds, n, err))
+                              : PW_OK;
 }
 
 static inline void pw_uow_close(struct pw_uow *uow)

@@ -10,9 +10,7 @@
 #include "adapters/inmem/inmem.h"
 #include "adapters/uuid/ids_uuid.h"
 #include "domain/command.h"
-#include "handlers/dispatch.h"
-#include "handlers/registry.h"
-#include "handlers/relay.h"
+#include "handlers/app.h"
 
 #define T0 ((pw_time)1795168800 * 1000000) /* 2026-11-20T10:00:00Z */
 
@@ -64,10 +62,14 @@ struct world {
     struct pw_outbox outbox;
     struct pw_bus bus;
     struct pw_ids ids;
-    struct pw_registry reg;
-    struct pw_dispatcher d;
-    struct pw_relay relay;
+    struct pw_app app;
 };
+
+/* An application on uow alone (no relay ports), for dispatch-only tests; pw_app_close it. */
+void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_ids *ids);
+
+/* Inputs with no origin for cmds[0..n) (borrowed), for pw_dispatch_batch; free() them. */
+struct pw_input *inputs_of(const struct pw_cmd *cmds, size_t n);
 
 void world_open(struct world *w);
 void world_close(struct world *w);

@@ -11,10 +11,10 @@
 #include "adapters/kafka/client_kafka.h"
 
 /* A bus decorator: counts what is published and requests a stop after stop_after. */
-static enum pw_err count_publish(void *self, const struct pw_event *ev, struct pw_errbuf *err)
+static enum pw_err count_publish(void *self, const struct pw_out *out, struct pw_errbuf *err)
 {
     struct kworld *kw = self;
-    enum pw_err rc = pw_bus_publish(&kw->kafka_bus, ev, err);
+    enum pw_err rc = pw_bus_publish(&kw->kafka_bus, out, err);
     if (!rc && ++kw->published == kw->stop_after)
         kw->stop = 1;
     return rc;
@@ -74,9 +74,13 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
     cr_assert_eq(pw_kafka_bus_open(&kw->kafka_bus, &kw->ks, NULL, &err), PW_OK, "%s", err.msg);
     kw->bus = (struct pw_bus){.ops = &count_bus_ops, .self = kw};
     pw_uuid_ids_open(&kw->ids);
-    pw_registry_init(&kw->reg);
-    pw_posts_register(&kw->reg);
-    cr_assert_eq(pw_relay_init(&kw->relay, &kw->outbox, &kw->bus, 256, -1), PW_OK);
+    struct pw_app_ports ports = {.uow = &kw->uow, .outbox = &kw->outbox, .bus = &kw->bus,
+                                 .ids = &kw->ids};
+    struct pw_app_config cfg = {.events_topic = kw->ks.events_topic,
+                                .dlq_topic = kw->ks.dlq_topic,
+                                .relay_batch = 256,
+                                .flush_timeout_ms = -1};
+    cr_assert_eq(pw_app_open(&kw->app, &ports, &cfg), PW_OK);
     kw->opts = (struct pw_kafka_worker_opts){
         .settings = &kw->ks,
         .batch_size = batch_size,
@@ -105,10 +109,7 @@ void kworld_open_peer(struct kworld *peer, struct kworld *kw, size_t batch_size)
 static void *kworld_main(void *arg)
 {
     struct kworld *kw = arg;
-    struct pw_app app = {.d = {.reg = &kw->reg, .uow = &kw->uow, .ids = &kw->ids},
-                         .relay = &kw->relay};
-    struct pw_service svc;
-    pw_app_service(&svc, &app);
+    struct pw_service svc = pw_app_service(&kw->app);
     kw->rc = pw_kafka_worker_run(&kw->opts, &svc, &kw->err);
     return NULL;
 }
@@ -140,7 +141,7 @@ void kworld_stop(struct kworld *kw)
 void kworld_close(struct kworld *kw)
 {
     kworld_stop(kw);
-    pw_relay_release(&kw->relay);
+    pw_app_close(&kw->app);
     pw_bus_close(&kw->bus);
     pw_bus_close(&kw->kafka_bus);
     pw_outbox_close(&kw->outbox);
@@ -158,18 +159,18 @@ void kworld_send(struct kworld *kw, const char *topic, const char *key, const ch
 {
     struct pw_kafka_client *c;
     struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_open(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_kafka_client_new(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(pw_kafka_client_produce(c, topic, key, value, strlen(value), headers, &err), PW_OK,
                  "%s", err.msg);
     cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
-    pw_kafka_client_close(c);
+    pw_kafka_client_free(c);
 }
 
 void kworld_preload(struct kworld *kw, const char *prefix, int from, int n)
 {
     struct pw_kafka_client *c;
     struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_open(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_kafka_client_new(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
     for (int i = from; i < from + n; i++) {
         char key[64], json[512];
         snprintf(key, sizeof key, "%s-%d", prefix, i);
@@ -182,7 +183,7 @@ void kworld_preload(struct kworld *kw, const char *prefix, int from, int n)
                                              &err), PW_OK, "%s", err.msg);
     }
     cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
-    pw_kafka_client_close(c);
+    pw_kafka_client_free(c);
 }
 
 static char *dup_bytes(const void *p, size_t n)

@@ -28,8 +28,7 @@ struct kworld {
     unsigned long published;
     unsigned long stop_after; /* request a stop once this many events went out; 0 never */
     struct pw_ids ids;
-    struct pw_registry reg;
-    struct pw_relay relay;
+    struct pw_app app;
     struct pw_kafka_worker_opts opts;
     struct pw_kafka_worker_stats stats;
     volatile sig_atomic_t stop;

@@ -19,7 +19,7 @@ void store_run(const struct store_adapter *adapter, void (*fn)(struct store *s))
     adapter->close(&s);
 }
 
-static struct pw_post post_make(const char *post_id, int64_t version)
+struct pw_post store_post_make(const char *post_id, int64_t version)
 {
     struct pw_post post = {0};
     strcpy(post.post_id, post_id);
@@ -33,13 +33,13 @@ static struct pw_post post_make(const char *post_id, int64_t version)
     return post;
 }
 
-static void begin(struct pw_uow *uow)
+void store_begin(struct pw_uow *uow)
 {
     struct pw_errbuf err;
     cr_assert_eq(pw_uow_begin(uow, &err), PW_OK, "begin: %s", err.msg);
 }
 
-static void commit(struct pw_uow *uow)
+void store_commit(struct pw_uow *uow)
 {
     struct pw_errbuf err;
     cr_assert_eq(pw_uow_commit(uow, &err), PW_OK, "commit: %s", err.msg);
@@ -48,15 +48,15 @@ static void commit(struct pw_uow *uow)
 static void add_committed(struct store *s, const struct pw_post *post)
 {
     struct pw_errbuf err;
-    begin(&s->uow);
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_add(&repo, post, &err), PW_OK, "add: %s", err.msg);
-    commit(&s->uow);
+    store_commit(&s->uow);
 }
 
 static enum pw_err get_in(struct pw_uow *uow, const char *post_id, struct pw_post *out)
 {
-    begin(uow);
+    store_begin(uow);
     struct pw_repo repo = pw_uow_posts(uow);
     enum pw_err rc = pw_repo_get(&repo, post_id, out, NULL);
     pw_uow_rollback(uow);
@@ -84,7 +84,7 @@ void store_case_get_of_missing_post_is_not_found(struct store *s)
 
 void store_case_added_post_reads_back_field_for_field(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1), out = {0};
+    struct pw_post post = store_post_make("p-1", 1), out = {0};
     post.deleted_at = T0 + 2000000;
     add_committed(s, &post);
     cr_assert_eq(get_in(&s->uow, "p-1", &out), PW_OK);
@@ -95,9 +95,9 @@ void store_case_added_post_reads_back_field_for_field(struct store *s)
 
 void store_case_add_of_existing_post_is_already_exists(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1);
+    struct pw_post post = store_post_make("p-1", 1);
     add_committed(s, &post);
-    begin(&s->uow);
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_add(&repo, &post, NULL), PW_E_ALREADY_EXISTS);
     pw_uow_rollback(&s->uow);
@@ -106,20 +106,20 @@ void store_case_add_of_existing_post_is_already_exists(struct store *s)
 
 void store_case_save_replaces_post_at_the_next_version(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1), out = {0};
+    struct pw_post post = store_post_make("p-1", 1), out = {0};
     add_committed(s, &post);
     free(post.title);
     post.title = strdup("Changed");
     post.version = 2;
     post.updated_at = T0 + 9000000;
-    begin(&s->uow);
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_save(&repo, &post, NULL), PW_OK);
     /* Read your own write inside the transaction. */
     cr_assert_eq(pw_repo_get(&repo, "p-1", &out, NULL), PW_OK);
     assert_post_eq(&out, &post);
     pw_post_release(&out);
-    commit(&s->uow);
+    store_commit(&s->uow);
     cr_assert_eq(get_in(&s->uow2, "p-1", &out), PW_OK);
     assert_post_eq(&out, &post);
     pw_post_release(&out);
@@ -128,8 +128,8 @@ void store_case_save_replaces_post_at_the_next_version(struct store *s)
 
 void store_case_save_of_missing_post_is_not_found(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 2);
-    begin(&s->uow);
+    struct pw_post post = store_post_make("p-1", 2);
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_save(&repo, &post, NULL), PW_E_NOT_FOUND);
     pw_uow_rollback(&s->uow);
@@ -138,20 +138,20 @@ void store_case_save_of_missing_post_is_not_found(struct store *s)
 
 void store_case_save_over_a_stale_version_is_version_conflict(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1);
+    struct pw_post post = store_post_make("p-1", 1);
     add_committed(s, &post);
     post.version = 3; /* skips version 2: the stored one is not version - 1 */
-    begin(&s->uow);
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_save(&repo, &post, NULL), PW_E_VERSION_CONFLICT);
     pw_uow_rollback(&s->uow);
     pw_post_release(&post);
 }
 
-static struct pw_event event_make(const char *post_id, const char *cmd_id)
+struct pw_event store_event_make(const char *post_id, const char *cmd_id)
 {
     struct pw_cmd cmd = cmd_create(cmd_id, post_id, T0);
-    struct pw_post post = post_make(post_id, 1);
+    struct pw_post post = store_post_make(post_id, 1);
     struct pw_event ev;
     pw_event_init(&ev, PW_EVENT_POST_CREATED, 0, &cmd.env, &post);
     snprintf(ev.id, sizeof ev.id, "00000000-0000-5000-8000-%012d", atoi(cmd_id + 1));
@@ -160,37 +160,37 @@ static struct pw_event event_make(const char *post_id, const char *cmd_id)
 
 static size_t outbox_count(struct store *s)
 {
-    struct pw_event evs[16];
+    struct pw_out evs[16];
     uint64_t seqs[16];
     size_t n = 0;
     cr_assert_eq(pw_outbox_peek(&s->outbox, evs, seqs, 16, &n, NULL), PW_OK);
     for (size_t i = 0; i < n; i++)
-        pw_event_release(&evs[i]);
+        pw_out_release(&evs[i]);
     return n;
 }
 
 void store_case_rollback_leaves_no_trace(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1), out = {0};
-    struct pw_event ev = event_make("p-1", "c1");
-    begin(&s->uow);
+    struct pw_post post = store_post_make("p-1", 1), out = {0};
+    struct pw_event ev = store_event_make("p-1", "c1");
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_add(&repo, &post, NULL), PW_OK);
     cr_assert_eq(pw_uow_inbox_put(&s->uow, "/test", "c1", PW_OK, NULL), PW_OK);
-    cr_assert_eq(pw_uow_outbox_put(&s->uow, &ev, NULL), PW_OK);
-    cr_assert_eq(pw_uow_offset_put(&s->uow, "t", 0, 42, NULL), PW_OK);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "t", 0, 42, NULL), PW_OK);
     pw_uow_rollback(&s->uow);
 
     cr_assert_eq(get_in(&s->uow, "p-1", &out), PW_E_NOT_FOUND);
     bool found = true;
     enum pw_err first;
-    begin(&s->uow);
+    store_begin(&s->uow);
     cr_assert_eq(pw_uow_inbox_get(&s->uow, "/test", "c1", &found, &first, NULL), PW_OK);
     pw_uow_rollback(&s->uow);
     cr_assert_not(found);
     cr_assert_eq(outbox_count(s), 0);
     int64_t off = 0;
-    cr_assert_eq(pw_uow_offset_get(&s->uow, "t", 0, &off, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_get(&s->uow, "g", "t", 0, &off, NULL), PW_OK);
     cr_assert_eq(off, -1);
     pw_event_release(&ev);
     pw_post_release(&post);
@@ -198,7 +198,7 @@ void store_case_rollback_leaves_no_trace(struct store *s)
 
 void store_case_commit_is_visible_to_another_unit_of_work(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1), out = {0};
+    struct pw_post post = store_post_make("p-1", 1), out = {0};
     add_committed(s, &post);
     cr_assert_eq(get_in(&s->uow2, "p-1", &out), PW_OK);
     pw_post_release(&out);
@@ -207,8 +207,8 @@ void store_case_commit_is_visible_to_another_unit_of_work(struct store *s)
 
 void store_case_uncommitted_change_is_invisible_to_another_unit_of_work(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1), out = {0};
-    begin(&s->uow);
+    struct pw_post post = store_post_make("p-1", 1), out = {0};
+    store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_add(&repo, &post, NULL), PW_OK);
     cr_assert_eq(get_in(&s->uow2, "p-1", &out), PW_E_NOT_FOUND);
@@ -218,10 +218,10 @@ void store_case_uncommitted_change_is_invisible_to_another_unit_of_work(struct s
 
 void store_case_inbox_records_the_outcome(struct store *s)
 {
-    begin(&s->uow);
+    store_begin(&s->uow);
     cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c1", PW_OK, NULL), PW_OK);
     cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c2", PW_E_VERSION_CONFLICT, NULL), PW_OK);
-    commit(&s->uow);
+    store_commit(&s->uow);
     static const struct {
         const char *source, *id;
         bool found;
@@ -232,7 +232,7 @@ void store_case_inbox_records_the_outcome(struct store *s)
         {"/b", "c1", false, PW_OK}, /* another source's c1 is another command */
         {"/a", "c3", false, PW_OK},
     };
-    begin(&s->uow2);
+    store_begin(&s->uow2);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bool found;
         enum pw_err outcome = PW_OK;
@@ -249,48 +249,53 @@ void store_case_outbox_gives_committed_events_in_commit_order(struct store *s)
 {
     const char *order[] = {"c1", "c2", "c3", "c4", "c5"};
     for (size_t i = 0; i < 5; i++) {
-        struct pw_event ev = event_make(i % 2 ? "p-odd" : "p-even", order[i]);
-        begin(&s->uow);
-        cr_assert_eq(pw_uow_outbox_put(&s->uow, &ev, NULL), PW_OK);
-        commit(&s->uow);
+        struct pw_event ev = store_event_make(i % 2 ? "p-odd" : "p-even", order[i]);
+        store_begin(&s->uow);
+        cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev, NULL), PW_OK);
+        store_commit(&s->uow);
         pw_event_release(&ev);
     }
-    struct pw_event evs[8];
+    struct pw_out evs[8];
     uint64_t seqs[8];
     size_t n = 0;
     cr_assert_eq(pw_outbox_peek(&s->outbox, evs, seqs, 3, &n, NULL), PW_OK);
     cr_assert_eq(n, 3, "peek takes at most max");
     for (size_t i = 0; i < n; i++) {
-        cr_assert_str_eq(evs[i].causation_id, order[i]);
-        cr_assert_str_eq(evs[i].post.title, "Héllo, wörld ✓");
+        cr_assert_str_eq(evs[i].ev.causation_id, order[i]);
+        cr_assert_str_eq(evs[i].ev.post.title, "Héllo, wörld ✓");
         if (i)
             cr_assert_gt(seqs[i], seqs[i - 1]);
-        pw_event_release(&evs[i]);
+        pw_out_release(&evs[i]);
     }
 }
 
 void store_case_outbox_keeps_events_until_removed(struct store *s)
 {
-    struct pw_event ev1 = event_make("p-1", "c1"), ev2 = event_make("p-1", "c2");
-    begin(&s->uow);
-    cr_assert_eq(pw_uow_outbox_put(&s->uow, &ev1, NULL), PW_OK);
-    cr_assert_eq(pw_uow_outbox_put(&s->uow, &ev2, NULL), PW_OK);
-    commit(&s->uow);
+    struct pw_event ev1 = store_event_make("p-1", "c1"), ev2 = store_event_make("p-1", "c2");
+    char id1[PW_EVENT_ID_LEN + 1], id2[PW_EVENT_ID_LEN + 1];
+    strcpy(id1, ev1.id);
+    strcpy(id2, ev2.id);
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev1, NULL), PW_OK);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev2, NULL), PW_OK);
+    store_commit(&s->uow);
     cr_assert_eq(outbox_count(s), 2);
     cr_assert_eq(outbox_count(s), 2, "peek does not remove");
 
-    struct pw_event evs[4];
+    struct pw_out evs[4];
     uint64_t seqs[4];
     size_t n;
     cr_assert_eq(pw_outbox_peek(&s->outbox, evs, seqs, 1, &n, NULL), PW_OK);
     cr_assert_eq(n, 1);
-    cr_assert_str_eq(evs[0].id, ev1.id);
-    pw_event_release(&evs[0]);
+    cr_assert_str_eq(evs[0].ev.id, id1);
+    cr_assert_eq(evs[0].kind, PW_OUT_EVENT);
+    cr_assert_str_eq(evs[0].topic, "post-events");
+    pw_out_release(&evs[0]);
     cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, 1, NULL), PW_OK);
     cr_assert_eq(pw_outbox_peek(&s->outbox, evs, seqs, 4, &n, NULL), PW_OK);
     cr_assert_eq(n, 1);
-    cr_assert_str_eq(evs[0].id, ev2.id);
-    pw_event_release(&evs[0]);
+    cr_assert_str_eq(evs[0].ev.id, id2);
+    pw_out_release(&evs[0]);
     cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, 1, NULL), PW_OK);
     cr_assert_eq(outbox_count(s), 0);
     pw_event_release(&ev1);
@@ -300,35 +305,35 @@ void store_case_outbox_keeps_events_until_removed(struct store *s)
 void store_case_offsets_read_back_and_are_minus_one_when_absent(struct store *s)
 {
     int64_t off = 0;
-    cr_assert_eq(pw_uow_offset_get(&s->uow, "post-commands", 3, &off, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_get(&s->uow, "g", "post-commands", 3, &off, NULL), PW_OK);
     cr_assert_eq(off, -1);
-    begin(&s->uow);
-    cr_assert_eq(pw_uow_offset_put(&s->uow, "post-commands", 3, 10, NULL), PW_OK);
-    cr_assert_eq(pw_uow_offset_put(&s->uow, "post-commands", 3, 11, NULL), PW_OK);
-    cr_assert_eq(pw_uow_offset_put(&s->uow, "post-commands", 4, 7, NULL), PW_OK);
-    commit(&s->uow);
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, "post-commands", 3, &off, NULL), PW_OK);
-    cr_assert_eq(off, 11, "the last put in a transaction wins");
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, "post-commands", 4, &off, NULL), PW_OK);
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 3, 10, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 3, 11, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 4, 7, NULL), PW_OK);
+    store_commit(&s->uow);
+    cr_assert_eq(pw_uow_offset_get(&s->uow2, "g", "post-commands", 3, &off, NULL), PW_OK);
+    cr_assert_eq(off, 11, "the highest put in a transaction wins");
+    cr_assert_eq(pw_uow_offset_get(&s->uow2, "g", "post-commands", 4, &off, NULL), PW_OK);
     cr_assert_eq(off, 7);
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, "other", 3, &off, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_get(&s->uow2, "g", "other", 3, &off, NULL), PW_OK);
     cr_assert_eq(off, -1);
 }
 
 void store_case_concurrent_change_to_one_post_applies_once(struct store *s)
 {
-    struct pw_post post = post_make("p-1", 1), a = {0}, b = {0}, out = {0};
+    struct pw_post post = store_post_make("p-1", 1), a = {0}, b = {0}, out = {0};
     add_committed(s, &post);
     /* Both read version 1 ... */
-    begin(&s->uow);
-    begin(&s->uow2);
+    store_begin(&s->uow);
+    store_begin(&s->uow2);
     struct pw_repo r1 = pw_uow_posts(&s->uow), r2 = pw_uow_posts(&s->uow2);
     cr_assert_eq(pw_repo_get(&r1, "p-1", &a, NULL), PW_OK);
     cr_assert_eq(pw_repo_get(&r2, "p-1", &b, NULL), PW_OK);
     /* ... the first saves version 2 and commits ... */
     a.version = 2;
     cr_assert_eq(pw_repo_save(&r1, &a, NULL), PW_OK);
-    commit(&s->uow);
+    store_commit(&s->uow);
     /* ... and the second's save or commit fails: it must not overwrite. */
     b.version = 2;
     free(b.title);
@@ -351,10 +356,10 @@ void store_case_concurrent_change_to_one_post_applies_once(struct store *s)
 
 void store_case_concurrent_inbox_mark_of_one_command_applies_once(struct store *s)
 {
-    begin(&s->uow);
-    begin(&s->uow2);
+    store_begin(&s->uow);
+    store_begin(&s->uow2);
     cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c1", PW_OK, NULL), PW_OK);
-    commit(&s->uow);
+    store_commit(&s->uow);
     enum pw_err rc = pw_uow_inbox_put(&s->uow2, "/a", "c1", PW_E_NOT_FOUND, NULL);
     if (rc == PW_OK) {
         rc = pw_uow_commit(&s->uow2, NULL);
@@ -364,7 +369,7 @@ void store_case_concurrent_inbox_mark_of_one_command_applies_once(struct store *
     cr_assert(pw_err_is_transient(rc), "got %s", pw_err_name(rc));
     bool found;
     enum pw_err outcome;
-    begin(&s->uow);
+    store_begin(&s->uow);
     cr_assert_eq(pw_uow_inbox_get(&s->uow, "/a", "c1", &found, &outcome, NULL), PW_OK);
     pw_uow_rollback(&s->uow);
     cr_assert(found);
@@ -373,17 +378,17 @@ void store_case_concurrent_inbox_mark_of_one_command_applies_once(struct store *
 
 void store_case_only_one_outbox_reader_publishes_at_a_time(struct store *s)
 {
-    struct pw_event ev = event_make("p-1", "c1");
-    begin(&s->uow);
-    cr_assert_eq(pw_uow_outbox_put(&s->uow, &ev, NULL), PW_OK);
-    commit(&s->uow);
+    struct pw_event ev = store_event_make("p-1", "c1");
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev, NULL), PW_OK);
+    store_commit(&s->uow);
     pw_event_release(&ev);
-    struct pw_event evs[4];
+    struct pw_out evs[4];
     uint64_t seqs[4];
     size_t n = 0;
     cr_assert_eq(pw_outbox_peek(&s->outbox, evs, seqs, 4, &n, NULL), PW_OK);
     cr_assert_eq(n, 1, "the first reader publishes");
-    pw_event_release(&evs[0]);
+    pw_out_release(&evs[0]);
     cr_assert_eq(pw_outbox_peek(&s->outbox2, evs, seqs, 4, &n, NULL), PW_OK);
     cr_assert_eq(n, 0, "the second waits its turn");
 }

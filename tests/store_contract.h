@@ -42,13 +42,23 @@ struct store_adapter {
     X(only_one_outbox_reader_publishes_at_a_time)               \
     X(offsets_read_back_and_are_minus_one_when_absent)          \
     X(concurrent_change_to_one_post_applies_once)               \
-    X(concurrent_inbox_mark_of_one_command_applies_once)
+    X(concurrent_inbox_mark_of_one_command_applies_once)        \
+    X(dead_letters_keep_their_bytes_and_follow_their_events)    \
+    X(stored_offsets_are_per_group_and_never_move_backwards)    \
+    X(a_transaction_stores_the_offsets_of_a_thousand_partitions) \
+    X(prefetched_reads_see_what_is_stored_and_what_is_not)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)
 #undef STORE_CASE_DECL
 
 void store_run(const struct store_adapter *adapter, void (*fn)(struct store *s));
+
+/* Shared by the case files: begin and commit that must succeed, and sample data. */
+void store_begin(struct pw_uow *uow);
+void store_commit(struct pw_uow *uow);
+struct pw_post store_post_make(const char *post_id, int64_t version);
+struct pw_event store_event_make(const char *post_id, const char *cmd_id);
 
 #define STORE_CASE_TEST(name) \
     Test(STORE_SUITE_NAME, name) { store_run(&STORE_ADAPTER, store_case_##name); }

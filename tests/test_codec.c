@@ -256,7 +256,7 @@ Test(codec, unknown_attributes_and_fields_are_ignored_and_time_falls_back)
 Test(codec, binary_mode_takes_attributes_from_headers)
 {
     const char *data = "{\"post_id\":\"p1\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"B\"}";
-    struct pw_ce_header hs[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
+    struct pw_header hs[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
                                 H("ce_source", "/bin"), H("ce_type", "CreatePost"),
                                 H("ce_time", "2026-11-20T10:00:00Z"),
                                 H("ce_correlationid", "flow"), H("content-type", "application/json")};
@@ -275,17 +275,17 @@ Test(codec, binary_mode_takes_attributes_from_headers)
 
 Test(codec, binary_mode_malformed_cases)
 {
-    struct pw_ce_header base[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
+    struct pw_header base[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
                                   H("ce_source", "/bin"), H("ce_type", "CreatePost")};
-    struct pw_ce_header nul_id[] = {H("ce_specversion", "1.0"), {"ce_id", "a\0b", 3},
+    struct pw_header nul_id[] = {H("ce_specversion", "1.0"), {"ce_id", "a\0b", 3},
                                     H("ce_source", "/bin"), H("ce_type", "CreatePost")};
-    struct pw_ce_header bad_utf8[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
+    struct pw_header bad_utf8[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
                                       H("ce_source", "/\xc3"), H("ce_type", "CreatePost")};
-    struct pw_ce_header null_type[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
+    struct pw_header null_type[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
                                        H("ce_source", "/bin"), {"ce_type", NULL, 0}};
-    struct pw_ce_header old[] = {H("ce_specversion", "0.3"), H("ce_id", "b-1"),
+    struct pw_header old[] = {H("ce_specversion", "0.3"), H("ce_id", "b-1"),
                                  H("ce_source", "/bin"), H("ce_type", "CreatePost")};
-    struct pw_ce_header unknown[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
+    struct pw_header unknown[] = {H("ce_specversion", "1.0"), H("ce_id", "b-1"),
                                      H("ce_source", "/bin"), H("ce_type", "Shout")};
     const char *good = "{\"post_id\":\"p\"}";
     static const struct {
@@ -303,7 +303,7 @@ Test(codec, binary_mode_malformed_cases)
         {4, 4, NULL, PW_E_INVALID_ATTRIBUTE},
         {5, 4, NULL, PW_E_UNKNOWN_TYPE},
     };
-    struct pw_ce_header *sets[] = {base, nul_id, bad_utf8, null_type, old, unknown};
+    struct pw_header *sets[] = {base, nul_id, bad_utf8, null_type, old, unknown};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *value = cases[i].value ? cases[i].value : good;
         struct pw_ce_message msg = {.value = value, .len = strlen(value),

@@ -80,13 +80,13 @@ Test(config, replay_takes_exactly_one_starting_point)
     struct pw_config cfg;
     const char *a1[] = {"replay", "--from-beginning", NULL};
     cr_assert_eq(parse(&cfg, NULL, a1, NULL), PW_OK);
-    cr_assert_eq(cfg.replay_from, PW_REPLAY_BEGINNING);
+    cr_assert_eq(cfg.replay_from, PW_START_BEGINNING);
     const char *a2[] = {"replay", "--from-offset", "42", NULL};
     cr_assert_eq(parse(&cfg, NULL, a2, NULL), PW_OK);
     cr_assert_eq(cfg.replay_offset, 42);
     const char *a3[] = {"replay", "--from-time=2026-11-20T10:00:00Z", NULL};
     cr_assert_eq(parse(&cfg, NULL, a3, NULL), PW_OK);
-    cr_assert_eq(cfg.replay_from, PW_REPLAY_TIME);
+    cr_assert_eq(cfg.replay_from, PW_START_TIME);
     cr_assert_eq(cfg.replay_time, (pw_time)1795168800 * 1000000);
 }
 

@@ -19,9 +19,13 @@ Test(dispatch, create_applies_and_its_event_carries_the_whole_post)
 {
     struct pw_cmd cmd = cmd_create("c-7f3a9", "hello-world", T0);
     struct pw_outcome out;
-    cr_assert_eq(pw_dispatch(&w.d, &cmd, &out), PW_OUTCOME_APPLIED, "%s", out.err.msg);
+    cr_assert_eq(pw_dispatch(&w.app, &cmd, &out), PW_OUTCOME_APPLIED, "%s", out.err.msg);
     cr_assert_eq(out.nevents, 1);
-    const struct pw_event *ev = &out.events[0];
+    cr_assert_eq(out.event, PW_EVENT_POST_CREATED);
+    cr_assert_eq(out.version, 1);
+    size_t n;
+    const struct pw_event *ev = world_published(&w, &n);
+    cr_assert_eq(n, 1);
     cr_assert_eq(ev->type, PW_EVENT_POST_CREATED);
     cr_assert_eq(strlen(ev->id), 36);
     cr_assert_eq(ev->id[14], '5', "a version 5 UUID");
@@ -34,7 +38,6 @@ Test(dispatch, create_applies_and_its_event_carries_the_whole_post)
     cr_assert_str_eq(ev->post.body, "First post");
     cr_assert_eq(ev->post.version, 1);
     cr_assert_eq(ev->post.deleted_at, PW_TIME_NONE);
-    pw_outcome_release(&out);
 }
 
 Test(dispatch, update_and_delete_apply_in_order_with_versions)
@@ -125,12 +128,12 @@ Test(dispatch, a_rejected_command_is_marked_and_rejected_only_once)
 
 Test(dispatch, a_command_type_without_handler_is_unknown_type_and_not_marked)
 {
-    pw_registry_add(&w.reg, PW_CMD_DELETE_POST, NULL);
+    pw_registry_add(&w.app.reg, PW_CMD_DELETE_POST, NULL);
     enum pw_err code;
     struct pw_cmd cmd = cmd_delete("c1", "p1", 0, T0);
     cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_REJECTED);
     cr_assert_eq(code, PW_E_UNKNOWN_TYPE);
-    pw_posts_register(&w.reg);
+    pw_posts_register(&w.app.reg);
     cr_assert_eq(world_run(&w, cmd, &code), PW_OUTCOME_REJECTED);
     cr_assert_eq(code, PW_E_NOT_FOUND, "it was not marked, so it runs once a handler exists");
 }
@@ -141,17 +144,17 @@ Test(dispatch, a_batch_applies_a_repeated_command_once)
                             cmd_update("c2", "p1", "two", 1, T0 + 1),
                             cmd_update("c3", "p1", "three", 2, T0 + 2)};
     struct pw_outcome outs[4];
-    struct pw_offset off = {.topic = "post-commands", .partition = 0, .next = 4};
-    cr_assert_eq(pw_dispatch_batch(&w.d, cmds, 4, &off, 1, outs, NULL), PW_OK);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 4};
+    struct pw_input *in = inputs_of(cmds, 4);
+    cr_assert_eq(pw_dispatch_batch(&w.app, in, 4, &off, 1, outs, NULL), PW_OK);
+    free(in);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
     cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[3].kind, PW_OUTCOME_APPLIED);
-    cr_assert_eq(outs[3].events[0].post.version, 3);
-    for (int i = 0; i < 4; i++)
-        pw_outcome_release(&outs[i]);
+    cr_assert_eq(outs[3].version, 3);
     int64_t next;
-    cr_assert_eq(pw_uow_offset_get(&w.uow, "post-commands", 0, &next, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_get(&w.uow, "g", "post-commands", 0, &next, NULL), PW_OK);
     cr_assert_eq(next, 4, "the offset commits with the batch");
 }
 
@@ -161,12 +164,14 @@ Test(dispatch, event_ids_derive_from_source_id_and_position_alone)
     world_open(&other);
     struct pw_outcome a, b;
     struct pw_cmd cmd = cmd_create("c1", "p1", T0);
-    pw_dispatch(&w.d, &cmd, &a);
+    pw_dispatch(&w.app, &cmd, &a);
     cmd.env.time = T0 + 999; /* a replay at another time: same id */
-    pw_dispatch(&other.d, &cmd, &b);
-    cr_assert_str_eq(a.events[0].id, b.events[0].id);
-    pw_outcome_release(&a);
-    pw_outcome_release(&b);
+    pw_dispatch(&other.app, &cmd, &b);
+    size_t na, nb;
+    const struct pw_event *ea = world_published(&w, &na), *eb = world_published(&other, &nb);
+    cr_assert_eq(na, 1);
+    cr_assert_eq(nb, 1);
+    cr_assert_str_eq(ea[0].id, eb[0].id);
     world_close(&other);
 
     /* Different inputs never collide, even where plain concatenation would. */
@@ -207,6 +212,7 @@ Test(dispatch, a_failure_at_any_port_call_rolls_back_the_whole_batch)
 {
     struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_create("c2", "p2", T0),
                             cmd_update("c3", "p1", "t", 0, T0), cmd_update("c4", "zz", "t", 0, T0)};
+    struct pw_input *in = inputs_of(cmds, 4);
     /* Count the calls a clean run makes, then fail each one in turn. */
     unsigned calls;
     {
@@ -215,12 +221,9 @@ Test(dispatch, a_failure_at_any_port_call_rolls_back_the_whole_batch)
         struct pw_fault plan = {0};
         struct pw_uow faulty;
         cr_assert_eq(pw_fault_uow_open(&faulty, &x.uow, &plan), PW_OK);
-        struct pw_dispatcher d = x.d;
-        d.uow = &faulty;
+        x.app.uow = &faulty;
         struct pw_outcome outs[4];
-        cr_assert_eq(pw_dispatch_batch(&d, cmds, 4, NULL, 0, outs, NULL), PW_OK);
-        for (int i = 0; i < 4; i++)
-            pw_outcome_release(&outs[i]);
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL), PW_OK);
         calls = plan.calls;
         pw_uow_close(&faulty);
         world_close(&x);
@@ -232,11 +235,10 @@ Test(dispatch, a_failure_at_any_port_call_rolls_back_the_whole_batch)
         struct pw_fault plan = {.nth = nth};
         struct pw_uow faulty;
         cr_assert_eq(pw_fault_uow_open(&faulty, &x.uow, &plan), PW_OK);
-        struct pw_dispatcher d = x.d;
-        d.uow = &faulty;
+        x.app.uow = &faulty;
         struct pw_outcome outs[4];
         struct pw_errbuf err;
-        cr_assert_eq(pw_dispatch_batch(&d, cmds, 4, NULL, 0, outs, &err), PW_E_TRANSIENT,
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, &err), PW_E_TRANSIENT,
                      "call %u", nth);
         for (int i = 0; i < 4; i++) {
             cr_assert_eq(outs[i].kind, PW_OUTCOME_RETRY);
@@ -247,17 +249,20 @@ Test(dispatch, a_failure_at_any_port_call_rolls_back_the_whole_batch)
         size_t n;
         world_published(&x, &n);
         cr_assert_eq(n, 0, "call %u: nothing published", nth);
+        pw_inmem_bus_dead_letters(&x.bus, &n);
+        cr_assert_eq(n, 0, "call %u: no dead letter", nth);
         /* The same batch again (the fault was once) applies it all, once. */
-        cr_assert_eq(pw_dispatch_batch(&d, cmds, 4, NULL, 0, outs, NULL), PW_OK, "call %u", nth);
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL), PW_OK, "call %u", nth);
         cr_assert_eq(outs[3].kind, PW_OUTCOME_REJECTED);
-        for (int i = 0; i < 4; i++)
-            pw_outcome_release(&outs[i]);
         assert_store_holds(&x, "p1", 2);
         world_published(&x, &n);
         cr_assert_eq(n, 3);
+        pw_inmem_bus_dead_letters(&x.bus, &n);
+        cr_assert_eq(n, 1, "call %u: the rejection's dead letter, once", nth);
         pw_uow_close(&faulty);
         world_close(&x);
     }
+    free(in);
 }
 
 Test(dispatch, the_relay_keeps_events_the_bus_failed_and_publishes_them_in_order_later)
@@ -297,37 +302,67 @@ Test(dispatch, the_relay_keeps_events_the_bus_failed_and_publishes_them_in_order
     pw_bus_close(&faulty);
 }
 
-static enum pw_err refuse_rejections(void *arg, const struct pw_cmd *cmds,
-                                     const struct pw_outcome *outs, size_t n,
-                                     struct pw_errbuf *err)
+Test(dispatch, a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_leaves_neither)
 {
-    (void)cmds;
-    int *calls = arg;
-    ++*calls;
-    for (size_t i = 0; i < n; i++)
-        if (outs[i].kind == PW_OUTCOME_REJECTED)
-            return pw_err_set(err, PW_E_TRANSIENT, "dead-letter topic unreachable");
-    return PW_OK;
-}
+    static const char value[] = "{not json";
+    const struct pw_header hs[] = {{"trace", "t-1", 3}};
+    struct pw_cmd cmds[3] = {cmd_create("c1", "p1", T0), cmd_update("c2", "nope", "t", 0, T0)};
+    struct pw_input *in = inputs_of(cmds, 3);
+    in[2].origin = (struct pw_origin){.group = "g", .topic = "post-commands", .partition = 2,
+                                      .offset = 41, .timestamp_ms = 1795168800000, .key = "k",
+                                      .key_len = 1, .value = value, .value_len = sizeof value - 1,
+                                      .headers = hs, .nheaders = 1};
+    pw_err_set(&in[2].decoded, PW_E_INVALID_JSON, "not JSON");
+    /* The commit fails (the process dies between dispatch and commit, say). */
+    struct pw_fault plan = {0};
+    struct pw_uow faulty;
+    cr_assert_eq(pw_fault_uow_open(&faulty, &w.uow, &plan), PW_OK);
+    w.app.uow = &faulty;
+    struct pw_outcome outs[3];
+    cr_assert_eq(pw_dispatch_batch(&w.app, in, 3, NULL, 0, outs, NULL), PW_OK);
+    unsigned commit_call = plan.calls; /* commit is the last call of a batch */
+    world_close(&w);
+    world_open(&w);
+    plan = (struct pw_fault){.nth = commit_call};
+    pw_uow_close(&faulty);
+    cr_assert_eq(pw_fault_uow_open(&faulty, &w.uow, &plan), PW_OK);
+    w.app.uow = &faulty;
+    cr_assert_eq(pw_dispatch_batch(&w.app, in, 3, NULL, 0, outs, NULL), PW_E_TRANSIENT);
+    size_t n;
+    world_published(&w, &n);
+    cr_assert_eq(n, 0);
+    pw_inmem_bus_dead_letters(&w.bus, &n);
+    cr_assert_eq(n, 0, "a rolled-back batch leaves no dead letter");
+    bool found = true;
+    enum pw_err first;
+    cr_assert_eq(pw_uow_begin(&w.uow, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_get(&w.uow, "/test", "c2", &found, &first, NULL), PW_OK);
+    pw_uow_rollback(&w.uow);
+    cr_assert_not(found, "nor the rejection's mark");
 
-Test(dispatch, a_failing_before_commit_hook_rolls_back_the_batch_and_its_marks)
-{
-    int calls = 0;
-    w.d.before_commit = refuse_rejections;
-    w.d.before_commit_arg = &calls;
-    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_update("c2", "nope", "t", 0, T0)};
-    struct pw_outcome outs[2];
-    cr_assert_eq(pw_dispatch_batch(&w.d, cmds, 2, NULL, 0, outs, NULL), PW_E_TRANSIENT);
-    cr_assert_eq(calls, 1);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_RETRY);
-    cr_assert_eq(outs[1].kind, PW_OUTCOME_RETRY);
-    /* Nothing was marked: the rejected command is rejected again, not a duplicate. */
-    w.d.before_commit = NULL;
-    cr_assert_eq(pw_dispatch_batch(&w.d, cmds, 2, NULL, 0, outs, NULL), PW_OK);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    /* The redelivery commits both, and the relay publishes the dead letters after it. */
+    cr_assert_eq(pw_dispatch_batch(&w.app, in, 3, NULL, 0, outs, NULL), PW_OK);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED);
-    pw_outcome_release(&outs[0]);
-    pw_outcome_release(&outs[1]);
+    cr_assert_eq(outs[2].kind, PW_OUTCOME_REJECTED);
+    cr_assert_eq(outs[2].err.code, PW_E_INVALID_JSON);
+    world_published(&w, &n);
+    cr_assert_eq(n, 1);
+    const struct pw_out *dls = pw_inmem_bus_dead_letters(&w.bus, &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(dls[0].topic, "post-commands.dlq");
+    cr_assert_eq(dls[0].dl.code, PW_E_NOT_FOUND);
+    cr_assert_eq(dls[1].dl.code, PW_E_INVALID_JSON);
+    cr_assert_eq(dls[1].dl.origin.offset, 41);
+    cr_assert_eq(dls[1].dl.origin.value_len, sizeof value - 1);
+    cr_assert_eq(memcmp(dls[1].dl.origin.value, value, sizeof value - 1), 0);
+    cr_assert_str_eq(dls[1].dl.origin.headers[0].name, "trace");
+    cr_assert_eq(pw_uow_begin(&w.uow, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_get(&w.uow, "/test", "c2", &found, &first, NULL), PW_OK);
+    pw_uow_rollback(&w.uow);
+    cr_assert(found);
+    cr_assert_eq(first, PW_E_NOT_FOUND);
+    pw_uow_close(&faulty);
+    free(in);
 }
 
 Test(dispatch, a_pending_relay_round_is_confirmed_before_the_next_is_read)

@@ -24,13 +24,13 @@ struct fault_bus {
     struct pw_fault *plan;
 };
 
-static enum pw_err fault_bus_publish(void *self, const struct pw_event *ev, struct pw_errbuf *err)
+static enum pw_err fault_bus_publish(void *self, const struct pw_out *out, struct pw_errbuf *err)
 {
     struct fault_bus *f = self;
     enum pw_err rc;
     if (fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_bus_publish(f->inner, ev, err);
+    return pw_bus_publish(f->inner, out, err);
 }
 
 static enum pw_err fault_bus_flush(void *self, int timeout_ms, struct pw_errbuf *err)

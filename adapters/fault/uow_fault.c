@@ -106,40 +106,54 @@ static enum pw_err fault_uow_inbox_put(void *self, const char *source, const cha
     return pw_uow_inbox_put(f->inner, source, id, outcome, err);
 }
 
-static enum pw_err fault_uow_outbox_put(void *self, const struct pw_event *ev,
+static enum pw_err fault_uow_outbox_put(void *self, const char *topic, struct pw_event *ev,
                                         struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_outbox_put(f->inner, ev, err);
+    return pw_uow_outbox_put(f->inner, topic, ev, err);
 }
 
-static enum pw_err fault_uow_offset_put(void *self, const char *topic, int32_t partition,
-                                        int64_t offset, struct pw_errbuf *err)
+static enum pw_err fault_uow_dead_letter_put(void *self, const char *topic,
+                                             const struct pw_dead_letter *dl,
+                                             struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_offset_put(f->inner, topic, partition, offset, err);
+    return pw_uow_dead_letter_put(f->inner, topic, dl, err);
 }
 
-static enum pw_err fault_uow_offset_get(void *self, const char *topic, int32_t partition,
-                                        int64_t *offset, struct pw_errbuf *err)
+static enum pw_err fault_uow_offset_put(void *self, const char *group, const char *topic,
+                                        int32_t partition, int64_t offset, struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_offset_get(f->inner, topic, partition, offset, err);
+    return pw_uow_offset_put(f->inner, group, topic, partition, offset, err);
 }
 
-static enum pw_err fault_uow_prefetch(void *self, const struct pw_cmd *cmds, size_t n,
+static enum pw_err fault_uow_offset_get(void *self, const char *group, const char *topic,
+                                        int32_t partition, int64_t *offset, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_offset_get(f->inner, group, topic, partition, offset, err);
+}
+
+static enum pw_err fault_uow_prefetch(void *self, const struct pw_cmd *const *cmds, size_t n,
                                       struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
+    enum pw_err rc;
+    if (fault_hit(f->plan, err, &rc))
+        return rc;
     return pw_uow_prefetch(f->inner, cmds, n, err);
 }
 
@@ -157,6 +171,7 @@ static const struct pw_uow_ops fault_uow_ops = {
     .inbox_get = fault_uow_inbox_get,
     .inbox_put = fault_uow_inbox_put,
     .outbox_put = fault_uow_outbox_put,
+    .dead_letter_put = fault_uow_dead_letter_put,
     .offset_put = fault_uow_offset_put,
     .offset_get = fault_uow_offset_get,
     .prefetch = fault_uow_prefetch,

@@ -29,13 +29,15 @@ enum pw_err pw_inmem_uow_open(struct pw_uow *uow, struct pw_inmem_store *store);
 /* Opens the outbox's read side on store. PW_E_NOMEM on failure. */
 enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store *store);
 
-/* Opens a bus that keeps every event published and flushed, in order. */
+/* Opens a bus that keeps every message published and flushed, in order. */
 enum pw_err pw_inmem_bus_open(struct pw_bus *bus);
 
 /*
- * The events an in-memory bus has delivered (flushed), oldest first;
- * borrowed until the next publish, flush or close. bus must be an inmem bus.
+ * The events and the dead letters an in-memory bus has delivered (flushed),
+ * oldest first; borrowed until the next publish, flush or close. bus must
+ * be an inmem bus.
  */
 const struct pw_event *pw_inmem_bus_events(const struct pw_bus *bus, size_t *n);
+const struct pw_out *pw_inmem_bus_dead_letters(const struct pw_bus *bus, size_t *n);
 
 #endif

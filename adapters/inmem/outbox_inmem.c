@@ -18,7 +18,7 @@ struct inmem_outbox {
     struct pw_inmem_store *store;
 };
 
-static enum pw_err inmem_outbox_peek(void *self, struct pw_event *evs, uint64_t *seqs,
+static enum pw_err inmem_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs,
                                      size_t max, size_t *n, struct pw_errbuf *err)
 {
     struct pw_inmem_store *st = ((struct inmem_outbox *)self)->store;
@@ -31,7 +31,7 @@ static enum pw_err inmem_outbox_peek(void *self, struct pw_event *evs, uint64_t 
         struct inmem_outbox_row *row = &st->outbox[i];
         if (row->removed)
             continue;
-        if (pw_event_copy(&evs[*n], &row->ev)) {
+        if (pw_out_copy(&outs[*n], &row->out)) {
             rc = pw_err_set(err, PW_E_NOMEM, "out of memory reading the outbox");
             break;
         }
@@ -40,7 +40,7 @@ static enum pw_err inmem_outbox_peek(void *self, struct pw_event *evs, uint64_t 
     pthread_mutex_unlock(&st->lock);
     if (rc) {
         for (size_t i = 0; i < *n; i++)
-            pw_event_release(&evs[i]);
+            pw_out_release(&outs[i]);
         *n = 0;
     }
     return rc;
@@ -70,7 +70,7 @@ static enum pw_err inmem_outbox_remove(void *self, const uint64_t *seqs, size_t 
         struct inmem_outbox_row *row = inmem_outbox_find(st, seqs[i]);
         if (row && !row->removed) {
             row->removed = true;
-            pw_event_release(&row->ev);
+            pw_out_release(&row->out);
         }
     }
     while (st->outbox_head < st->outbox_len && st->outbox[st->outbox_head].removed)

@@ -11,19 +11,19 @@
 #include <stdint.h>
 
 #include "adapters/inmem/map.h"
-#include "domain/event.h"
+#include "ports/message.h"
 
 struct inmem_outbox_row {
     uint64_t seq; /* commit order, from 1 */
     bool removed;
-    struct pw_event ev;
+    struct pw_out out;
 };
 
 struct pw_inmem_store {
     pthread_mutex_t lock;
     struct inmem_map posts;   /* post_id -> struct pw_post * */
     struct inmem_map inbox;   /* source NUL id -> num: outcome code */
-    struct inmem_map offsets; /* topic NUL partition -> num: next offset */
+    struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
     struct inmem_outbox_row *outbox;
     size_t outbox_head, outbox_len, outbox_cap; /* live rows are [head, len) */
     uint64_t next_seq;

@@ -37,7 +37,7 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
     inmem_map_clear(&store->inbox, NULL);
     inmem_map_clear(&store->offsets, NULL);
     for (size_t i = store->outbox_head; i < store->outbox_len; i++)
-        pw_event_release(&store->outbox[i].ev);
+        pw_out_release(&store->outbox[i].out);
     free(store->outbox);
     pthread_mutex_destroy(&store->lock);
     free(store);

@@ -11,24 +11,32 @@
  */
 #include "adapters/inmem/inmem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/inmem/store.h"
+
+/* Outbox rows of one kind, in the order recorded. */
+struct inmem_rows {
+    struct pw_out *v;
+    size_t n, cap;
+};
 
 struct inmem_uow {
     struct pw_inmem_store *store;
     bool open;
     struct inmem_map posts;   /* post_id -> struct pw_post *; num: store version seen, 0 none */
     struct inmem_map inbox;   /* source NUL id -> num: outcome */
-    struct inmem_map offsets; /* topic NUL partition -> num: next offset */
-    struct pw_event *events;  /* the outbox rows of this transaction */
-    size_t nevents, cap;
+    struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
+    struct inmem_rows events; /* the outbox rows of this transaction: events, */
+    struct inmem_rows dead;   /* then dead letters */
 };
 
 /* Inbox keys are source NUL id; both are bounded by the codec's limits. */
 #define INMEM_KEY_MAX (PW_CMD_SOURCE_BYTES + PW_CMD_ID_BYTES + 2)
 
+/* key = a NUL b; b of blen bytes (b may be NULL: then the key is a NUL). */
 static enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void *b, size_t blen,
                              struct pw_errbuf *err)
 {
@@ -38,9 +46,50 @@ static enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void 
                           alen + 1 + blen);
     memcpy(buf, a, alen);
     buf[alen] = '\0';
-    memcpy(buf + alen + 1, b, blen);
+    if (blen)
+        memcpy(buf + alen + 1, b, blen);
     *klen = alen + 1 + blen;
     return PW_OK;
+}
+
+/* The offsets key: group NUL topic NUL partition. */
+static enum pw_err inmem_offset_key(char *buf, size_t *klen, const char *group, const char *topic,
+                                    int32_t partition, struct pw_errbuf *err)
+{
+    char tp[PW_TOPIC_MAX + 1 + sizeof partition];
+    size_t tlen = strlen(topic);
+    if (tlen > PW_TOPIC_MAX)
+        return pw_err_set(err, PW_E_FATAL, "topic name of %zu bytes is longer than Kafka allows",
+                          tlen);
+    memcpy(tp, topic, tlen + 1);
+    memcpy(tp + tlen + 1, &partition, sizeof partition);
+    return inmem_key(buf, klen, group, tp, tlen + 1 + sizeof partition, err);
+}
+
+static void inmem_rows_clear(struct inmem_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        pw_out_release(&rows->v[i]);
+    rows->n = 0;
+}
+
+/* A new zeroed row at the end of rows for topic; NULL when memory runs out. */
+static struct pw_out *inmem_rows_add(struct inmem_rows *rows, enum pw_out_kind kind,
+                                     const char *topic)
+{
+    if (rows->n == rows->cap) {
+        size_t cap = rows->cap ? rows->cap * 2 : 16;
+        struct pw_out *v = realloc(rows->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        rows->v = v;
+        rows->cap = cap;
+    }
+    struct pw_out *out = &rows->v[rows->n];
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    snprintf(out->topic, sizeof out->topic, "%s", topic);
+    return out;
 }
 
 static void inmem_uow_drop(struct inmem_uow *u)
@@ -48,9 +97,8 @@ static void inmem_uow_drop(struct inmem_uow *u)
     inmem_map_clear(&u->posts, inmem_post_free);
     inmem_map_clear(&u->inbox, NULL);
     inmem_map_clear(&u->offsets, NULL);
-    for (size_t i = 0; i < u->nevents; i++)
-        pw_event_release(&u->events[i]);
-    u->nevents = 0;
+    inmem_rows_clear(&u->events);
+    inmem_rows_clear(&u->dead);
     u->open = false;
 }
 
@@ -218,29 +266,39 @@ static enum pw_err inmem_uow_inbox_put(void *self, const char *source, const cha
     return PW_OK;
 }
 
-static enum pw_err inmem_uow_outbox_put(void *self, const struct pw_event *ev,
+static enum pw_err inmem_uow_outbox_put(void *self, const char *topic, struct pw_event *ev,
                                         struct pw_errbuf *err)
 {
     struct inmem_uow *u = self;
     enum pw_err rc = inmem_uow_need_open(u, err);
     if (rc)
         return rc;
-    if (u->nevents == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 16;
-        struct pw_event *evs = realloc(u->events, cap * sizeof *evs);
-        if (!evs)
-            return pw_err_set(err, PW_E_NOMEM, "out of memory recording event");
-        u->events = evs;
-        u->cap = cap;
-    }
-    if (pw_event_copy(&u->events[u->nevents], ev))
+    struct pw_out *out = inmem_rows_add(&u->events, PW_OUT_EVENT, topic);
+    if (!out)
         return pw_err_set(err, PW_E_NOMEM, "out of memory recording event");
-    u->nevents++;
+    out->ev = *ev;
+    memset(ev, 0, sizeof *ev);
+    u->events.n++;
     return PW_OK;
 }
 
-static enum pw_err inmem_uow_offset_put(void *self, const char *topic, int32_t partition,
-                                        int64_t offset, struct pw_errbuf *err)
+static enum pw_err inmem_uow_dead_letter_put(void *self, const char *topic,
+                                             const struct pw_dead_letter *dl,
+                                             struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    enum pw_err rc = inmem_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    struct pw_out *out = inmem_rows_add(&u->dead, PW_OUT_DEAD_LETTER, topic);
+    if (!out || pw_dead_letter_copy(&out->dl, dl))
+        return pw_err_set(err, PW_E_NOMEM, "out of memory recording a dead letter");
+    u->dead.n++;
+    return PW_OK;
+}
+
+static enum pw_err inmem_uow_offset_put(void *self, const char *group, const char *topic,
+                                        int32_t partition, int64_t offset, struct pw_errbuf *err)
 {
     struct inmem_uow *u = self;
     char key[INMEM_KEY_MAX];
@@ -248,23 +306,24 @@ static enum pw_err inmem_uow_offset_put(void *self, const char *topic, int32_t p
     int created;
     enum pw_err rc = inmem_uow_need_open(u, err);
     if (!rc)
-        rc = inmem_key(key, &klen, topic, &partition, sizeof partition, err);
+        rc = inmem_offset_key(key, &klen, group, topic, partition, err);
     if (rc)
         return rc;
     struct inmem_slot *s = inmem_map_put(&u->offsets, key, klen, &created);
     if (!s)
         return pw_err_set(err, PW_E_NOMEM, "out of memory storing an offset");
-    s->num = offset;
+    if (created || offset > s->num)
+        s->num = offset;
     return PW_OK;
 }
 
-static enum pw_err inmem_uow_offset_get(void *self, const char *topic, int32_t partition,
-                                        int64_t *offset, struct pw_errbuf *err)
+static enum pw_err inmem_uow_offset_get(void *self, const char *group, const char *topic,
+                                        int32_t partition, int64_t *offset, struct pw_errbuf *err)
 {
     struct inmem_uow *u = self;
     char key[INMEM_KEY_MAX];
     size_t klen;
-    enum pw_err rc = inmem_key(key, &klen, topic, &partition, sizeof partition, err);
+    enum pw_err rc = inmem_offset_key(key, &klen, group, topic, partition, err);
     if (rc)
         return rc;
     pthread_mutex_lock(&u->store->lock);
@@ -295,20 +354,20 @@ static enum pw_err inmem_uow_check(struct inmem_uow *u, struct pw_errbuf *err)
             return pw_err_set(err, PW_E_TRANSIENT,
                               "serialization failure: a command was processed by another transaction");
     }
-    size_t live = st->outbox_len - st->outbox_head;
-    if (st->outbox_head > 0 && st->outbox_len + u->nevents > st->outbox_cap) {
+    size_t live = st->outbox_len - st->outbox_head, rows = u->events.n + u->dead.n;
+    if (st->outbox_head > 0 && st->outbox_len + rows > st->outbox_cap) {
         memmove(st->outbox, st->outbox + st->outbox_head, live * sizeof *st->outbox);
         st->outbox_head = 0;
         st->outbox_len = live;
     }
-    if (st->outbox_len + u->nevents > st->outbox_cap) {
+    if (st->outbox_len + rows > st->outbox_cap) {
         size_t cap = st->outbox_cap ? st->outbox_cap : 64;
-        while (cap < st->outbox_len + u->nevents)
+        while (cap < st->outbox_len + rows)
             cap *= 2;
-        struct inmem_outbox_row *rows = realloc(st->outbox, cap * sizeof *rows);
-        if (!rows)
+        struct inmem_outbox_row *grown = realloc(st->outbox, cap * sizeof *grown);
+        if (!grown)
             return pw_err_set(err, PW_E_NOMEM, "out of memory growing the outbox");
-        st->outbox = rows;
+        st->outbox = grown;
         st->outbox_cap = cap;
     }
     return PW_OK;
@@ -339,17 +398,23 @@ static enum pw_err inmem_uow_apply(struct inmem_uow *u, struct pw_errbuf *err)
                 continue;
             struct inmem_slot *base = inmem_map_put(to, s->key, s->klen, &created);
             if (!base)
-                return pw_err_set(err, PW_E_NOMEM, "out of memory committing: the store is now unreliable");
-            base->num = s->num;
+                return pw_err_set(err, PW_E_NOMEM,
+                                  "out of memory committing: the store is now unreliable");
+            /* An offset never moves backwards; an inbox mark is only ever new. */
+            if (created || s->num > base->num)
+                base->num = s->num;
         }
     }
-    for (size_t i = 0; i < u->nevents; i++) {
-        struct inmem_outbox_row *row = &st->outbox[st->outbox_len++];
-        row->seq = st->next_seq++;
-        row->removed = false;
-        row->ev = u->events[i];
+    struct inmem_rows *kinds[] = {&u->events, &u->dead};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < kinds[k]->n; i++) {
+            struct inmem_outbox_row *row = &st->outbox[st->outbox_len++];
+            row->seq = st->next_seq++;
+            row->removed = false;
+            row->out = kinds[k]->v[i];
+        }
+        kinds[k]->n = 0; /* moved into the store */
     }
-    u->nevents = 0; /* moved into the store */
     return PW_OK;
 }
 
@@ -379,7 +444,8 @@ static void inmem_uow_close(void *self)
     if (!u)
         return;
     inmem_uow_drop(u);
-    free(u->events);
+    free(u->events.v);
+    free(u->dead.v);
     free(u);
 }
 
@@ -392,6 +458,7 @@ static const struct pw_uow_ops inmem_uow_ops = {
     .inbox_get = inmem_uow_inbox_get,
     .inbox_put = inmem_uow_inbox_put,
     .outbox_put = inmem_uow_outbox_put,
+    .dead_letter_put = inmem_uow_dead_letter_put,
     .offset_put = inmem_uow_offset_put,
     .offset_get = inmem_uow_offset_get,
     .prefetch = NULL,

@@ -1,7 +1,8 @@
 /*
  * The message bus on Kafka: an idempotent producer (acks=all) that
- * publishes each event to the events topic, keyed by its post id, with the
- * header content-type: application/cloudevents+json.
+ * publishes each outgoing message to the topic it names: an event keyed by
+ * its post id with the header content-type: application/cloudevents+json,
+ * a dead letter with its original key, value and headers plus dlq.*.
  */
 #ifndef PW_ADAPTERS_KAFKA_BUS_KAFKA_H
 #define PW_ADAPTERS_KAFKA_BUS_KAFKA_H

@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "adapters/kafka/conf.h"
+#include "adapters/kafka/span_kafka.h"
 #include "domain/time.h"
 
 struct pw_kafka_client {
-    const struct pw_kafka_settings *s; /* first: the log callback finds it here */
+    struct kafka_logctx log; /* first: the log callback finds it here */
+    const struct pw_kafka_settings *s;
     rd_kafka_t *rk;
     size_t failed;
     rd_kafka_resp_err_t first_err;
@@ -30,26 +32,19 @@ static void client_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
     }
 }
 
-enum pw_err pw_kafka_client_open(struct pw_kafka_client **out, const struct pw_kafka_settings *s,
-                                 struct pw_errbuf *err)
+enum pw_err pw_kafka_client_new(struct pw_kafka_client **out, const struct pw_kafka_settings *s,
+                                struct pw_errbuf *err)
 {
-    static const char *const defaults[] = {"acks", "all", "message.timeout.ms", "10000", NULL};
+    static const char *const defaults[] = {"message.timeout.ms", "10000", NULL};
     struct pw_kafka_client *c = calloc(1, sizeof *c);
     if (!c)
         return pw_err_set(err, PW_E_NOMEM, "out of memory");
+    c->log = (struct kafka_logctx){s, "producer"};
     c->s = s;
-    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, c, err);
-    if (!conf) {
+    c->rk = kafka_producer_new(s, defaults, c, client_dr, err);
+    if (!c->rk) {
         free(c);
         return err->code;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, client_dr);
-    char errstr[256];
-    c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!c->rk) {
-        rd_kafka_conf_destroy(conf);
-        free(c);
-        return pw_err_set(err, PW_E_USAGE, "cannot start a producer: %s", errstr);
     }
     *out = c;
     return PW_OK;
@@ -93,7 +88,7 @@ size_t pw_kafka_client_flush(struct pw_kafka_client *c, struct pw_errbuf *err)
     return failed;
 }
 
-void pw_kafka_client_close(struct pw_kafka_client *c)
+void pw_kafka_client_free(struct pw_kafka_client *c)
 {
     if (!c)
         return;
@@ -102,29 +97,27 @@ void pw_kafka_client_close(struct pw_kafka_client *c)
 }
 
 /* A reader: a consumer assigned to every partition of one topic. */
-struct reader {
-    const struct pw_kafka_settings *s; /* first: the log callback finds it here */
+struct client_reader {
+    struct kafka_logctx log; /* first: the log callback finds it here */
     rd_kafka_t *rk;
-    int32_t nparts;
-    int64_t *end; /* per partition, the end as of start */
-    int64_t *pos;
+    struct kafka_span span;
 };
 
-static void reader_close(struct reader *r)
+static void client_reader_close(struct client_reader *r)
 {
     if (r->rk)
         rd_kafka_destroy(r->rk);
-    free(r->end);
-    free(r->pos);
+    kafka_span_release(&r->span);
 }
 
-static enum pw_err reader_open(struct reader *r, const struct pw_kafka_settings *s,
-                               const char *topic, bool from_beginning, struct pw_errbuf *err)
+static enum pw_err client_reader_open(struct client_reader *r, const struct pw_kafka_settings *s,
+                                      const char *topic, bool from_beginning,
+                                      struct pw_errbuf *err)
 {
     static const char *const defaults[] = {"group.id", "postctl", "enable.auto.commit", "false",
                                            "enable.partition.eof", "true", NULL};
     memset(r, 0, sizeof *r);
-    r->s = s;
+    r->log = (struct kafka_logctx){s, "consumer"};
     rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, r, err);
     if (!conf)
         return err->code;
@@ -134,49 +127,12 @@ static enum pw_err reader_open(struct reader *r, const struct pw_kafka_settings 
         rd_kafka_conf_destroy(conf);
         return pw_err_set(err, PW_E_USAGE, "cannot start a consumer: %s", errstr);
     }
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (e)
-        return pw_err_set(err, kafka_err(e), "cannot reach Kafka at %s: %s", s->brokers,
-                          rd_kafka_err2str(e));
-    e = md->topics[0].err;
-    r->nparts = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    if (e)
-        return pw_err_set(err, kafka_err(e), "topic '%s' at %s: %s", topic, s->brokers,
-                          rd_kafka_err2str(e));
-    r->end = calloc((size_t)r->nparts + 1, sizeof *r->end);
-    r->pos = calloc((size_t)r->nparts + 1, sizeof *r->pos);
-    if (!r->end || !r->pos)
-        return pw_err_set(err, PW_E_NOMEM, "out of memory");
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(r->nparts);
-    for (int32_t p = 0; p < r->nparts; p++) {
-        int64_t lo = 0, hi = 0;
-        rd_kafka_query_watermark_offsets(r->rk, topic, p, &lo, &hi, 10000);
-        r->end[p] = hi;
-        r->pos[p] = from_beginning ? lo : hi;
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-            from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-    }
-    e = rd_kafka_assign(r->rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (e)
-        return pw_err_set(err, kafka_err(e), "cannot read '%s': %s", topic, rd_kafka_err2str(e));
-    return PW_OK;
-}
-
-static bool reader_at_end(const struct reader *r)
-{
-    for (int32_t p = 0; p < r->nparts; p++)
-        if (r->pos[p] < r->end[p])
-            return false;
-    return true;
+    return kafka_span_assign(&r->span, r->rk, topic, s->brokers,
+                             from_beginning ? PW_START_BEGINNING : PW_START_END, 0, 0, err);
 }
 
 /* The message as a JSON object: position, key, headers, value (as text). */
-static json_t *tail_envelope(const rd_kafka_message_t *m)
+static json_t *client_envelope(const rd_kafka_message_t *m)
 {
     json_t *o = json_object(), *hs = json_object();
     json_object_set_new(o, "topic", json_string(rd_kafka_topic_name(m->rkt)));
@@ -203,7 +159,7 @@ static json_t *tail_envelope(const rd_kafka_message_t *m)
     return o;
 }
 
-static void tail_print(const rd_kafka_message_t *m, enum pw_tail_format fmt, FILE *out)
+static void client_print(const rd_kafka_message_t *m, enum pw_tail_format fmt, FILE *out)
 {
     if (fmt == PW_TAIL_VALUE && m->payload) {
         json_t *v = json_loadb(m->payload, m->len, 0, NULL);
@@ -214,34 +170,33 @@ static void tail_print(const rd_kafka_message_t *m, enum pw_tail_format fmt, FIL
             return;
         }
     }
-    json_t *o = tail_envelope(m);
+    json_t *o = client_envelope(m);
     json_dumpf(o, out, JSON_COMPACT);
     fputc('\n', out);
     json_decref(o);
 }
 
 /* Reads messages until stop, the end (if until_end), or an error; fn sees each one. */
-static enum pw_err reader_run(struct reader *r, bool until_end, volatile sig_atomic_t *stop,
-                              void (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
-                              struct pw_errbuf *err)
+static enum pw_err client_reader_run(struct client_reader *r, bool until_end,
+                                     volatile sig_atomic_t *stop,
+                                     void (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
+                                     struct pw_errbuf *err)
 {
-    while (!(stop && *stop) && !(until_end && reader_at_end(r))) {
+    while (!(stop && *stop) && !(until_end && kafka_span_done(&r->span))) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 200);
         if (!m)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (m->partition < r->nparts && m->offset > r->pos[m->partition])
-                r->pos[m->partition] = m->offset;
+            kafka_span_seen(&r->span, m->partition, m->offset);
         } else if (m->err) {
             rd_kafka_resp_err_t e = m->err;
             rd_kafka_message_destroy(m);
             if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || e == RD_KAFKA_RESP_ERR__TRANSPORT)
                 return pw_err_set(err, PW_E_TRANSIENT, "cannot reach Kafka at %s: %s",
-                                  r->s->brokers, rd_kafka_err2str(e));
+                                  r->log.s->brokers, rd_kafka_err2str(e));
             continue;
         } else {
-            if (m->partition < r->nparts)
-                r->pos[m->partition] = m->offset + 1;
+            kafka_span_seen(&r->span, m->partition, m->offset + 1);
             fn(m, arg);
         }
         rd_kafka_message_destroy(m);
@@ -249,15 +204,15 @@ static enum pw_err reader_run(struct reader *r, bool until_end, volatile sig_ato
     return PW_OK;
 }
 
-struct tail_arg {
+struct client_tail_arg {
     enum pw_tail_format fmt;
     FILE *out;
 };
 
-static void tail_one(const rd_kafka_message_t *m, void *arg)
+static void client_tail_one(const rd_kafka_message_t *m, void *arg)
 {
-    struct tail_arg *t = arg;
-    tail_print(m, t->fmt, t->out);
+    struct client_tail_arg *t = arg;
+    client_print(m, t->fmt, t->out);
     fflush(t->out);
 }
 
@@ -265,23 +220,23 @@ enum pw_err pw_kafka_tail(const struct pw_kafka_settings *s, const char *topic,
                           bool from_beginning, bool until_end, enum pw_tail_format fmt,
                           volatile sig_atomic_t *stop, FILE *out, struct pw_errbuf *err)
 {
-    struct reader r;
-    struct tail_arg t = {fmt, out};
-    enum pw_err rc = reader_open(&r, s, topic, from_beginning, err);
+    struct client_reader r;
+    struct client_tail_arg t = {fmt, out};
+    enum pw_err rc = client_reader_open(&r, s, topic, from_beginning, err);
     if (!rc)
-        rc = reader_run(&r, until_end, stop, tail_one, &t, err);
-    reader_close(&r);
+        rc = client_reader_run(&r, until_end, stop, client_tail_one, &t, err);
+    client_reader_close(&r);
     return rc;
 }
 
-struct get_arg {
+struct client_get_arg {
     const char *post_id;
     json_t *latest; /* data of the newest event of the post so far */
 };
 
-static void get_one(const rd_kafka_message_t *m, void *arg)
+static void client_get_one(const rd_kafka_message_t *m, void *arg)
 {
-    struct get_arg *g = arg;
+    struct client_get_arg *g = arg;
     size_t n = strlen(g->post_id);
     if (!m->key || m->key_len != n || memcmp(m->key, g->post_id, n) != 0)
         return;
@@ -301,12 +256,12 @@ static void get_one(const rd_kafka_message_t *m, void *arg)
 enum pw_err pw_kafka_get_post(const struct pw_kafka_settings *s, const char *post_id, char **json,
                               struct pw_errbuf *err)
 {
-    struct reader r;
-    struct get_arg g = {post_id, NULL};
-    enum pw_err rc = reader_open(&r, s, s->events_topic, true, err);
+    struct client_reader r;
+    struct client_get_arg g = {post_id, NULL};
+    enum pw_err rc = client_reader_open(&r, s, s->events_topic, true, err);
     if (!rc)
-        rc = reader_run(&r, true, NULL, get_one, &g, err);
-    reader_close(&r);
+        rc = client_reader_run(&r, true, NULL, client_get_one, &g, err);
+    client_reader_close(&r);
     if (!rc && !g.latest)
         rc = pw_err_set(err, PW_E_NOT_FOUND, "post '%s' has no events in '%s'", post_id,
                         s->events_topic);
@@ -319,14 +274,14 @@ enum pw_err pw_kafka_get_post(const struct pw_kafka_settings *s, const char *pos
     return rc;
 }
 
-struct read_arg {
+struct client_read_arg {
     pw_kafka_record_fn fn;
     void *arg;
 };
 
-static void read_one(const rd_kafka_message_t *m, void *arg)
+static void client_read_one(const rd_kafka_message_t *m, void *arg)
 {
-    struct read_arg *r = arg;
+    struct client_read_arg *r = arg;
     rd_kafka_timestamp_type_t tstype;
     struct pw_kafka_record rec = {
         .key = m->key,
@@ -344,11 +299,11 @@ enum pw_err pw_kafka_read(const struct pw_kafka_settings *s, const char *topic,
                           bool from_beginning, bool until_end, volatile sig_atomic_t *stop,
                           pw_kafka_record_fn fn, void *arg, struct pw_errbuf *err)
 {
-    struct reader r;
-    struct read_arg ra = {fn, arg};
-    enum pw_err rc = reader_open(&r, s, topic, from_beginning, err);
+    struct client_reader r;
+    struct client_read_arg ra = {fn, arg};
+    enum pw_err rc = client_reader_open(&r, s, topic, from_beginning, err);
     if (!rc)
-        rc = reader_run(&r, until_end, stop, read_one, &ra, err);
-    reader_close(&r);
+        rc = client_reader_run(&r, until_end, stop, client_read_one, &ra, err);
+    client_reader_close(&r);
     return rc;
 }

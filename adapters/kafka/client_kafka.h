@@ -16,8 +16,8 @@
 
 struct pw_kafka_client;
 
-/* A producer (acks=all). On PW_OK *out is the caller's (pw_kafka_client_close). */
-enum pw_err pw_kafka_client_open(struct pw_kafka_client **out, const struct pw_kafka_settings *s,
+/* A producer (acks=all). On PW_OK *out is the caller's (pw_kafka_client_free). */
+enum pw_err pw_kafka_client_new(struct pw_kafka_client **out, const struct pw_kafka_settings *s,
                                  struct pw_errbuf *err);
 
 /* Queues value, keyed by key (may be NULL), with headers "name=value" (NULL-ended, may be NULL). */
@@ -28,7 +28,7 @@ enum pw_err pw_kafka_client_produce(struct pw_kafka_client *c, const char *topic
 /* Waits for every queued message; returns how many failed, with the first failure in err. */
 size_t pw_kafka_client_flush(struct pw_kafka_client *c, struct pw_errbuf *err);
 
-void pw_kafka_client_close(struct pw_kafka_client *c);
+void pw_kafka_client_free(struct pw_kafka_client *c);
 
 enum pw_tail_format {
     PW_TAIL_VALUE,    /* the value itself when it is JSON (events) */

@@ -31,7 +31,7 @@ struct ce_in {
     const struct pw_ce_message *msg; /* binary mode when root is NULL */
 };
 
-static const struct pw_ce_header *ce_header(const struct pw_ce_message *msg, const char *name)
+static const struct pw_header *ce_header(const struct pw_ce_message *msg, const char *name)
 {
     for (size_t i = 0; i < msg->nheaders; i++)
         if (strcmp(msg->headers[i].name, name) == 0)
@@ -56,7 +56,7 @@ static enum pw_err ce_attr(const struct ce_in *in, const char *name, struct ce_s
     }
     char hname[64];
     snprintf(hname, sizeof hname, "ce_%s", name);
-    const struct pw_ce_header *h = ce_header(in->msg, hname);
+    const struct pw_header *h = ce_header(in->msg, hname);
     if (!h)
         return PW_OK;
     out->p = h->value ? h->value : "";

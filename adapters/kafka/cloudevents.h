@@ -12,22 +12,16 @@
 #include "domain/command.h"
 #include "domain/err.h"
 #include "domain/event.h"
+#include "ports/message.h"
 
 /* The largest message value decoded; larger ones are too_large. */
 #define PW_CE_MAX_MESSAGE (1024 * 1024)
-
-/* A message header as Kafka carries it: value bytes need not end in NUL; NULL value is a null header. */
-struct pw_ce_header {
-    const char *name;
-    const void *value;
-    size_t len;
-};
 
 /* What the codec needs of a consumed message; all borrowed. */
 struct pw_ce_message {
     const void *value;
     size_t len;
-    const struct pw_ce_header *headers;
+    const struct pw_header *headers; /* all of them; the codec reads the ce_ ones */
     size_t nheaders;
     pw_time timestamp; /* the message's timestamp, PW_TIME_NONE if it has none */
 };

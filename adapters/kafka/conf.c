@@ -25,10 +25,10 @@ void kafka_log(const struct pw_kafka_settings *s, const char *level, const char 
 /* librdkafka's own log lines, through ours (they never carry config values). */
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    const struct pw_kafka_settings *const *owner = rd_kafka_opaque(rk);
-    const struct pw_kafka_settings *s = owner ? *owner : NULL;
-    if (s && s->log)
-        kafka_log(s, level <= 3 ? "error" : level <= 4 ? "warn" : "info", "kafka %s: %s", fac, buf);
+    const struct kafka_logctx *ctx = rd_kafka_opaque(rk);
+    if (ctx && ctx->s && ctx->s->log)
+        kafka_log(ctx->s, level <= 3 ? "error" : level <= 4 ? "warn" : "info", "kafka %s %s: %s",
+                  ctx->handle ? ctx->handle : "client", fac, buf);
 }
 
 static int kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,
@@ -69,6 +69,52 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *const *extra,
+                               void *opaque,
+                               void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               struct pw_errbuf *err)
+{
+    static const char *const defaults[] = {
+        "enable.idempotence", "true",
+        "acks", "all",
+        "linger.ms", "2",
+        "message.timeout.ms", "30000",
+        NULL,
+    };
+    /* Ours, then the caller's over them; kafka_conf_new puts the user's -X last. */
+    const char *all[2 * 16 + 1];
+    size_t n = 0;
+    for (const char *const *d = defaults; *d; d++)
+        all[n++] = *d;
+    for (const char *const *d = extra; d && *d && n + 2 < sizeof all / sizeof all[0]; d += 2) {
+        all[n++] = d[0];
+        all[n++] = d[1];
+    }
+    all[n] = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(s, all, opaque, err);
+    if (!conf)
+        return NULL;
+    char errstr[256];
+    if (dr)
+        rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        pw_err_set(err, PW_E_USAGE, "cannot start a producer: %s", errstr);
+    }
+    return rk;
+}
+
+void kafka_warm(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
 }
 
 enum pw_err kafka_err(rd_kafka_resp_err_t e)

@@ -11,16 +11,40 @@
 #include "domain/err.h"
 
 /*
+ * What librdkafka's log callback needs to know of a handle: our settings
+ * (their log function) and which handle it is ("consumer", "producer"). It
+ * must be the first member of the struct a handle's opaque points to, so
+ * that the callback finds it whatever that struct is.
+ */
+struct kafka_logctx {
+    const struct pw_kafka_settings *s;
+    const char *handle;
+};
+
+/*
  * A configuration with bootstrap.servers, the given defaults (NULL-ended
  * pairs), then the user's -X properties, so the user can override any of
  * ours. On failure NULL, with a message that names the property but never
  * its value (it may be a password).
  *
  * opaque becomes the handle's opaque; it must point to a struct whose first
- * member is the settings pointer, which librdkafka's log lines go through.
+ * member is a struct kafka_logctx.
  */
 rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *const *defaults,
                                 void *opaque, struct pw_errbuf *err);
+
+/*
+ * A producer with our defaults for acknowledged delivery (acks=all,
+ * idempotence) under extra (NULL-ended pairs, may be NULL) and the user's
+ * -X, delivering reports to dr (may be NULL). NULL on failure, with err set.
+ */
+rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *const *extra,
+                               void *opaque,
+                               void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               struct pw_errbuf *err);
+
+/* Looks up topic's metadata now, so that the first message to it is not delayed by it. */
+void kafka_warm(rd_kafka_t *rk, const char *topic);
 
 /* librdkafka's error as ours: retriable and transport errors are transient. */
 enum pw_err kafka_err(rd_kafka_resp_err_t e);

@@ -7,6 +7,18 @@
 
 #include <stddef.h>
 
+/*
+ * Where reading starts: the consumer group's position, or a reader's own
+ * starting point (a replay, a tail).
+ */
+enum pw_kafka_start {
+    PW_START_GROUP,
+    PW_START_BEGINNING,
+    PW_START_END,
+    PW_START_OFFSET,
+    PW_START_TIME,
+};
+
 /* One log line: level is "info", "warn" or "error"; msg has no newline. */
 typedef void (*pw_log_fn)(const char *level, const char *msg);
 

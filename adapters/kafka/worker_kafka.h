@@ -1,7 +1,7 @@
 /*
  * The Kafka worker: the driving adapter that consumes commands, runs them
- * through the dispatcher, sends dead letters, relays events and commits
- * offsets, until asked to stop.
+ * through the application (ports/service.h), has it publish what committed
+ * (events and dead letters) and commits offsets, until asked to stop.
  */
 #ifndef PW_ADAPTERS_KAFKA_WORKER_KAFKA_H
 #define PW_ADAPTERS_KAFKA_WORKER_KAFKA_H
@@ -12,9 +12,6 @@
 
 #include "adapters/kafka/settings.h"
 #include "ports/service.h"
-
-/* Where reading starts: the group's position, or a replay's starting point. */
-enum pw_kafka_start { PW_START_GROUP, PW_START_BEGINNING, PW_START_OFFSET, PW_START_TIME };
 
 /* Counters of a run, for logs, tests and the benchmark. */
 struct pw_kafka_worker_stats {

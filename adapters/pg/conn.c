@@ -195,6 +195,36 @@ void pg_array_add_time(struct pg_array *a, pw_time t)
     pg_array_add(a, t == PW_TIME_NONE ? NULL : pw_time_format(t, buf));
 }
 
+enum pw_err pg_err_of(const char *name)
+{
+    for (int code = 0; code < PW_E__COUNT; code++)
+        if (strcmp(pw_err_name((enum pw_err)code), name) == 0)
+            return (enum pw_err)code;
+    return PW_E_FATAL;
+}
+
+void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    pg_array_sep(a);
+    if (!bytes) {
+        pg_array_put(a, "NULL", 4);
+        return;
+    }
+    const unsigned char *b = bytes;
+    char buf[512];
+    pg_array_put(a, "\"", 1);
+    for (size_t i = 0; i < len;) {
+        size_t k = 0;
+        for (; i < len && k + 2 <= sizeof buf; i++) {
+            buf[k++] = digits[b[i] >> 4];
+            buf[k++] = digits[b[i] & 15];
+        }
+        pg_array_put(a, buf, k);
+    }
+    pg_array_put(a, "\"", 1);
+}
+
 const char *pg_array_done(struct pg_array *a)
 {
     if (a->n == 0)

@@ -46,6 +46,9 @@ void pg_disconnect(struct pg_conn *c);
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err);
 
+/* Our error code of name (pw_err_name), as stored; PW_E_FATAL for a name we do not know. */
+enum pw_err pg_err_of(const char *name);
+
 /* A column as an integer, or as a time (PW_TIME_NONE for NULL). */
 int64_t pg_int(const PGresult *res, int row, int col);
 pw_time pg_time(const PGresult *res, int row, int col);
@@ -64,6 +67,8 @@ struct pg_array {
 void pg_array_add(struct pg_array *a, const char *s); /* NULL adds NULL */
 void pg_array_add_int(struct pg_array *a, long long v);
 void pg_array_add_time(struct pg_array *a, pw_time t); /* PW_TIME_NONE adds NULL */
+/* Bytes as hex text, for decode(x, 'hex') on the server; NULL adds NULL. */
+void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len);
 /* The literal, NUL-terminated, owned by a; NULL if memory ran out. */
 const char *pg_array_done(struct pg_array *a);
 void pg_array_release(struct pg_array *a);

@@ -15,7 +15,7 @@
  * processes' commits arrive as NOTIFY pw_outbox. With neither, a peek costs
  * no query at all.
  */
-#include "adapters/pg/conn.h"
+#include "adapters/pg/outbox_sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,36 +76,7 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
     return PW_OK;
 }
 
-static enum pw_err pg_event_fill(struct pw_event *ev, const PGresult *res, int r,
-                                 struct pw_errbuf *err)
-{
-    memset(ev, 0, sizeof *ev);
-    snprintf(ev->id, sizeof ev->id, "%s", PQgetvalue(res, r, 1));
-    if (!pw_event_type_from_name(PQgetvalue(res, r, 2), &ev->type))
-        return pw_err_set(err, PW_E_FATAL, "outbox row %s has an unknown event type '%s'",
-                          PQgetvalue(res, r, 0), PQgetvalue(res, r, 2));
-    ev->index = (unsigned)pg_int(res, r, 3);
-    ev->time = pg_time(res, r, 4);
-    snprintf(ev->source, sizeof ev->source, "%s", PQgetvalue(res, r, 5));
-    snprintf(ev->causation_id, sizeof ev->causation_id, "%s", PQgetvalue(res, r, 6));
-    snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s", PQgetvalue(res, r, 7));
-    struct pw_post *p = &ev->post;
-    snprintf(p->post_id, sizeof p->post_id, "%s", PQgetvalue(res, r, 8));
-    p->author_name = strdup(PQgetvalue(res, r, 9));
-    p->title = strdup(PQgetvalue(res, r, 10));
-    p->body = strdup(PQgetvalue(res, r, 11));
-    p->version = pg_int(res, r, 12);
-    p->created_at = pg_time(res, r, 13);
-    p->updated_at = pg_time(res, r, 14);
-    p->deleted_at = pg_time(res, r, 15);
-    if (!p->author_name || !p->title || !p->body) {
-        pw_event_release(ev);
-        return pw_err_set(err, PW_E_NOMEM, "out of memory reading the outbox");
-    }
-    return PW_OK;
-}
-
-static enum pw_err pg_outbox_peek(void *self, struct pw_event *evs, uint64_t *seqs, size_t max,
+static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
                                   size_t *n, struct pw_errbuf *err)
 {
     struct pg_outbox *o = self;
@@ -118,19 +89,14 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_event *evs, uint64_t *se
     snprintf(limit, sizeof limit, "%zu", max);
     const char *vals[] = {limit};
     PGresult *res = NULL;
-    rc = pg_query(&o->conn, "read the outbox",
-                  "SELECT seq, event_id, event_type, event_index, " PG_US("time") ", source,"
-                  " causation_id, correlation_id, post_id, author_name, title, body, version, "
-                  PG_US("created_at") ", " PG_US("updated_at") ", " PG_US("deleted_at")
-                  " FROM outbox ORDER BY seq LIMIT $1",
-                  1, vals, &res, err);
+    rc = pg_query(&o->conn, "read the outbox", pg_outbox_select_sql(), 1, vals, &res, err);
     if (rc) {
         atomic_store(&o->conn.store->dirty, 1);
         return rc;
     }
     int rows = PQntuples(res);
     for (int r = 0; r < rows && !rc; r++) {
-        rc = pg_event_fill(&evs[r], res, r, err);
+        rc = pg_outbox_fill(&outs[r], res, r, err);
         seqs[r] = (uint64_t)pg_int(res, r, 0);
         if (!rc)
             (*n)++;
@@ -144,7 +110,7 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_event *evs, uint64_t *se
         atomic_store(&o->conn.store->dirty, 1);
     if (rc) {
         for (size_t i = 0; i < *n; i++)
-            pw_event_release(&evs[i]);
+            pw_out_release(&outs[i]);
         *n = 0;
     }
     return rc;

@@ -6,56 +6,16 @@
  * in two queries (posts, inbox marks). Writes are buffered and sent at
  * commit as one multi-row statement per table (unnest of array parameters).
  * So a batch costs a handful of round trips whatever its size, and the
- * commit is one fsync.
- *
- * Buffered writes are checked optimistically: a post is updated only if it
- * is still at the version this transaction read, and inserts of posts and
- * inbox marks must all land. Anything less means another transaction got
- * there first: a serialization failure (transient), and the batch is rerun.
+ * commit is one fsync. This file is the transaction and its read cache;
+ * write_pg.c sends the buffered writes, checked optimistically.
  */
 #define _XOPEN_SOURCE 700 /* tsearch() */
-#include "adapters/pg/conn.h"
+#include "adapters/pg/uow_pg.h"
 
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A post as this transaction sees it: read (found or not) and maybe written. */
-struct pg_post_slot {
-    struct pw_post post; /* post_id always set; the rest only if found */
-    bool found;
-    bool written;
-    int64_t base; /* the version in the database when first read, 0 if none */
-};
-
-/* An inbox mark as this transaction sees it. */
-struct pg_mark {
-    bool found;
-    bool written;
-    enum pw_err outcome;
-    const char *source, *id; /* point into buf */
-    char buf[];
-};
-
-struct pg_uow {
-    struct pg_conn conn;
-    bool open;
-    void *posts_index; /* tsearch tree over posts[] */
-    struct pg_post_slot **posts;
-    size_t nposts, cap_posts;
-    void *marks_index;
-    struct pg_mark **marks;
-    size_t nmarks, cap_marks;
-    struct pw_event *events;
-    size_t nevents, cap_events;
-    struct pg_offset {
-        char topic[256];
-        int32_t partition;
-        int64_t next;
-    } offsets[64];
-    size_t noffsets;
-};
 
 static int pg_post_cmp(const void *a, const void *b)
 {
@@ -68,21 +28,6 @@ static int pg_mark_cmp(const void *a, const void *b)
     const struct pg_mark *x = a, *y = b;
     int c = strcmp(x->source, y->source);
     return c ? c : strcmp(x->id, y->id);
-}
-
-static int pg_grow(void **v, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*v, n * size);
-    if (!p)
-        return -1;
-    *v = p;
-    *cap = n;
-    return 0;
 }
 
 /* Forgets everything of the transaction: caches, buffered writes. */
@@ -98,8 +43,12 @@ static void pg_uow_drop(struct pg_uow *u)
         free(u->marks[i]);
     }
     for (size_t i = 0; i < u->nevents; i++)
-        pw_event_release(&u->events[i]);
-    u->nposts = u->nmarks = u->nevents = u->noffsets = 0;
+        pw_out_release(&u->events[i]);
+    for (size_t i = 0; i < u->ndead; i++)
+        pw_out_release(&u->dead[i]);
+    for (size_t i = 0; i < u->noffsets; i++)
+        free(u->offsets[i].buf);
+    u->nposts = u->nmarks = u->nevents = u->ndead = u->noffsets = 0;
     u->open = false;
 }
 
@@ -153,14 +102,6 @@ static struct pg_mark *pg_mark_new(struct pg_uow *u, const char *source, const c
     }
     u->marks[u->nmarks++] = m;
     return m;
-}
-
-static enum pw_err pg_outcome_of(const char *name)
-{
-    for (int code = 0; code < PW_E__COUNT; code++)
-        if (strcmp(pw_err_name((enum pw_err)code), name) == 0)
-            return (enum pw_err)code;
-    return PW_E_FATAL;
 }
 
 #define PG_POST_COLUMNS                                                                        \
@@ -318,7 +259,7 @@ static enum pw_err pg_uow_inbox_get(void *self, const char *source, const char *
         m = pg_mark_new(u, source, id);
         if (m && PQntuples(res) == 1) {
             m->found = true;
-            m->outcome = pg_outcome_of(PQgetvalue(res, 0, 0));
+            m->outcome = pg_err_of(PQgetvalue(res, 0, 0));
         }
         PQclear(res);
         if (!m)
@@ -345,63 +286,51 @@ static enum pw_err pg_uow_inbox_put(void *self, const char *source, const char *
     return PW_OK;
 }
 
-static enum pw_err pg_uow_outbox_put(void *self, const struct pw_event *ev, struct pw_errbuf *err)
+/* A new row at the end of *rows for topic, not yet counted; NULL when memory runs out. */
+static struct pw_out *pg_row_new(struct pw_out **rows, size_t n, size_t *cap, enum pw_out_kind kind,
+                                 const char *topic)
+{
+    if (pg_grow((void **)rows, cap, n + 1, sizeof **rows))
+        return NULL;
+    struct pw_out *out = &(*rows)[n];
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    snprintf(out->topic, sizeof out->topic, "%s", topic);
+    return out;
+}
+
+static enum pw_err pg_uow_outbox_put(void *self, const char *topic, struct pw_event *ev,
+                                     struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
     enum pw_err rc = pg_uow_need_open(u, err);
     if (rc)
         return rc;
-    if (pg_grow((void **)&u->events, &u->cap_events, u->nevents + 1, sizeof *u->events) ||
-        pw_event_copy(&u->events[u->nevents], ev))
+    struct pw_out *out = pg_row_new(&u->events, u->nevents, &u->cap_events, PW_OUT_EVENT, topic);
+    if (!out)
         return pw_err_set(err, PW_E_NOMEM, "out of memory recording event");
+    out->ev = *ev;
+    memset(ev, 0, sizeof *ev);
     u->nevents++;
     return PW_OK;
 }
 
-static enum pw_err pg_uow_offset_put(void *self, const char *topic, int32_t partition,
-                                     int64_t offset, struct pw_errbuf *err)
+static enum pw_err pg_uow_dead_letter_put(void *self, const char *topic,
+                                          const struct pw_dead_letter *dl, struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
     enum pw_err rc = pg_uow_need_open(u, err);
     if (rc)
         return rc;
-    size_t k = 0;
-    while (k < u->noffsets &&
-           !(u->offsets[k].partition == partition && strcmp(u->offsets[k].topic, topic) == 0))
-        k++;
-    if (k == sizeof u->offsets / sizeof u->offsets[0] || strlen(topic) >= sizeof u->offsets[0].topic)
-        return pw_err_set(err, PW_E_FATAL, "too many partitions in one batch");
-    if (k == u->noffsets) {
-        snprintf(u->offsets[k].topic, sizeof u->offsets[k].topic, "%s", topic);
-        u->offsets[k].partition = partition;
-        u->noffsets++;
-    }
-    u->offsets[k].next = offset;
-    return PW_OK;
-}
-
-static enum pw_err pg_uow_offset_get(void *self, const char *topic, int32_t partition,
-                                     int64_t *offset, struct pw_errbuf *err)
-{
-    struct pg_uow *u = self;
-    char part[16];
-    snprintf(part, sizeof part, "%d", (int)partition);
-    const char *vals[] = {topic, part};
-    PGresult *res = NULL;
-    enum pw_err rc = pg_connect(&u->conn, err);
-    if (!rc)
-        rc = pg_query(&u->conn, "read the stored offset",
-                      "SELECT next_offset FROM consumer_offsets WHERE topic = $1 AND partition = $2",
-                      2, vals, &res, err);
-    if (rc)
-        return rc;
-    *offset = PQntuples(res) == 1 ? pg_int(res, 0, 0) : -1;
-    PQclear(res);
+    struct pw_out *out = pg_row_new(&u->dead, u->ndead, &u->cap_dead, PW_OUT_DEAD_LETTER, topic);
+    if (!out || pw_dead_letter_copy(&out->dl, dl))
+        return pw_err_set(err, PW_E_NOMEM, "out of memory recording a dead letter");
+    u->ndead++;
     return PW_OK;
 }
 
 /* Loads, in two queries, the posts and inbox marks of cmds not seen yet. */
-static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *cmds, size_t n,
+static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds, size_t n,
                                    struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
@@ -409,7 +338,7 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *cmds, size_t
     PGresult *res = NULL;
     enum pw_err rc = pg_uow_need_open(u, err);
     for (size_t i = 0; i < n && !rc; i++) {
-        const struct pw_cmd *cmd = &cmds[i];
+        const struct pw_cmd *cmd = cmds[i];
         if (cmd->post_id && strlen(cmd->post_id) <= PW_POST_ID_MAX && !pg_post_find(u, cmd->post_id)) {
             if (!pg_post_slot_new(u, cmd->post_id))
                 rc = pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
@@ -449,7 +378,7 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *cmds, size_t
             struct pg_mark *m = pg_mark_find(u, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
             if (m && !m->written) {
                 m->found = true;
-                m->outcome = pg_outcome_of(PQgetvalue(res, r, 2));
+                m->outcome = pg_err_of(PQgetvalue(res, r, 2));
             }
         }
         PQclear(res);
@@ -460,179 +389,19 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *cmds, size_t
     return rc;
 }
 
-/* Runs a write of n rows from arrays; fewer rows than want is a lost race. */
-static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
-                            struct pg_array *cols, int ncols, long long want,
-                            struct pw_errbuf *err)
-{
-    const char *vals[16];
-    for (int i = 0; i < ncols; i++)
-        if (!(vals[i] = pg_array_done(&cols[i])))
-            return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
-    PGresult *res = NULL;
-    enum pw_err rc = pg_query(&u->conn, what, sql, ncols, vals, &res, err);
-    if (rc)
-        return rc;
-    long long got = strtoll(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    if (want >= 0 && got != want)
-        return pw_err_set(err, PW_E_TRANSIENT,
-                          "serialization failure writing %s: %lld of %lld rows; another "
-                          "transaction changed them first",
-                          what, got, want);
-    return PW_OK;
-}
-
-static void pg_post_columns(struct pg_array *c, const struct pw_post *p)
-{
-    pg_array_add(&c[0], p->post_id);
-    pg_array_add(&c[1], p->author_name);
-    pg_array_add(&c[2], p->title);
-    pg_array_add(&c[3], p->body);
-    pg_array_add_int(&c[4], p->version);
-    pg_array_add_time(&c[5], p->created_at);
-    pg_array_add_time(&c[6], p->updated_at);
-    pg_array_add_time(&c[7], p->deleted_at);
-}
-
-#define PG_POST_ARRAYS                                                                         \
-    "$1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::timestamptz[], "         \
-    "$7::timestamptz[], $8::timestamptz[]"
-
-static enum pw_err pg_flush_posts(struct pg_uow *u, struct pw_errbuf *err)
-{
-    struct pg_array ins[8] = {{0}}, upd[9] = {{0}};
-    enum pw_err rc = PW_OK;
-    for (size_t i = 0; i < u->nposts; i++) {
-        struct pg_post_slot *s = u->posts[i];
-        if (!s->written)
-            continue;
-        if (s->base == 0) {
-            pg_post_columns(ins, &s->post);
-        } else {
-            pg_post_columns(upd, &s->post);
-            pg_array_add_int(&upd[8], s->base);
-        }
-    }
-    if (ins[0].n)
-        rc = pg_write(u, "new posts",
-                      "INSERT INTO posts (post_id, author_name, title, body, version, created_at,"
-                      " updated_at, deleted_at) SELECT * FROM unnest(" PG_POST_ARRAYS ")"
-                      " ON CONFLICT (post_id) DO NOTHING",
-                      ins, 8, (long long)ins[0].n, err);
-    if (!rc && upd[0].n)
-        rc = pg_write(u, "changed posts",
-                      "UPDATE posts p SET author_name = u.author_name, title = u.title,"
-                      " body = u.body, version = u.version, created_at = u.created_at,"
-                      " updated_at = u.updated_at, deleted_at = u.deleted_at"
-                      " FROM unnest(" PG_POST_ARRAYS ", $9::int4[]) AS u(post_id, author_name,"
-                      " title, body, version, created_at, updated_at, deleted_at, base)"
-                      " WHERE p.post_id = u.post_id AND p.version = u.base",
-                      upd, 9, (long long)upd[0].n, err);
-    for (int i = 0; i < 9; i++) {
-        if (i < 8)
-            pg_array_release(&ins[i]);
-        pg_array_release(&upd[i]);
-    }
-    return rc;
-}
-
-static enum pw_err pg_flush_inbox(struct pg_uow *u, struct pw_errbuf *err)
-{
-    struct pg_array c[3] = {{0}};
-    for (size_t i = 0; i < u->nmarks; i++) {
-        const struct pg_mark *m = u->marks[i];
-        if (!m->written)
-            continue;
-        pg_array_add(&c[0], m->source);
-        pg_array_add(&c[1], m->id);
-        pg_array_add(&c[2], pw_err_name(m->outcome));
-    }
-    enum pw_err rc = PW_OK;
-    if (c[0].n)
-        rc = pg_write(u, "inbox marks",
-                      "INSERT INTO inbox (source, id, outcome)"
-                      " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
-                      " ON CONFLICT (source, id) DO NOTHING",
-                      c, 3, (long long)c[0].n, err);
-    for (int i = 0; i < 3; i++)
-        pg_array_release(&c[i]);
-    return rc;
-}
-
-static enum pw_err pg_flush_outbox(struct pg_uow *u, struct pw_errbuf *err)
-{
-    if (!u->nevents)
-        return PW_OK;
-    struct pg_array c[15] = {{0}};
-    for (size_t i = 0; i < u->nevents; i++) {
-        const struct pw_event *ev = &u->events[i];
-        pg_array_add(&c[0], ev->id);
-        pg_array_add(&c[1], pw_event_type_name(ev->type));
-        pg_array_add_int(&c[2], ev->index);
-        pg_array_add_time(&c[3], ev->time);
-        pg_array_add(&c[4], ev->source);
-        pg_array_add(&c[5], ev->causation_id);
-        pg_array_add(&c[6], ev->correlation_id);
-        pg_post_columns(&c[7], &ev->post);
-    }
-    /* ORDER BY ordinality: seq follows the order the events were recorded in. */
-    enum pw_err rc = pg_write(
-        u, "outbox events",
-        "INSERT INTO outbox (event_id, event_type, event_index, time, source, causation_id,"
-        " correlation_id, post_id, author_name, title, body, version, created_at, updated_at,"
-        " deleted_at)"
-        " SELECT e.event_id, e.event_type, e.event_index, e.time, e.source, e.causation_id,"
-        " e.correlation_id, e.post_id, e.author_name, e.title, e.body, e.version, e.created_at,"
-        " e.updated_at, e.deleted_at"
-        " FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[], $5::text[],"
-        " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[],"
-        " $13::timestamptz[], $14::timestamptz[], $15::timestamptz[]) WITH ORDINALITY"
-        " AS e(event_id, event_type, event_index, time, source, causation_id, correlation_id,"
-        " post_id, author_name, title, body, version, created_at, updated_at, deleted_at, ord)"
-        " ORDER BY e.ord",
-        c, 15, (long long)u->nevents, err);
-    for (int i = 0; i < 15; i++)
-        pg_array_release(&c[i]);
-    /* Wakes the relay of every worker listening; delivered only if this commits. */
-    if (!rc)
-        rc = pg_query(&u->conn, "notify the relay", "NOTIFY pw_outbox", 0, NULL, NULL, err);
-    return rc;
-}
-
-static enum pw_err pg_flush_offsets(struct pg_uow *u, struct pw_errbuf *err)
-{
-    struct pg_array c[3] = {{0}};
-    for (size_t i = 0; i < u->noffsets; i++) {
-        pg_array_add(&c[0], u->offsets[i].topic);
-        pg_array_add_int(&c[1], u->offsets[i].partition);
-        pg_array_add_int(&c[2], u->offsets[i].next);
-    }
-    enum pw_err rc = PW_OK;
-    if (u->noffsets)
-        rc = pg_write(u, "offsets",
-                      "INSERT INTO consumer_offsets (topic, partition, next_offset)"
-                      " SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[])"
-                      " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                      c, 3, -1, err);
-    for (int i = 0; i < 3; i++)
-        pg_array_release(&c[i]);
-    return rc;
-}
-
 static enum pw_err pg_uow_commit(void *self, struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
     enum pw_err rc = pg_uow_need_open(u, err);
     if (rc)
         return rc;
-    bool events = u->nevents > 0;
-    if (!(rc = pg_flush_posts(u, err)) && !(rc = pg_flush_inbox(u, err)) &&
-        !(rc = pg_flush_outbox(u, err)) && !(rc = pg_flush_offsets(u, err)))
+    bool rows = u->nevents || u->ndead;
+    rc = pg_uow_write(u, err);
+    if (!rc)
         rc = pg_query(&u->conn, "commit", "COMMIT", 0, NULL, NULL, err);
     if (rc && u->conn.pg)
         pg_query(&u->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
-    if (!rc && events)
+    if (!rc && rows)
         atomic_store(&u->conn.store->dirty, 1); /* wakes this process's relay at once */
     pg_uow_drop(u);
     return rc;
@@ -656,6 +425,8 @@ static void pg_uow_close(void *self)
     free(u->posts);
     free(u->marks);
     free(u->events);
+    free(u->dead);
+    free(u->offsets);
     free(u);
 }
 
@@ -668,6 +439,7 @@ static const struct pw_uow_ops pg_uow_ops = {
     .inbox_get = pg_uow_inbox_get,
     .inbox_put = pg_uow_inbox_put,
     .outbox_put = pg_uow_outbox_put,
+    .dead_letter_put = pg_uow_dead_letter_put,
     .offset_put = pg_uow_offset_put,
     .offset_get = pg_uow_offset_get,
     .prefetch = pg_uow_prefetch,

@@ -1,0 +1,135 @@
+/*
+ * Decoding a batch. Headers are gathered into one list for the whole batch
+ * that grows to its high-water mark and stays, so that the per-message path
+ * allocates nothing of its own but the command the codec makes.
+ */
+#include "adapters/kafka/batch_kafka.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/kafka/cloudevents.h"
+
+enum pw_err kafka_batch_init(struct kafka_batch *b, size_t cap, struct pw_errbuf *err)
+{
+    memset(b, 0, sizeof *b);
+    b->cap = cap ? cap : 1;
+    b->msgs = calloc(b->cap, sizeof *b->msgs);
+    b->in = calloc(b->cap, sizeof *b->in);
+    b->outs = calloc(b->cap, sizeof *b->outs);
+    b->offsets = calloc(b->cap, sizeof *b->offsets);
+    b->first = calloc(b->cap, sizeof *b->first);
+    if (!b->msgs || !b->in || !b->outs || !b->offsets || !b->first)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory for a batch of %zu", b->cap);
+    return PW_OK;
+}
+
+void kafka_batch_release(struct kafka_batch *b)
+{
+    if (b->msgs)
+        kafka_batch_drop(b);
+    free(b->msgs);
+    free(b->in);
+    free(b->outs);
+    free(b->hdrs);
+    free(b->offsets);
+    free(b->first);
+    memset(b, 0, sizeof *b);
+}
+
+void kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m)
+{
+    b->msgs[b->n++] = m;
+}
+
+/* Appends m's headers to the batch's list; *first is where they start. */
+static enum pw_err batch_headers(struct kafka_batch *b, rd_kafka_message_t *m, size_t *first,
+                                 struct pw_errbuf *err)
+{
+    *first = b->nhdrs;
+    rd_kafka_headers_t *hdrs;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return PW_OK;
+    size_t count = rd_kafka_header_cnt(hdrs);
+    if (b->nhdrs + count > b->cap_hdrs) {
+        size_t cap = b->cap_hdrs ? b->cap_hdrs : 64;
+        while (cap < b->nhdrs + count)
+            cap *= 2;
+        struct pw_header *v = realloc(b->hdrs, cap * sizeof *v);
+        if (!v)
+            return pw_err_set(err, PW_E_NOMEM, "out of memory for %zu message headers", cap);
+        b->hdrs = v;
+        b->cap_hdrs = cap;
+    }
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
+        b->hdrs[b->nhdrs++] = (struct pw_header){name, val, val ? size : 0};
+    return PW_OK;
+}
+
+/* Raises the next offset of m's partition to past m. */
+static void batch_offset(struct kafka_batch *b, const char *group, const char *topic,
+                         const rd_kafka_message_t *m)
+{
+    size_t k = 0;
+    while (k < b->noffsets && b->offsets[k].partition != m->partition)
+        k++;
+    if (k == b->noffsets)
+        b->offsets[b->noffsets++] = (struct pw_offset){
+            .group = group, .topic = topic, .partition = m->partition};
+    if (m->offset + 1 > b->offsets[k].next)
+        b->offsets[k].next = m->offset + 1;
+}
+
+enum pw_err kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic,
+                               struct pw_errbuf *err)
+{
+    size_t *first = b->first;
+    b->nhdrs = b->noffsets = 0;
+    enum pw_err rc = PW_OK;
+    for (size_t i = 0; i < b->n && !rc; i++)
+        rc = batch_headers(b, b->msgs[i], &first[i], err);
+    /* The list has stopped moving: now the origins may point into it. */
+    for (size_t i = 0; i < b->n && !rc; i++) {
+        rd_kafka_message_t *m = b->msgs[i];
+        struct pw_input *in = &b->in[i];
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        size_t nh = (i + 1 < b->n ? first[i + 1] : b->nhdrs) - first[i];
+        in->origin = (struct pw_origin){
+            .group = group,
+            .topic = topic,
+            .partition = m->partition,
+            .offset = m->offset,
+            .timestamp_ms = ts,
+            .key = m->key,
+            .key_len = m->key_len,
+            .value = m->payload,
+            .value_len = m->len,
+            .headers = nh ? &b->hdrs[first[i]] : NULL,
+            .nheaders = nh,
+        };
+        struct pw_ce_message cm = {
+            .value = m->payload ? m->payload : "",
+            .len = m->len,
+            .headers = in->origin.headers,
+            .nheaders = nh,
+            .timestamp = ts >= 0 ? ts * 1000 : PW_TIME_NONE,
+        };
+        pw_err_clear(&in->decoded);
+        pw_ce_decode_cmd(&cm, &in->cmd, &in->decoded);
+        batch_offset(b, group, topic, m);
+    }
+    return rc;
+}
+
+void kafka_batch_drop(struct kafka_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        pw_cmd_release(&b->in[i].cmd);
+        rd_kafka_message_destroy(b->msgs[i]);
+    }
+    b->n = b->nhdrs = b->noffsets = 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * One batch of consumed messages (internal to adapters/kafka): each
+ * message beside its input for the application (origin, decoded command)
+ * and its outcome, one record array instead of parallel ones, plus each
+ * partition's next offset.
+ */
+#ifndef PW_ADAPTERS_KAFKA_BATCH_KAFKA_H
+#define PW_ADAPTERS_KAFKA_BATCH_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ports/service.h"
+
+struct kafka_batch {
+    size_t cap, n;
+    rd_kafka_message_t **msgs;  /* owned until kafka_batch_drop */
+    struct pw_input *in;        /* in[i] is msgs[i], decoded */
+    struct pw_outcome *outs;
+    struct pw_header *hdrs;     /* every message's headers, borrowed from the messages */
+    size_t nhdrs, cap_hdrs;
+    size_t *first;              /* per message, where its headers start in hdrs */
+    struct pw_offset *offsets;  /* per partition of the batch, the next offset */
+    size_t noffsets;
+};
+
+/* Room for cap messages. PW_E_NOMEM, with err, on failure; release either way. */
+enum pw_err kafka_batch_init(struct kafka_batch *b, size_t cap, struct pw_errbuf *err);
+void kafka_batch_release(struct kafka_batch *b);
+
+static inline bool kafka_batch_full(const struct kafka_batch *b)
+{
+    return b->n == b->cap;
+}
+
+/* Takes m (the batch destroys it); the batch must not be full. */
+void kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m);
+
+/*
+ * Decodes every message (all of topic) into its input, with group and
+ * topic (borrowed, outliving the batch's use of them) in the origins and
+ * offsets. Malformed messages are inputs too, with the reason in decoded.
+ * PW_E_NOMEM only if the header list cannot grow.
+ */
+enum pw_err kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic,
+                               struct pw_errbuf *err);
+
+/* Frees the commands and destroys the messages; the batch is empty again. */
+void kafka_batch_drop(struct kafka_batch *b);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * The PostgreSQL unit of work's state (internal to adapters/pg): the read
+ * cache of one transaction (uow_pg.c) and its buffered writes, which
+ * write_pg.c sends at commit.
+ */
+#ifndef PW_ADAPTERS_PG_UOW_PG_H
+#define PW_ADAPTERS_PG_UOW_PG_H
+
+#include "adapters/pg/conn.h"
+#include "ports/message.h"
+
+/* A post as this transaction sees it: read (found or not) and maybe written. */
+struct pg_post_slot {
+    struct pw_post post; /* post_id always set; the rest only if found */
+    bool found;
+    bool written;
+    int64_t base; /* the version in the database when first read, 0 if none */
+};
+
+/* An inbox mark as this transaction sees it. */
+struct pg_mark {
+    bool found;
+    bool written;
+    enum pw_err outcome;
+    const char *source, *id; /* point into buf */
+    char buf[];
+};
+
+/* A consumer position to store; group and topic point into buf. */
+struct pg_offset {
+    const char *group, *topic;
+    int32_t partition;
+    int64_t next;
+    char *buf;
+};
+
+struct pg_uow {
+    struct pg_conn conn;
+    bool open;
+    void *posts_index; /* tsearch tree over posts[] */
+    struct pg_post_slot **posts;
+    size_t nposts, cap_posts;
+    void *marks_index;
+    struct pg_mark **marks;
+    size_t nmarks, cap_marks;
+    struct pw_out *events; /* outbox rows: events (kind PW_OUT_EVENT), */
+    size_t nevents, cap_events;
+    struct pw_out *dead;   /* and dead letters, each in the order recorded */
+    size_t ndead, cap_dead;
+    struct pg_offset *offsets;
+    size_t noffsets, cap_offsets;
+};
+
+/* Grows *v (of *cap elements of size) to hold need; -1 when memory runs out. */
+int pg_grow(void **v, size_t *cap, size_t need, size_t size);
+
+/* The unit of work's offset operations (ports/uow.h), in write_pg.c. */
+enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
+                              int32_t partition, int64_t offset, struct pw_errbuf *err);
+enum pw_err pg_uow_offset_get(void *self, const char *group, const char *topic,
+                              int32_t partition, int64_t *offset, struct pw_errbuf *err);
+
+/*
+ * Sends the transaction's buffered writes, one multi-row statement per
+ * table, with the optimistic checks of uow_pg.c's top comment; the caller
+ * then commits or rolls back.
+ */
+enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err);
+
+#endif

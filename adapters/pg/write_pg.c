@@ -1,0 +1,256 @@
+/*
+ * The PostgreSQL unit of work's commit-time writes: one multi-row statement
+ * per table (unnest of array parameters), whatever the batch's size.
+ *
+ * Each write is checked: inserts of posts and inbox marks must all land and
+ * an update applies only at the version the transaction read. Fewer rows
+ * than expected means another transaction got there first: a serialization
+ * failure (transient), and the batch is rerun.
+ */
+#include "adapters/pg/uow_pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/pg/outbox_sql.h"
+
+int pg_grow(void **v, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*v, n * size);
+    if (!p)
+        return -1;
+    *v = p;
+    *cap = n;
+    return 0;
+}
+
+/* Offsets are buffered like every write, and sent at commit by pg_write_offsets. */
+enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
+                                     int32_t partition, int64_t offset, struct pw_errbuf *err)
+{
+    struct pg_uow *u = self;
+    if (!u->open)
+        return pw_err_set(err, PW_E_FATAL, "no transaction is open: call begin first");
+    size_t k = 0;
+    while (k < u->noffsets &&
+           !(u->offsets[k].partition == partition && strcmp(u->offsets[k].topic, topic) == 0 &&
+             strcmp(u->offsets[k].group, group) == 0))
+        k++;
+    if (k == u->noffsets) {
+        size_t ng = strlen(group) + 1, nt = strlen(topic) + 1;
+        char *buf = malloc(ng + nt);
+        if (!buf || pg_grow((void **)&u->offsets, &u->cap_offsets, k + 1, sizeof *u->offsets)) {
+            free(buf);
+            return pw_err_set(err, PW_E_NOMEM, "out of memory storing an offset");
+        }
+        memcpy(buf, group, ng);
+        memcpy(buf + ng, topic, nt);
+        u->offsets[k] = (struct pg_offset){
+            .group = buf, .topic = buf + ng, .partition = partition, .next = offset, .buf = buf};
+        u->noffsets++;
+    }
+    if (offset > u->offsets[k].next)
+        u->offsets[k].next = offset;
+    return PW_OK;
+}
+
+enum pw_err pg_uow_offset_get(void *self, const char *group, const char *topic,
+                                     int32_t partition, int64_t *offset, struct pw_errbuf *err)
+{
+    struct pg_uow *u = self;
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)partition);
+    const char *vals[] = {group, topic, part};
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&u->conn, err);
+    if (!rc)
+        rc = pg_query(&u->conn, "read the stored offset",
+                      "SELECT next_offset FROM consumer_offsets"
+                      " WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+                      3, vals, &res, err);
+    if (rc)
+        return rc;
+    *offset = PQntuples(res) == 1 ? pg_int(res, 0, 0) : -1;
+    PQclear(res);
+    return PW_OK;
+}
+
+/* Runs a write of n rows from arrays; fewer rows than want (>= 0) is a lost race. */
+static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
+                            struct pg_array *cols, int ncols, long long want,
+                            struct pw_errbuf *err)
+{
+    const char *vals[PG_OB__COUNT];
+    if (ncols > PG_OB__COUNT)
+        return pw_err_set(err, PW_E_FATAL, "writing %s: %d columns is more than %d", what, ncols,
+                          PG_OB__COUNT);
+    for (int i = 0; i < ncols; i++)
+        if (!(vals[i] = pg_array_done(&cols[i])))
+            return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
+    PGresult *res = NULL;
+    enum pw_err rc = pg_query(&u->conn, what, sql, ncols, vals, &res, err);
+    if (rc)
+        return rc;
+    long long got = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    if (want >= 0 && got != want)
+        return pw_err_set(err, PW_E_TRANSIENT,
+                          "serialization failure writing %s: %lld of %lld rows; another "
+                          "transaction changed them first",
+                          what, got, want);
+    return PW_OK;
+}
+
+static void pg_arrays_release(struct pg_array *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        pg_array_release(&c[i]);
+}
+
+static void pg_post_columns(struct pg_array *c, const struct pw_post *p)
+{
+    pg_array_add(&c[0], p->post_id);
+    pg_array_add(&c[1], p->author_name);
+    pg_array_add(&c[2], p->title);
+    pg_array_add(&c[3], p->body);
+    pg_array_add_int(&c[4], p->version);
+    pg_array_add_time(&c[5], p->created_at);
+    pg_array_add_time(&c[6], p->updated_at);
+    pg_array_add_time(&c[7], p->deleted_at);
+}
+
+#define PG_POST_ARRAYS                                                                         \
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::timestamptz[], "         \
+    "$7::timestamptz[], $8::timestamptz[]"
+
+static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
+{
+    struct pg_array ins[8] = {{0}}, upd[9] = {{0}};
+    enum pw_err rc = PW_OK;
+    for (size_t i = 0; i < u->nposts; i++) {
+        struct pg_post_slot *s = u->posts[i];
+        if (!s->written)
+            continue;
+        if (s->base == 0) {
+            pg_post_columns(ins, &s->post);
+        } else {
+            pg_post_columns(upd, &s->post);
+            pg_array_add_int(&upd[8], s->base);
+        }
+    }
+    if (ins[0].n)
+        rc = pg_write(u, "new posts",
+                      "INSERT INTO posts (post_id, author_name, title, body, version, created_at,"
+                      " updated_at, deleted_at) SELECT * FROM unnest(" PG_POST_ARRAYS ")"
+                      " ON CONFLICT (post_id) DO NOTHING",
+                      ins, 8, (long long)ins[0].n, err);
+    if (!rc && upd[0].n)
+        rc = pg_write(u, "changed posts",
+                      "UPDATE posts p SET author_name = u.author_name, title = u.title,"
+                      " body = u.body, version = u.version, created_at = u.created_at,"
+                      " updated_at = u.updated_at, deleted_at = u.deleted_at"
+                      " FROM unnest(" PG_POST_ARRAYS ", $9::int4[]) AS u(post_id, author_name,"
+                      " title, body, version, created_at, updated_at, deleted_at, base)"
+                      " WHERE p.post_id = u.post_id AND p.version = u.base",
+                      upd, 9, (long long)upd[0].n, err);
+    pg_arrays_release(ins, 8);
+    pg_arrays_release(upd, 9);
+    return rc;
+}
+
+static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
+{
+    struct pg_array c[3] = {{0}};
+    for (size_t i = 0; i < u->nmarks; i++) {
+        const struct pg_mark *m = u->marks[i];
+        if (!m->written)
+            continue;
+        pg_array_add(&c[0], m->source);
+        pg_array_add(&c[1], m->id);
+        pg_array_add(&c[2], pw_err_name(m->outcome));
+    }
+    enum pw_err rc = PW_OK;
+    if (c[0].n)
+        rc = pg_write(u, "inbox marks",
+                      "INSERT INTO inbox (source, id, outcome)"
+                      " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+                      " ON CONFLICT (source, id) DO NOTHING",
+                      c, 3, (long long)c[0].n, err);
+    pg_arrays_release(c, 3);
+    return rc;
+}
+
+static enum pw_err pg_write_events(struct pg_uow *u, struct pw_errbuf *err)
+{
+    struct pg_array c[PG_OB_EVENT_LAST + 1] = {{0}};
+    for (size_t i = 0; i < u->nevents; i++)
+        pg_outbox_bind_event(c, u->events[i].topic, &u->events[i].ev);
+    enum pw_err rc = pg_write(u, "outbox events", pg_outbox_insert_events_sql(), c,
+                              PG_OB_EVENT_LAST + 1, (long long)u->nevents, err);
+    pg_arrays_release(c, PG_OB_EVENT_LAST + 1);
+    return rc;
+}
+
+static enum pw_err pg_write_dead(struct pg_uow *u, struct pw_errbuf *err)
+{
+    struct pg_array c[PG_OB__COUNT] = {{0}};
+    enum pw_err rc = PW_OK;
+    for (size_t i = 0; i < u->ndead && !rc; i++)
+        if (pg_outbox_bind_dead(c, u->dead[i].topic, &u->dead[i].dl))
+            rc = pw_err_set(err, PW_E_NOMEM, "out of memory writing dead letters");
+    /* The statement's parameters: TOPIC, then DL_CODE..DL_HEADERS. */
+    struct pg_array p[PG_OB__COUNT - PG_OB_DEAD_FIRST + 1];
+    p[0] = c[PG_OB_TOPIC];
+    for (int i = PG_OB_DEAD_FIRST; i < PG_OB__COUNT; i++)
+        p[1 + i - PG_OB_DEAD_FIRST] = c[i];
+    int np = (int)(sizeof p / sizeof p[0]);
+    if (!rc)
+        rc = pg_write(u, "outbox dead letters", pg_outbox_insert_dead_sql(), p, np,
+                      (long long)u->ndead, err);
+    pg_arrays_release(p, np);
+    return rc;
+}
+
+static enum pw_err pg_write_offsets(struct pg_uow *u, struct pw_errbuf *err)
+{
+    struct pg_array c[4] = {{0}};
+    for (size_t i = 0; i < u->noffsets; i++) {
+        pg_array_add(&c[0], u->offsets[i].group);
+        pg_array_add(&c[1], u->offsets[i].topic);
+        pg_array_add_int(&c[2], u->offsets[i].partition);
+        pg_array_add_int(&c[3], u->offsets[i].next);
+    }
+    /* GREATEST: a stored offset never moves backwards, whoever writes last. */
+    enum pw_err rc = pg_write(
+        u, "offsets",
+        "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[])"
+        " ON CONFLICT (consumer_group, topic, partition) DO UPDATE"
+        " SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset)",
+        c, 4, -1, err);
+    pg_arrays_release(c, 4);
+    return rc;
+}
+
+enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err)
+{
+    enum pw_err rc = pg_write_posts(u, err);
+    if (!rc)
+        rc = pg_write_inbox(u, err);
+    if (!rc && u->nevents)
+        rc = pg_write_events(u, err);
+    if (!rc && u->ndead)
+        rc = pg_write_dead(u, err);
+    if (!rc && u->noffsets)
+        rc = pg_write_offsets(u, err);
+    /* Wakes the relay of every worker listening; delivered only if this commits. */
+    if (!rc && (u->nevents || u->ndead))
+        rc = pg_query(&u->conn, "notify the relay", "NOTIFY pw_outbox", 0, NULL, NULL, err);
+    return rc;
+}

@@ -1,0 +1,146 @@
+/*
+ * Store contract cases added with dead letters in the outbox and offsets
+ * per group: what every adapter must do beyond posts and marks.
+ */
+#include "tests/store_contract.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/helpers.h"
+
+void store_case_dead_letters_keep_their_bytes_and_follow_their_events(struct store *s)
+{
+    static const char value[] = {'{', 0, '\xff', '"', '\\', '}'};
+    static const char bin[] = {0, 1, 2, '\xfe'};
+    const struct pw_header hs[] = {
+        {"ce_id", "b-1", 3}, {"empty", "", 0}, {"null", NULL, 0}, {"bin", bin, sizeof bin}};
+    struct pw_dead_letter dl = {
+        .origin = {.group = "grp", .topic = "post-commands", .partition = 7, .offset = 123456789012,
+                   .timestamp_ms = 1795168800123, .key = NULL, .key_len = 0, .value = value,
+                   .value_len = sizeof value, .headers = hs, .nheaders = 4},
+        .code = PW_E_INVALID_JSON,
+        .message = "not JSON: 'quote \" and backslash \\'",
+        .attempts = 1,
+    };
+    struct pw_event ev = store_event_make("p-1", "c1");
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_dead_letter_put(&s->uow, "dead", &dl, NULL), PW_OK);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev, NULL), PW_OK);
+    store_commit(&s->uow);
+
+    struct pw_out outs[4];
+    uint64_t seqs[4];
+    size_t n = 0;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_outbox_peek(&s->outbox, outs, seqs, 4, &n, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(outs[0].kind, PW_OUT_EVENT, "a transaction's events come first");
+    cr_assert_eq(outs[1].kind, PW_OUT_DEAD_LETTER);
+    const struct pw_dead_letter *got = &outs[1].dl;
+    cr_assert_str_eq(outs[1].topic, "dead");
+    cr_assert_eq(got->code, PW_E_INVALID_JSON);
+    cr_assert_str_eq(got->message, dl.message);
+    cr_assert_eq(got->attempts, 1);
+    cr_assert_str_eq(got->origin.group, "grp");
+    cr_assert_str_eq(got->origin.topic, "post-commands");
+    cr_assert_eq(got->origin.partition, 7);
+    cr_assert_eq(got->origin.offset, 123456789012);
+    cr_assert_eq(got->origin.timestamp_ms, 1795168800123);
+    cr_assert_null(got->origin.key, "a null key stays null");
+    cr_assert_eq(got->origin.value_len, sizeof value);
+    cr_assert_eq(memcmp(got->origin.value, value, sizeof value), 0, "the value byte for byte");
+    cr_assert_eq(got->origin.nheaders, 4);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_str_eq(got->origin.headers[i].name, hs[i].name);
+        cr_assert_eq(got->origin.headers[i].value == NULL, hs[i].value == NULL, "header %zu", i);
+        cr_assert_eq(got->origin.headers[i].len, hs[i].len);
+        if (hs[i].len)
+            cr_assert_eq(memcmp(got->origin.headers[i].value, hs[i].value, hs[i].len), 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        pw_out_release(&outs[i]);
+    cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, n, NULL), PW_OK);
+}
+
+static int64_t offset_of(struct store *s, const char *group, int32_t partition)
+{
+    int64_t off = 0;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_uow_offset_get(&s->uow2, group, "post-commands", partition, &off, &err), PW_OK,
+                 "%s", err.msg);
+    return off;
+}
+
+static void put_offset(struct store *s, const char *group, int32_t partition, int64_t next)
+{
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, group, "post-commands", partition, next, NULL), PW_OK);
+    store_commit(&s->uow);
+}
+
+void store_case_stored_offsets_are_per_group_and_never_move_backwards(struct store *s)
+{
+    put_offset(s, "blue", 0, 10);
+    cr_assert_eq(offset_of(s, "blue", 0), 10);
+    cr_assert_eq(offset_of(s, "green", 0), -1, "another group's offsets are its own");
+    put_offset(s, "green", 0, 3);
+    cr_assert_eq(offset_of(s, "green", 0), 3);
+    cr_assert_eq(offset_of(s, "blue", 0), 10);
+    put_offset(s, "blue", 0, 5);
+    cr_assert_eq(offset_of(s, "blue", 0), 10, "a lower offset does not move it back");
+    put_offset(s, "blue", 0, 11);
+    cr_assert_eq(offset_of(s, "blue", 0), 11);
+}
+
+void store_case_a_transaction_stores_the_offsets_of_a_thousand_partitions(struct store *s)
+{
+    struct pw_errbuf err;
+    store_begin(&s->uow);
+    for (int32_t p = 0; p < 1000; p++)
+        cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", p, 100 + p, &err), PW_OK,
+                     "partition %d: %s", (int)p, err.msg);
+    store_commit(&s->uow);
+    for (int32_t p = 0; p < 1000; p += 37)
+        cr_assert_eq(offset_of(s, "g", p), 100 + p);
+    cr_assert_eq(offset_of(s, "g", 999), 1099);
+}
+
+void store_case_prefetched_reads_see_what_is_stored_and_what_is_not(struct store *s)
+{
+    struct pw_post post = store_post_make("p-1", 1), got = {0};
+    store_begin(&s->uow);
+    struct pw_repo repo = pw_uow_posts(&s->uow);
+    cr_assert_eq(pw_repo_add(&repo, &post, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/test", "c1", PW_E_NOT_FOUND, NULL), PW_OK);
+    store_commit(&s->uow);
+
+    struct pw_cmd a = cmd_update("c1", "p-1", "t", 1, T0), b = cmd_create("c2", "p-2", T0);
+    const struct pw_cmd *cmds[] = {&a, &b, &a};
+    struct pw_errbuf err;
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_prefetch(&s->uow, cmds, 3, &err), PW_OK, "%s", err.msg);
+    repo = pw_uow_posts(&s->uow);
+    cr_assert_eq(pw_repo_get(&repo, "p-1", &got, NULL), PW_OK);
+    cr_assert_str_eq(got.title, post.title);
+    cr_assert_eq(pw_repo_get(&repo, "p-2", &got, NULL), PW_E_NOT_FOUND);
+    bool found = false;
+    enum pw_err first = PW_OK;
+    cr_assert_eq(pw_uow_inbox_get(&s->uow, "/test", "c1", &found, &first, NULL), PW_OK);
+    cr_assert(found);
+    cr_assert_eq(first, PW_E_NOT_FOUND);
+    cr_assert_eq(pw_uow_inbox_get(&s->uow, "/test", "c2", &found, &first, NULL), PW_OK);
+    cr_assert_not(found);
+    struct pw_post p2 = store_post_make("p-2", 1);
+    cr_assert_eq(pw_repo_add(&repo, &p2, NULL), PW_OK, "a prefetched miss can be added");
+    store_commit(&s->uow);
+    pw_post_release(&got);
+    cr_assert_eq(pw_uow_begin(&s->uow2, NULL), PW_OK);
+    struct pw_repo repo2 = pw_uow_posts(&s->uow2);
+    cr_assert_eq(pw_repo_get(&repo2, "p-2", &got, NULL), PW_OK);
+    pw_uow_rollback(&s->uow2);
+    pw_post_release(&got);
+    pw_post_release(&p2);
+    pw_post_release(&post);
+}
