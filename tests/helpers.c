@@ -2,15 +2,69 @@
 #include "tests/helpers.h"
 
 #include <criterion/criterion.h>
+
+#include "adapters/fault/fault.h"
 #include <stdlib.h>
 
-void world_open(struct world *w)
+static void inmem_open(struct store *s)
+{
+    struct pw_inmem_store *store = pw_inmem_store_new();
+    cr_assert(store);
+    cr_assert_eq(pw_inmem_uow_open(&s->uow, store), PW_OK);
+    cr_assert_eq(pw_inmem_uow_open(&s->uow2, store), PW_OK);
+    cr_assert_eq(pw_inmem_outbox_open(&s->outbox, store), PW_OK);
+    cr_assert_eq(pw_inmem_outbox_open(&s->outbox2, store), PW_OK);
+    s->priv = store;
+}
+
+static void inmem_close(struct store *s)
+{
+    pw_outbox_close(&s->outbox2);
+    pw_outbox_close(&s->outbox);
+    pw_uow_close(&s->uow2);
+    pw_uow_close(&s->uow);
+    pw_inmem_store_free(s->priv);
+}
+
+const struct store_adapter store_inmem_adapter = {.open = inmem_open, .close = inmem_close};
+
+/* The in-memory store behind fault wrappers with no fault planned: the wrapper is transparent. */
+struct fault_store {
+    struct store inner;
+    struct pw_fault plan;
+};
+
+static void fault_open(struct store *s)
+{
+    struct fault_store *f = calloc(1, sizeof *f);
+    cr_assert(f);
+    inmem_open(&f->inner);
+    cr_assert_eq(pw_fault_uow_open(&s->uow, &f->inner.uow, &f->plan), PW_OK);
+    cr_assert_eq(pw_fault_uow_open(&s->uow2, &f->inner.uow2, &f->plan), PW_OK);
+    s->outbox = f->inner.outbox;
+    s->outbox2 = f->inner.outbox2;
+    s->priv = f;
+}
+
+static void fault_close(struct store *s)
+{
+    struct fault_store *f = s->priv;
+    cr_assert_eq(f->plan.failures, 0, "no fault was planned, so none was injected");
+    pw_uow_close(&s->uow2);
+    pw_uow_close(&s->uow);
+    inmem_close(&f->inner);
+    free(f);
+}
+
+const struct store_adapter store_fault_adapter = {.open = fault_open, .close = fault_close};
+
+void world_open_on(struct world *w, const struct store_adapter *adapter)
 {
     memset(w, 0, sizeof *w);
-    w->store = pw_inmem_store_new();
-    cr_assert(w->store);
-    cr_assert_eq(pw_inmem_uow_open(&w->uow, w->store), PW_OK);
-    cr_assert_eq(pw_inmem_outbox_open(&w->outbox, w->store), PW_OK);
+    w->adapter = adapter;
+    adapter->open(&w->s);
+    w->uow = w->s.uow;
+    w->outbox = w->s.outbox;
     cr_assert_eq(pw_inmem_bus_open(&w->bus), PW_OK);
     pw_uuid_ids_open(&w->ids);
     struct pw_app_ports ports = {.uow = &w->uow, .outbox = &w->outbox, .bus = &w->bus,
@@ -18,6 +72,11 @@ void world_open(struct world *w)
     struct pw_app_config cfg = {.events_topic = "post-events", .dlq_topic = "post-commands.dlq",
                                 .relay_batch = 4, .flush_timeout_ms = 1000};
     cr_assert_eq(pw_app_open(&w->app, &ports, &cfg), PW_OK);
+}
+
+void world_open_like(struct world *w, const struct world *other)
+{
+    world_open_on(w, other->adapter);
 }
 
 struct pw_input *inputs_of(const struct pw_cmd *cmds, size_t n)
@@ -35,9 +94,7 @@ void world_close(struct world *w)
 {
     pw_app_close(&w->app);
     pw_bus_close(&w->bus);
-    pw_outbox_close(&w->outbox);
-    pw_uow_close(&w->uow);
-    pw_inmem_store_free(w->store);
+    w->adapter->close(&w->s);
 }
 
 enum pw_outcome_kind world_run(struct world *w, struct pw_cmd cmd, enum pw_err *code)
@@ -61,4 +118,14 @@ void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_ids *ids)
     struct pw_app_ports ports = {.uow = uow, .ids = ids};
     struct pw_app_config cfg = {.events_topic = "post-events", .dlq_topic = "post-commands.dlq"};
     cr_assert_eq(pw_app_open(app, &ports, &cfg), PW_OK);
+}
+
+size_t world_dead_letters(struct world *w, const struct pw_out **out, size_t max)
+{
+    size_t n, got = 0;
+    const struct pw_out *rows = pw_inmem_bus_delivered(&w->bus, &n);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].kind == PW_OUT_DEAD_LETTER && got < max)
+            out[got++] = &rows[i];
+    return got;
 }

@@ -11,6 +11,7 @@
 #include "adapters/uuid/ids_uuid.h"
 #include "domain/command.h"
 #include "handlers/app.h"
+#include "tests/store_contract.h"
 
 #define T0 ((pw_time)1795168800 * 1000000) /* 2026-11-20T10:00:00Z */
 
@@ -55,9 +56,13 @@ static inline struct pw_cmd cmd_delete(const char *id, const char *post_id, int6
     return cmd;
 }
 
-/* In-memory ports, wired as bootstrap wires them. */
+/*
+ * The application wired as bootstrap wires it, on a store adapter's ports
+ * and an in-memory bus. uow and outbox are the store's first handles.
+ */
 struct world {
-    struct pw_inmem_store *store;
+    const struct store_adapter *adapter;
+    struct store s;
     struct pw_uow uow;
     struct pw_outbox outbox;
     struct pw_bus bus;
@@ -65,16 +70,25 @@ struct world {
     struct pw_app app;
 };
 
+/* The store adapters: in memory, in memory behind a fault wrapper that never fails, PostgreSQL. */
+extern const struct store_adapter store_inmem_adapter;
+extern const struct store_adapter store_fault_adapter;
+extern const struct store_adapter store_pg_adapter;
+
+/* A world on a fresh store of adapter; world_open_like on the same adapter as other. */
+void world_open_on(struct world *w, const struct store_adapter *adapter);
+void world_open_like(struct world *w, const struct world *other);
 /* An application on uow alone (no relay ports), for dispatch-only tests; pw_app_close it. */
 void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_ids *ids);
 
 /* Inputs with no origin for cmds[0..n) (borrowed), for pw_dispatch_batch; free() them. */
 struct pw_input *inputs_of(const struct pw_cmd *cmds, size_t n);
 
-void world_open(struct world *w);
 void world_close(struct world *w);
 /* Dispatches one command and returns its outcome kind; the outcome is released. */
 enum pw_outcome_kind world_run(struct world *w, struct pw_cmd cmd, enum pw_err *code);
+/* The dead letters the bus delivered so far, oldest first: up to max, borrowed, into out. */
+size_t world_dead_letters(struct world *w, const struct pw_out **out, size_t max);
 /* Relays the outbox to the bus and returns the bus's delivered events. */
 const struct pw_event *world_published(struct world *w, size_t *n);
 

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/helpers.h"
+
 static void pg_admin(const char *sql)
 {
     PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
@@ -58,3 +60,27 @@ long long pg_schema_scalar(struct pg_schema *s, const char *sql)
     PQfinish(c);
     return v;
 }
+
+static void pg_open(struct store *s)
+{
+    struct pg_schema *schema = calloc(1, sizeof *schema);
+    pg_schema_open(schema);
+    cr_assert_eq(pw_pg_uow_open(&s->uow, schema->store), PW_OK);
+    cr_assert_eq(pw_pg_uow_open(&s->uow2, schema->store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&s->outbox, schema->store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&s->outbox2, schema->store), PW_OK);
+    s->priv = schema;
+}
+
+static void pg_close(struct store *s)
+{
+    pw_outbox_close(&s->outbox2);
+    pw_outbox_close(&s->outbox);
+    pw_uow_close(&s->uow2);
+    pw_uow_close(&s->uow);
+    pg_schema_close(s->priv);
+    free(s->priv);
+}
+
+const struct store_adapter store_pg_adapter = {.open = pg_open, .close = pg_close};
+

@@ -7,32 +7,12 @@
 #include "tests/helpers.h"
 #include "tests/pg_world.h"
 
-static void pg_open(struct store *s)
-{
-    struct pg_schema *schema = calloc(1, sizeof *schema);
-    pg_schema_open(schema);
-    cr_assert_eq(pw_pg_uow_open(&s->uow, schema->store), PW_OK);
-    cr_assert_eq(pw_pg_uow_open(&s->uow2, schema->store), PW_OK);
-    cr_assert_eq(pw_pg_outbox_open(&s->outbox, schema->store), PW_OK);
-    cr_assert_eq(pw_pg_outbox_open(&s->outbox2, schema->store), PW_OK);
-    s->priv = schema;
-}
-
-static void pg_close(struct store *s)
-{
-    pw_outbox_close(&s->outbox2);
-    pw_outbox_close(&s->outbox);
-    pw_uow_close(&s->uow2);
-    pw_uow_close(&s->uow);
-    pg_schema_close(s->priv);
-    free(s->priv);
-}
-
-static const struct store_adapter pg_adapter = {.open = pg_open, .close = pg_close};
-
 #define STORE_SUITE_NAME store_pg
-#define STORE_ADAPTER pg_adapter
+#define STORE_ADAPTER store_pg_adapter
 STORE_CONTRACT_SUITE()
+
+#undef STORE_SUITE_NAME
+#undef STORE_ADAPTER
 
 Test(pg, migrations_applied_twice_are_a_no_op)
 {

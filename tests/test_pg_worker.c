@@ -73,65 +73,6 @@ Test(pg_relay, a_restarted_relay_publishes_what_a_crash_left_in_commit_order)
     pg_schema_close(&schema);
 }
 
-Test(pg_relay, a_failure_at_any_call_leaves_neither_state_nor_inbox_nor_outbox)
-{
-    struct pg_schema schema;
-    pg_schema_open(&schema);
-    struct pw_uow uow, faulty;
-    struct pw_ids ids;
-    cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
-    pw_uuid_ids_open(&ids);
-    struct pw_fault plan = {0};
-    cr_assert_eq(pw_fault_uow_open(&faulty, &uow, &plan), PW_OK);
-    struct pw_app d;
-    app_on_uow(&d, &faulty, &ids);
-    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_update("c2", "p1", "t", 1, T0),
-                            cmd_delete("c3", "ghost", 0, T0)};
-    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 3};
-    struct pw_outcome outs[3];
-    struct pw_input *in = inputs_of(cmds, 3);
-    /* Count a clean run's calls on a scratch schema, then fail each in turn here. */
-    unsigned calls;
-    {
-        struct pg_schema scratch;
-        pg_schema_open(&scratch);
-        struct pw_uow u2, f2;
-        struct pw_fault p2 = {0};
-        cr_assert_eq(pw_pg_uow_open(&u2, scratch.store), PW_OK);
-        cr_assert_eq(pw_fault_uow_open(&f2, &u2, &p2), PW_OK);
-        struct pw_app d2;
-        app_on_uow(&d2, &f2, &ids);
-        cr_assert_eq(pw_dispatch_batch(&d2, in, 3, &off, 1, outs, NULL), PW_OK);
-        calls = p2.calls;
-        pw_app_close(&d2);
-        pw_uow_close(&f2);
-        pw_uow_close(&u2);
-        pg_schema_close(&scratch);
-    }
-    for (unsigned nth = 1; nth <= calls; nth++) {
-        plan = (struct pw_fault){.nth = nth};
-        cr_assert_neq(pw_dispatch_batch(&d, in, 3, &off, 1, outs, NULL), PW_OK, "call %u", nth);
-        cr_assert_eq(pg_schema_scalar(&schema,
-                                      "SELECT (SELECT count(*) FROM posts) + (SELECT count(*) FROM inbox)"
-                                      " + (SELECT count(*) FROM outbox)"
-                                      " + (SELECT count(*) FROM consumer_offsets)"),
-                     0, "call %u left something", nth);
-    }
-    plan = (struct pw_fault){0};
-    cr_assert_eq(pw_dispatch_batch(&d, in, 3, &off, 1, outs, NULL), PW_OK);
-    cr_assert_eq(outs[2].kind, PW_OUTCOME_REJECTED);
-    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM inbox"), 3);
-    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM outbox WHERE event_type IS NOT NULL"), 2);
-    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM outbox WHERE dl_code = 'not_found'"), 1,
-                 "the rejection's dead letter committed with its mark");
-    cr_assert_eq(pg_schema_scalar(&schema, "SELECT next_offset FROM consumer_offsets"), 3);
-    free(in);
-    pw_app_close(&d);
-    pw_uow_close(&faulty);
-    pw_uow_close(&uow);
-    pg_schema_close(&schema);
-}
-
 /* Counts the worker's warnings: each outage it notices logs one. */
 static int warnings;
 

@@ -17,8 +17,8 @@ struct inmem_list {
 
 struct inmem_bus {
     struct inmem_list pending;
-    struct inmem_list dead;     /* delivered dead letters */
-    struct pw_event *events;    /* delivered events */
+    struct inmem_list delivered; /* every row, in order, with its topic */
+    struct pw_event *events;     /* copies of the delivered events */
     size_t nevents, cap_events;
 };
 
@@ -66,17 +66,15 @@ static enum pw_err inmem_bus_flush(void *self, int timeout_ms, struct pw_errbuf 
         b->events = v;
         b->cap_events = need * 2;
     }
-    if (inmem_list_reserve(&b->dead, b->pending.n))
-        return pw_err_set(err, PW_E_NOMEM, "out of memory delivering dead letters");
+    if (inmem_list_reserve(&b->delivered, b->pending.n))
+        return pw_err_set(err, PW_E_NOMEM, "out of memory delivering");
     for (size_t i = 0; i < b->pending.n; i++) {
-        struct pw_out *out = &b->pending.v[i];
-        if (out->kind == PW_OUT_EVENT) {
-            b->events[b->nevents++] = out->ev;
-            memset(&out->ev, 0, sizeof out->ev);
-            pw_out_release(out);
-        } else {
-            b->dead.v[b->dead.n++] = *out;
-        }
+        const struct pw_out *out = &b->pending.v[i];
+        if (out->kind == PW_OUT_EVENT && pw_event_copy(&b->events[b->nevents], &out->ev))
+            return pw_err_set(err, PW_E_NOMEM, "out of memory delivering events");
+        b->nevents += out->kind == PW_OUT_EVENT;
+        b->delivered.v[b->delivered.n++] = *out;
+        memset(&b->pending.v[i], 0, sizeof b->pending.v[i]);
     }
     b->pending.n = 0;
     return PW_OK;
@@ -88,7 +86,7 @@ static void inmem_bus_close(void *self)
     if (!b)
         return;
     inmem_list_free(&b->pending);
-    inmem_list_free(&b->dead);
+    inmem_list_free(&b->delivered);
     for (size_t i = 0; i < b->nevents; i++)
         pw_event_release(&b->events[i]);
     free(b->events);
@@ -126,9 +124,9 @@ const struct pw_event *pw_inmem_bus_events(const struct pw_bus *bus, size_t *n)
     return b->events;
 }
 
-const struct pw_out *pw_inmem_bus_dead_letters(const struct pw_bus *bus, size_t *n)
+const struct pw_out *pw_inmem_bus_delivered(const struct pw_bus *bus, size_t *n)
 {
     const struct inmem_bus *b = inmem_bus_of(bus);
-    *n = b->dead.n;
-    return b->dead.v;
+    *n = b->delivered.n;
+    return b->delivered.v;
 }

@@ -33,11 +33,11 @@ enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store
 enum pw_err pw_inmem_bus_open(struct pw_bus *bus);
 
 /*
- * The events and the dead letters an in-memory bus has delivered (flushed),
- * oldest first; borrowed until the next publish, flush or close. bus must
- * be an inmem bus.
+ * What an in-memory bus has delivered (flushed), oldest first: every row
+ * with its topic, or just the events; borrowed until the next publish,
+ * flush or close. bus must be an inmem bus.
  */
+const struct pw_out *pw_inmem_bus_delivered(const struct pw_bus *bus, size_t *n);
 const struct pw_event *pw_inmem_bus_events(const struct pw_bus *bus, size_t *n);
-const struct pw_out *pw_inmem_bus_dead_letters(const struct pw_bus *bus, size_t *n);
 
 #endif
