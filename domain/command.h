@@ -34,6 +34,7 @@ enum pw_cmd_type {
 /* The same limits in bytes of UTF-8 (4 bytes per code point at most). */
 #define PW_CMD_ID_BYTES (4 * PW_CMD_ID_MAX)
 #define PW_CMD_SOURCE_BYTES (4 * PW_CMD_SOURCE_MAX)
+#define PW_CMD_CORRELATION_BYTES (4 * PW_CMD_CORRELATION_MAX)
 
 #define PW_POST_ID_MAX 64
 #define PW_AUTHOR_MAX 100
@@ -50,7 +51,7 @@ enum pw_cmd_type {
 struct pw_envelope {
     char source[PW_CMD_SOURCE_BYTES + 1];
     char id[PW_CMD_ID_BYTES + 1];
-    char correlation_id[PW_CMD_ID_BYTES + 1];
+    char correlation_id[PW_CMD_CORRELATION_BYTES + 1];
     pw_time time;
 };
 

@@ -40,7 +40,7 @@ struct pw_event {
     pw_time time;
     char source[PW_CMD_SOURCE_BYTES + 1]; /* the command's source, for the id */
     char causation_id[PW_CMD_ID_BYTES + 1];
-    char correlation_id[PW_CMD_ID_BYTES + 1];
+    char correlation_id[PW_CMD_CORRELATION_BYTES + 1];
     struct pw_post post;
 };
 

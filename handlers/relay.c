@@ -30,13 +30,16 @@ enum pw_err pw_relay_init(struct pw_relay *relay, struct pw_outbox *outbox, stru
 }
 
 /* Peeks and publishes one round without waiting; it is pending until confirmed. */
-static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, struct pw_errbuf *err)
+static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, size_t *bytes,
+                                       struct pw_errbuf *err)
 {
     enum pw_err rc = pw_outbox_peek(relay->outbox, relay->outs, relay->seqs, relay->batch, n, err);
     if (rc || *n == 0)
         return rc;
-    for (size_t i = 0; i < *n && !rc; i++)
+    for (size_t i = 0; i < *n && !rc; i++) {
+        *bytes += pw_out_bytes(&relay->outs[i]);
         rc = pw_bus_publish(relay->bus, &relay->outs[i], err);
+    }
     for (size_t i = 0; i < *n; i++)
         pw_out_release(&relay->outs[i]);
     /* A round that failed to publish whole stays in the outbox and is read again. */
@@ -62,21 +65,22 @@ enum pw_err pw_relay_confirm(struct pw_relay *relay, size_t *confirmed, struct p
 enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
                           struct pw_errbuf *err)
 {
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     *more = false;
     enum pw_err rc = pw_relay_confirm(relay, confirmed, err);
     if (!rc)
-        rc = relay_publish_round(relay, &n, err);
-    *more = !rc && n == relay->batch;
+        rc = relay_publish_round(relay, &n, &bytes, err);
+    /* A full round, or one the byte cap ended: the outbox may hold more. */
+    *more = !rc && (n == relay->batch || bytes >= PW_OUT_ROUND_BYTES);
     return rc;
 }
 
 enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err)
 {
-    size_t total = 0, n = 0, confirmed = 0;
+    size_t total = 0, n = 0, confirmed = 0, bytes = 0;
     enum pw_err rc = pw_relay_confirm(relay, &confirmed, err);
     total += confirmed;
-    while (!rc && (rc = relay_publish_round(relay, &n, err)) == PW_OK && n > 0) {
+    while (!rc && (rc = relay_publish_round(relay, &n, &bytes, err)) == PW_OK && n > 0) {
         rc = pw_relay_confirm(relay, &confirmed, err);
         total += confirmed;
     }

@@ -63,6 +63,20 @@ void pw_dead_letter_release(struct pw_dead_letter *dl)
     memset(dl, 0, sizeof *dl);
 }
 
+static size_t len_or_0(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+size_t pw_out_bytes(const struct pw_out *out)
+{
+    if (out->kind == PW_OUT_EVENT)
+        return len_or_0(out->ev.post.author_name) + len_or_0(out->ev.post.title) +
+               len_or_0(out->ev.post.body);
+    const struct pw_origin *o = &out->dl.origin;
+    return o->key_len + o->value_len + pw_headers_packed_size(o->headers, o->nheaders);
+}
+
 enum pw_err pw_out_copy(struct pw_out *dst, const struct pw_out *src)
 {
     memset(dst, 0, sizeof *dst);

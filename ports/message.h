@@ -79,6 +79,15 @@ struct pw_out {
     struct pw_dead_letter dl;
 };
 
+/*
+ * A row's payload bytes: a dead letter's key, value and packed headers, an
+ * event's author, title and body. Outbox readers stop a round once the rows
+ * they took hold PW_OUT_ROUND_BYTES of it (after at least one row), so that
+ * a round of megabyte dead letters stays bounded in memory.
+ */
+#define PW_OUT_ROUND_BYTES (16u * 1024 * 1024)
+size_t pw_out_bytes(const struct pw_out *out);
+
 /* Deep copy; PW_E_NOMEM leaves *dst zeroed. */
 enum pw_err pw_out_copy(struct pw_out *dst, const struct pw_out *src);
 

@@ -20,8 +20,10 @@ struct pw_outbox_ops {
      * Fills outs[0..*n) with copies of up to max of the oldest committed
      * rows (the caller releases each, pw_out_release) and seqs[] with their
      * positions. The rows stay in the outbox until removed. *n is 0 when it
-     * is empty, or when another relay holds the outbox. On failure *n is 0
-     * and nothing needs releasing.
+     * is empty, or when another relay holds the outbox. It takes fewer than
+     * max only when no more are committed, or when the rows taken hold
+     * PW_OUT_ROUND_BYTES of payload (pw_out_bytes; at least one row is
+     * taken). On failure *n is 0 and nothing needs releasing.
      */
     enum pw_err (*peek)(void *self, struct pw_out *outs, uint64_t *seqs, size_t max, size_t *n,
                         struct pw_errbuf *err);

@@ -123,28 +123,8 @@ void bus_case_a_dead_letter_carries_the_original_bytes_and_why(struct bus_world 
     struct pw_out got[2];
     size_t n = a->delivered(b, "post-commands.dlq", got, 2);
     cr_assert_eq(n, 1);
-    const struct pw_dead_letter *dl = &got[0].dl;
     cr_assert_eq(got[0].kind, PW_OUT_DEAD_LETTER);
-    cr_assert_eq(dl->code, PW_E_NOT_FOUND);
-    cr_assert_str_eq(dl->message, in.dl.message);
-    cr_assert_eq(dl->attempts, 1);
-    cr_assert_str_eq(dl->origin.group, "grp");
-    cr_assert_str_eq(dl->origin.topic, "post-commands");
-    cr_assert_eq(dl->origin.partition, 3);
-    cr_assert_eq(dl->origin.offset, 77);
-    cr_assert_eq(dl->origin.timestamp_ms, 1795168800123);
-    cr_assert_eq(dl->origin.key_len, sizeof key);
-    cr_assert_eq(memcmp(dl->origin.key, key, sizeof key), 0, "the key byte for byte");
-    cr_assert_eq(dl->origin.value_len, sizeof value);
-    cr_assert_eq(memcmp(dl->origin.value, value, sizeof value), 0, "the value byte for byte");
-    cr_assert_eq(dl->origin.nheaders, 3, "the original headers, and only those");
-    for (size_t i = 0; i < 3; i++) {
-        cr_assert_str_eq(dl->origin.headers[i].name, hs[i].name);
-        cr_assert_eq(dl->origin.headers[i].value == NULL, hs[i].value == NULL, "header %zu", i);
-        cr_assert_eq(dl->origin.headers[i].len, hs[i].len);
-        if (hs[i].len)
-            cr_assert_eq(memcmp(dl->origin.headers[i].value, hs[i].value, hs[i].len), 0);
-    }
+    assert_dead_letter_eq(&got[0].dl, &in.dl);
     release_rows(got, n);
 }
 

@@ -41,8 +41,8 @@ static void fault_open(struct store *s)
     inmem_open(&f->inner);
     cr_assert_eq(pw_fault_uow_open(&s->uow, &f->inner.uow, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_uow_open(&s->uow2, &f->inner.uow2, &f->plan), PW_OK);
-    s->outbox = f->inner.outbox;
-    s->outbox2 = f->inner.outbox2;
+    cr_assert_eq(pw_fault_outbox_open(&s->outbox, &f->inner.outbox, &f->plan), PW_OK);
+    cr_assert_eq(pw_fault_outbox_open(&s->outbox2, &f->inner.outbox2, &f->plan), PW_OK);
     s->priv = f;
 }
 
@@ -50,6 +50,9 @@ static void fault_close(struct store *s)
 {
     struct fault_store *f = s->priv;
     cr_assert_eq(f->plan.failures, 0, "no fault was planned, so none was injected");
+    cr_assert_gt(f->plan.calls, 0, "the calls went through the wrappers");
+    pw_outbox_close(&s->outbox2);
+    pw_outbox_close(&s->outbox);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);
     inmem_close(&f->inner);
@@ -128,4 +131,34 @@ size_t world_dead_letters(struct world *w, const struct pw_out **out, size_t max
         if (rows[i].kind == PW_OUT_DEAD_LETTER && got < max)
             out[got++] = &rows[i];
     return got;
+}
+
+static void assert_bytes_eq(const void *got, size_t got_len, const void *want, size_t want_len,
+                            const char *what)
+{
+    cr_assert_eq(got == NULL, want == NULL, "%s: null stays null, and only null", what);
+    cr_assert_eq(got_len, want_len, "%s: %zu bytes, not %zu", what, got_len, want_len);
+    if (want_len)
+        cr_assert_eq(memcmp(got, want, want_len), 0, "%s byte for byte", what);
+}
+
+void assert_dead_letter_eq(const struct pw_dead_letter *got, const struct pw_dead_letter *want)
+{
+    const struct pw_origin *g = &got->origin, *w = &want->origin;
+    cr_assert_eq(got->code, want->code);
+    cr_assert_str_eq(got->message, want->message);
+    cr_assert_eq(got->attempts, want->attempts);
+    cr_assert_str_eq(g->group, w->group);
+    cr_assert_str_eq(g->topic, w->topic);
+    cr_assert_eq(g->partition, w->partition);
+    cr_assert_eq(g->offset, w->offset);
+    cr_assert_eq(g->timestamp_ms, w->timestamp_ms);
+    assert_bytes_eq(g->key, g->key_len, w->key, w->key_len, "the key");
+    assert_bytes_eq(g->value, g->value_len, w->value, w->value_len, "the value");
+    cr_assert_eq(g->nheaders, w->nheaders, "the original headers, and only those");
+    for (size_t i = 0; i < w->nheaders; i++) {
+        cr_assert_str_eq(g->headers[i].name, w->headers[i].name, "header %zu", i);
+        assert_bytes_eq(g->headers[i].value, g->headers[i].len, w->headers[i].value,
+                        w->headers[i].len, w->headers[i].name);
+    }
 }

@@ -87,6 +87,9 @@ struct pw_input *inputs_of(const struct pw_cmd *cmds, size_t n);
 void world_close(struct world *w);
 /* Dispatches one command and returns its outcome kind; the outcome is released. */
 enum pw_outcome_kind world_run(struct world *w, struct pw_cmd cmd, enum pw_err *code);
+/* Asserts that got is want field for field, its bytes and headers byte for byte. */
+void assert_dead_letter_eq(const struct pw_dead_letter *got, const struct pw_dead_letter *want);
+
 /* The dead letters the bus delivered so far, oldest first: up to max, borrowed, into out. */
 size_t world_dead_letters(struct world *w, const struct pw_out **out, size_t max);
 /* Relays the outbox to the bus and returns the bus's delivered events. */

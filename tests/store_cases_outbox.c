@@ -38,27 +38,8 @@ void store_case_dead_letters_keep_their_bytes_and_follow_their_events(struct sto
     cr_assert_eq(n, 2);
     cr_assert_eq(outs[0].kind, PW_OUT_EVENT, "a transaction's events come first");
     cr_assert_eq(outs[1].kind, PW_OUT_DEAD_LETTER);
-    const struct pw_dead_letter *got = &outs[1].dl;
     cr_assert_str_eq(outs[1].topic, "dead");
-    cr_assert_eq(got->code, PW_E_INVALID_JSON);
-    cr_assert_str_eq(got->message, dl.message);
-    cr_assert_eq(got->attempts, 1);
-    cr_assert_str_eq(got->origin.group, "grp");
-    cr_assert_str_eq(got->origin.topic, "post-commands");
-    cr_assert_eq(got->origin.partition, 7);
-    cr_assert_eq(got->origin.offset, 123456789012);
-    cr_assert_eq(got->origin.timestamp_ms, 1795168800123);
-    cr_assert_null(got->origin.key, "a null key stays null");
-    cr_assert_eq(got->origin.value_len, sizeof value);
-    cr_assert_eq(memcmp(got->origin.value, value, sizeof value), 0, "the value byte for byte");
-    cr_assert_eq(got->origin.nheaders, 4);
-    for (size_t i = 0; i < 4; i++) {
-        cr_assert_str_eq(got->origin.headers[i].name, hs[i].name);
-        cr_assert_eq(got->origin.headers[i].value == NULL, hs[i].value == NULL, "header %zu", i);
-        cr_assert_eq(got->origin.headers[i].len, hs[i].len);
-        if (hs[i].len)
-            cr_assert_eq(memcmp(got->origin.headers[i].value, hs[i].value, hs[i].len), 0);
-    }
+    assert_dead_letter_eq(&outs[1].dl, &dl);
     for (size_t i = 0; i < n; i++)
         pw_out_release(&outs[i]);
     cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, n, NULL), PW_OK);
@@ -143,4 +124,42 @@ void store_case_prefetched_reads_see_what_is_stored_and_what_is_not(struct store
     pw_post_release(&got);
     pw_post_release(&p2);
     pw_post_release(&post);
+}
+
+void store_case_a_round_of_large_dead_letters_stops_at_the_byte_cap(struct store *s)
+{
+    enum { BIG = 9 * 1024 * 1024 };
+    char *value = malloc(BIG);
+    cr_assert(value);
+    memset(value, 'v', BIG);
+    struct pw_dead_letter dl = {
+        .origin = {.group = "g", .topic = "post-commands", .value = value, .value_len = BIG},
+        .code = PW_E_TOO_LARGE,
+        .message = "too large",
+        .attempts = 1,
+    };
+    struct pw_errbuf err;
+    store_begin(&s->uow);
+    for (int i = 0; i < 3; i++) {
+        dl.origin.offset = i;
+        cr_assert_eq(pw_uow_dead_letter_put(&s->uow, "dead", &dl, &err), PW_OK, "%s", err.msg);
+    }
+    store_commit(&s->uow);
+    free(value);
+
+    struct pw_out outs[8];
+    uint64_t seqs[8];
+    size_t n = 0;
+    cr_assert_eq(pw_outbox_peek(&s->outbox, outs, seqs, 8, &n, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(n, 2, "9 MiB, then 18: the round ends past %u bytes", PW_OUT_ROUND_BYTES);
+    cr_assert_eq(outs[0].dl.origin.offset, 0);
+    cr_assert_eq(outs[1].dl.origin.value_len, BIG);
+    for (size_t i = 0; i < n; i++)
+        pw_out_release(&outs[i]);
+    cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, n, NULL), PW_OK);
+    cr_assert_eq(pw_outbox_peek(&s->outbox, outs, seqs, 8, &n, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(n, 1, "the rest in the next round");
+    cr_assert_eq(outs[0].dl.origin.offset, 2);
+    pw_out_release(&outs[0]);
+    cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, n, NULL), PW_OK);
 }

@@ -1,23 +1,7 @@
-/*
- * The fault-injecting message bus, and the counter that both wrappers share.
- */
+/* The fault-injecting message bus. */
 #include "adapters/fault/fault.h"
 
 #include <stdlib.h>
-
-#include "adapters/fault/hit.h"
-
-
-bool fault_hit(struct pw_fault *plan, struct pw_errbuf *err, enum pw_err *rc)
-{
-    plan->calls++;
-    if (!plan->nth || plan->calls < plan->nth || (plan->calls > plan->nth && !plan->from_then_on))
-        return false;
-    plan->failures++;
-    enum pw_err code = plan->code ? plan->code : PW_E_TRANSIENT;
-    *rc = pw_err_set(err, code, "injected fault on call %u", plan->calls);
-    return true;
-}
 
 struct fault_bus {
     struct pw_bus *inner;
@@ -28,7 +12,7 @@ static enum pw_err fault_bus_publish(void *self, const struct pw_out *out, struc
 {
     struct fault_bus *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_bus_publish(f->inner, out, err);
 }
@@ -37,7 +21,7 @@ static enum pw_err fault_bus_flush(void *self, int timeout_ms, struct pw_errbuf 
 {
     struct fault_bus *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_bus_flush(f->inner, timeout_ms, err);
 }

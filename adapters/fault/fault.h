@@ -1,5 +1,6 @@
 /*
- * Fault-injecting wrappers: a unit of work or a bus that passes every call
+ * Fault-injecting wrappers: a unit of work, an outbox reader or a bus that
+ * passes every call
  * to the one it wraps, except that call number nth (counting from 1, over
  * all operations of that port) fails with code: once, or from then on. They
  * drive the retry and crash-safety tests without a real outage, the way
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 
 #include "ports/bus.h"
+#include "ports/outbox.h"
 #include "ports/uow.h"
 
 struct pw_fault {
@@ -27,5 +29,10 @@ struct pw_fault {
  */
 enum pw_err pw_fault_uow_open(struct pw_uow *uow, struct pw_uow *inner, struct pw_fault *plan);
 enum pw_err pw_fault_bus_open(struct pw_bus *bus, struct pw_bus *inner, struct pw_fault *plan);
+enum pw_err pw_fault_outbox_open(struct pw_outbox *outbox, struct pw_outbox *inner,
+                                 struct pw_fault *plan);
+
+/* Counts a call of plan; true (with *rc and err set) if this one is to fail. */
+bool pw_fault_hit(struct pw_fault *plan, struct pw_errbuf *err, enum pw_err *rc);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include <stdlib.h>
 
-#include "adapters/fault/hit.h"
 
 struct fault_uow {
     struct pw_uow *inner;
@@ -21,7 +20,7 @@ static enum pw_err fault_repo_get(void *self, const char *post_id, struct pw_pos
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_repo_get(&f->inner_repo, post_id, post, err);
 }
@@ -30,7 +29,7 @@ static enum pw_err fault_repo_add(void *self, const struct pw_post *post, struct
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_repo_add(&f->inner_repo, post, err);
 }
@@ -39,7 +38,7 @@ static enum pw_err fault_repo_save(void *self, const struct pw_post *post, struc
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_repo_save(&f->inner_repo, post, err);
 }
@@ -55,7 +54,7 @@ static enum pw_err fault_uow_begin(void *self, struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     rc = pw_uow_begin(f->inner, err);
     if (!rc)
@@ -67,7 +66,7 @@ static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc)) {
+    if (pw_fault_hit(f->plan, err, &rc)) {
         /* A failed commit ends the transaction, as the port says. */
         pw_uow_rollback(f->inner);
         return rc;
@@ -91,7 +90,7 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);
 }
@@ -101,7 +100,7 @@ static enum pw_err fault_uow_inbox_put(void *self, const char *source, const cha
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_inbox_put(f->inner, source, id, outcome, err);
 }
@@ -111,7 +110,7 @@ static enum pw_err fault_uow_outbox_put(void *self, const char *topic, struct pw
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_outbox_put(f->inner, topic, ev, err);
 }
@@ -122,7 +121,7 @@ static enum pw_err fault_uow_dead_letter_put(void *self, const char *topic,
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_dead_letter_put(f->inner, topic, dl, err);
 }
@@ -132,7 +131,7 @@ static enum pw_err fault_uow_offset_put(void *self, const char *group, const cha
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_offset_put(f->inner, group, topic, partition, offset, err);
 }
@@ -142,7 +141,7 @@ static enum pw_err fault_uow_offset_get(void *self, const char *group, const cha
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_offset_get(f->inner, group, topic, partition, offset, err);
 }
@@ -152,7 +151,7 @@ static enum pw_err fault_uow_prefetch(void *self, const struct pw_cmd *const *cm
 {
     struct fault_uow *f = self;
     enum pw_err rc;
-    if (fault_hit(f->plan, err, &rc))
+    if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_prefetch(f->inner, cmds, n, err);
 }

@@ -27,10 +27,13 @@ static enum pw_err inmem_outbox_peek(void *self, struct pw_out *outs, uint64_t *
     pthread_mutex_lock(&st->lock);
     if (!st->relay)
         st->relay = self;
-    for (size_t i = st->outbox_head; st->relay == self && i < st->outbox_len && *n < max; i++) {
+    size_t bytes = 0;
+    for (size_t i = st->outbox_head;
+         st->relay == self && i < st->outbox_len && *n < max && bytes < PW_OUT_ROUND_BYTES; i++) {
         struct inmem_outbox_row *row = &st->outbox[i];
         if (row->removed)
             continue;
+        bytes += pw_out_bytes(&row->out);
         if (pw_out_copy(&outs[*n], &row->out)) {
             rc = pw_err_set(err, PW_E_NOMEM, "out of memory reading the outbox");
             break;

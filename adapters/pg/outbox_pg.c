@@ -85,11 +85,12 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     enum pw_err rc = pg_outbox_ready(o, &leader, err);
     if (rc || !leader || !atomic_exchange(&o->conn.store->dirty, 0))
         return rc;
-    char limit[24];
+    char limit[24], cap[24];
     snprintf(limit, sizeof limit, "%zu", max);
-    const char *vals[] = {limit};
+    snprintf(cap, sizeof cap, "%u", PW_OUT_ROUND_BYTES);
+    const char *vals[] = {limit, cap};
     PGresult *res = NULL;
-    rc = pg_query(&o->conn, "read the outbox", pg_outbox_select_sql(), 1, vals, &res, err);
+    rc = pg_query(&o->conn, "read the outbox", pg_outbox_select_sql(), 2, vals, &res, err);
     if (rc) {
         atomic_store(&o->conn.store->dirty, 1);
         return rc;

@@ -20,7 +20,7 @@ static const struct pg_outbox_column {
 #undef PG_OUTBOX_ROW
 };
 
-static char pg_insert_events[2048], pg_insert_dead[2048], pg_select[2048];
+static char pg_insert_events[2048], pg_insert_dead[2048], pg_select[4096];
 static pthread_once_t pg_sql_once = PTHREAD_ONCE_INIT;
 
 static void pg_cat(char *buf, size_t cap, const char *fmt, const char *a, const char *b)
@@ -75,7 +75,20 @@ static void pg_build_sql(void)
         else
             pg_cat(pg_select, sizeof pg_select, ", %s%s", c->name, "");
     }
-    pg_cat(pg_select, sizeof pg_select, "%s%s", " FROM outbox ORDER BY seq LIMIT $1", "");
+    /*
+     * The first $1 rows, cut where the payload before a row reaches $2 bytes
+     * (pw_out_bytes): the window runs over the limited rows only, and rows
+     * past the cut are never sent, so a round of large dead letters costs
+     * what the cap allows, not what the outbox holds.
+     */
+    pg_cat(pg_select, sizeof pg_select, "%s%s",
+           " FROM (SELECT w.*, sum(w.pw_size) OVER (ORDER BY w.seq) AS pw_acc FROM"
+           " (SELECT o.*, coalesce(octet_length(o.author_name), 0)"
+           " + coalesce(octet_length(o.title), 0) + coalesce(octet_length(o.body), 0)"
+           " + coalesce(octet_length(o.dl_key), 0) + coalesce(octet_length(o.dl_value), 0)",
+           " + coalesce(octet_length(o.dl_headers), 0) AS pw_size"
+           " FROM outbox o ORDER BY o.seq LIMIT $1) w) r"
+           " WHERE r.pw_acc - r.pw_size < $2 ORDER BY r.seq");
 }
 
 const char *pg_outbox_insert_events_sql(void)

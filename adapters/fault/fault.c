@@ -1,0 +1,13 @@
+/* The call counter that every fault wrapper goes through. */
+#include "adapters/fault/fault.h"
+
+bool pw_fault_hit(struct pw_fault *plan, struct pw_errbuf *err, enum pw_err *rc)
+{
+    plan->calls++;
+    if (!plan->nth || plan->calls < plan->nth || (plan->calls > plan->nth && !plan->from_then_on))
+        return false;
+    plan->failures++;
+    enum pw_err code = plan->code ? plan->code : PW_E_TRANSIENT;
+    *rc = pw_err_set(err, code, "injected fault on call %u", plan->calls);
+    return true;
+}

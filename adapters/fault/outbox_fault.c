@@ -1,0 +1,58 @@
+/*
+ * The fault-injecting outbox reader: peek and remove go through the
+ * counter, so a relay can be failed at any call. close never fails.
+ */
+#include "adapters/fault/fault.h"
+
+#include <stdlib.h>
+
+struct fault_outbox {
+    struct pw_outbox *inner;
+    struct pw_fault *plan;
+};
+
+static enum pw_err fault_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
+                                     size_t *n, struct pw_errbuf *err)
+{
+    struct fault_outbox *f = self;
+    enum pw_err rc;
+    *n = 0;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_outbox_peek(f->inner, outs, seqs, max, n, err);
+}
+
+static enum pw_err fault_outbox_remove(void *self, const uint64_t *seqs, size_t n,
+                                       struct pw_errbuf *err)
+{
+    struct fault_outbox *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_outbox_remove(f->inner, seqs, n, err);
+}
+
+static void fault_outbox_close(void *self)
+{
+    free(self);
+}
+
+static const struct pw_outbox_ops fault_outbox_ops = {
+    .name = "fault",
+    .peek = fault_outbox_peek,
+    .remove = fault_outbox_remove,
+    .close = fault_outbox_close,
+};
+
+enum pw_err pw_fault_outbox_open(struct pw_outbox *outbox, struct pw_outbox *inner,
+                                 struct pw_fault *plan)
+{
+    struct fault_outbox *f = calloc(1, sizeof *f);
+    if (!f)
+        return PW_E_NOMEM;
+    f->inner = inner;
+    f->plan = plan;
+    outbox->ops = &fault_outbox_ops;
+    outbox->self = f;
+    return PW_OK;
+}
