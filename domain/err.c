@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "domain/text.h"
+
 static const struct {
     const char *name;
     enum pw_err_kind kind;
@@ -51,10 +53,12 @@ enum pw_err pw_err_set(struct pw_errbuf *err, enum pw_err code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    /* The message lands in a Kafka header and a log line: keep it one line. */
-    for (char *p = err->msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    /*
+     * The message lands in a Kafka header, a text column and a log line, and
+     * may quote a message's bytes or be cut mid-character by the buffer:
+     * keep it one line of valid UTF-8.
+     */
+    pw_text_scrub(err->msg);
     err->code = code;
     return code;
 }

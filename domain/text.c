@@ -93,3 +93,21 @@ bool pw_text_is_blank(const char *s, size_t len)
     }
     return true;
 }
+
+void pw_text_scrub(char *s)
+{
+    unsigned char *u = (unsigned char *)s;
+    size_t len = 0;
+    while (u[len])
+        len++;
+    for (size_t i = 0; i < len;) {
+        size_t at = i;
+        int32_t cp = utf8_next(u, len, &i);
+        if (cp < 0) {
+            u[at] = '?';
+            i = at + 1;
+        } else if (cp < 0x20 || cp == 0x7f) {
+            u[at] = '?';
+        }
+    }
+}

@@ -16,6 +16,14 @@
  */
 long pw_text_codepoints(const char *s, size_t len);
 
+/*
+ * Makes the NUL-terminated s one line of well-formed UTF-8, in place:
+ * control characters, and every byte that does not begin a well-formed
+ * sequence (a character cut in two by truncation, say), become '?'. For
+ * text shown to people or stored in a text column.
+ */
+void pw_text_scrub(char *s);
+
 /* True if every code point of s is white space (Unicode White_Space); true for "". */
 bool pw_text_is_blank(const char *s, size_t len);
 

@@ -68,8 +68,4 @@ enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *i
                               const struct pw_offset *offsets, size_t noffsets,
                               struct pw_outcome *outs, struct pw_errbuf *err);
 
-/* One command with no origin, in its own unit of work; returns its outcome's kind. */
-enum pw_outcome_kind pw_dispatch(const struct pw_app *app, const struct pw_cmd *cmd,
-                                 struct pw_outcome *out);
-
 #endif

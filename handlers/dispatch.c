@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/text.h"
+
 const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
 {
     switch (kind) {
@@ -32,6 +34,8 @@ static enum pw_err dispatch_dead_letter(const struct pw_app *app, const struct p
 {
     struct pw_dead_letter dl = {.origin = in->origin, .code = out->err.code, .attempts = 1};
     memcpy(dl.message, out->err.msg, sizeof dl.message);
+    dl.message[sizeof dl.message - 1] = '\0';
+    pw_text_scrub(dl.message); /* it is stored as text: valid UTF-8, whoever wrote it */
     out->kind = PW_OUTCOME_REJECTED;
     return pw_uow_dead_letter_put(app->uow, app->dlq_topic, &dl, err);
 }
@@ -172,19 +176,4 @@ fail:
         err->code = rc;
     fail_all(outs, n, err);
     return rc;
-}
-
-enum pw_outcome_kind pw_dispatch(const struct pw_app *app, const struct pw_cmd *cmd,
-                                 struct pw_outcome *out)
-{
-    struct pw_input *in = calloc(1, sizeof *in);
-    if (!in) {
-        *out = (struct pw_outcome){.kind = PW_OUTCOME_RETRY, .err = {.code = PW_E_NOMEM}};
-        return out->kind;
-    }
-    in->origin = (struct pw_origin){.group = "", .topic = "", .timestamp_ms = -1};
-    in->cmd = *cmd;
-    pw_dispatch_batch(app, in, 1, NULL, 0, out, NULL);
-    free(in);
-    return out->kind;
 }

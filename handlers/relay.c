@@ -44,6 +44,7 @@ static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, size_t
         pw_out_release(&relay->outs[i]);
     /* A round that failed to publish whole stays in the outbox and is read again. */
     relay->pending = rc ? 0 : *n;
+    relay->unconfirmed |= rc != PW_OK;
     return rc;
 }
 
@@ -59,6 +60,7 @@ enum pw_err pw_relay_confirm(struct pw_relay *relay, size_t *confirmed, struct p
         rc = pw_outbox_remove(relay->outbox, relay->seqs, n, err);
     if (!rc)
         *confirmed = n;
+    relay->unconfirmed |= rc != PW_OK;
     return rc;
 }
 
@@ -67,6 +69,8 @@ enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
 {
     size_t n = 0, bytes = 0;
     *more = false;
+    if (relay->unconfirmed) /* the last round failed: nothing before it is known acknowledged */
+        return pw_relay_drain(relay, confirmed, err);
     enum pw_err rc = pw_relay_confirm(relay, confirmed, err);
     if (!rc)
         rc = relay_publish_round(relay, &n, &bytes, err);
@@ -84,6 +88,8 @@ enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_
         rc = pw_relay_confirm(relay, &confirmed, err);
         total += confirmed;
     }
+    if (!rc)
+        relay->unconfirmed = false;
     if (published)
         *published = total;
     return rc;

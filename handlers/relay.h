@@ -23,6 +23,7 @@ struct pw_relay {
     struct pw_out *outs;      /* batch slots, owned */
     uint64_t *seqs;
     size_t pending;           /* seqs[0..pending) are published, not yet confirmed */
+    bool unconfirmed;         /* a round failed: rows before it may be unacknowledged */
 };
 
 /* Sets up relay on the two ports; batch 0 picks a default. PW_E_NOMEM on failure. */
@@ -44,7 +45,9 @@ enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_
  * now acknowledged and removed, *more says the round was full and the
  * outbox may hold more. Only one round is ever pending, and it is confirmed
  * before the next is read, so rows leave in order and a pending round is
- * never read twice. On failure nothing unconfirmed is removed.
+ * never read twice. On failure nothing unconfirmed is removed, and the
+ * next call drains instead (as pw_relay_drain), so that its success still
+ * means every row committed before the previous call was acknowledged.
  */
 enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
                           struct pw_errbuf *err);

@@ -95,7 +95,9 @@ enum pw_err pw_out_copy(struct pw_out *dst, const struct pw_out *src);
 void pw_out_release(struct pw_out *out);
 
 /*
- * Headers packed into bytes, for a store that keeps them in one column: per
+ * Headers packed into bytes, for a store that keeps them in one column (the
+ * packed size is also what pw_out_bytes counts for headers, so that every
+ * reader and the relay measure a round alike): per
  * header its name and a NUL, a 4-byte big-endian value length (0xffffffff
  * for a null value), and the value. pw_headers_pack writes
  * pw_headers_packed_size bytes to out.

@@ -10,9 +10,12 @@
  * when publish(PW_PUBLISH_ALL) returns PW_OK, every row committed before the
  * call has been acknowledged by the bus. When publish(PW_PUBLISH_START)
  * returns PW_OK with more false, every row committed before the previous
- * publish call has been; its own round is on its way, and the next call
- * confirms it. So an adapter that keeps the offsets of the batch run before
- * a START call may commit them after the next call returns PW_OK.
+ * publish call has been (even if that call failed); its own round is on its
+ * way, and the next call confirms it. So an adapter that keeps the offsets
+ * of the batch run before a START call may commit them after the next call
+ * returns PW_OK. "Acknowledged" includes "durable in an outbox that another
+ * worker's relay publishes": only one relay publishes at a time, and a
+ * worker that is not it publishes nothing and waits for nothing.
  */
 #ifndef PW_PORTS_SERVICE_H
 #define PW_PORTS_SERVICE_H

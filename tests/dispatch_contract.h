@@ -22,7 +22,9 @@
     X(a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_leaves_neither) \
     X(a_pending_relay_round_is_confirmed_before_the_next_is_read) \
     X(a_batch_spanning_a_thousand_partitions_stores_every_offset) \
-    X(a_prefetched_batch_sees_what_earlier_batches_and_its_own_commands_did)
+    X(a_prefetched_batch_sees_what_earlier_batches_and_its_own_commands_did) \
+    X(a_dead_letter_whose_reason_holds_bad_bytes_still_commits) \
+    X(after_a_failed_confirm_the_next_round_waits_for_everything)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);
 DISPATCH_CASES(DISPATCH_CASE_DECL)

@@ -103,7 +103,7 @@ void world_close(struct world *w)
 enum pw_outcome_kind world_run(struct world *w, struct pw_cmd cmd, enum pw_err *code)
 {
     struct pw_outcome out;
-    enum pw_outcome_kind kind = pw_dispatch(&w->app, &cmd, &out);
+    enum pw_outcome_kind kind = world_dispatch(w, &cmd, &out);
     if (code)
         *code = out.err.code;
     return kind;
@@ -161,4 +161,13 @@ void assert_dead_letter_eq(const struct pw_dead_letter *got, const struct pw_dea
         assert_bytes_eq(g->headers[i].value, g->headers[i].len, w->headers[i].value,
                         w->headers[i].len, w->headers[i].name);
     }
+}
+
+enum pw_outcome_kind world_dispatch(struct world *w, const struct pw_cmd *cmd,
+                                    struct pw_outcome *out)
+{
+    struct pw_input *in = inputs_of(cmd, 1);
+    pw_dispatch_batch(&w->app, in, 1, NULL, 0, out, NULL);
+    free(in);
+    return out->kind;
 }

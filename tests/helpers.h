@@ -85,7 +85,10 @@ void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_ids *ids);
 struct pw_input *inputs_of(const struct pw_cmd *cmds, size_t n);
 
 void world_close(struct world *w);
-/* Dispatches one command and returns its outcome kind; the outcome is released. */
+/* Runs cmd alone, with no origin, in its own unit of work; returns its outcome's kind. */
+enum pw_outcome_kind world_dispatch(struct world *w, const struct pw_cmd *cmd,
+                                    struct pw_outcome *out);
+/* Dispatches one command and returns its outcome kind. */
 enum pw_outcome_kind world_run(struct world *w, struct pw_cmd cmd, enum pw_err *code);
 /* Asserts that got is want field for field, its bytes and headers byte for byte. */
 void assert_dead_letter_eq(const struct pw_dead_letter *got, const struct pw_dead_letter *want);

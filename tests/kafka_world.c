@@ -233,9 +233,11 @@ size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_m
                 const char *name;
                 const void *val;
                 size_t size;
-                for (size_t i = 0; k->nheaders < 16 &&
-                                   !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+                for (size_t i = 0;
+                     k->nheaders < 32 && !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
                      i++) {
+                    if (k->nheaders >= 16 && strncmp(name, "dlq.", 4) != 0)
+                        continue;
                     char *h = malloc(strlen(name) + size + 2);
                     sprintf(h, "%s=", name);
                     memcpy(h + strlen(name) + 1, val, size);

@@ -45,7 +45,7 @@ struct kmsg {
     size_t len;
     int32_t partition;
     int64_t offset;
-    char *headers[16]; /* "name=value" */
+    char *headers[32]; /* "name=value": the first 16, and every dlq.* one */
     size_t nheaders;
 };
 

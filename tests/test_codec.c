@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adapters/kafka/cloudevents.h"
+#include "domain/text.h"
 #include "tests/helpers.h"
 
 #define GOOD                                                                                  \
@@ -380,6 +381,24 @@ Test(codec, an_event_encodes_exactly_as_the_contract_shows)
     free(json);
 }
 
+/* What the reviewers found: reasons that quoted a message's bytes, cut mid-character. */
+Test(codec, a_reason_is_valid_utf8_whatever_the_message_holds)
+{
+    static const char *const inputs[] = {
+        "{\"\\\xc3\xa9\"}",
+        "{\"specversion\":\"1.0\",\"id\":\"c\",\"source\":\"/s\",\"type\":"
+        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\"}",
+        "\xff\xfe{",
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        struct pw_cmd cmd;
+        struct pw_errbuf err;
+        cr_assert_neq(decode(inputs[i], &cmd, &err), PW_OK, "input %zu", i);
+        cr_assert_geq(pw_text_codepoints(err.msg, strlen(err.msg)), 0, "input %zu: %s", i,
+                      err.msg);
+    }
+}
+
 Test(codec, random_damage_never_crashes_or_leaks)
 {
     /* A fixed seed: the same mutations every run, so a failure reproduces. */
@@ -404,6 +423,7 @@ Test(codec, random_damage_never_crashes_or_leaks)
         } else {
             bad++;
             cr_assert(pw_err_is_dead_letter(rc), "%s", pw_err_name(rc));
+            cr_assert_geq(pw_text_codepoints(err.msg, strlen(err.msg)), 0, "round %d", round);
         }
     }
     cr_assert_gt(ok, 0);

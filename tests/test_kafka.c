@@ -458,3 +458,43 @@ Test(kafka, replay_from_an_offset_or_a_time_applies_only_what_follows, .timeout 
     cr_assert_eq(kw.stats.applied, 3);
     kworld_close(&kw);
 }
+
+Test(kafka, commands_with_tens_of_thousands_of_headers_are_applied_and_dead_lettered_whole,
+     .timeout = 90)
+{
+    enum { H = 30000 };
+    char **hs = calloc(H + 1, sizeof *hs);
+    for (int i = 0; i < H; i++) {
+        hs[i] = malloc(16);
+        snprintf(hs[i], 16, "x-%d=v", i);
+    }
+    struct kworld kw;
+    kworld_open(&kw, 100);
+    kworld_start(&kw);
+    /* Two good commands and a rejected one, each with H headers: more than a batch takes. */
+    kworld_send(&kw, "post-commands", "h1",
+                CMD("CreatePost", "h1", "{\"post_id\":\"h1\",\"author_name\":\"A\","
+                                        "\"title\":\"T\",\"body\":\"b\"}"),
+                (const char *const *)hs);
+    kworld_send(&kw, "post-commands", "h2",
+                CMD("CreatePost", "h2", "{\"post_id\":\"h2\",\"author_name\":\"A\","
+                                        "\"title\":\"T\",\"body\":\"b\"}"),
+                (const char *const *)hs);
+    kworld_send(&kw, "post-commands", "h3",
+                CMD("DeletePost", "h3", "{\"post_id\":\"nope\"}"), (const char *const *)hs);
+    struct kmsg *evs, *dl;
+    size_t n = kworld_read(&kw, "post-events", 2, 30000, &evs);
+    size_t nd = kworld_read(&kw, "post-commands.dlq", 1, 30000, &dl);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(nd, 1);
+    cr_assert_str_eq(kmsg_header(&dl[0], "x-0"), "v", "the original headers travel on");
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.code"), "not_found");
+    kmsgs_free(evs, n);
+    kmsgs_free(dl, nd);
+    kworld_close(&kw);
+    for (int i = 0; i < H; i++)
+        free(hs[i]);
+    free(hs);
+}

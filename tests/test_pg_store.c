@@ -1,8 +1,12 @@
 /* The store contract against PostgreSQL, plus what only a database has. */
 #include "tests/store_contract.h"
 
+#include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "adapters/pg/migrations.h"
 #include "adapters/pg/pg.h"
 #include "tests/helpers.h"
 #include "tests/pg_world.h"
@@ -50,4 +54,78 @@ Test(pg, a_database_that_is_down_is_a_transient_error)
     cr_assert_eq(pw_pg_migrate(store, NULL, &err), PW_E_TRANSIENT);
     pw_uow_close(&uow);
     pw_pg_store_free(store);
+}
+
+/* Runs sql in schema on a connection of its own, or fails the test. */
+static void pg_exec_in(const char *schema, const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    char path[128];
+    snprintf(path, sizeof path, "SET search_path = %s", schema);
+    PQclear(PQexec(c, path));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+Test(pg, migration_0002_keeps_a_populated_databases_offsets_and_events)
+{
+    const char *url = getenv("DATABASE_URL");
+    if (!url || !*url)
+        cr_skip_test("DATABASE_URL is not set: run under tools/with-postgres (make test does)");
+    /* A database as version 1 left it, with an offset and an unpublished event. */
+    char schema[64], sql[256];
+    snprintf(schema, sizeof schema, "m_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
+             schema);
+    pg_exec_in("public", sql);
+    pg_exec_in(schema, pg_migrations[0].sql);
+    pg_exec_in(schema, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+                       " INSERT INTO schema_migrations (version, name) VALUES (1, '0001_init')");
+    pg_exec_in(schema, "INSERT INTO consumer_offsets VALUES ('post-commands', 3, 42);"
+                       " INSERT INTO outbox (event_id, event_type, event_index, time, source,"
+                       " causation_id, correlation_id, post_id, author_name, title, body,"
+                       " version, created_at, updated_at) VALUES"
+                       " ('00000000-0000-5000-8000-000000000001', 'PostCreated', 0,"
+                       " '2026-11-20T10:00:00Z', '/s', 'c1', 'c1', 'p1', 'Ada', 'Hi', 'Body', 1,"
+                       " '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z')");
+
+    struct pw_pg_store *store;
+    struct pw_errbuf err;
+    int applied = 0;
+    cr_assert_eq(pw_pg_store_new(&store, url, schema, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_pg_migrate(store, &applied, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(applied, (int)pg_nmigrations - 1, "every migration after the first");
+
+    struct pw_uow uow;
+    struct pw_outbox outbox;
+    cr_assert_eq(pw_pg_uow_open(&uow, store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&outbox, store), PW_OK);
+    int64_t off = 0;
+    cr_assert_eq(pw_uow_offset_get(&uow, "postworker", "post-commands", 3, &off, &err), PW_OK,
+                 "%s", err.msg);
+    cr_assert_eq(off, 42, "a group with no offsets of its own starts from the old ones");
+    cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK);
+    cr_assert_eq(pw_uow_offset_put(&uow, "postworker", "post-commands", 3, 50, &err), PW_OK);
+    cr_assert_eq(pw_uow_commit(&uow, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_offset_get(&uow, "postworker", "post-commands", 3, &off, &err), PW_OK);
+    cr_assert_eq(off, 50, "its own offset wins once it has one");
+
+    struct pw_out outs[2];
+    uint64_t seqs[2];
+    size_t n = 0;
+    cr_assert_eq(pw_outbox_peek(&outbox, outs, seqs, 2, &n, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(n, 1, "the unpublished event survives the migration");
+    cr_assert_eq(outs[0].kind, PW_OUT_EVENT);
+    cr_assert_str_eq(outs[0].topic, "", "no topic: the bus sends it to the events topic");
+    cr_assert_str_eq(outs[0].ev.post.title, "Hi");
+    pw_out_release(&outs[0]);
+    pw_outbox_close(&outbox);
+    pw_uow_close(&uow);
+    pw_pg_store_free(store);
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+    pg_exec_in("public", sql);
 }

@@ -209,3 +209,22 @@ Test(errors, names_are_the_contract_codes_and_kinds)
     pw_err_set(&err, PW_E_FATAL, "two\nlines");
     cr_assert_str_eq(err.msg, "two?lines", "messages stay on one line");
 }
+
+Test(errors, messages_are_valid_utf8_whatever_they_quote)
+{
+    struct pw_errbuf err;
+    pw_err_set(&err, PW_E_INVALID_JSON, "near '%s'", "\"\xc3");
+    cr_assert_str_eq(err.msg, "near '\"?'", "a lone lead byte becomes ?");
+    pw_err_set(&err, PW_E_INVALID_JSON, "%s", "ok \xe2\x82\xac \xff\xfe \xed\xa0\x80");
+    cr_assert_str_eq(err.msg, "ok \xe2\x82\xac ?? ???", "the euro stays, the rest does not");
+    /* A character cut by the buffer's end. */
+    char longmsg[400];
+    memset(longmsg, 'a', sizeof longmsg);
+    for (size_t i = 250; i + 2 < sizeof longmsg; i += 3)
+        memcpy(longmsg + i, "\xe2\x82\xac", 3);
+    longmsg[sizeof longmsg - 1] = '\0';
+    for (int shift = 0; shift < 3; shift++) {
+        pw_err_set(&err, PW_E_INVALID_JSON, "%s", longmsg + shift);
+        cr_assert_geq(pw_text_codepoints(err.msg, strlen(err.msg)), 0, "shift %d", shift);
+    }
+}

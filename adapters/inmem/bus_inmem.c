@@ -70,8 +70,12 @@ static enum pw_err inmem_bus_flush(void *self, int timeout_ms, struct pw_errbuf 
         return pw_err_set(err, PW_E_NOMEM, "out of memory delivering");
     for (size_t i = 0; i < b->pending.n; i++) {
         const struct pw_out *out = &b->pending.v[i];
-        if (out->kind == PW_OUT_EVENT && pw_event_copy(&b->events[b->nevents], &out->ev))
+        if (out->kind == PW_OUT_EVENT && pw_event_copy(&b->events[b->nevents], &out->ev)) {
+            /* Keep what is still pending, and only that, for the next flush. */
+            memmove(b->pending.v, b->pending.v + i, (b->pending.n - i) * sizeof *b->pending.v);
+            b->pending.n -= i;
             return pw_err_set(err, PW_E_NOMEM, "out of memory delivering events");
+        }
         b->nevents += out->kind == PW_OUT_EVENT;
         b->delivered.v[b->delivered.n++] = *out;
         memset(&b->pending.v[i], 0, sizeof b->pending.v[i]);

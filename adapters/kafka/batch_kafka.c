@@ -39,6 +39,9 @@ void kafka_batch_release(struct kafka_batch *b)
 
 void kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m)
 {
+    rd_kafka_headers_t *hdrs;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        b->nheaders += rd_kafka_header_cnt(hdrs);
     b->msgs[b->n++] = m;
 }
 
@@ -131,5 +134,11 @@ void kafka_batch_drop(struct kafka_batch *b)
         pw_cmd_release(&b->in[i].cmd);
         rd_kafka_message_destroy(b->msgs[i]);
     }
-    b->n = b->nhdrs = b->noffsets = 0;
+    b->n = b->nhdrs = b->noffsets = b->nheaders = 0;
+    /* After a spike of headers, give the memory back. */
+    if (b->cap_hdrs > 2 * KAFKA_BATCH_MAX_HEADERS) {
+        free(b->hdrs);
+        b->hdrs = NULL;
+        b->cap_hdrs = 0;
+    }
 }

@@ -13,8 +13,16 @@
 
 #include "ports/service.h"
 
+/*
+ * A batch ends early once its messages carry this many headers: each costs
+ * a slot in the batch's header list, and a hostile producer can put half a
+ * million empty headers in one megabyte.
+ */
+#define KAFKA_BATCH_MAX_HEADERS 65536
+
 struct kafka_batch {
     size_t cap, n;
+    size_t nheaders;            /* the messages' headers, counted as they are added */
     rd_kafka_message_t **msgs;  /* owned until kafka_batch_drop */
     struct pw_input *in;        /* in[i] is msgs[i], decoded */
     struct pw_outcome *outs;
@@ -31,7 +39,7 @@ void kafka_batch_release(struct kafka_batch *b);
 
 static inline bool kafka_batch_full(const struct kafka_batch *b)
 {
-    return b->n == b->cap;
+    return b->n == b->cap || (b->n > 0 && b->nheaders >= KAFKA_BATCH_MAX_HEADERS);
 }
 
 /* Takes m (the batch destroys it); the batch must not be full. */

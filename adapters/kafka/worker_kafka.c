@@ -263,6 +263,8 @@ static void kw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             rc = kw_publish(kw, NULL, 0, true, &kw->fatal_err);
         if (rc && !pw_err_is_transient(rc))
             kw->fatal = rc;
+        /* Offsets not committed by now are for partitions no longer ours. */
+        kw->npending = 0;
         kafka_log(kw->s, "info", "partitions revoked");
     }
     rd_kafka_assign(rk, NULL);

@@ -128,7 +128,7 @@ static enum pw_err pg_outbox_remove(void *self, const uint64_t *seqs, size_t n,
     enum pw_err rc = vals[0] ? pg_connect(&o->conn, err)
                              : pw_err_set(err, PW_E_NOMEM, "out of memory");
     if (!rc)
-        rc = pg_query(&o->conn, "remove published events",
+        rc = pg_query(&o->conn, "remove published rows",
                       "DELETE FROM outbox WHERE seq = ANY($1::int8[])", 1, vals, NULL, err);
     pg_array_release(&a);
     if (rc) /* the rows stay, and are published again: at least once */

@@ -329,6 +329,34 @@ static enum pw_err pg_uow_dead_letter_put(void *self, const char *topic,
     return PW_OK;
 }
 
+/*
+ * Offsets stored before they were kept per group (migration 0002) are under
+ * the group '': a group with none of its own yet starts from them, as the
+ * deployment that wrote them would. Sharing them is safe: groups that share
+ * a database share its inbox, so what another group applied is a duplicate.
+ */
+static enum pw_err pg_uow_offset_get(void *self, const char *group, const char *topic,
+                                     int32_t partition, int64_t *offset, struct pw_errbuf *err)
+{
+    struct pg_uow *u = self;
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)partition);
+    const char *vals[] = {group, topic, part};
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&u->conn, err);
+    if (!rc)
+        rc = pg_query(&u->conn, "read the stored offset",
+                      "SELECT next_offset FROM consumer_offsets"
+                      " WHERE consumer_group IN ($1, '') AND topic = $2 AND partition = $3"
+                      " ORDER BY consumer_group = $1 DESC LIMIT 1",
+                      3, vals, &res, err);
+    if (rc)
+        return rc;
+    *offset = PQntuples(res) == 1 ? pg_int(res, 0, 0) : -1;
+    PQclear(res);
+    return PW_OK;
+}
+
 /* Loads, in two queries, the posts and inbox marks of cmds not seen yet. */
 static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds, size_t n,
                                    struct pw_errbuf *err)

@@ -54,11 +54,9 @@ struct pg_uow {
 /* Grows *v (of *cap elements of size) to hold need; -1 when memory runs out. */
 int pg_grow(void **v, size_t *cap, size_t need, size_t size);
 
-/* The unit of work's offset operations (ports/uow.h), in write_pg.c. */
+/* The unit of work's offset_put (ports/uow.h), buffered like every write: in write_pg.c. */
 enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
                               int32_t partition, int64_t offset, struct pw_errbuf *err);
-enum pw_err pg_uow_offset_get(void *self, const char *group, const char *topic,
-                              int32_t partition, int64_t *offset, struct pw_errbuf *err);
 
 /*
  * Sends the transaction's buffered writes, one multi-row statement per

@@ -60,27 +60,6 @@ enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
     return PW_OK;
 }
 
-enum pw_err pg_uow_offset_get(void *self, const char *group, const char *topic,
-                                     int32_t partition, int64_t *offset, struct pw_errbuf *err)
-{
-    struct pg_uow *u = self;
-    char part[16];
-    snprintf(part, sizeof part, "%d", (int)partition);
-    const char *vals[] = {group, topic, part};
-    PGresult *res = NULL;
-    enum pw_err rc = pg_connect(&u->conn, err);
-    if (!rc)
-        rc = pg_query(&u->conn, "read the stored offset",
-                      "SELECT next_offset FROM consumer_offsets"
-                      " WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
-                      3, vals, &res, err);
-    if (rc)
-        return rc;
-    *offset = PQntuples(res) == 1 ? pg_int(res, 0, 0) : -1;
-    PQclear(res);
-    return PW_OK;
-}
-
 /* Runs a write of n rows from arrays; fewer rows than want (>= 0) is a lost race. */
 static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
                             struct pg_array *cols, int ncols, long long want,
@@ -197,14 +176,15 @@ static enum pw_err pg_write_events(struct pg_uow *u, struct pw_errbuf *err)
     return rc;
 }
 
-static enum pw_err pg_write_dead(struct pg_uow *u, struct pw_errbuf *err)
+/* Dead letters [from, to) in one statement: TOPIC, then DL_CODE..DL_HEADERS. */
+static enum pw_err pg_write_dead_rows(struct pg_uow *u, size_t from, size_t to,
+                                      struct pw_errbuf *err)
 {
     struct pg_array c[PG_OB__COUNT] = {{0}};
     enum pw_err rc = PW_OK;
-    for (size_t i = 0; i < u->ndead && !rc; i++)
+    for (size_t i = from; i < to && !rc; i++)
         if (pg_outbox_bind_dead(c, u->dead[i].topic, &u->dead[i].dl))
             rc = pw_err_set(err, PW_E_NOMEM, "out of memory writing dead letters");
-    /* The statement's parameters: TOPIC, then DL_CODE..DL_HEADERS. */
     struct pg_array p[PG_OB__COUNT - PG_OB_DEAD_FIRST + 1];
     p[0] = c[PG_OB_TOPIC];
     for (int i = PG_OB_DEAD_FIRST; i < PG_OB__COUNT; i++)
@@ -212,8 +192,32 @@ static enum pw_err pg_write_dead(struct pg_uow *u, struct pw_errbuf *err)
     int np = (int)(sizeof p / sizeof p[0]);
     if (!rc)
         rc = pg_write(u, "outbox dead letters", pg_outbox_insert_dead_sql(), p, np,
-                      (long long)u->ndead, err);
+                      (long long)(to - from), err);
     pg_arrays_release(p, np);
+    return rc;
+}
+
+/*
+ * Dead letters carry someone else's bytes, up to the largest message the
+ * consumer takes, as hex text (twice their size): a statement takes rows
+ * up to a round's worth of payload, so that no batch of large ones comes
+ * near PostgreSQL's 1 GB limit on a statement's parameters.
+ */
+static enum pw_err pg_write_dead(struct pg_uow *u, struct pw_errbuf *err)
+{
+    enum pw_err rc = PW_OK;
+    size_t from = 0, bytes = 0;
+    for (size_t i = 0; i < u->ndead && !rc; i++) {
+        size_t size = pw_out_bytes(&u->dead[i]);
+        if (i > from && bytes + size > PW_OUT_ROUND_BYTES) {
+            rc = pg_write_dead_rows(u, from, i, err);
+            from = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if (!rc)
+        rc = pg_write_dead_rows(u, from, u->ndead, err);
     return rc;
 }
 

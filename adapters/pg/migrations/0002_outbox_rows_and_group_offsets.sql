@@ -35,9 +35,10 @@ ALTER TABLE outbox
 
 -- Offsets are kept per consumer group: two deployments (or a renamed group)
 -- on one database no longer share them. Rows from before this migration
--- belong to no known group; they are kept under '' for the operator and
--- read by no worker. That is safe: a worker then starts at its group's
--- committed offset, and the inbox makes whatever it reads again a duplicate.
+-- belong to no known group; they are kept under '', and a group with no
+-- offsets of its own yet starts from them, as the deployment that wrote them
+-- would. Workers from before this migration cannot run on it: stop them all,
+-- then start the new version.
 ALTER TABLE consumer_offsets ADD COLUMN consumer_group text NOT NULL DEFAULT '';
 ALTER TABLE consumer_offsets ALTER COLUMN consumer_group DROP DEFAULT;
 ALTER TABLE consumer_offsets DROP CONSTRAINT consumer_offsets_pkey;
