@@ -27,7 +27,7 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit kafka pg e2e check-layers run bench clean
+.PHONY: all deps test unit kafka pg e2e check-layers run bench allocs clean
 
 all: build/postworker build/postctl
 
@@ -120,6 +120,15 @@ BENCH_ARGS ?=
 bench: deps
 	@$(MAKE) --no-print-directory all build/bench
 	tools/with-postgres --durable build/bench $(BENCH_ARGS)
+
+# Heap allocations per command, counted by bench/countalloc.c under the worker.
+build/countalloc.so: bench/countalloc.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
+allocs: deps
+	@$(MAKE) --no-print-directory all build/bench build/countalloc.so
+	tools/allocs
 
 clean:
 	rm -rf build

@@ -37,15 +37,11 @@ void kafka_batch_release(struct kafka_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-void kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m)
-{
-    rd_kafka_headers_t *hdrs;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        b->nheaders += rd_kafka_header_cnt(hdrs);
-    b->msgs[b->n++] = m;
-}
-
-/* Appends m's headers to the batch's list; *first is where they start. */
+/*
+ * Appends m's headers to the batch's list; *first is where they start.
+ * Headers are read once per message: librdkafka parses them on each call
+ * for a message that has none.
+ */
 static enum pw_err batch_headers(struct kafka_batch *b, rd_kafka_message_t *m, size_t *first,
                                  struct pw_errbuf *err)
 {
@@ -86,16 +82,18 @@ static void batch_offset(struct kafka_batch *b, const char *group, const char *t
         b->offsets[k].next = m->offset + 1;
 }
 
-enum pw_err kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic,
-                               struct pw_errbuf *err)
+enum pw_err kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m, struct pw_errbuf *err)
 {
-    size_t *first = b->first;
-    b->nhdrs = b->noffsets = 0;
-    enum pw_err rc = PW_OK;
-    for (size_t i = 0; i < b->n && !rc; i++)
-        rc = batch_headers(b, b->msgs[i], &first[i], err);
+    b->msgs[b->n] = m;
+    return batch_headers(b, m, &b->first[b->n++], err);
+}
+
+void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic)
+{
+    const size_t *first = b->first;
+    b->noffsets = 0;
     /* The list has stopped moving: now the origins may point into it. */
-    for (size_t i = 0; i < b->n && !rc; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         rd_kafka_message_t *m = b->msgs[i];
         struct pw_input *in = &b->in[i];
         rd_kafka_timestamp_type_t tstype;
@@ -125,7 +123,6 @@ enum pw_err kafka_batch_decode(struct kafka_batch *b, const char *group, const c
         pw_ce_decode_cmd(&cm, &in->cmd, &in->decoded);
         batch_offset(b, group, topic, m);
     }
-    return rc;
 }
 
 void kafka_batch_drop(struct kafka_batch *b)
@@ -134,7 +131,7 @@ void kafka_batch_drop(struct kafka_batch *b)
         pw_cmd_release(&b->in[i].cmd);
         rd_kafka_message_destroy(b->msgs[i]);
     }
-    b->n = b->nhdrs = b->noffsets = b->nheaders = 0;
+    b->n = b->nhdrs = b->noffsets = 0;
     /* After a spike of headers, give the memory back. */
     if (b->cap_hdrs > 2 * KAFKA_BATCH_MAX_HEADERS) {
         free(b->hdrs);

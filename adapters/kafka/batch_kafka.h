@@ -22,7 +22,6 @@
 
 struct kafka_batch {
     size_t cap, n;
-    size_t nheaders;            /* the messages' headers, counted as they are added */
     rd_kafka_message_t **msgs;  /* owned until kafka_batch_drop */
     struct pw_input *in;        /* in[i] is msgs[i], decoded */
     struct pw_outcome *outs;
@@ -39,20 +38,22 @@ void kafka_batch_release(struct kafka_batch *b);
 
 static inline bool kafka_batch_full(const struct kafka_batch *b)
 {
-    return b->n == b->cap || (b->n > 0 && b->nheaders >= KAFKA_BATCH_MAX_HEADERS);
+    return b->n == b->cap || (b->n > 0 && b->nhdrs >= KAFKA_BATCH_MAX_HEADERS);
 }
 
-/* Takes m (the batch destroys it); the batch must not be full. */
-void kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m);
+/*
+ * Takes m (the batch destroys it, whatever this returns) and gathers its
+ * headers; the batch must not be full. PW_E_NOMEM if the header list
+ * cannot grow.
+ */
+enum pw_err kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m, struct pw_errbuf *err);
 
 /*
  * Decodes every message (all of topic) into its input, with group and
  * topic (borrowed, outliving the batch's use of them) in the origins and
  * offsets. Malformed messages are inputs too, with the reason in decoded.
- * PW_E_NOMEM only if the header list cannot grow.
  */
-enum pw_err kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic,
-                               struct pw_errbuf *err);
+void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic);
 
 /* Frees the commands and destroys the messages; the batch is empty again. */
 void kafka_batch_drop(struct kafka_batch *b);

@@ -204,7 +204,8 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     struct kafka_batch *b = &kw->batch;
     if (!b->n)
         return PW_OK;
-    enum pw_err rc = kafka_batch_decode(b, kw->s->group, kw->s->commands_topic, err);
+    enum pw_err rc = PW_OK;
+    kafka_batch_decode(b, kw->s->group, kw->s->commands_topic);
     /* A replay stores no offsets: it must not move the group's position. */
     size_t noffsets = kw_replaying(kw) ? 0 : b->noffsets;
     for (unsigned attempt = 0; !rc; attempt++) {
@@ -308,7 +309,9 @@ static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
         }
         if (!b->n)
             deadline = kafka_now_ms() + kw->o->batch_wait_ms;
-        kafka_batch_add(b, m);
+        enum pw_err rc = kafka_batch_add(b, m, err);
+        if (rc)
+            return rc;
     }
     return kw->fatal ? pw_err_set(err, kw->fatal, "%s", kw->fatal_err.msg) : PW_OK;
 }
