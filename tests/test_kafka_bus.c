@@ -175,3 +175,100 @@ static const struct bus_adapter kafka_bus_adapter = {
 #define BUS_SUITE_NAME bus_kafka
 #define BUS_ADAPTER kafka_bus_adapter
 BUS_CONTRACT_SUITE()
+
+/* The raw message at topic's first offset, or the test fails. */
+static rd_kafka_message_t *kbus_first(struct bus_world *b, const char *topic, rd_kafka_t **rk)
+{
+    struct kbus *k = b->priv;
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", k->ks.brokers, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", "bus-raw", errstr, sizeof errstr);
+    *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    cr_assert(*rk, "%s", errstr);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(KBUS_PARTITIONS);
+    for (int p = 0; p < KBUS_PARTITIONS; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(*rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    for (int i = 0; i < 200; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(*rk, 100);
+        if (m && !m->err)
+            return m;
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    cr_assert_fail("nothing arrived on '%s'", topic);
+    return NULL;
+}
+
+static const char *kbus_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                               size_t size)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &hdrs) || rd_kafka_header_get_last(hdrs, name, &v, &n))
+        return NULL;
+    snprintf(buf, size, "%.*s", (int)n, (const char *)v);
+    return buf;
+}
+
+/* A producer limit stands for the broker's: a dead letter too large for it goes smaller. */
+Test(bus_kafka_limits, a_dead_letter_too_large_goes_without_its_value_then_its_key,
+     .timeout = 60)
+{
+    static const char *const props[] = {"message.max.bytes=4000"};
+    struct bus_world b;
+    memset(&b, 0, sizeof b);
+    kbus_open(&b);
+    struct kbus *k = b.priv;
+    pw_bus_close(&b.bus);
+    k->ks.props = props;
+    k->ks.nprops = 1;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_bus_open(&b.bus, &k->ks, NULL, &err), PW_OK, "%s", err.msg);
+
+    char *big = malloc(20000);
+    memset(big, 'v', 20000);
+    struct pw_out out = {.kind = PW_OUT_DEAD_LETTER, .topic = "post-commands.dlq"};
+    out.dl = (struct pw_dead_letter){
+        .origin = {.group = "g", .topic = "post-commands", .partition = 1, .offset = 9,
+                   .timestamp_ms = -1, .key = "k", .key_len = 1, .value = big,
+                   .value_len = 20000},
+        .code = PW_E_TOO_LARGE, .message = "too large", .attempts = 1};
+    cr_assert_eq(pw_bus_publish(&b.bus, &out, &err), PW_OK, "%s", err.msg);
+    /* And one whose key alone is over the limit. */
+    struct pw_out out2 = out;
+    out2.dl.origin.key = big;
+    out2.dl.origin.key_len = 10000;
+    out2.dl.origin.value_len = 10;
+    out2.dl.origin.offset = 10;
+    cr_assert_eq(pw_bus_publish(&b.bus, &out2, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_bus_flush(&b.bus, 10000, &err), PW_OK, "%s", err.msg);
+
+    rd_kafka_t *rk;
+    char buf[64];
+    size_t seen = 0;
+    rd_kafka_message_t *m = kbus_first(&b, "post-commands.dlq", &rk);
+    for (; m && seen < 2; seen++) {
+        bool first = strcmp(kbus_header(m, "dlq.original.offset", buf, sizeof buf), "9") == 0;
+        cr_assert_eq(m->len, 0, "the value is dropped");
+        cr_assert_str_eq(kbus_header(m, "dlq.value.dropped", buf, sizeof buf),
+                         first ? "20000" : "10");
+        if (first) {
+            cr_assert_eq(m->key_len, 1, "a small key stays");
+            cr_assert_null(kbus_header(m, "dlq.key.dropped", buf, sizeof buf));
+        } else {
+            cr_assert_null(m->key, "a key over the limit goes too");
+            cr_assert_str_eq(kbus_header(m, "dlq.key.dropped", buf, sizeof buf), "10000");
+        }
+        cr_assert_str_eq(kbus_header(m, "dlq.error.code", buf, sizeof buf), "too_large");
+        rd_kafka_message_destroy(m);
+        m = seen == 0 ? rd_kafka_consumer_poll(rk, 5000) : NULL;
+    }
+    cr_assert_eq(seen, 2);
+    rd_kafka_destroy(rk);
+    free(big);
+    kbus_close(&b);
+}

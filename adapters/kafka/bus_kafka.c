@@ -10,15 +10,31 @@
  * failed, rather than giving up at a timeout: a message still queued would
  * go out anyway, and publishing it again on a premature "failure" only
  * makes duplicates. Settling is bounded by message.timeout.ms.
+ *
+ * A dead letter carries someone else's bytes, and the broker (or our own
+ * producer's message.max.bytes) may refuse it as too large, for good. Then
+ * it goes again without its value (dlq.value.dropped: the value's size),
+ * and if that is refused too, without its key as well (dlq.key.dropped):
+ * the dlq.original.* headers still say where to find both. Whether the
+ * refusal comes at once or in the delivery report, one message never
+ * blocks the outbox behind it.
  */
 #include "adapters/kafka/bus_kafka.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapters/kafka/cloudevents.h"
 #include "adapters/kafka/conf.h"
+
+/*
+ * A dead letter's stage, as its msg_opaque, so that a delivery report can
+ * send one the broker refused as too large again, smaller.
+ */
+enum kafka_dead_stage { KAFKA_DEAD_WHOLE, KAFKA_DEAD_NO_VALUE, KAFKA_DEAD_NO_KEY };
+static const char kafka_dead_stages[3];
 
 struct kafka_bus {
     struct kafka_logctx log; /* first: the log callback finds it here */
@@ -28,37 +44,85 @@ struct kafka_bus {
     char last_topic[PW_TOPIC_MAX + 1];
 };
 
-static void kafka_bus_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    (void)rk;
-    struct kafka_bus *b = opaque;
-    if (msg->err) {
-        b->failed++;
-        b->last_err = msg->err;
-        snprintf(b->last_topic, sizeof b->last_topic, "%s", rd_kafka_topic_name(msg->rkt));
-    }
-}
-
-/* Produces, waiting out a full local queue; librdkafka owns hdrs (and value if F_FREE) on PW_OK. */
-static enum pw_err kafka_bus_produce(struct kafka_bus *b, const char *topic, const void *key,
-                                     size_t key_len, void *value, size_t len, int flags,
-                                     rd_kafka_headers_t *hdrs, struct pw_errbuf *err)
+/*
+ * Produces, waiting out a full local queue (unless from a delivery report,
+ * which must not poll). librdkafka owns hdrs, and value if F_FREE, when
+ * this returns 0; else hdrs is destroyed and value is still the caller's.
+ */
+static rd_kafka_resp_err_t kafka_bus_produce(struct kafka_bus *b, const char *topic,
+                                             const void *key, size_t key_len, void *value,
+                                             size_t len, int flags, rd_kafka_headers_t *hdrs,
+                                             const void *opaque, bool may_poll)
 {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             b->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
             RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_END);
-        if (!e)
-            return PW_OK;
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_headers_destroy(hdrs);
-            return pw_err_set(err, kafka_err(e), "cannot publish to '%s': %s", topic,
-                              rd_kafka_err2str(e));
+            RD_KAFKA_V_OPAQUE((void *)opaque), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || !may_poll) {
+            if (e)
+                rd_kafka_headers_destroy(hdrs);
+            return e;
         }
         /* The local queue is full: serve delivery reports until there is room. */
         rd_kafka_poll(b->rk, 100);
     }
+}
+
+static enum pw_err kafka_bus_failed(struct kafka_bus *b, const char *topic, rd_kafka_resp_err_t e,
+                                    struct pw_errbuf *err)
+{
+    (void)b;
+    return pw_err_set(err, kafka_err(e), "cannot publish to '%s': %s", topic,
+                      rd_kafka_err2str(e));
+}
+
+/* Adds "name: n" to hdrs. */
+static void kafka_header_size(rd_kafka_headers_t *hdrs, const char *name, size_t n)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%zu", n);
+    rd_kafka_header_add(hdrs, name, -1, v, -1);
+}
+
+/*
+ * Sends a dead letter the broker refused as too large again, one stage
+ * smaller, from its delivery report: its headers so far, and the sizes of
+ * what it drops. false when it has nothing left to drop, or cannot be sent.
+ */
+static bool kafka_bus_shrink(struct kafka_bus *b, const rd_kafka_message_t *msg,
+                             enum kafka_dead_stage stage)
+{
+    if (stage == KAFKA_DEAD_NO_KEY)
+        return false;
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_headers_t *hdrs = rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+                                   ? rd_kafka_headers_copy(orig)
+                                   : rd_kafka_headers_new(2);
+    enum kafka_dead_stage next = stage + 1;
+    if (next == KAFKA_DEAD_NO_VALUE)
+        kafka_header_size(hdrs, "dlq.value.dropped", msg->len);
+    else
+        kafka_header_size(hdrs, "dlq.key.dropped", msg->key_len);
+    const void *key = next == KAFKA_DEAD_NO_VALUE ? msg->key : NULL;
+    size_t key_len = next == KAFKA_DEAD_NO_VALUE ? msg->key_len : 0;
+    return kafka_bus_produce(b, rd_kafka_topic_name(msg->rkt), key, key_len, NULL, 0, 0, hdrs,
+                             &kafka_dead_stages[next], false) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+static void kafka_bus_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    struct kafka_bus *b = opaque;
+    if (!msg->err)
+        return;
+    uintptr_t stage = (uintptr_t)msg->_private, first = (uintptr_t)kafka_dead_stages;
+    if (msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && stage >= first && stage < first + 3 &&
+        kafka_bus_shrink(b, msg, (enum kafka_dead_stage)(stage - first)))
+        return; /* on its way again, smaller: not a failure */
+    b->failed++;
+    b->last_err = msg->err;
+    snprintf(b->last_topic, sizeof b->last_topic, "%s", rd_kafka_topic_name(msg->rkt));
 }
 
 static enum pw_err kafka_bus_event(struct kafka_bus *b, const char *topic,
@@ -71,19 +135,20 @@ static enum pw_err kafka_bus_event(struct kafka_bus *b, const char *topic,
         return rc;
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
     rd_kafka_header_add(hdrs, "content-type", -1, "application/cloudevents+json", -1);
-    rc = kafka_bus_produce(b, topic, ev->post.post_id, strlen(ev->post.post_id), json, len,
-                           RD_KAFKA_MSG_F_FREE, hdrs, err);
-    if (rc)
+    rd_kafka_resp_err_t e = kafka_bus_produce(b, topic, ev->post.post_id, strlen(ev->post.post_id),
+                                              json, len, RD_KAFKA_MSG_F_FREE, hdrs, NULL, true);
+    if (e) {
         free(json);
-    return rc;
+        return kafka_bus_failed(b, topic, e, err);
+    }
+    return PW_OK;
 }
 
-/* The original's key, value and headers, byte for byte, plus the contract's dlq.* headers. */
-static enum pw_err kafka_bus_dead_letter(struct kafka_bus *b, const char *topic,
-                                         const struct pw_dead_letter *dl, struct pw_errbuf *err)
+/* The original's headers, byte for byte, plus the contract's dlq.* headers. */
+static rd_kafka_headers_t *kafka_dead_headers(const struct pw_dead_letter *dl)
 {
     const struct pw_origin *o = &dl->origin;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(o->nheaders + 9);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(o->nheaders + 11);
     for (size_t i = 0; i < o->nheaders; i++)
         rd_kafka_header_add(hdrs, o->headers[i].name, -1, o->headers[i].value,
                             o->headers[i].value ? (ssize_t)o->headers[i].len : 0);
@@ -102,8 +167,33 @@ static enum pw_err kafka_bus_dead_letter(struct kafka_bus *b, const char *topic,
         rd_kafka_header_add(hdrs, "dlq.original.timestamp", -1, ts, -1);
     rd_kafka_header_add(hdrs, "dlq.consumer.group", -1, o->group ? o->group : "", -1);
     rd_kafka_header_add(hdrs, "dlq.attempts", -1, attempts, -1);
-    return kafka_bus_produce(b, topic, o->key, o->key_len, (void *)o->value, o->value_len,
-                             RD_KAFKA_MSG_F_COPY, hdrs, err);
+    return hdrs;
+}
+
+/*
+ * The original's key and value with kafka_dead_headers; refused at once as
+ * too large (by our producer's message.max.bytes), it goes again smaller,
+ * as kafka_bus_shrink does for a refusal by the broker.
+ */
+static enum pw_err kafka_bus_dead_letter(struct kafka_bus *b, const char *topic,
+                                         const struct pw_dead_letter *dl, struct pw_errbuf *err)
+{
+    const struct pw_origin *o = &dl->origin;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    for (int stage = KAFKA_DEAD_WHOLE; stage <= KAFKA_DEAD_NO_KEY; stage++) {
+        rd_kafka_headers_t *hdrs = kafka_dead_headers(dl);
+        if (stage >= KAFKA_DEAD_NO_VALUE)
+            kafka_header_size(hdrs, "dlq.value.dropped", o->value_len);
+        if (stage == KAFKA_DEAD_NO_KEY)
+            kafka_header_size(hdrs, "dlq.key.dropped", o->key_len);
+        bool value = stage == KAFKA_DEAD_WHOLE, key = stage != KAFKA_DEAD_NO_KEY;
+        e = kafka_bus_produce(b, topic, key ? o->key : NULL, key ? o->key_len : 0,
+                              value ? (void *)o->value : NULL, value ? o->value_len : 0,
+                              RD_KAFKA_MSG_F_COPY, hdrs, &kafka_dead_stages[stage], true);
+        if (e != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+            break;
+    }
+    return e ? kafka_bus_failed(b, topic, e, err) : PW_OK;
 }
 
 static enum pw_err kafka_bus_publish(void *self, const struct pw_out *out, struct pw_errbuf *err)
@@ -166,7 +256,12 @@ enum pw_err pw_kafka_bus_open(struct pw_bus *bus, const struct pw_kafka_settings
     if (!b)
         return pw_err_set(err, PW_E_NOMEM, "out of memory opening the producer");
     b->log = (struct kafka_logctx){settings, "producer"};
-    b->rk = kafka_producer_new(settings, NULL, b, kafka_bus_dr, err);
+    /*
+     * The broker's topic limit decides what is too large, not ours: a dead
+     * letter is as large as the largest message the consumer took.
+     */
+    static const char *const extra[] = {"message.max.bytes", "16777216", NULL};
+    b->rk = kafka_producer_new(settings, extra, b, kafka_bus_dr, err);
     if (!b->rk) {
         free(b);
         return err ? err->code : PW_E_USAGE;
