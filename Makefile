@@ -21,13 +21,15 @@ PG_TEST_SRC := $(wildcard tests/test_pg*.c) tests/store_cases.c tests/store_case
 	tests/dispatch_cases.c $(WORLDS)
 UNIT_TEST_SRC := $(filter-out $(wildcard tests/test_kafka*.c tests/test_pg*.c) $(WORLDS),\
 	$(wildcard tests/*.c)) tests/helpers.c
-TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC)
+# The real binaries against Apache Kafka itself (tools/with-kafka) and PostgreSQL.
+REAL_TEST_SRC := $(wildcard tests/real/*.c) tests/kafka_world.c tests/pg_world.c tests/helpers.c
+TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC) $(REAL_TEST_SRC)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit kafka pg e2e check-layers run bench allocs clean
+.PHONY: all deps test unit kafka pg e2e kafka-real check-layers run bench bench-real allocs clean
 
 all: build/postworker build/postctl
 
@@ -83,6 +85,9 @@ build/kafka-tests: $(KAFKA_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
 build/pg-tests: $(sort $(PG_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
+build/real-tests: $(sort $(REAL_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
+
 # The include rules of the hexagon fail the build when a file breaks them.
 check-layers:
 	@tools/check-layers .
@@ -106,8 +111,15 @@ pg: build/pg-tests
 e2e: all
 	tests/e2e/postctl.sh
 
+# On Apache Kafka itself: one node, three nodes, and SASL/SCRAM, each a
+# cluster of its own that tools/with-kafka starts and removes.
+kafka-real: all build/real-tests
+	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --jobs=2 --filter 'real/*'
+	$(SAN_ENV) tools/with-postgres tools/with-kafka --nodes 3 build/real-tests --filter 'real3/*'
+	$(SAN_ENV) tools/with-postgres tools/with-kafka --sasl build/real-tests --filter 'realsasl/*'
+
 test: deps
-	@$(MAKE) --no-print-directory unit kafka pg e2e
+	@$(MAKE) --no-print-directory unit kafka pg e2e kafka-real
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -120,6 +132,11 @@ BENCH_ARGS ?=
 bench: deps
 	@$(MAKE) --no-print-directory all build/bench
 	tools/with-postgres --durable build/bench $(BENCH_ARGS)
+
+# The same benchmark on a one-node Apache Kafka cluster instead of the embedded broker.
+bench-real: deps
+	@$(MAKE) --no-print-directory all build/bench
+	tools/with-kafka tools/with-postgres --durable build/bench $(BENCH_ARGS)
 
 # Heap allocations per command, counted by bench/countalloc.c under the worker.
 build/countalloc.so: bench/countalloc.c

@@ -198,14 +198,41 @@ static char *dup_bytes(const void *p, size_t n)
 size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,
                    struct kmsg **out)
 {
+    return kafka_read_topic(kw->ks.brokers, topic, n, timeout_ms, out);
+}
+
+/* The topic's partition count, waiting for it to exist. */
+static int kafka_partitions(rd_kafka_t *rk, const char *topic)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+        rd_kafka_topic_destroy(rkt);
+        int n = !e && md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (n > 0)
+            return n;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_fail("topic '%s' has no partitions", topic);
+    return 0;
+}
+
+size_t kafka_read_topic(const char *brokers, const char *topic, size_t n, int timeout_ms,
+                        struct kmsg **out)
+{
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", kw->ks.brokers, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "group.id", "test-reader", errstr, sizeof errstr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     cr_assert(rk, "%s", errstr);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
-    for (int p = 0; p < 4; p++)
+    int nparts = kafka_partitions(rk, topic);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    for (int p = 0; p < nparts; p++)
         rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
@@ -228,6 +255,8 @@ size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_m
             k->len = m->len;
             k->partition = m->partition;
             k->offset = m->offset;
+            rd_kafka_timestamp_type_t tstype;
+            k->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
             rd_kafka_headers_t *hdrs;
             if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 const char *name;

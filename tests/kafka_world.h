@@ -45,6 +45,7 @@ struct kmsg {
     size_t len;
     int32_t partition;
     int64_t offset;
+    int64_t timestamp_ms;
     char *headers[32]; /* "name=value": the first 16, and every dlq.* one */
     size_t nheaders;
 };
@@ -77,6 +78,9 @@ void kworld_preload(struct kworld *kw, const char *prefix, int from, int n);
 /* Reads topic from the beginning until n messages (or timeout_ms); returns how many, in *out. */
 size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,
                    struct kmsg **out);
+/* The same from any cluster: every partition of topic from its start. */
+size_t kafka_read_topic(const char *brokers, const char *topic, size_t n, int timeout_ms,
+                        struct kmsg **out);
 void kmsgs_free(struct kmsg *msgs, size_t n);
 
 /* The value of header name of m, or NULL. */

@@ -31,19 +31,23 @@ static enum pw_err span_metadata(struct kafka_span *sp, rd_kafka_t *rk, const ch
     return PW_OK;
 }
 
-/* Where a replay by time starts in each partition: the broker's answer, or a filtered start. */
+/*
+ * Where a replay by time starts in each partition: the broker's answer, or
+ * a filtered start. A broker that gives any partition an offset can look
+ * times up, and its "none" means nothing is that recent there: start at
+ * the end. One that gives none may not be able to (librdkafka's mock
+ * cluster, the embedded broker, cannot): then each partition is read from
+ * its start, skipping what is older, which is right either way.
+ */
 static rd_kafka_resp_err_t span_times(struct kafka_span *sp, rd_kafka_t *rk,
                                       rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, parts, 10000);
+    for (int i = 0; !e && i < parts->cnt; i++)
+        sp->looked_up |= parts->elems[i].offset >= 0;
     for (int i = 0; !e && i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
-        /*
-         * No offset: either nothing is that recent, or the broker cannot
-         * look times up (librdkafka's mock cluster, the embedded broker,
-         * cannot). Read from the start and skip what is older instead.
-         */
-        if (p->offset < 0 && sp->pos[p->partition] < sp->end[p->partition]) {
+        if (p->offset < 0 && !sp->looked_up && sp->pos[p->partition] < sp->end[p->partition]) {
             p->offset = sp->pos[p->partition];
             sp->filter[p->partition] = true;
         } else if (p->offset < 0) {

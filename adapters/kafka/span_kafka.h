@@ -20,6 +20,7 @@ struct kafka_span {
     int64_t *pos;        /* per partition, the next offset not yet seen */
     bool *filter;        /* per partition: skip what is stamped before time_ms */
     int64_t time_ms;
+    bool looked_up;      /* by time: the broker said where each partition starts */
 };
 
 /*

@@ -338,9 +338,18 @@ static enum pw_err kw_open(struct kworker *kw, struct pw_errbuf *err)
         return pw_err_set(err, PW_E_USAGE, "cannot start the consumer: %s", errstr);
     }
     rd_kafka_poll_set_consumer(kw->rk);
-    if (kw_replaying(kw))
-        return kafka_span_assign(&kw->span, kw->rk, kw->s->commands_topic, kw->s->brokers,
-                                 kw->o->start, kw->o->start_offset, kw->o->start_time_ms, err);
+    if (kw_replaying(kw)) {
+        enum pw_err rc = kafka_span_assign(&kw->span, kw->rk, kw->s->commands_topic,
+                                           kw->s->brokers, kw->o->start, kw->o->start_offset,
+                                           kw->o->start_time_ms, err);
+        if (!rc && kw->o->start == PW_START_TIME)
+            kafka_log(kw->s, "info", "%s",
+                      kw->span.looked_up
+                          ? "replay by time: the broker looked up where each partition starts"
+                          : "replay by time: the broker gave no offsets for that time; reading "
+                            "each partition from its start and skipping older messages");
+        return rc;
+    }
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, kw->s->commands_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(kw->rk, topics);

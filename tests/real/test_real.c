@@ -1,0 +1,371 @@
+/*
+ * The worker on Apache Kafka itself, run as a user runs it: the real
+ * binaries, PostgreSQL, and a broker from tools/with-kafka. What the mock
+ * cluster could not show is shown here: a member joining a running group,
+ * offsets looked up by time, a broker's message limit, a broker restart,
+ * and (real3::, three nodes) a leader killed mid-stream.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/kafka/client_kafka.h"
+#include "tests/real/real_world.h"
+
+#define CMD(type, id, data)                                                                   \
+    "{\"specversion\":\"1.0\",\"id\":\"" id "\",\"source\":\"/real\",\"type\":\"" type "\","  \
+    "\"time\":\"2026-11-20T10:00:00Z\",\"data\":" data "}"
+
+static void nap_100ms(void)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void send_str(struct rworld *w, const char *key, const char *value)
+{
+    rworld_send(w, w->commands, key, value, strlen(value), NULL);
+}
+
+static const char *field(json_t *obj, const char *a, const char *b)
+{
+    json_t *v = json_object_get(obj, a);
+    return json_string_value(b ? json_object_get(v, b) : v);
+}
+
+/* The events of topic, each once by id: how many distinct, and the total. */
+static size_t distinct_events(struct rworld *w, size_t want, size_t *total)
+{
+    struct kmsg *evs;
+    size_t n = rworld_read(w, w->events, want * 2, 20000, &evs);
+    *total = n;
+    size_t distinct = 0;
+    char **ids = calloc(n + 1, sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        cr_assert(ev, "event %zu is JSON", i);
+        const char *id = field(ev, "id", NULL);
+        bool seen = false;
+        for (size_t j = 0; j < distinct && !seen; j++)
+            seen = strcmp(ids[j], id) == 0;
+        if (!seen)
+            ids[distinct++] = strdup(id);
+        json_decref(ev);
+    }
+    for (size_t j = 0; j < distinct; j++)
+        free(ids[j]);
+    free(ids);
+    kmsgs_free(evs, n);
+    return distinct;
+}
+
+/* Every command applied once: the posts, the inbox, and no version but the first. */
+static void assert_applied_once(struct rworld *w, long long n)
+{
+    cr_assert_eq(rworld_sql(w, "SELECT count(*) FROM posts"), n);
+    cr_assert_eq(rworld_sql(w, "SELECT count(*) FROM posts WHERE version <> 1"), 0,
+                 "nothing applied twice");
+    cr_assert_eq(rworld_sql(w, "SELECT count(*) FROM inbox"), n);
+    cr_assert_eq(rworld_sql(w, "SELECT count(*) FROM outbox"), 0, "every event published");
+}
+
+Test(real, three_commands_end_to_end_with_every_field, .timeout = 120)
+{
+    struct rworld w;
+    rworld_open(&w, 4, NULL);
+    struct rworker p;
+    rworker_start(&w, &p, NULL);
+    send_str(&w, "hello", CMD("CreatePost", "c-1", "{\"post_id\":\"hello\",\"author_name\":"
+                                                   "\"Ada\",\"title\":\"Hi\",\"body\":\"First\"}"));
+    send_str(&w, "hello",
+             "{\"specversion\":\"1.0\",\"id\":\"c-2\",\"source\":\"/real\",\"type\":\"UpdatePost\","
+             "\"time\":\"2026-11-20T11:00:00Z\",\"correlationid\":\"flow-1\","
+             "\"data\":{\"post_id\":\"hello\",\"title\":\"Hi again\",\"expected_version\":1}}");
+    send_str(&w, "hello",
+             "{\"specversion\":\"1.0\",\"id\":\"c-3\",\"source\":\"/real\",\"type\":\"DeletePost\","
+             "\"time\":\"2026-11-20T12:00:00Z\",\"data\":{\"post_id\":\"hello\"}}");
+    struct kmsg *evs;
+    size_t n = rworld_read(&w, w.events, 3, 60000, &evs);
+    cr_assert_eq(rworker_stop(&p), 0, "a clean stop exits 0");
+    cr_assert_eq(n, 3);
+    static const char *types[] = {"PostCreated", "PostUpdated", "PostDeleted"};
+    static const char *causes[] = {"c-1", "c-2", "c-3"};
+    static const char *corrs[] = {"c-1", "flow-1", "c-3"};
+    static const char *times[] = {"2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z",
+                                  "2026-11-20T12:00:00Z"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_str_eq(evs[i].key, "hello");
+        cr_assert_str_eq(kmsg_header(&evs[i], "content-type"), "application/cloudevents+json");
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        cr_assert(ev);
+        cr_assert_str_eq(field(ev, "specversion", NULL), "1.0");
+        cr_assert_str_eq(field(ev, "type", NULL), types[i]);
+        cr_assert_str_eq(field(ev, "source", NULL), "/postworker");
+        cr_assert_str_eq(field(ev, "subject", NULL), "hello");
+        cr_assert_str_eq(field(ev, "time", NULL), times[i]);
+        cr_assert_str_eq(field(ev, "datacontenttype", NULL), "application/json");
+        cr_assert_str_eq(field(ev, "causationid", NULL), causes[i]);
+        cr_assert_str_eq(field(ev, "correlationid", NULL), corrs[i]);
+        cr_assert_eq(strlen(field(ev, "id", NULL)), 36);
+        cr_assert_str_eq(field(ev, "data", "post_id"), "hello");
+        cr_assert_str_eq(field(ev, "data", "author_name"), "Ada");
+        cr_assert_str_eq(field(ev, "data", "title"), i ? "Hi again" : "Hi");
+        cr_assert_str_eq(field(ev, "data", "body"), "First");
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(ev, "data"), "version")),
+                     (json_int_t)i + 1);
+        cr_assert_str_eq(field(ev, "data", "created_at"), "2026-11-20T10:00:00Z");
+        cr_assert_str_eq(field(ev, "data", "updated_at"), times[i]);
+        json_t *deleted = json_object_get(json_object_get(ev, "data"), "deleted_at");
+        if (i < 2)
+            cr_assert(json_is_null(deleted));
+        else
+            cr_assert_str_eq(json_string_value(deleted), times[2]);
+        json_decref(ev);
+    }
+    kmsgs_free(evs, n);
+    cr_assert_eq(rworld_sql(&w, "SELECT version FROM posts WHERE post_id = 'hello'"), 3);
+    rworld_close(&w);
+}
+
+Test(real, dead_letters_keep_the_original_and_one_too_large_goes_without_its_value,
+     .timeout = 120)
+{
+    struct rworld w;
+    /* The dead-letter topic takes 4 KiB messages; the commands topic the broker's default. */
+    rworld_open(&w, 4, "max.message.bytes=4096");
+    struct rworker p;
+    rworker_start(&w, &p, NULL);
+    static const char *const hs[] = {"trace=t-1", NULL};
+    rworld_send(&w, w.commands, "bad", "{nope", 5, hs);
+    send_str(&w, "ghost", CMD("DeletePost", "d-1", "{\"post_id\":\"ghost\"}"));
+    size_t big = 20000;
+    char *huge = malloc(big);
+    memset(huge, 'x', big);
+    huge[0] = '{'; /* not JSON: malformed, and too large for the dead-letter topic */
+    rworld_send(&w, w.commands, "huge", huge, big, NULL);
+    send_str(&w, "after", CMD("CreatePost", "c-after", "{\"post_id\":\"after\",\"author_name\":"
+                                                       "\"A\",\"title\":\"T\",\"body\":\"b\"}"));
+    struct kmsg *dl, *evs;
+    size_t nd = rworld_read(&w, w.dlq, 3, 60000, &dl);
+    size_t ne = rworld_read(&w, w.events, 1, 60000, &evs);
+    cr_assert_eq(rworker_stop(&p), 0);
+    cr_assert_eq(nd, 3);
+    cr_assert_eq(ne, 1, "the worker carried on after them");
+    size_t found = 0;
+    for (size_t i = 0; i < nd; i++) {
+        const char *code = kmsg_header(&dl[i], "dlq.error.code");
+        cr_assert(code);
+        cr_assert_str_eq(kmsg_header(&dl[i], "dlq.consumer.group"), w.group);
+        cr_assert_str_eq(kmsg_header(&dl[i], "dlq.original.topic"), w.commands);
+        cr_assert_str_eq(kmsg_header(&dl[i], "dlq.attempts"), "1");
+        cr_assert(kmsg_header(&dl[i], "dlq.original.timestamp"));
+        if (strcmp(dl[i].key, "bad") == 0) {
+            cr_assert_str_eq(code, "invalid_json");
+            cr_assert_str_eq(kmsg_header(&dl[i], "dlq.error.kind"), "malformed");
+            cr_assert_eq(dl[i].len, 5);
+            cr_assert_eq(memcmp(dl[i].value, "{nope", 5), 0, "the value byte for byte");
+            cr_assert_str_eq(kmsg_header(&dl[i], "trace"), "t-1", "and its headers");
+            found++;
+        } else if (strcmp(dl[i].key, "ghost") == 0) {
+            cr_assert_str_eq(code, "not_found");
+            cr_assert_str_eq(kmsg_header(&dl[i], "dlq.error.kind"), "rejected");
+            found++;
+        } else if (strcmp(dl[i].key, "huge") == 0) {
+            cr_assert_eq(dl[i].len, 0, "refused by the broker, it goes without its value");
+            cr_assert_str_eq(kmsg_header(&dl[i], "dlq.value.dropped"), "20000");
+            found++;
+        }
+    }
+    cr_assert_eq(found, 3);
+    kmsgs_free(dl, nd);
+    kmsgs_free(evs, ne);
+    free(huge);
+    rworld_close(&w);
+}
+
+Test(real, a_worker_joining_and_one_leaving_mid_stream_lose_and_double_nothing, .timeout = 240)
+{
+    enum { N = 3000 };
+    struct rworld w;
+    rworld_open(&w, 8, NULL);
+    rworld_preload(&w, "j", 0, N);
+    struct rworker a, b;
+    rworker_start(&w, &a, (const char *const[]){"--batch-size", "20", NULL});
+    cr_assert_geq(rworld_wait_for(&w, w.events, 300, 60000), 300);
+    rworker_start(&w, &b, (const char *const[]){"--batch-size", "20", NULL});
+    cr_assert_geq(rworld_wait_for(&w, w.events, 1500, 120000), 1500);
+    cr_assert_eq(rworker_stop(&a), 0, "the first leaves cleanly");
+    cr_assert_geq(rworld_wait_for(&w, w.events, N, 120000), N);
+    cr_assert_eq(rworker_stop(&b), 0);
+    cr_assert(rworker_logged(&b, "assigned"), "the second joined the running group");
+    cr_assert(rworker_logged(&a, "partitions revoked"), "and the first gave partitions up");
+    size_t total, distinct = distinct_events(&w, N, &total);
+    cr_assert_eq(distinct, N, "every event published");
+    cr_assert_eq(total, N, "none twice: a clean handover doubles nothing");
+    assert_applied_once(&w, N);
+    rworld_close(&w);
+}
+
+Test(real, kill_9_under_a_stream_again_and_again_loses_and_applies_twice_nothing,
+     .timeout = 300)
+{
+    enum { N = 3000 };
+    struct rworld w;
+    rworld_open(&w, 4, NULL);
+    rworld_preload(&w, "k", 0, N);
+    struct rworker p;
+    size_t seen = 0;
+    for (int round = 0; round < 3; round++) {
+        /* A killed member holds its partitions until its session times out: keep it short. */
+        rworker_start(&w, &p, (const char *const[]){"--batch-size", "50", "-X",
+                                                    "session.timeout.ms=6000", NULL});
+        size_t now = rworld_wait_for(&w, w.events, seen + 400, 120000);
+        cr_assert_geq(now, seen + 400, "round %d made progress", round);
+        rworker_kill(&p); /* the supervisor's restart follows */
+        seen = now;
+    }
+    rworker_start(&w, &p, (const char *const[]){"-X", "session.timeout.ms=6000", NULL});
+    /* Killed workers may publish an event again: wait for the database, then the topic. */
+    for (int i = 0; i < 1200 && rworld_sql(&w, "SELECT count(*) FROM posts") < N; i++)
+        nap_100ms();
+    cr_assert_geq(rworld_wait_for(&w, w.events, N, 60000), N);
+    sleep(1);
+    cr_assert_eq(rworker_stop(&p), 0);
+    size_t total, distinct = distinct_events(&w, N, &total);
+    cr_assert_eq(distinct, N, "every event published at least once (%zu in all)", total);
+    assert_applied_once(&w, N);
+    rworld_close(&w);
+}
+
+Test(real, a_broker_restart_mid_stream_is_waited_out, .timeout = 240)
+{
+    enum { N = 2000 };
+    struct rworld w;
+    rworld_open(&w, 4, NULL);
+    rworld_preload(&w, "b", 0, N / 2);
+    struct rworker p;
+    rworker_start(&w, &p, (const char *const[]){"--batch-size", "20", NULL});
+    cr_assert_geq(rworld_wait_for(&w, w.events, 200, 60000), 200);
+    for (int node = 1; node <= atoi(getenv("PW_KAFKA_NODES")); node++)
+        rworld_ctl("stop", node);
+    sleep(3);
+    for (int node = 1; node <= atoi(getenv("PW_KAFKA_NODES")); node++)
+        rworld_ctl("start", node);
+    rworld_preload(&w, "b", N / 2, N / 2);
+    for (int i = 0; i < 1200 && rworld_sql(&w, "SELECT count(*) FROM posts") < N; i++)
+        nap_100ms();
+    cr_assert_geq(rworld_wait_for(&w, w.events, N, 120000), N);
+    cr_assert_eq(rworker_stop(&p), 0);
+    size_t total, distinct = distinct_events(&w, N, &total);
+    cr_assert_eq(distinct, N, "every event published (%zu in all)", total);
+    assert_applied_once(&w, N);
+    rworld_close(&w);
+}
+
+Test(real, replay_from_a_time_starts_where_the_broker_says, .timeout = 120)
+{
+    struct rworld w;
+    rworld_open(&w, 4, NULL);
+    rworld_preload(&w, "early", 0, 20);
+    sleep(2);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    time_t t = now.tv_sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char from[32];
+    strftime(from, sizeof from, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sleep(2);
+    rworld_preload(&w, "late", 0, 30);
+    /* Into an empty database: only what was sent after the time is applied. */
+    struct rworker p;
+    rworker_start(&w, &p, (const char *const[]){"replay", "--from-time", from, NULL});
+    cr_assert_eq(rworker_wait(&p, 60), 0, "the replay ends by itself");
+    cr_assert(rworker_logged(&p, "the broker looked up where each partition starts"),
+              "the broker's own offset lookup, not the fallback");
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts"), 30);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id LIKE 'early-%'"), 0);
+    rworld_close(&w);
+}
+
+/* Three nodes, three replicas, min.insync.replicas=2: the leader dies mid-stream. */
+Test(real3, the_leader_killed_mid_stream_loses_doubles_and_reorders_nothing, .timeout = 300)
+{
+    if (atoi(getenv("PW_KAFKA_NODES") ? getenv("PW_KAFKA_NODES") : "0") != 3)
+        cr_assert_fail("needs three nodes: tools/with-kafka --nodes 3 (make kafka-real does)");
+    enum { POSTS = 600, UPDATES = 3 };
+    struct rworld w;
+    rworld_open(&w, 4, NULL);
+    /* Each post: a create and three updates, so that order per post shows. */
+    struct pw_kafka_settings ks = {.brokers = w.brokers};
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_new(&c, &ks, &err), PW_OK, "%s", err.msg);
+    for (int v = 0; v <= UPDATES; v++)
+        for (int i = 0; i < POSTS; i++) {
+            char key[32], json[512];
+            snprintf(key, sizeof key, "l-%d", i);
+            int len = v == 0 ? snprintf(json, sizeof json,
+                                        "{\"specversion\":\"1.0\",\"id\":\"%s-0\",\"source\":"
+                                        "\"/real\",\"type\":\"CreatePost\",\"data\":{\"post_id\":"
+                                        "\"%s\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                                        key, key)
+                             : snprintf(json, sizeof json,
+                                        "{\"specversion\":\"1.0\",\"id\":\"%s-%d\",\"source\":"
+                                        "\"/real\",\"type\":\"UpdatePost\",\"data\":{\"post_id\":"
+                                        "\"%s\",\"title\":\"v%d\",\"expected_version\":%d}}",
+                                        key, v, key, v + 1, v);
+            cr_assert_eq(pw_kafka_client_produce(c, w.commands, key, json, (size_t)len, NULL, &err),
+                         PW_OK, "%s", err.msg);
+        }
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_free(c);
+    const size_t N = POSTS * (UPDATES + 1);
+
+    struct rworker p;
+    rworker_start(&w, &p, (const char *const[]){"--batch-size", "50", NULL});
+    cr_assert_geq(rworld_wait_for(&w, w.events, N / 5, 120000), N / 5);
+    /* One node: two of three down would be below min.insync.replicas, and the quorum. */
+    int leader = rworld_leader(&w, w.commands, 0);
+    bool leads_events = false;
+    for (int32_t part = 0; part < 4; part++)
+        leads_events |= rworld_leader(&w, w.events, part) == leader;
+    cr_assert(leads_events, "node %d leads partitions of both topics", leader);
+    rworld_ctl("kill", leader);
+    for (int i = 0; i < 1800 && rworld_sql(&w, "SELECT count(*) FROM inbox") < (long long)N; i++)
+        nap_100ms();
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM inbox"), (long long)N,
+                 "every command applied, the new leaders serving");
+    for (int i = 0; i < 600 && rworld_sql(&w, "SELECT count(*) FROM outbox") > 0; i++)
+        nap_100ms();
+    cr_assert_eq(rworker_stop(&p), 0);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE version <> 4"), 0,
+                 "each post at its last version: nothing applied twice or skipped");
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM outbox"), 0);
+
+    /* Every event, and per post the first sighting of each version in order. */
+    struct kmsg *evs;
+    size_t n = rworld_read(&w, w.events, N * 2, 30000, &evs);
+    cr_assert_geq(n, N);
+    int *next = calloc(POSTS, sizeof *next);
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        int post = atoi(field(ev, "data", "post_id") + 2);
+        int version = (int)json_integer_value(
+            json_object_get(json_object_get(ev, "data"), "version"));
+        cr_assert_leq(version, next[post] + 1, "post %d: version %d before %d", post, version,
+                      next[post] + 1);
+        if (version == next[post] + 1)
+            next[post] = version;
+        json_decref(ev);
+    }
+    for (int i = 0; i < POSTS; i++)
+        cr_assert_eq(next[i], UPDATES + 1, "post %d: every version published", i);
+    free(next);
+    kmsgs_free(evs, n);
+    rworld_close(&w);
+}
