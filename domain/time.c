@@ -119,7 +119,10 @@ bool pw_time_parse(const char *s, size_t len, pw_time *out)
 
     int64_t secs = days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec;
     secs -= offset_min * 60;
-    *out = secs * US_PER_SEC + frac_us;
+    pw_time t = secs * US_PER_SEC + frac_us;
+    if (!pw_time_in_range(t))
+        return false; /* the offset carried it past year 1 or 9999 */
+    *out = t;
     return true;
 }
 

@@ -28,6 +28,11 @@ static const struct {
     {"2026-11-20T10:00:00+0200", false, 0},
     {"2026-11-20T10:00:00Zjunk", false, 0},
     {"0000-01-01T00:00:00Z", false, 0},
+    {"0001-01-01T00:00:00Z", true, PW_TIME_MIN},
+    {"9999-12-31T23:59:59.999999Z", true, PW_TIME_MAX},
+    /* Valid RFC 3339 whose UTC falls outside years 1 to 9999: the audit's crash. */
+    {"0001-01-01T00:00:00+00:01", false, 0},
+    {"9999-12-31T23:59:59-00:01", false, 0},
     {"", false, 0},
     {"26-11-20T10:00:00Z", false, 0},
 };

@@ -117,7 +117,10 @@ void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *to
             .len = m->len,
             .headers = in->origin.headers,
             .nheaders = nh,
-            .timestamp = ts >= 0 ? ts * 1000 : PW_TIME_NONE,
+            /* A producer picks the timestamp: one past year 9999 must not overflow. */
+            .timestamp = ts < 0                    ? PW_TIME_NONE
+                         : ts > PW_TIME_MAX / 1000 ? PW_TIME_MAX + 1
+                                                   : ts * 1000,
         };
         pw_err_clear(&in->decoded);
         pw_ce_decode_cmd(&cm, &in->cmd, &in->decoded);

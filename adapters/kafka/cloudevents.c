@@ -98,11 +98,48 @@ static void ce_copy(char *dst, const struct ce_str *s)
     dst[s->len] = '\0';
 }
 
+/* The most numbers out of range a message may hold and still be read; past it, invalid_json. */
+#define CE_MAX_OVERFLOWS 8
+
+/*
+ * Overwrites the number that ends at end (out of range for jansson) with a
+ * string of the same length, so that the rest of the message still parses
+ * and the field, now of the wrong type, fails validation like any other
+ * wrong value. false if the token cannot be found.
+ */
+static bool ce_defuse_number(char *buf, size_t end)
+{
+    size_t start = end;
+    while (start > 0 && strchr("0123456789+-.eE", buf[start - 1]))
+        start--;
+    if (end - start < 2)
+        return false;
+    memset(buf + start, 'x', end - start);
+    buf[start] = buf[end - 1] = '"';
+    return true;
+}
+
 static enum pw_err ce_parse(const void *buf, size_t len, json_t **out, struct pw_errbuf *err)
 {
     json_error_t jerr;
-    /* Duplicate keys would let two readers of one message see two commands. */
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    char *copy = NULL;
+    json_t *root = NULL;
+    for (int overflows = 0;; overflows++) {
+        /* Duplicate keys would let two readers of one message see two commands. */
+        root = json_loadb(copy ? copy : buf, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (root || json_error_code(&jerr) != json_error_numeric_overflow ||
+            overflows == CE_MAX_OVERFLOWS)
+            break;
+        if (!copy) {
+            if (!(copy = malloc(len)))
+                return pw_err_set(err, PW_E_NOMEM, "out of memory reading a message");
+            memcpy(copy, buf, len);
+        }
+        if (jerr.position < 0 || (size_t)jerr.position > len ||
+            !ce_defuse_number(copy, (size_t)jerr.position))
+            break;
+    }
+    free(copy);
     if (!root)
         return pw_err_set(err, PW_E_INVALID_JSON, "invalid JSON at line %d column %d: %s",
                           jerr.line, jerr.column, jerr.text);
@@ -144,7 +181,12 @@ static enum pw_err ce_envelope(const struct ce_in *in, pw_time fallback, struct 
     }
     pw_time at = fallback;
     if (time.present && !pw_time_parse(time.p, time.len, &at))
-        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "attribute 'time' is not RFC 3339");
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE,
+                          "attribute 'time' is not an RFC 3339 time in years 0001 to 9999 UTC");
+    if (at != PW_TIME_NONE && !pw_time_in_range(at))
+        return pw_err_set(err, PW_E_INVALID_ATTRIBUTE,
+                          "the message's timestamp is outside years 0001 to 9999: give the "
+                          "command a 'time'");
     if (at == PW_TIME_NONE)
         return pw_err_set(err, PW_E_MISSING_ATTRIBUTE,
                           "attribute 'time' is required when the message has no timestamp");
@@ -205,6 +247,39 @@ static enum pw_err ce_data(json_t *data, struct pw_cmd *cmd, struct pw_errbuf *e
     return PW_OK;
 }
 
+static int ce_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Binary mode: a ce_ header given twice is refused, as duplicate JSON keys
+ * are, since two readers could take two different commands from it. Sorted,
+ * so that a message with thousands of headers costs n log n, not n squared.
+ */
+static enum pw_err ce_no_repeats(const struct pw_ce_message *msg, struct pw_errbuf *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < msg->nheaders; i++)
+        n += strncmp(msg->headers[i].name, "ce_", 3) == 0;
+    if (n < 2)
+        return PW_OK;
+    const char **names = malloc(n * sizeof *names);
+    if (!names)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory reading %zu ce_ headers", n);
+    n = 0;
+    for (size_t i = 0; i < msg->nheaders; i++)
+        if (strncmp(msg->headers[i].name, "ce_", 3) == 0)
+            names[n++] = msg->headers[i].name;
+    qsort(names, n, sizeof *names, ce_name_cmp);
+    enum pw_err rc = PW_OK;
+    for (size_t i = 1; i < n && !rc; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            rc = pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "header '%.64s' appears twice", names[i]);
+    free(names);
+    return rc;
+}
+
 enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd,
                              struct pw_errbuf *err)
 {
@@ -217,6 +292,8 @@ enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd
         goto out;
     }
     bool binary = ce_header(msg, "ce_specversion") != NULL;
+    if (binary && (rc = ce_no_repeats(msg, err)))
+        goto out;
     if (!binary && (rc = ce_parse(msg->value, msg->len, &root, err)))
         goto out;
     struct ce_in in = {.root = root, .msg = msg};

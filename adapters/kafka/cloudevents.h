@@ -23,7 +23,7 @@ struct pw_ce_message {
     size_t len;
     const struct pw_header *headers; /* all of them; the codec reads the ce_ ones */
     size_t nheaders;
-    pw_time timestamp; /* the message's timestamp, PW_TIME_NONE if it has none */
+    pw_time timestamp; /* the message's timestamp, PW_TIME_NONE if it has none; any value */
 };
 
 /*
