@@ -174,8 +174,12 @@ static bool is_flag(const char *arg, const char *flag, size_t *flen)
 static enum pw_err parse_prop(struct pw_config *cfg, const char *kv, struct pw_errbuf *err)
 {
     const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv)
-        return pw_err_set(err, PW_E_USAGE, "-X takes key=value, not '%.60s'", kv);
+    /* Never echo what follows a key: it may be a password typed with a space for '='. */
+    if (!eq)
+        return pw_err_set(err, PW_E_USAGE, "-X takes key=value, and '%.*s...' has no '='",
+                          (int)strcspn(kv, " \t:"), kv);
+    if (eq == kv)
+        return pw_err_set(err, PW_E_USAGE, "-X takes key=value, and the key is empty");
     if (cfg->nprops == PW_CONFIG_MAX_PROPS)
         return pw_err_set(err, PW_E_USAGE, "more than %d -X properties", PW_CONFIG_MAX_PROPS);
     cfg->props[cfg->nprops++] = kv;
@@ -225,7 +229,8 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         return parse_replay(cfg, flag, value, err);
     }
     if (arg[0] == '-')
-        return pw_err_set(err, PW_E_USAGE, "unknown option '%.60s': see --help", arg);
+        return pw_err_set(err, PW_E_USAGE, "unknown option '%.*s': see --help",
+                          (int)strcspn(arg, "="), arg); /* its value may be a secret */
     if (*seen_mode)
         return pw_err_set(err, PW_E_USAGE, "unexpected argument '%.60s': see --help", arg);
     *seen_mode = true;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "domain/text.h"
+
 static const char *log_program = "postworker";
 
 void pw_log_init(const char *program)
@@ -19,7 +21,10 @@ void pw_log_line(const char *level, const char *msg)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s %s %s: %s\n", when, log_program, level, msg);
+    /* Messages quote what producers sent: escaped, so that none can forge a line. */
+    char safe[4096];
+    fprintf(stderr, "%s %s %s: %s\n", when, log_program, level,
+            pw_text_escape(msg, safe, sizeof safe));
 }
 
 void pw_log(const char *level, const char *fmt, ...)

@@ -109,8 +109,12 @@ static int parse(struct opts *o, int argc, char **argv)
         }
         if (matched)
             continue;
-        if (a[0] == '-' && a[1] != '\0')
-            return usage_error("unknown option '%s': see --help", a);
+        if (a[0] == '-' && a[1] != '\0') {
+            /* Only the flag: a misspelled --database=... holds a password. */
+            char flag[64];
+            snprintf(flag, sizeof flag, "%.*s", (int)strcspn(a, "="), a);
+            return usage_error("unknown option '%s': see --help", flag);
+        }
         if (o->nargs == 4)
             return usage_error("unexpected argument '%s': see --help", a);
         o->args[o->nargs++] = a;

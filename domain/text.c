@@ -111,3 +111,45 @@ void pw_text_scrub(char *s)
         }
     }
 }
+
+/* Appends the n bytes at s to out, if they fit with the NUL; false if not. */
+static bool put_bytes(char *out, size_t cap, size_t *len, const char *s, size_t n)
+{
+    if (*len + n >= cap)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        out[(*len)++] = s[k];
+    return true;
+}
+
+char *pw_text_escape(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)in;
+    size_t n = 0, len = 0;
+    while (u[n])
+        n++;
+    for (size_t i = 0; i < n;) {
+        size_t at = i;
+        int32_t cp = utf8_next(u, n, &i);
+        char esc[8];
+        bool ok;
+        if (cp < 0) {
+            i = at + 1;
+            esc[0] = '\\', esc[1] = 'x', esc[2] = hex[u[at] >> 4], esc[3] = hex[u[at] & 15];
+            ok = put_bytes(out, cap, &len, esc, 4);
+        } else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+            esc[0] = '\\', esc[1] = 'x', esc[2] = hex[cp >> 4], esc[3] = hex[cp & 15];
+            ok = put_bytes(out, cap, &len, esc, 4);
+        } else if (cp == 0x2028 || cp == 0x2029) {
+            ok = put_bytes(out, cap, &len, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+        } else {
+            ok = put_bytes(out, cap, &len, in + at, i - at);
+        }
+        if (!ok)
+            break;
+    }
+    if (cap)
+        out[len] = '\0';
+    return out;
+}

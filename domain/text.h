@@ -24,6 +24,14 @@ long pw_text_codepoints(const char *s, size_t len);
  */
 void pw_text_scrub(char *s);
 
+/*
+ * Writes the NUL-terminated in to out (cap bytes, NUL included, truncated to
+ * fit) for a log line, so that no message can forge a line or reach a
+ * terminal's escape sequences: control characters (C0, DEL, C1), U+2028 and
+ * U+2029, and bytes that are not UTF-8 become \xNN or \uNNNN. Returns out.
+ */
+char *pw_text_escape(const char *in, char *out, size_t cap);
+
 /* True if every code point of s is white space (Unicode White_Space); true for "". */
 bool pw_text_is_blank(const char *s, size_t len);
 

@@ -40,6 +40,24 @@ Test(pg, a_bad_database_url_is_usage_and_never_shows_the_password)
     cr_assert_null(strstr(err.msg, "s3cret"), "%s", err.msg);
     cr_assert_eq(pw_pg_store_new(&store, "host=h password=s3cret bogus", NULL, &err), PW_E_USAGE);
     cr_assert_null(strstr(err.msg, "s3cret"), "%s", err.msg);
+    /* The audit's: an '@' in the password, unescaped, made libpq print its tail as a host. */
+    cr_assert_eq(pw_pg_store_new(&store, "postgresql://user:s3cr3t@ss@localhost:1/db", NULL, &err),
+                 PW_E_USAGE);
+    cr_assert_null(strstr(err.msg, "s3cr3t"), "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "ss@"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "%40"), "says what to do: %s", err.msg);
+}
+
+Test(pg, a_connection_error_never_shows_the_password)
+{
+    /* Port 1 on loopback: refused, and libpq's message names what it tried. */
+    struct pw_pg_store *store = NULL;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_pg_store_new(&store, "postgresql://u:pw-s3cr3t@127.0.0.1:1/db", NULL, &err),
+                 PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_pg_migrate(store, NULL, &err), PW_E_TRANSIENT, "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "pw-s3cr3t"), "%s", err.msg);
+    pw_pg_store_free(store);
 }
 
 Test(pg, a_database_that_is_down_is_a_transient_error)

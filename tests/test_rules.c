@@ -210,6 +210,19 @@ Test(errors, names_are_the_contract_codes_and_kinds)
     cr_assert_str_eq(err.msg, "two?lines", "messages stay on one line");
 }
 
+Test(text, escaping_keeps_a_log_line_one_line_and_free_of_terminal_codes)
+{
+    char out[128];
+    cr_assert_str_eq(pw_text_escape("x\n2026-01-01T00:00:00Z postworker error: forged", out,
+                                    sizeof out),
+                     "x\\x0a2026-01-01T00:00:00Z postworker error: forged");
+    cr_assert_str_eq(pw_text_escape("\x1b[31mred\x7f", out, sizeof out), "\\x1b[31mred\\x7f");
+    cr_assert_str_eq(pw_text_escape("c1 \xc2\x9b ls \xe2\x80\xa8 h\xc3\xa9 \xff", out, sizeof out),
+                     "c1 \\x9b ls \\u2028 h\xc3\xa9 \\xff", "%s", out);
+    char tiny[6];
+    cr_assert_str_eq(pw_text_escape("\n\n\n", tiny, sizeof tiny), "\\x0a", "cut whole, never mid-escape");
+}
+
 Test(errors, messages_are_valid_utf8_whatever_they_quote)
 {
     struct pw_errbuf err;

@@ -36,7 +36,20 @@ static int kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,
 {
     char errstr[256];
     if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        pw_err_set(err, PW_E_USAGE, "kafka property '%s' is not accepted: %s", key, errstr);
+        /* librdkafka quotes the value it refused, and the value may be a secret. */
+        char shown[256];
+        size_t n = 0, vlen = strlen(value);
+        for (const char *p = errstr; *p && n + 4 < sizeof shown;) {
+            if (vlen && strncmp(p, value, vlen) == 0) {
+                memcpy(shown + n, "...", 3);
+                n += 3;
+                p += vlen;
+            } else {
+                shown[n++] = *p++;
+            }
+        }
+        shown[n] = '\0';
+        pw_err_set(err, PW_E_USAGE, "kafka property '%s' is not accepted: %s", key, shown);
         return -1;
     }
     return 0;

@@ -16,6 +16,18 @@ static void pg_notice_ignore(void *arg, const char *message)
     (void)message;
 }
 
+/* Replaces every occurrence of secret in msg (NUL-terminated) with "***". */
+static void pg_scrub(char *msg, const char *secret)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    char *at, *from = msg;
+    while (n >= 3 && (at = strstr(from, secret)) != NULL) {
+        memcpy(at, "***", 3);
+        memmove(at + 3, at + n, strlen(at + n) + 1);
+        from = at + 3;
+    }
+}
+
 enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
@@ -35,6 +47,7 @@ enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
         char msg[200];
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
         msg[strcspn(msg, "\n")] = '\0';
+        pg_scrub(msg, c->store->password);
         pg_disconnect(c);
         /*
          * A value libpq refuses before it touches the network (port "xx",

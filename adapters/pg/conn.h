@@ -18,6 +18,7 @@
 struct pw_pg_store {
     char *url;
     char *options;     /* "-c search_path=..." or NULL */
+    char *password;    /* from the URL, to scrub from libpq's messages; NULL if none */
     atomic_int dirty;  /* this process committed events the relay has not looked for */
 };
 

@@ -18,9 +18,39 @@
  */
 #define PG_MIGRATION_LOCK "730530, hashtext(current_schema())"
 
+/*
+ * A URI whose authority holds two '@' has one in its password, unescaped:
+ * libpq would take part of the password for the host and print it in every
+ * connection error. Refused as usage, without showing it.
+ */
+static bool pg_url_ambiguous(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p || (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0))
+        return false;
+    p += 3;
+    size_t authority = strcspn(p, "/?"), ats = 0;
+    for (size_t i = 0; i < authority; i++)
+        ats += p[i] == '@';
+    return ats > 1;
+}
+
+/* The password libpq will use, for scrubbing messages; NULL if none. */
+static char *pg_password_of(PQconninfoOption *opts)
+{
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            return strdup(o->val);
+    return NULL;
+}
+
 enum pw_err pw_pg_store_new(struct pw_pg_store **out, const char *url, const char *schema,
                             struct pw_errbuf *err)
 {
+    if (pg_url_ambiguous(url))
+        return pw_err_set(err, PW_E_USAGE,
+                          "DATABASE_URL has more than one '@' before its host: write an '@' in "
+                          "the user or password as %%40");
     char *errmsg = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &errmsg);
     if (!opts) {
@@ -30,10 +60,13 @@ enum pw_err pw_pg_store_new(struct pw_pg_store **out, const char *url, const cha
                           "DATABASE_URL is not a libpq URI or conninfo string: fix its syntax "
                           "(postgresql://user:password@host:port/dbname)");
     }
-    PQconninfoFree(opts);
     struct pw_pg_store *store = calloc(1, sizeof *store);
-    if (!store)
+    if (!store) {
+        PQconninfoFree(opts);
         return pw_err_set(err, PW_E_NOMEM, "out of memory");
+    }
+    store->password = pg_password_of(opts);
+    PQconninfoFree(opts);
     store->url = strdup(url);
     if (schema) {
         size_t n = strlen(schema) + 32;
@@ -56,6 +89,7 @@ void pw_pg_store_free(struct pw_pg_store *store)
         return;
     free(store->url);
     free(store->options);
+    free(store->password);
     free(store);
 }
 

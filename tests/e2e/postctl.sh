@@ -47,6 +47,15 @@ check "send names the bad line" grep -q 'cmds.jsonl:2:' send.err
 got_file() { "$PC" get from-file >/dev/null 2>&1; }
 check "the good line of the file was still sent" until_ok 20 got_file
 
+# A producer cannot forge a log line or reach the terminal through a command id.
+printf '%s\n' '{"specversion":"1.0","id":"x\n2026-01-01T00:00:00Z postworker error: forged \u001b[31m","source":"/f","type":"CreatePost","data":{"post_id":"forge","author_name":"A","title":"T","body":"b"}}' >forge.jsonl
+"$PC" send forge.jsonl 2>/dev/null
+got_forge() { "$PC" get forge >/dev/null 2>&1; }
+check "a command with control characters in its id is applied" until_ok 20 got_forge
+check "no forged line starts a log line" sh -c "! grep -q '^2026-01-01T00:00:00Z postworker error: forged' worker.log"
+check "no escape byte reaches the log" sh -c "! grep -q \"\$(printf '\\033')\" worker.log"
+check "the id is shown escaped" grep -q 'x\\x0a2026-01-01' worker.log
+
 "$PC" frobnicate >/dev/null 2>&1
 check "postctl: unknown command exits 2" test $? = 2
 "$PW" --bogus 2>usage.err
@@ -56,6 +65,15 @@ DATABASE_URL='postgresql://u:s3cret@localhost:notaport/db' "$PW" 2>dburl.err
 check "postworker: a bad DATABASE_URL exits 2" test $? = 2
 check "postworker: in one line" test "$(wc -l <dburl.err)" = 1
 check "postworker: that does not show the password" sh -c "! grep -q s3cret dburl.err"
+"$PW" -X "sasl.password s3cret" 2>x.err
+check "postworker: a malformed -X exits 2" test $? = 2
+check "postworker: without echoing its value" sh -c "! grep -q s3cret x.err"
+"$PC" --database=postgresql://u:hunter2@h/db get x 2>flag.err
+check "postctl: a flag it does not take exits 2" test $? = 2
+check "postctl: without echoing its value" sh -c "! grep -q hunter2 flag.err"
+DATABASE_URL='postgresql://u:s3cr3t@ss@localhost:1/db' "$PW" 2>at.err
+check "postworker: an unescaped @ in the password exits 2" test $? = 2
+check "postworker: showing no part of it" sh -c "! grep -Eq 's3cr3t|ss@' at.err"
 env -u DATABASE_URL "$PW" migrate 2>/dev/null
 check "postworker migrate without a database exits 2" test $? = 2
 KAFKA_BROKERS=127.0.0.1:1 "$PC" -X message.timeout.ms=1500 create --post-id x --author a --title t --body b 2>down.err
