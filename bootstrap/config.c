@@ -256,8 +256,19 @@ enum pw_err pw_config_init(struct pw_config *cfg, enum pw_program prog, pw_geten
             continue;
         const char *value = env ? env(settings[k].env) : NULL;
         const char *from = settings[k].env;
-        if (!value || (!*value && settings[k].kind == S_STRING && !settings[k].def)) {
-            value = settings[k].def; /* an empty KAFKA_BROKERS counts as unset */
+        /*
+         * An empty variable is refused, not taken as unset: a deployment whose
+         * KAFKA_BROKERS templated to "" would otherwise run on an embedded
+         * broker and consume nothing, and an empty DATABASE_URL keep nothing.
+         */
+        if (value && !*value && settings[k].kind == S_STRING && !settings[k].def)
+            return pw_err_set(err, PW_E_USAGE, "%s is set but empty: unset it to use %s, or give "
+                              "a value", settings[k].env,
+                              settings[k].offset == offsetof(struct pw_config, brokers)
+                                  ? "the embedded broker"
+                                  : "the in-memory store");
+        if (!value) {
+            value = settings[k].def;
             from = settings[k].flag;
         }
         enum pw_err rc;

@@ -67,11 +67,19 @@ Test(config, environment_sets_and_flags_win)
     cr_assert_str_eq(cfg.props[1], "sasl.password=s=cret");
 }
 
-Test(config, an_empty_kafka_brokers_means_the_embedded_broker)
+Test(config, an_empty_kafka_brokers_or_database_url_is_refused_not_taken_as_unset)
 {
     const char *env[] = {"KAFKA_BROKERS=", NULL};
     struct pw_config cfg;
-    cr_assert_eq(parse(&cfg, env, NULL, NULL), PW_OK);
+    struct pw_errbuf err;
+    cr_assert_eq(parse(&cfg, env, NULL, &err), PW_E_USAGE);
+    cr_assert_str_eq(err.msg, "KAFKA_BROKERS is set but empty: unset it to use the embedded "
+                              "broker, or give a value");
+    const char *db[] = {"DATABASE_URL=", NULL};
+    cr_assert_eq(parse(&cfg, db, NULL, &err), PW_E_USAGE);
+    cr_assert(strstr(err.msg, "DATABASE_URL is set but empty"), "%s", err.msg);
+    const char *unset[] = {NULL};
+    cr_assert_eq(parse(&cfg, unset, NULL, &err), PW_OK, "unset is the embedded default");
     cr_assert_null(cfg.brokers);
 }
 

@@ -1,20 +1,71 @@
 /*
- * Open addressing with linear probing, kept under 3/4 full. FNV-1a is enough:
- * the keys are ids from our own producers, and a test store is small.
+ * Open addressing with linear probing, kept under 3/4 full. The keys come
+ * from whoever can produce to the commands topic (a command's source and
+ * id), so the hash is keyed: SipHash-1-3 with a seed drawn once per
+ * process, and chosen ids cannot pile into one probe run and make the map
+ * quadratic.
  */
 #include "adapters/inmem/map.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
+static uint64_t map_k0, map_k1;
+static pthread_once_t map_seeded = PTHREAD_ONCE_INIT;
+
+static void map_seed(void)
+{
+    uint64_t k[2];
+    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
+        /* No entropy source: a clock is weaker, and still unknown to a producer. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        k[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
+        k[1] = (uint64_t)(uintptr_t)&ts * 0xbf58476d1ce4e5b9ULL ^ k[0];
+    }
+    map_k0 = k[0];
+    map_k1 = k[1];
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                              \
+    do {                                                                                      \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                             \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                             \
+    } while (0)
+
+/* SipHash-1-3 of the klen bytes at key, under the process's seed. */
 static uint64_t map_hash(const char *key, size_t klen)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ULL;
+    pthread_once(&map_seeded, map_seed);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ map_k0, v1 = 0x646f72616e646f6dULL ^ map_k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ map_k0, v3 = 0x7465646279746573ULL ^ map_k1;
+    const unsigned char *p = (const unsigned char *)key;
+    size_t whole = klen & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = 0;
+        for (int b = 7; b >= 0; b--)
+            m = m << 8 | p[i + (size_t)b];
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
     }
-    return h;
+    uint64_t last = (uint64_t)(klen & 0xff) << 56;
+    for (size_t i = whole; i < klen; i++)
+        last |= (uint64_t)p[i] << (8 * (i - whole));
+    v3 ^= last;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 static struct inmem_slot *map_find(struct inmem_slot *slots, size_t cap, const char *key,
@@ -87,4 +138,18 @@ void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val))
     }
     free(map->slots);
     memset(map, 0, sizeof *map);
+}
+
+size_t inmem_map_longest_probe(const struct inmem_map *map)
+{
+    size_t longest = 0;
+    for (size_t i = 0; i < map->cap; i++) {
+        const struct inmem_slot *s = &map->slots[i];
+        if (!s->key)
+            continue;
+        size_t home = s->hash & (map->cap - 1), probe = (i - home) & (map->cap - 1);
+        if (probe + 1 > longest)
+            longest = probe + 1;
+    }
+    return longest;
 }

@@ -34,6 +34,9 @@ struct inmem_slot *inmem_map_get(const struct inmem_map *map, const char *key, s
 struct inmem_slot *inmem_map_put(struct inmem_map *map, const char *key, size_t klen,
                                  int *created);
 
+/* The longest probe a lookup in map can take: for tests of the hash. */
+size_t inmem_map_longest_probe(const struct inmem_map *map);
+
 /* Frees every key, calls free_val (if not NULL) on every val, and empties the map. */
 void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val));
 

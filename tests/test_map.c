@@ -1,0 +1,73 @@
+/*
+ * The in-memory store's hash map against chosen keys: the audit built ids
+ * whose unkeyed FNV-1a hashes agree in their low 20 bits, so that every one
+ * landed in one probe run and inserts went quadratic.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/inmem/map.h"
+
+#define FNV_PRIME 1099511628211ULL
+#define LOW 0xfffffULL /* the bits a map of up to 2^20 slots indexes by */
+
+static uint64_t fnv_step(uint64_t h, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * FNV_PRIME;
+    return h;
+}
+
+/*
+ * Joux's multicollision on FNV-1a's low 20 bits: at each of steps steps, two
+ * 3-byte printable blocks that take the state to the same low bits, found by
+ * birthday search. Any choice of one block per step gives the same low bits:
+ * 2^steps keys of 3*steps bytes.
+ */
+static void fnv_blocks(int steps, unsigned char (*pairs)[2][3])
+{
+    uint64_t h = 1469598103934665603ULL;
+    uint32_t *seen = calloc(LOW + 1, sizeof *seen); /* low bits -> block + 1 */
+    for (int s = 0; s < steps; s++) {
+        memset(seen, 0, (LOW + 1) * sizeof *seen);
+        for (uint32_t x = 0;; x++) {
+            unsigned char b[3] = {(unsigned char)('a' + x % 26), (unsigned char)('a' + x / 26 % 26),
+                                  (unsigned char)('A' + x / 676 % 58)};
+            uint64_t low = fnv_step(h, b, 3) & LOW;
+            if (seen[low]) {
+                uint32_t y = seen[low] - 1;
+                unsigned char c[3] = {(unsigned char)('a' + y % 26), (unsigned char)('a' + y / 26 % 26),
+                                      (unsigned char)('A' + y / 676 % 58)};
+                memcpy(pairs[s][0], c, 3);
+                memcpy(pairs[s][1], b, 3);
+                h = fnv_step(h, b, 3);
+                break;
+            }
+            seen[low] = x + 1;
+        }
+    }
+    free(seen);
+}
+
+Test(map, keys_chosen_to_collide_under_an_unkeyed_hash_spread_out)
+{
+    enum { STEPS = 15, N = 1 << STEPS };
+    unsigned char pairs[STEPS][2][3];
+    fnv_blocks(STEPS, pairs);
+    struct inmem_map map = {0};
+    char key[3 * STEPS];
+    for (uint32_t k = 0; k < N; k++) {
+        for (int s = 0; s < STEPS; s++)
+            memcpy(key + 3 * s, pairs[s][(k >> s) & 1], 3);
+        int created;
+        cr_assert(inmem_map_put(&map, key, sizeof key, &created));
+        cr_assert(created, "key %u is new", k);
+    }
+    cr_assert_eq(map.len, N);
+    size_t longest = inmem_map_longest_probe(&map);
+    /* Unkeyed, every key would share one home slot: a run of N. */
+    cr_assert_lt(longest, 64, "the longest probe is %zu slots", longest);
+    inmem_map_clear(&map, NULL);
+}
