@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "adapters/kafka/client_kafka.h"
+#include "adapters/kafka/conf.h"
 #include "tests/kafka_world.h"
 
 #define CMD(type, id, data)                                                                   \
@@ -497,4 +498,52 @@ Test(kafka, commands_with_tens_of_thousands_of_headers_are_applied_and_dead_lett
     for (int i = 0; i < H; i++)
         free(hs[i]);
     free(hs);
+}
+
+static unsigned still_waiting, held_back;
+static void count_waiting(const char *level, const char *msg)
+{
+    (void)level;
+    still_waiting += strstr(msg, "still waiting after") != NULL;
+    held_back += strstr(msg, "more like it held back") != NULL;
+}
+
+Test(kafka, a_topic_that_refuses_us_is_waited_for_and_said_so_again, .timeout = 90)
+{
+    struct kworld kw;
+    kworld_open(&kw, 10);
+    kw.ks.log = count_waiting;
+    kw.opts.wait_repeat_ms = 300; /* a minute in production */
+    kworld_send(&kw, "post-commands", "bad", "{nope", NULL);
+    /* The broker refuses the next produce requests as a topic we may not write. */
+    pw_kafka_embedded_fail_requests(kw.kafka, 0 /* Produce */, 7,
+                                    29 /* TOPIC_AUTHORIZATION_FAILED */);
+    kworld_start(&kw);
+    struct kmsg *dl;
+    size_t n = kworld_read(&kw, "post-commands.dlq", 1, 60000, &dl);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "neither fatal: %s", kw.err.msg);
+    cr_assert_eq(n, 1, "nor given up: the dead letter went once the broker took it");
+    cr_assert_geq(still_waiting, 1, "and the wait was said again, not once only");
+    kmsgs_free(dl, n);
+    kworld_close(&kw);
+}
+
+Test(kafka, librdkafkas_repeated_lines_are_held_back_and_counted)
+{
+    unsigned held;
+    long long t = 1000000;
+    cr_assert(kafka_log_admit("consumer", "FAIL", "Connect to 127.0.0.1:1 failed (after 1ms)", t,
+                              &held));
+    for (int i = 0; i < 50; i++)
+        cr_assert_not(kafka_log_admit("consumer", "FAIL",
+                                      "Connect to 127.0.0.1:1 failed (after 2ms)", t + i * 100,
+                                      &held),
+                      "repeat %d within the window is held back", i);
+    cr_assert(kafka_log_admit("producer", "FAIL", "Connect to 127.0.0.1:1 failed (after 1ms)",
+                              t + 100, &held),
+              "another handle's line is its own kind");
+    cr_assert(kafka_log_admit("consumer", "FAIL", "Connect to 127.0.0.1:1 failed (after 9ms)",
+                              t + 10000, &held), "shown again after the window");
+    cr_assert_eq(held, 50, "with the count of those held back");
 }

@@ -69,12 +69,19 @@ static rd_kafka_resp_err_t kafka_bus_produce(struct kafka_bus *b, const char *to
     }
 }
 
+/*
+ * A refusal to publish is waited out, whatever it is (a topic we may not
+ * write, one that does not exist yet, a message it will not take): an
+ * operator can mend each, and nothing may be skipped meanwhile. The worker
+ * says what it waits for, again at least once a minute. Only a producer
+ * that failed for good is fatal.
+ */
 static enum pw_err kafka_bus_failed(struct kafka_bus *b, const char *topic, rd_kafka_resp_err_t e,
                                     struct pw_errbuf *err)
 {
     (void)b;
-    return pw_err_set(err, kafka_err(e), "cannot publish to '%s': %s", topic,
-                      rd_kafka_err2str(e));
+    return pw_err_set(err, e == RD_KAFKA_RESP_ERR__FATAL ? PW_E_FATAL : PW_E_TRANSIENT,
+                      "cannot publish to '%s': %s", topic, rd_kafka_err2str(e));
 }
 
 /* Adds "name: n" to hdrs. */

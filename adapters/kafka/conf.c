@@ -5,7 +5,9 @@
  */
 #include "adapters/kafka/conf.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -22,13 +24,70 @@ void kafka_log(const struct pw_kafka_settings *s, const char *level, const char 
     s->log(level, msg);
 }
 
+/*
+ * librdkafka repeats itself while a broker is down or a topic refuses us
+ * (the audit counted 8 warnings a second). A line of one kind (its handle,
+ * facility and text, digits left out) is shown at most once per
+ * KAFKA_LOG_REPEAT_MS; the ones held back are counted, and the count is
+ * shown with the next.
+ */
+#define KAFKA_LOG_REPEAT_MS 10000
+#define KAFKA_LOG_KINDS 64
+
+static struct {
+    uint64_t key;
+    long long last_ms;
+    unsigned held;
+} kafka_log_kinds[KAFKA_LOG_KINDS];
+static pthread_mutex_t kafka_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t kafka_log_key(const char *handle, const char *fac, const char *msg)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = {handle, fac, msg};
+    for (int i = 0; i < 3; i++)
+        for (const char *p = parts[i]; p && *p; p++)
+            if (*p < '0' || *p > '9')
+                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h | 1; /* 0 marks a free slot */
+}
+
+bool kafka_log_admit(const char *handle, const char *fac, const char *msg, long long now_ms,
+                     unsigned *held)
+{
+    uint64_t key = kafka_log_key(handle, fac, msg);
+    size_t at = key % KAFKA_LOG_KINDS;
+    bool show = true;
+    *held = 0;
+    pthread_mutex_lock(&kafka_log_lock);
+    if (kafka_log_kinds[at].key == key && now_ms - kafka_log_kinds[at].last_ms < KAFKA_LOG_REPEAT_MS) {
+        kafka_log_kinds[at].held++;
+        show = false;
+    } else {
+        *held = kafka_log_kinds[at].key == key ? kafka_log_kinds[at].held : 0;
+        kafka_log_kinds[at].key = key;
+        kafka_log_kinds[at].last_ms = now_ms;
+        kafka_log_kinds[at].held = 0;
+    }
+    pthread_mutex_unlock(&kafka_log_lock);
+    return show;
+}
+
 /* librdkafka's own log lines, through ours (they never carry config values). */
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     const struct kafka_logctx *ctx = rd_kafka_opaque(rk);
-    if (ctx && ctx->s && ctx->s->log)
-        kafka_log(ctx->s, level <= 3 ? "error" : level <= 4 ? "warn" : "info", "kafka %s %s: %s",
-                  ctx->handle ? ctx->handle : "client", fac, buf);
+    if (!ctx || !ctx->s || !ctx->s->log)
+        return;
+    const char *handle = ctx->handle ? ctx->handle : "client";
+    unsigned held;
+    if (!kafka_log_admit(handle, fac, buf, kafka_now_ms(), &held))
+        return;
+    char more[64] = "";
+    if (held)
+        snprintf(more, sizeof more, " (and %u more like it held back)", held);
+    kafka_log(ctx->s, level <= 3 ? "error" : level <= 4 ? "warn" : "info", "kafka %s %s: %s%s",
+              handle, fac, buf, more);
 }
 
 static int kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,

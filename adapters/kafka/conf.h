@@ -6,6 +6,7 @@
 #define PW_ADAPTERS_KAFKA_CONF_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 
 #include "adapters/kafka/settings.h"
 #include "domain/err.h"
@@ -45,6 +46,14 @@ rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *co
 
 /* Looks up topic's metadata now, so that the first message to it is not delayed by it. */
 void kafka_warm(rd_kafka_t *rk, const char *topic);
+
+/*
+ * Whether a librdkafka log line of this kind may be shown at now_ms, or is
+ * a repeat to hold back; *held counts the ones held back since the last
+ * shown (for the line shown now). Thread-safe.
+ */
+bool kafka_log_admit(const char *handle, const char *fac, const char *msg, long long now_ms,
+                     unsigned *held);
 
 /* librdkafka's error as ours: retriable and transport errors are transient. */
 enum pw_err kafka_err(rd_kafka_resp_err_t e);

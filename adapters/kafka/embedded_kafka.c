@@ -59,6 +59,13 @@ void pw_kafka_embedded_set_up(struct pw_kafka_embedded *kafka, int up)
         rd_kafka_mock_broker_set_down(kafka->mcluster, 1);
 }
 
+void pw_kafka_embedded_fail_requests(struct pw_kafka_embedded *kafka, int api_key, int n, int err)
+{
+    for (int i = 0; i < n; i++)
+        rd_kafka_mock_push_request_errors(kafka->mcluster, (int16_t)api_key, 1,
+                                          (rd_kafka_resp_err_t)err);
+}
+
 void pw_kafka_embedded_free(struct pw_kafka_embedded *kafka)
 {
     if (!kafka)

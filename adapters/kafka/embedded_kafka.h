@@ -29,6 +29,13 @@ const char *pw_kafka_embedded_brokers(const struct pw_kafka_embedded *kafka);
  */
 void pw_kafka_embedded_set_up(struct pw_kafka_embedded *kafka, int up);
 
+/*
+ * Makes the broker answer the next n requests of Kafka API api_key (0 is
+ * Produce) with Kafka error code err: for tests of a broker that refuses.
+ */
+void pw_kafka_embedded_fail_requests(struct pw_kafka_embedded *kafka, int api_key, int n,
+                                     int err);
+
 void pw_kafka_embedded_free(struct pw_kafka_embedded *kafka);
 
 #endif

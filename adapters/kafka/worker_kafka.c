@@ -53,6 +53,7 @@ struct kworker {
     struct kafka_span span;    /* a replay's partitions */
     struct pw_kafka_worker_stats stats;
     bool waiting;              /* a dependency is down and that was logged */
+    long long waiting_since_ms, waiting_said_ms;
     long long last_progress_ms;
     enum pw_err fatal;         /* set by the rebalance callback, which cannot return it */
     struct pw_errbuf fatal_err;
@@ -68,13 +69,25 @@ static bool kw_replaying(const struct kworker *kw)
     return kw->o->start != PW_START_GROUP;
 }
 
-/* Logs a dependency going down once, and waits; false if a stop came meanwhile. */
+/*
+ * Says that a dependency is down, then again at least once a minute while
+ * it stays down (not once per retry), and waits; false if a stop came
+ * meanwhile.
+ */
 static bool kw_wait(struct kworker *kw, const char *what, unsigned attempt,
                     const struct pw_errbuf *err)
 {
-    if (!kw->waiting)
+    long long now = kafka_now_ms();
+    int repeat = kw->o->wait_repeat_ms > 0 ? kw->o->wait_repeat_ms : 60000;
+    if (!kw->waiting) {
         kafka_log(kw->s, "warn", "%s failed, retrying with backoff until it works: %s", what,
                   err->msg);
+        kw->waiting_since_ms = kw->waiting_said_ms = now;
+    } else if (now - kw->waiting_said_ms >= repeat) {
+        kafka_log(kw->s, "warn", "still waiting after %lld s: %s failed: %s",
+                  (now - kw->waiting_since_ms) / 1000, what, err->msg);
+        kw->waiting_said_ms = now;
+    }
     kw->waiting = true;
     return pw_backoff_sleep(attempt, kw->o->stop);
 }
@@ -84,7 +97,7 @@ static void kw_recovered(struct kworker *kw)
     if (!kw->waiting)
         return;
     kw->waiting = false;
-    kafka_log(kw->s, "info", "recovered: the batch went through");
+    kafka_log(kw->s, "info", "recovered after %lld s", (kafka_now_ms() - kw->waiting_since_ms) / 1000);
 }
 
 /*

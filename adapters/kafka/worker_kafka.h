@@ -26,6 +26,7 @@ struct pw_kafka_worker_opts {
     int64_t start_offset;    /* PW_START_OFFSET */
     int64_t start_time_ms;   /* PW_START_TIME, milliseconds since the epoch */
     volatile sig_atomic_t *stop; /* set (by a signal handler) to stop cleanly */
+    int wait_repeat_ms;          /* while a dependency is down, say so again this often; 0: a minute */
     struct pw_kafka_worker_stats *stats; /* may be NULL */
 };
 
