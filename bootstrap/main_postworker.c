@@ -133,6 +133,7 @@ static int run(const struct pw_config *cfg)
         goto out;
 
     struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
+    ks.stop = &stop_requested;
     if (!ks.brokers) {
         const char *topics[] = {cfg->commands_topic, cfg->events_topic, cfg->dlq_topic, NULL};
         if ((rc = pw_kafka_embedded_start(topics, PW_EMBEDDED_PARTITIONS, &embedded, &err)))

@@ -54,6 +54,7 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
         .commands_topic = "post-commands",
         .events_topic = "post-events",
         .dlq_topic = "post-commands.dlq",
+        .stop = &kw->stop,
     };
     if (owner && owner->pg) {
         cr_assert_eq(pw_pg_uow_open(&kw->uow, owner->pg->store), PW_OK);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/conf.h"
@@ -546,4 +547,23 @@ Test(kafka, librdkafkas_repeated_lines_are_held_back_and_counted)
     cr_assert(kafka_log_admit("consumer", "FAIL", "Connect to 127.0.0.1:1 failed (after 9ms)",
                               t + 10000, &held), "shown again after the window");
     cr_assert_eq(held, 50, "with the count of those held back");
+}
+
+Test(kafka, a_stop_while_the_broker_keeps_timing_out_does_not_wait_the_timeout_out, .timeout = 90)
+{
+    struct kworld kw;
+    kworld_open(&kw, 10);
+    kworld_preload(&kw, "s", 0, 5);
+    /* Produce requests time out over and over: librdkafka would retry for 30 s. */
+    pw_kafka_embedded_fail_requests(kw.kafka, 0 /* Produce */, 2000, 7 /* REQUEST_TIMED_OUT */);
+    kworld_start(&kw);
+    sleep(5); /* group join, the batch, and its publish stuck in a flush */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kworld_stop(&kw);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    cr_assert_eq(kw.rc, PW_OK, "a stop during an outage is a clean stop: %s", kw.err.msg);
+    cr_assert_lt(ms, 8000, "it took %ld ms; message.timeout.ms is 30,000", ms);
+    kworld_close(&kw);
 }

@@ -219,6 +219,14 @@ static enum pw_err kafka_bus_flush(void *self, int timeout_ms, struct pw_errbuf 
     long long deadline = kafka_now_ms() + timeout_ms;
     while (rd_kafka_outq_len(b->rk) > 0) {
         rd_kafka_flush(b->rk, 100);
+        /*
+         * A stop during an outage must not wait out message.timeout.ms: the
+         * rows stay in the outbox, to be published after the restart.
+         */
+        if (b->log.s->stop && *b->log.s->stop && rd_kafka_outq_len(b->rk) > 0)
+            return pw_err_set(err, PW_E_TRANSIENT,
+                              "stopping with %d messages not yet acknowledged; they stay in the "
+                              "outbox", rd_kafka_outq_len(b->rk));
         if (timeout_ms >= 0 && kafka_now_ms() > deadline && rd_kafka_outq_len(b->rk) > 0)
             return pw_err_set(err, PW_E_TRANSIENT,
                               "%d messages not acknowledged by the broker after %d ms",
@@ -243,7 +251,10 @@ static void kafka_bus_close(void *self)
     if (!b)
         return;
     if (b->rk) {
-        rd_kafka_flush(b->rk, 5000);
+        /* Whatever is still queued stays in the outbox: a stop need not wait for it. */
+        bool stopping = b->log.s->stop && *b->log.s->stop;
+        rd_kafka_flush(b->rk, stopping ? 200 : 5000);
+        rd_kafka_purge(b->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_destroy(b->rk);
     }
     free(b);

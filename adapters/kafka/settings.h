@@ -5,6 +5,7 @@
 #ifndef PW_ADAPTERS_KAFKA_SETTINGS_H
 #define PW_ADAPTERS_KAFKA_SETTINGS_H
 
+#include <signal.h>
 #include <stddef.h>
 
 /*
@@ -31,6 +32,8 @@ struct pw_kafka_settings {
     const char *events_topic;
     const char *dlq_topic;
     pw_log_fn log; /* may be NULL */
+    /* Set (by a signal handler) when the program stops: waits end early. May be NULL. */
+    volatile sig_atomic_t *stop;
 };
 
 #endif
