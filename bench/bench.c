@@ -199,8 +199,19 @@ int main(int argc, char **argv)
     r.child = start_worker(brokers, batch, store);
     pthread_t watcher;
     pthread_create(&watcher, NULL, watch_child, &r);
-    if (pw_kafka_read(&ks, ks.events_topic, true, false, &r.stop, on_event, &r, &err))
-        fprintf(stderr, "bench: reading events: %s\n", err.msg);
+    /*
+     * On a real broker the events topic exists only once the worker has
+     * looked it up (auto-creation): until then, ask again.
+     */
+    for (int tries = 0;; tries++) {
+        if (!pw_kafka_read(&ks, ks.events_topic, true, false, &r.stop, on_event, &r, &err))
+            break;
+        if (r.stop || r.seen || tries == 120) {
+            fprintf(stderr, "bench: reading events: %s\n", err.msg);
+            break;
+        }
+        nanosleep(&(struct timespec){0, 500 * 1000000L}, NULL);
+    }
     r.stop = 1;
     pthread_join(watcher, NULL);
     if (!r.child_done) {
