@@ -236,6 +236,25 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     return rc;
 }
 
+/*
+ * A position below the partition's first offset means the broker's
+ * retention deleted commands before they were read: nothing can bring them
+ * back, but an operator must hear of it, with the count, not find it out.
+ */
+static void kw_check_retention(struct kworker *kw, const char *topic, int32_t partition,
+                               int64_t next)
+{
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_query_watermark_offsets(kw->rk, topic, partition, &lo, &hi, 10000) ||
+        next >= lo)
+        return;
+    kafka_log(kw->s, "error",
+              "'%s' [%d]: %lld commands (offsets %lld to %lld) were deleted by the broker's "
+              "retention before they were read; reading on from offset %lld",
+              topic, (int)partition, (long long)(lo - next), (long long)next,
+              (long long)(lo - 1), (long long)lo);
+}
+
 /* Starts each assigned partition at the later of the stored and committed offsets. */
 static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts)
 {
@@ -254,8 +273,10 @@ static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts
             start = committed->elems[i].offset;
         if (stored > start)
             start = stored;
-        if (start >= 0)
+        if (start >= 0) {
             p->offset = start;
+            kw_check_retention(kw, p->topic, p->partition, start);
+        }
     }
     rd_kafka_topic_partition_list_destroy(committed);
     kafka_log(kw->s, "info", "assigned %d partitions of '%s'", parts->cnt, kw->s->commands_topic);

@@ -253,3 +253,21 @@ void rworld_ctl(const char *verb, int node)
     snprintf(cmd, sizeof cmd, "%s %s %d", getenv("PW_KAFKA_CTL"), verb, node);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
+
+void rworld_delete_records(struct rworld *w, const char *topic, int32_t partition, int64_t before)
+{
+    rd_kafka_t *rk = rworld_admin(w->brokers);
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offs, topic, partition)->offset = before;
+    rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(offs);
+    rd_kafka_topic_partition_list_destroy(offs);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteRecords(rk, &del, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    cr_assert(ev, "no answer deleting records of '%s'", topic);
+    cr_assert_eq(rd_kafka_event_error(ev), 0, "%s", rd_kafka_event_error_string(ev));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteRecords_destroy(del);
+    rd_kafka_destroy(rk);
+}

@@ -57,6 +57,9 @@ size_t rworld_wait_for(struct rworld *w, const char *topic, size_t n, int timeou
 /* A number from the test's schema (pg_schema_scalar). */
 long long rworld_sql(struct rworld *w, const char *sql);
 
+/* Deletes partition's records before offset (the broker's retention, on demand). */
+void rworld_delete_records(struct rworld *w, const char *topic, int32_t partition, int64_t before);
+
 /* The node that leads partition of topic (1..N). */
 int rworld_leader(struct rworld *w, const char *topic, int32_t partition);
 /* "$PW_KAFKA_CTL verb node", which must succeed. */

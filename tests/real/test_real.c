@@ -292,6 +292,28 @@ Test(real, replay_from_a_time_starts_where_the_broker_says, .timeout = 120)
     rworld_close(&w);
 }
 
+Test(real, commands_deleted_by_retention_before_they_were_read_are_reported, .timeout = 120)
+{
+    struct rworld w;
+    rworld_open(&w, 1, NULL);
+    rworld_preload(&w, "r", 0, 10);
+    struct rworker p;
+    rworker_start(&w, &p, NULL);
+    cr_assert_geq(rworld_wait_for(&w, w.events, 10, 60000), 10);
+    cr_assert_eq(rworker_stop(&p), 0);
+    /* While no worker runs, 20 more arrive and retention takes the first 15 of them. */
+    rworld_preload(&w, "r", 10, 20);
+    rworld_delete_records(&w, w.commands, 0, 25);
+    rworker_start(&w, &p, NULL);
+    cr_assert_geq(rworld_wait_for(&w, w.events, 15, 60000), 15);
+    cr_assert_eq(rworker_stop(&p), 0);
+    cr_assert(rworker_logged(&p, "15 commands (offsets 10 to 24) were deleted by the broker's "
+                                 "retention before they were read"),
+              "the loss is reported with its count (see %s)", p.log);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts"), 15);
+    rworld_close(&w);
+}
+
 /* Three nodes, three replicas, min.insync.replicas=2: the leader dies mid-stream. */
 Test(real3, the_leader_killed_mid_stream_loses_doubles_and_reorders_nothing, .timeout = 300)
 {
