@@ -111,10 +111,12 @@ pg: build/pg-tests
 e2e: all
 	tests/e2e/postctl.sh
 
-# On Apache Kafka itself: one node, three nodes, and SASL/SCRAM, each a
-# cluster of its own that tools/with-kafka starts and removes.
+# On Apache Kafka itself: one node, one node for the broker restart (it would
+# stall the others), three nodes, and SASL/SCRAM, each a cluster of its own
+# that tools/with-kafka starts and removes.
 kafka-real: all build/real-tests
 	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --jobs=2 --filter 'real/*'
+	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --filter 'real_restart/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --nodes 3 build/real-tests --filter 'real3/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --sasl build/real-tests --filter 'realsasl/*'
 

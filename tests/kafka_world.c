@@ -169,19 +169,26 @@ void kworld_send(struct kworld *kw, const char *topic, const char *key, const ch
 
 void kworld_preload(struct kworld *kw, const char *prefix, int from, int n)
 {
+    kafka_preload(kw->ks.brokers, "post-commands", "/t", prefix, from, n);
+}
+
+void kafka_preload(const char *brokers, const char *topic, const char *source, const char *prefix,
+                   int from, int n)
+{
+    struct pw_kafka_settings ks = {.brokers = brokers};
     struct pw_kafka_client *c;
     struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_new(&c, &kw->ks, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_kafka_client_new(&c, &ks, &err), PW_OK, "%s", err.msg);
     for (int i = from; i < from + n; i++) {
         char key[64], json[512];
         snprintf(key, sizeof key, "%s-%d", prefix, i);
         int len = snprintf(json, sizeof json,
-                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/t\","
+                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"%s\","
                            "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
                            "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
-                           key, key);
-        cr_assert_eq(pw_kafka_client_produce(c, "post-commands", key, json, (size_t)len, NULL,
-                                             &err), PW_OK, "%s", err.msg);
+                           key, source, key);
+        cr_assert_eq(pw_kafka_client_produce(c, topic, key, json, (size_t)len, NULL, &err), PW_OK,
+                     "%s", err.msg);
     }
     cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
     pw_kafka_client_free(c);

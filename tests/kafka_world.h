@@ -74,6 +74,9 @@ void kworld_send(struct kworld *kw, const char *topic, const char *key, const ch
  * command id "<prefix>-<number>", keyed by post id, all acknowledged.
  */
 void kworld_preload(struct kworld *kw, const char *prefix, int from, int n);
+/* The same to any cluster's topic, with source as the commands' source. */
+void kafka_preload(const char *brokers, const char *topic, const char *source, const char *prefix,
+                   int from, int n);
 
 /* Reads topic from the beginning until n messages (or timeout_ms); returns how many, in *out. */
 size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,

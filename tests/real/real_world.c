@@ -174,23 +174,7 @@ void rworld_send(struct rworld *w, const char *topic, const char *key, const voi
 
 void rworld_preload(struct rworld *w, const char *prefix, int from, int n)
 {
-    struct pw_kafka_settings ks = {.brokers = w->brokers};
-    struct pw_kafka_client *c;
-    struct pw_errbuf err;
-    cr_assert_eq(pw_kafka_client_new(&c, &ks, &err), PW_OK, "%s", err.msg);
-    for (int i = from; i < from + n; i++) {
-        char key[64], json[512];
-        snprintf(key, sizeof key, "%s-%d", prefix, i);
-        int len = snprintf(json, sizeof json,
-                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/real\","
-                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
-                           "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
-                           key, key);
-        cr_assert_eq(pw_kafka_client_produce(c, w->commands, key, json, (size_t)len, NULL, &err),
-                     PW_OK, "%s", err.msg);
-    }
-    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
-    pw_kafka_client_free(c);
+    kafka_preload(w->brokers, w->commands, "/real", prefix, from, n);
 }
 
 size_t rworld_read(struct rworld *w, const char *topic, size_t n, int timeout_ms,

@@ -241,7 +241,8 @@ Test(real, kill_9_under_a_stream_again_and_again_loses_and_applies_twice_nothing
     rworld_close(&w);
 }
 
-Test(real, a_broker_restart_mid_stream_is_waited_out, .timeout = 240)
+/* A suite of its own, on a cluster of its own: stopping the broker would stall every other test. */
+Test(real_restart, a_broker_restart_mid_stream_is_waited_out, .timeout = 240)
 {
     enum { N = 2000 };
     struct rworld w;
