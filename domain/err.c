@@ -39,6 +39,7 @@ const char *pw_err_kind_name(enum pw_err_kind kind)
     case PW_KIND_MALFORMED: return "malformed";
     case PW_KIND_UNSUPPORTED: return "unsupported";
     case PW_KIND_REJECTED: return "rejected";
+    case PW_KIND_FAILED: return "failed";
     case PW_KIND_TRANSIENT: return "transient";
     case PW_KIND_FATAL: return "fatal";
     }

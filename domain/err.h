@@ -17,6 +17,7 @@ enum pw_err_kind {
     PW_KIND_MALFORMED,   /* not JSON, not a CloudEvent, attribute missing or wrong */
     PW_KIND_UNSUPPORTED, /* a good envelope of a type nobody handles */
     PW_KIND_REJECTED,    /* a good command that a field or business rule refused */
+    PW_KIND_FAILED,      /* a good command that could not be applied (the store refused it) */
     PW_KIND_TRANSIENT,   /* a dependency failed; the same work may succeed later */
     PW_KIND_FATAL,       /* a bug, exhaustion, or bad configuration: stop */
 };
@@ -34,6 +35,8 @@ enum pw_err_kind {
     X(NOT_FOUND,         "not_found",          PW_KIND_REJECTED)      \
     X(POST_DELETED,      "post_deleted",       PW_KIND_REJECTED)      \
     X(VERSION_CONFLICT,  "version_conflict",   PW_KIND_REJECTED)      \
+    X(APPLY_FAILED,      "apply_failed",       PW_KIND_FAILED)        \
+    X(MAX_ATTEMPTS,      "max_attempts",       PW_KIND_FAILED)        \
     X(TRANSIENT,         "transient",          PW_KIND_TRANSIENT)     \
     X(NOMEM,             "out_of_memory",      PW_KIND_FATAL)         \
     X(USAGE,             "usage",              PW_KIND_FATAL)         \
@@ -59,7 +62,7 @@ struct pw_errbuf {
 /* "invalid_json", ...; "unknown" for a value outside the enum. */
 const char *pw_err_name(enum pw_err code);
 enum pw_err_kind pw_err_kind(enum pw_err code);
-/* "malformed", "unsupported", "rejected", "transient", "fatal", "none". */
+/* "malformed", "unsupported", "rejected", "failed", "transient", "fatal", "none". */
 const char *pw_err_kind_name(enum pw_err_kind kind);
 
 static inline bool pw_err_is_transient(enum pw_err code)
@@ -71,7 +74,8 @@ static inline bool pw_err_is_transient(enum pw_err code)
 static inline bool pw_err_is_dead_letter(enum pw_err code)
 {
     enum pw_err_kind kind = pw_err_kind(code);
-    return kind == PW_KIND_MALFORMED || kind == PW_KIND_UNSUPPORTED || kind == PW_KIND_REJECTED;
+    return kind == PW_KIND_MALFORMED || kind == PW_KIND_UNSUPPORTED || kind == PW_KIND_REJECTED ||
+           kind == PW_KIND_FAILED;
 }
 
 /*

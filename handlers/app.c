@@ -31,7 +31,7 @@ static enum pw_err app_run(void *self, const struct pw_input *in, size_t n,
                            const struct pw_offset *offsets, size_t noffsets,
                            struct pw_outcome *outs, struct pw_errbuf *err)
 {
-    return pw_dispatch_batch(self, in, n, offsets, noffsets, outs, err);
+    return pw_dispatch_run(self, in, n, offsets, noffsets, outs, err);
 }
 
 static enum pw_err app_publish(void *self, enum pw_publish_mode mode,

@@ -68,4 +68,17 @@ enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *i
                               const struct pw_offset *offsets, size_t noffsets,
                               struct pw_outcome *outs, struct pw_errbuf *err);
 
+/*
+ * The service's run: pw_dispatch_batch, and when the batch fails because a
+ * command's data was refused (a code of kind PW_KIND_FAILED), the batch
+ * again one command at a time. The command that still fails is
+ * dead-lettered with apply_failed and the cause, and not marked processed;
+ * the rest are applied. Any other failure is returned as from
+ * pw_dispatch_batch (commands already applied one at a time stay applied,
+ * and are duplicates when the batch is run again).
+ */
+enum pw_err pw_dispatch_run(const struct pw_app *app, const struct pw_input *in, size_t n,
+                            const struct pw_offset *offsets, size_t noffsets,
+                            struct pw_outcome *outs, struct pw_errbuf *err);
+
 #endif

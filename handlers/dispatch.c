@@ -177,3 +177,58 @@ fail:
     fail_all(outs, n, err);
     return rc;
 }
+
+/*
+ * A command the store refused on its own: its dead letter (kind failed,
+ * not marked processed, so that it can run again once its cause is fixed)
+ * and the batch's offsets if it carries them, in a transaction of its own.
+ */
+static enum pw_err dispatch_failed(const struct pw_app *app, const struct pw_input *in,
+                                   const struct pw_errbuf *cause, const struct pw_offset *offsets,
+                                   size_t noffsets, struct pw_outcome *out, struct pw_errbuf *err)
+{
+    *out = (struct pw_outcome){.kind = PW_OUTCOME_REJECTED};
+    pw_err_set(&out->err, PW_E_APPLY_FAILED, "%s", cause->msg);
+    enum pw_err rc = pw_uow_begin(app->uow, err);
+    if (rc)
+        return rc;
+    rc = dispatch_dead_letter(app, in, out, err);
+    for (size_t i = 0; i < noffsets && !rc; i++)
+        rc = pw_uow_offset_put(app->uow, offsets[i].group, offsets[i].topic, offsets[i].partition,
+                               offsets[i].next, err);
+    if (rc) {
+        pw_uow_rollback(app->uow);
+        return rc;
+    }
+    return pw_uow_commit(app->uow, err);
+}
+
+enum pw_err pw_dispatch_run(const struct pw_app *app, const struct pw_input *in, size_t n,
+                            const struct pw_offset *offsets, size_t noffsets,
+                            struct pw_outcome *outs, struct pw_errbuf *err)
+{
+    enum pw_err rc = pw_dispatch_batch(app, in, n, offsets, noffsets, outs, err);
+    if (pw_err_kind(rc) != PW_KIND_FAILED)
+        return rc;
+    /*
+     * Some command's data was refused (a constraint, a value out of range):
+     * run the batch again one command at a time to find which. The others
+     * are applied; the offsets go with the last.
+     */
+    for (size_t i = 0; i < n; i++) {
+        bool last = i + 1 == n;
+        const struct pw_offset *offs = last ? offsets : NULL;
+        size_t noffs = last ? noffsets : 0;
+        rc = pw_dispatch_batch(app, &in[i], 1, offs, noffs, &outs[i], err);
+        if (pw_err_kind(rc) == PW_KIND_FAILED) {
+            struct pw_errbuf cause = *err;
+            rc = dispatch_failed(app, &in[i], &cause, offs, noffs, &outs[i], err);
+        }
+        if (rc) {
+            /* Those before are committed: the retried batch finds them duplicates. */
+            fail_all(outs, n, err);
+            return rc;
+        }
+    }
+    return PW_OK;
+}

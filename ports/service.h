@@ -86,9 +86,12 @@ struct pw_service_ops {
      * noffsets) with them, and fills outs[0..n). PW_OK: it committed; each
      * outcome is applied, duplicate or rejected; a rejected message's dead
      * letter committed with it (and a rejected command's processed mark).
-     * Any other code: nothing of it was kept, every outcome is RETRY, and
-     * the caller runs the same batch again (after a backoff if
-     * pw_err_is_transient, else it stops).
+     * A command the store refused (a constraint, a value it cannot hold) is
+     * found by running the batch one command at a time, and is rejected
+     * with apply_failed, not marked processed. Any other code: the batch did
+     * not complete, every outcome is RETRY, and the caller runs the same
+     * batch again (after a backoff if pw_err_is_transient, else it stops);
+     * what was applied one at a time stays, and is then a duplicate.
      */
     enum pw_err (*run)(void *self, const struct pw_input *in, size_t n,
                        const struct pw_offset *offsets, size_t noffsets, struct pw_outcome *outs,

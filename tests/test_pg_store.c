@@ -147,3 +147,45 @@ Test(pg, migration_0002_keeps_a_populated_databases_offsets_and_events)
     snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
     pg_exec_in("public", sql);
 }
+
+Test(pg, a_command_the_database_refuses_is_dead_lettered_failed_and_the_rest_applied)
+{
+    struct pg_schema schema;
+    pg_schema_open(&schema);
+    /* A rule of the database's own, that one command's title breaks. */
+    pg_exec_in(schema.name, "ALTER TABLE posts ADD CONSTRAINT no_evil CHECK (title <> 'evil')");
+    struct pw_uow uow;
+    struct pw_ids ids;
+    cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
+    pw_uuid_ids_open(&ids);
+    struct pw_app app;
+    app_on_uow(&app, &uow, &ids);
+    struct pw_cmd cmds[] = {cmd_create("c1", "before", T0), cmd_create("c2", "bad", T0),
+                            cmd_create("c3", "after", T0)};
+    cmds[1].title = "evil";
+    struct pw_input *in = inputs_of(cmds, 3);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 3};
+    struct pw_outcome outs[3];
+    struct pw_errbuf err;
+    cr_assert_eq(pw_dispatch_run(&app, in, 3, &off, 1, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED, "the command after it is applied too");
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED);
+    cr_assert_eq(outs[1].err.code, PW_E_APPLY_FAILED);
+    cr_assert(strstr(outs[1].err.msg, "23514"), "the cause names the SQLSTATE: %s", outs[1].err.msg);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM posts"), 2);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM inbox WHERE id = 'c2'"), 0,
+                 "not marked processed: it can run once the cause is fixed");
+    cr_assert_eq(pg_schema_scalar(&schema,
+                                  "SELECT count(*) FROM outbox WHERE dl_code = 'apply_failed'"), 1);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT next_offset FROM consumer_offsets"), 3,
+                 "the offsets are stored all the same");
+    /* The cause fixed, the same command runs. */
+    pg_exec_in(schema.name, "ALTER TABLE posts DROP CONSTRAINT no_evil");
+    cr_assert_eq(pw_dispatch_run(&app, &in[1], 1, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    free(in);
+    pw_app_close(&app);
+    pw_uow_close(&uow);
+    pg_schema_close(&schema);
+}

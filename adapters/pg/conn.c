@@ -131,11 +131,20 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
     snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
     msg[strcspn(msg, "\n")] = '\0';
     bool transient = pg_transient_state(state) || PQstatus(c->pg) != CONNECTION_OK;
+    /*
+     * Classes 22 (data exception), 23 (a constraint) and 54 (a limit) are
+     * about the values written: some command's data, which running the batch
+     * one command at a time will find. Anything else (a missing table, a
+     * refused login) no command could pass.
+     */
+    bool data = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+                          strncmp(state, "54", 2) == 0);
+    enum pw_err code = transient ? PW_E_TRANSIENT : data ? PW_E_APPLY_FAILED : PW_E_FATAL;
     PQclear(r);
     if (PQstatus(c->pg) != CONNECTION_OK)
         pg_disconnect(c); /* the next begin connects again */
-    return pw_err_set(err, transient ? PW_E_TRANSIENT : PW_E_FATAL, "%s: %s%s%s", what, msg,
-                      state ? " (SQLSTATE " : "", state ? state : "");
+    return pw_err_set(err, code, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
+                      state ? state : "", state ? ")" : "");
 }
 
 int64_t pg_int(const PGresult *res, int row, int col)
