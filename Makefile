@@ -21,15 +21,16 @@ PG_TEST_SRC := $(wildcard tests/test_pg*.c) tests/store_cases.c tests/store_case
 	tests/dispatch_cases.c $(WORLDS)
 UNIT_TEST_SRC := $(filter-out $(wildcard tests/test_kafka*.c tests/test_pg*.c) $(WORLDS),\
 	$(wildcard tests/*.c)) tests/helpers.c
+FUZZ_REPLAY_SRC := tests/fuzz/fuzz_codec.c tests/fuzz/replay.c
 # The real binaries against Apache Kafka itself (tools/with-kafka) and PostgreSQL.
 REAL_TEST_SRC := $(wildcard tests/real/*.c) tests/kafka_world.c tests/pg_world.c tests/helpers.c
-TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC) $(REAL_TEST_SRC)
+TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC) $(REAL_TEST_SRC) $(FUZZ_REPLAY_SRC)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit kafka pg e2e kafka-real check-layers run bench bench-real allocs clean
+.PHONY: all deps test unit kafka pg e2e kafka-real check-layers run bench bench-real allocs fuzz clean
 
 all: build/postworker build/postctl
 
@@ -96,8 +97,13 @@ check-layers:
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-unit: check-layers build/unit-tests all
+# Every fuzzing input kept in tests/fuzz/corpus, replayed under the sanitizers.
+build/fuzz-replay: build/san/tests/fuzz/fuzz_codec.o build/san/tests/fuzz/replay.o build/libpw-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+unit: check-layers build/unit-tests build/fuzz-replay all
 	$(SAN_ENV) build/unit-tests --jobs=4
+	$(SAN_ENV) build/fuzz-replay tests/fuzz/corpus/*
 
 kafka: build/kafka-tests
 	$(SAN_ENV) build/kafka-tests --jobs=4
@@ -139,6 +145,23 @@ bench: deps
 bench-real: deps
 	@$(MAKE) --no-print-directory all build/bench
 	tools/with-kafka tools/with-postgres --durable build/bench $(BENCH_ARGS)
+
+# The codec under libFuzzer (clang), for FUZZ_SECONDS (60), from the corpus
+# kept in tests/fuzz/corpus; new inputs it finds go to build/fuzz-new. An input
+# that found a bug goes into the corpus with its fix, so make test replays it.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard domain/*.c) ports/message.c adapters/kafka/cloudevents.c
+build/fuzz-codec: tests/fuzz/fuzz_codec.c $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o $@ $^ -ljansson
+
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang libclang-rt-14-dev"; exit 1; }
+	@$(MAKE) --no-print-directory build/fuzz-codec
+	@mkdir -p build/fuzz-new
+	build/fuzz-codec -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+		build/fuzz-new tests/fuzz/corpus
 
 # Heap allocations per command, counted by bench/countalloc.c under the worker.
 build/countalloc.so: bench/countalloc.c
