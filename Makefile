@@ -70,6 +70,14 @@ build/postworker: build/obj/bootstrap/main_postworker.o build/libpw.a
 build/postctl: build/obj/bootstrap/main_postctl.o build/libpw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# The test build of the worker: PW_TEST_KILL_ID=ID makes the command ID kill it.
+build/obj/bootstrap/main_postworker_faults.o: bootstrap/main_postworker.c
+	@mkdir -p $(@D)
+	$(CC) $(PW_CFLAGS) -DPW_TEST_FAULTS -c $< -o $@
+
+build/postworker-faults: build/obj/bootstrap/main_postworker_faults.o build/libpw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
 build/bench: build/obj/bench/bench.o build/libpw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
@@ -120,7 +128,7 @@ e2e: all
 # On Apache Kafka itself: one node, one node for the broker restart (it would
 # stall the others), three nodes, and SASL/SCRAM, each a cluster of its own
 # that tools/with-kafka starts and removes.
-kafka-real: all build/real-tests
+kafka-real: all build/postworker-faults build/real-tests
 	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --jobs=2 --filter 'real/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --filter 'real_restart/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --nodes 3 build/real-tests --filter 'real3/*'

@@ -27,12 +27,14 @@ const char pw_config_usage[] =
     "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
     "  --batch-size N           POSTWORKER_BATCH_SIZE: commands per transaction (500)\n"
     "  --batch-wait-ms MS       POSTWORKER_BATCH_WAIT_MS: longest a batch waits (20)\n"
+    "  --max-attempts N         POSTWORKER_MAX_ATTEMPTS: tries of a message that kills the\n"
+    "                           process, across restarts, before it is dead-lettered (3)\n"
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
     "  -h, --help               this text\n"
     "\n"
     "exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage or configuration\n";
 
-enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS };
+enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS, S_COUNT };
 
 #define BOTH (PW_PROG_WORKER | PW_PROG_CTL)
 #define WORKER PW_PROG_WORKER
@@ -57,6 +59,8 @@ static const struct setting {
      offsetof(struct pw_config, batch_size), WORKER},
     {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "20", S_MS,
      offsetof(struct pw_config, batch_wait_ms), WORKER},
+    {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT,
+     offsetof(struct pw_config, max_attempts), WORKER},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -120,6 +124,12 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
             return pw_err_set(err, PW_E_USAGE,
                               "%s '%.30s' must be milliseconds from 0 to 60000", from, value);
         *(int *)field = (int)v;
+        return PW_OK;
+    case S_COUNT:
+        if (!parse_int(value, 1, 1000, &v))
+            return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 1 to 1000",
+                              from, value);
+        *(unsigned *)field = (unsigned)v;
         return PW_OK;
     }
     return PW_E_USAGE;

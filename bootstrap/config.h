@@ -38,6 +38,7 @@ struct pw_config {
     size_t nprops;
     size_t batch_size;   /* commands per unit of work */
     int batch_wait_ms;   /* the longest a batch waits to fill */
+    unsigned max_attempts; /* runs of a message that killed the process, before it is given up */
     enum pw_kafka_start replay_from; /* PW_START_GROUP: not a replay */
     int64_t replay_offset;
     pw_time replay_time;

@@ -23,6 +23,41 @@
 #include "handlers/app.h"
 #include "ports/backoff.h"
 
+#ifdef PW_TEST_FAULTS
+/*
+ * The test build only (build/postworker-faults): PW_TEST_KILL_ID names a
+ * command whose run kills the process, as a crash in a library or the OOM
+ * killer would, for the tests of POSTWORKER_MAX_ATTEMPTS.
+ */
+#include "adapters/fault/fault.h"
+
+static struct pw_fault test_plan;
+static struct pw_uow test_uow;
+
+static struct pw_uow *test_faults(struct pw_uow *uow)
+{
+    test_plan.kill_id = getenv("PW_TEST_KILL_ID");
+    if (!test_plan.kill_id || pw_fault_uow_open(&test_uow, uow, &test_plan))
+        return uow;
+    pw_log("warn", "test build: the command '%s' kills the process", test_plan.kill_id);
+    return &test_uow;
+}
+
+static void test_faults_close(void)
+{
+    pw_uow_close(&test_uow);
+}
+#else
+static struct pw_uow *test_faults(struct pw_uow *uow)
+{
+    return uow;
+}
+
+static void test_faults_close(void)
+{
+}
+#endif
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -148,10 +183,11 @@ static int run(const struct pw_config *cfg)
     if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
         goto out;
     pw_uuid_ids_open(&ids);
-    struct pw_app_ports ports = {.uow = &st.uow, .outbox = &st.outbox, .bus = &bus, .ids = &ids};
+    struct pw_app_ports ports = {.uow = test_faults(&st.uow), .outbox = &st.outbox, .bus = &bus, .ids = &ids};
     struct pw_app_config acfg = {.events_topic = cfg->events_topic,
                                  .dlq_topic = cfg->dlq_topic,
-                                 .flush_timeout_ms = -1};
+                                 .flush_timeout_ms = -1,
+                                 .max_attempts = cfg->max_attempts};
     if ((rc = pw_app_open(&app, &ports, &acfg))) {
         pw_err_set(&err, rc, "out of memory assembling the application");
         goto out;
@@ -179,6 +215,7 @@ static int run(const struct pw_config *cfg)
            (unsigned long long)stats.dead_letters, (unsigned long long)stats.published);
 out:
     pw_app_close(&app);
+    test_faults_close();
     pw_bus_close(&bus);
     if (embedded) {
         unlink(PW_BROKERS_FILE);

@@ -17,6 +17,7 @@ enum pw_err pw_app_open(struct pw_app *app, const struct pw_app_ports *ports,
     app->ids = ports->ids;
     app->events_topic = cfg->events_topic;
     app->dlq_topic = cfg->dlq_topic;
+    app->max_attempts = cfg->max_attempts ? cfg->max_attempts : 3;
     return pw_relay_init(&app->relay, ports->outbox, ports->bus, cfg->relay_batch,
                          cfg->flush_timeout_ms);
 }
@@ -24,14 +25,15 @@ enum pw_err pw_app_open(struct pw_app *app, const struct pw_app_ports *ports,
 void pw_app_close(struct pw_app *app)
 {
     pw_relay_release(&app->relay);
+    pw_attempts_release(&app->attempts);
     memset(app, 0, sizeof *app);
 }
 
-static enum pw_err app_run(void *self, const struct pw_input *in, size_t n,
+static enum pw_err app_run(void *self, struct pw_input *in, size_t n, pw_decode_fn decode,
                            const struct pw_offset *offsets, size_t noffsets,
                            struct pw_outcome *outs, struct pw_errbuf *err)
 {
-    return pw_dispatch_run(self, in, n, offsets, noffsets, outs, err);
+    return pw_dispatch_run(self, in, n, decode, offsets, noffsets, outs, err);
 }
 
 static enum pw_err app_publish(void *self, enum pw_publish_mode mode,

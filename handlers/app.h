@@ -32,7 +32,37 @@ struct pw_app_config {
     const char *dlq_topic;    /* where dead letters go; borrowed */
     size_t relay_batch;       /* rows per relay round; 0: a default */
     int flush_timeout_ms;     /* the longest the relay waits for the bus; -1: until settled */
+    unsigned max_attempts;    /* runs of a message that died before it is given up; 0: 3 */
 };
+
+/*
+ * The attempts this process counted last, one position per partition
+ * (handlers/attempts.c): running a batch again in the same process, after
+ * a transient failure, is not a new attempt, so it is not counted again.
+ */
+struct pw_attempts {
+    char group[256], topic[PW_TOPIC_MAX + 1]; /* of every position in v */
+    bool bound;                               /* group and topic are set */
+    struct pw_attempt *v;
+    size_t n, cap;
+    struct pw_attempt *scratch; /* a batch's positions */
+    size_t cap_scratch;
+};
+
+/*
+ * Counts a run of in[0..n) starting at the first position of each of its
+ * partitions (as pw_uow_attempts_start, through the memo); *tries is the
+ * highest count among them.
+ */
+enum pw_err pw_attempts_batch(struct pw_attempts *m, struct pw_uow *uow,
+                              const struct pw_input *in, size_t n, unsigned *tries,
+                              struct pw_errbuf *err);
+
+/* Counts a run of the one message at o starting; seed is its count if the position is new. */
+enum pw_err pw_attempts_one(struct pw_attempts *m, struct pw_uow *uow, const struct pw_origin *o,
+                            unsigned seed, unsigned *tries, struct pw_errbuf *err);
+
+void pw_attempts_release(struct pw_attempts *m);
 
 /*
  * The fields are public so that a test can swap a port for a wrapped one
@@ -45,6 +75,8 @@ struct pw_app {
     const char *events_topic;
     const char *dlq_topic;
     struct pw_relay relay;
+    unsigned max_attempts;
+    struct pw_attempts attempts;
 };
 
 /* Assembles app on ports with the post use cases registered. PW_E_NOMEM on failure. */
@@ -69,16 +101,15 @@ enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *i
                               struct pw_outcome *outs, struct pw_errbuf *err);
 
 /*
- * The service's run: pw_dispatch_batch, and when the batch fails because a
- * command's data was refused (a code of kind PW_KIND_FAILED), the batch
- * again one command at a time. The command that still fails is
- * dead-lettered with apply_failed and the cause, and not marked processed;
- * the rest are applied. Any other failure is returned as from
- * pw_dispatch_batch (commands already applied one at a time stay applied,
- * and are duplicates when the batch is run again).
+ * The service's run (ports/service.h): the attempt counted, then
+ * pw_dispatch_batch; one message at a time when a run at this position
+ * died before, or when the batch fails because a command's data was
+ * refused (a code of kind PW_KIND_FAILED). Any other failure is returned as
+ * from pw_dispatch_batch (commands already applied one at a time stay
+ * applied, and are duplicates when the batch is run again).
  */
-enum pw_err pw_dispatch_run(const struct pw_app *app, const struct pw_input *in, size_t n,
-                            const struct pw_offset *offsets, size_t noffsets,
-                            struct pw_outcome *outs, struct pw_errbuf *err);
+enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
+                            pw_decode_fn decode, const struct pw_offset *offsets,
+                            size_t noffsets, struct pw_outcome *outs, struct pw_errbuf *err);
 
 #endif

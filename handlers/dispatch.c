@@ -12,6 +12,7 @@
  */
 #include "handlers/app.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +31,11 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
 
 /* Records in's dead letter for the rejection in out->err, and makes the outcome one. */
 static enum pw_err dispatch_dead_letter(const struct pw_app *app, const struct pw_input *in,
-                                        struct pw_outcome *out, struct pw_errbuf *err)
+                                        struct pw_outcome *out, unsigned attempts,
+                                        struct pw_errbuf *err)
 {
-    struct pw_dead_letter dl = {.origin = in->origin, .code = out->err.code, .attempts = 1};
+    struct pw_dead_letter dl = {.origin = in->origin, .code = out->err.code,
+                                .attempts = attempts};
     memcpy(dl.message, out->err.msg, sizeof dl.message);
     dl.message[sizeof dl.message - 1] = '\0';
     pw_text_scrub(dl.message); /* it is stored as text: valid UTF-8, whoever wrote it */
@@ -67,7 +70,7 @@ static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
 {
     if (in->decoded.code != PW_OK) {
         out->err = in->decoded;
-        return dispatch_dead_letter(app, in, out, err);
+        return dispatch_dead_letter(app, in, out, 1, err);
     }
     const struct pw_cmd *cmd = &in->cmd;
     const struct pw_envelope *env = &cmd->env;
@@ -88,7 +91,7 @@ static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
         /* Not marked processed: a later version with a handler may run it. */
         pw_err_set(&out->err, PW_E_UNKNOWN_TYPE, "no handler for command type '%s'",
                    pw_cmd_type_name(cmd->type) ? pw_cmd_type_name(cmd->type) : "?");
-        return dispatch_dead_letter(app, in, out, err);
+        return dispatch_dead_letter(app, in, out, 1, err);
     }
 
     struct pw_event evs[PW_CMD_MAX_EVENTS];
@@ -98,7 +101,7 @@ static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
         return pw_err_set(err, rc, "%s", out->err.msg);
     if (rc) {
         rc = pw_uow_inbox_put(app->uow, env->source, env->id, rc, err);
-        return rc ? rc : dispatch_dead_letter(app, in, out, err);
+        return rc ? rc : dispatch_dead_letter(app, in, out, 1, err);
     }
     if (nevents) {
         out->event = evs[0].type;
@@ -179,20 +182,21 @@ fail:
 }
 
 /*
- * A command the store refused on its own: its dead letter (kind failed,
- * not marked processed, so that it can run again once its cause is fixed)
- * and the batch's offsets if it carries them, in a transaction of its own.
+ * A message set aside on its own: its dead letter (code with cause's text,
+ * kind failed, not marked processed, so that it can run again once its
+ * cause is fixed) and the offsets given, in a transaction of its own.
  */
-static enum pw_err dispatch_failed(const struct pw_app *app, const struct pw_input *in,
-                                   const struct pw_errbuf *cause, const struct pw_offset *offsets,
-                                   size_t noffsets, struct pw_outcome *out, struct pw_errbuf *err)
+static enum pw_err dispatch_set_aside(const struct pw_app *app, const struct pw_input *in,
+                                      enum pw_err code, const char *cause, unsigned attempts,
+                                      const struct pw_offset *offsets, size_t noffsets,
+                                      struct pw_outcome *out, struct pw_errbuf *err)
 {
     *out = (struct pw_outcome){.kind = PW_OUTCOME_REJECTED};
-    pw_err_set(&out->err, PW_E_APPLY_FAILED, "%s", cause->msg);
+    pw_err_set(&out->err, code, "%s", cause);
     enum pw_err rc = pw_uow_begin(app->uow, err);
     if (rc)
         return rc;
-    rc = dispatch_dead_letter(app, in, out, err);
+    rc = dispatch_dead_letter(app, in, out, attempts, err);
     for (size_t i = 0; i < noffsets && !rc; i++)
         rc = pw_uow_offset_put(app->uow, offsets[i].group, offsets[i].topic, offsets[i].partition,
                                offsets[i].next, err);
@@ -203,26 +207,75 @@ static enum pw_err dispatch_failed(const struct pw_app *app, const struct pw_inp
     return pw_uow_commit(app->uow, err);
 }
 
-enum pw_err pw_dispatch_run(const struct pw_app *app, const struct pw_input *in, size_t n,
-                            const struct pw_offset *offsets, size_t noffsets,
-                            struct pw_outcome *outs, struct pw_errbuf *err)
+static void dispatch_decode(struct pw_input *in, pw_decode_fn decode)
 {
-    enum pw_err rc = pw_dispatch_batch(app, in, n, offsets, noffsets, outs, err);
-    if (pw_err_kind(rc) != PW_KIND_FAILED)
-        return rc;
-    /*
-     * Some command's data was refused (a constraint, a value out of range):
-     * run the batch again one command at a time to find which. The others
-     * are applied; the offsets go with the last.
-     */
+    if (decode && !in->ready)
+        decode(in);
+    in->ready = true;
+}
+
+/*
+ * Where message in leaves its partition when it is run alone: the next
+ * offset after it, if offsets[] holds its partition. false if not (a
+ * replay stores none).
+ */
+static bool dispatch_own_offset(const struct pw_input *in, const struct pw_offset *offsets,
+                                size_t noffsets, struct pw_offset *own)
+{
+    for (size_t i = 0; i < noffsets; i++)
+        if (offsets[i].partition == in->origin.partition &&
+            strcmp(offsets[i].topic, in->origin.topic) == 0) {
+            *own = offsets[i];
+            own->next = in->origin.offset + 1;
+            return true;
+        }
+    return false;
+}
+
+/*
+ * The batch one message at a time, each in a transaction of its own with
+ * its own offset (the last with all of the batch's), so that what is done
+ * stays done. counted: each message's run is counted first, a new position
+ * starting at seed (2 when a run of the batch died: the message may have
+ * been what killed it); a message whose runs died max_attempts times is set
+ * aside with max_attempts. A message the store refuses is set aside with
+ * apply_failed.
+ */
+static enum pw_err dispatch_alone(struct pw_app *app, struct pw_input *in, size_t n,
+                                  pw_decode_fn decode, const struct pw_offset *offsets,
+                                  size_t noffsets, bool counted, unsigned seed,
+                                  struct pw_outcome *outs, struct pw_errbuf *err)
+{
     for (size_t i = 0; i < n; i++) {
-        bool last = i + 1 == n;
-        const struct pw_offset *offs = last ? offsets : NULL;
-        size_t noffs = last ? noffsets : 0;
-        rc = pw_dispatch_batch(app, &in[i], 1, offs, noffs, &outs[i], err);
-        if (pw_err_kind(rc) == PW_KIND_FAILED) {
-            struct pw_errbuf cause = *err;
-            rc = dispatch_failed(app, &in[i], &cause, offs, noffs, &outs[i], err);
+        struct pw_offset own;
+        const struct pw_offset *offs = offsets;
+        size_t noffs = noffsets;
+        if (i + 1 < n) {
+            noffs = dispatch_own_offset(&in[i], offsets, noffsets, &own);
+            offs = &own;
+        }
+        unsigned tries = 1;
+        enum pw_err rc = PW_OK;
+        if (counted)
+            rc = pw_attempts_one(&app->attempts, app->uow, &in[i].origin, seed, &tries, err);
+        if (!rc && tries > app->max_attempts) {
+            char cause[160];
+            snprintf(cause, sizeof cause,
+                     "the process running it died %u times; given up after "
+                     "POSTWORKER_MAX_ATTEMPTS=%u",
+                     tries - 1, app->max_attempts);
+            rc = dispatch_set_aside(app, &in[i], PW_E_MAX_ATTEMPTS, cause, tries - 1, offs, noffs,
+                                    &outs[i], err);
+        } else if (!rc) {
+            dispatch_decode(&in[i], decode);
+            rc = pw_dispatch_batch(app, &in[i], 1, offs, noffs, &outs[i], err);
+            if (pw_err_kind(rc) == PW_KIND_FAILED) {
+                struct pw_errbuf cause = *err;
+                /* Tried in its batch and alone, or in runs that died and now. */
+                rc = dispatch_set_aside(app, &in[i], PW_E_APPLY_FAILED, cause.msg,
+                                        counted && seed > 1 ? tries : tries + 1, offs, noffs,
+                                        &outs[i], err);
+            }
         }
         if (rc) {
             /* Those before are committed: the retried batch finds them duplicates. */
@@ -231,4 +284,35 @@ enum pw_err pw_dispatch_run(const struct pw_app *app, const struct pw_input *in,
         }
     }
     return PW_OK;
+}
+
+enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
+                            pw_decode_fn decode, const struct pw_offset *offsets,
+                            size_t noffsets, struct pw_outcome *outs, struct pw_errbuf *err)
+{
+    struct pw_errbuf local;
+    if (!err)
+        err = &local;
+    /*
+     * Count the run where its offsets are stored; a replay stores none, and
+     * is not counted: it is run by hand, and starts where it is told.
+     */
+    bool counted = noffsets > 0;
+    unsigned tries = 1;
+    enum pw_err rc = PW_OK;
+    if (counted)
+        rc = pw_attempts_batch(&app->attempts, app->uow, in, n, &tries, err);
+    if (rc) {
+        fail_all(outs, n, err);
+        return rc;
+    }
+    if (tries > 1) /* a run from here died: find which message killed it */
+        return dispatch_alone(app, in, n, decode, offsets, noffsets, true, 2, outs, err);
+    for (size_t i = 0; i < n; i++)
+        dispatch_decode(&in[i], decode);
+    rc = pw_dispatch_batch(app, in, n, offsets, noffsets, outs, err);
+    if (pw_err_kind(rc) != PW_KIND_FAILED)
+        return rc;
+    /* Some command's data was refused (a constraint, a value out of range): find which. */
+    return dispatch_alone(app, in, n, decode, offsets, noffsets, counted, 1, outs, err);
 }

@@ -36,14 +36,24 @@
  */
 struct pw_input {
     struct pw_origin origin;
+    bool ready; /* decoded: decoded and cmd are filled in */
     struct pw_errbuf decoded;
     struct pw_cmd cmd;
 };
 
+/*
+ * The driving adapter's codec: fills in->decoded and in->cmd from
+ * in->origin (a malformed message is an input too, with the reason in
+ * decoded). The application calls it at most once per input, after it has
+ * counted the attempt, so that a message that kills the decoder is given up
+ * on like any other.
+ */
+typedef void (*pw_decode_fn)(struct pw_input *in);
+
 enum pw_outcome_kind {
     PW_OUTCOME_APPLIED,   /* state changed; events recorded in the outbox */
     PW_OUTCOME_DUPLICATE, /* (source, id) was processed before; nothing done */
-    PW_OUTCOME_REJECTED,  /* dead-lettered: malformed, unsupported or refused by a rule */
+    PW_OUTCOME_REJECTED,  /* dead-lettered: malformed, unsupported, refused by a rule, failed */
     PW_OUTCOME_RETRY,     /* the batch did not commit; nothing was kept */
 };
 
@@ -83,17 +93,29 @@ struct pw_service_ops {
     const char *name;
     /*
      * Runs in[0..n) in order in one unit of work, storing offsets[0..
-     * noffsets) with them, and fills outs[0..n). PW_OK: it committed; each
-     * outcome is applied, duplicate or rejected; a rejected message's dead
-     * letter committed with it (and a rejected command's processed mark).
-     * A command the store refused (a constraint, a value it cannot hold) is
-     * found by running the batch one command at a time, and is rejected
-     * with apply_failed, not marked processed. Any other code: the batch did
-     * not complete, every outcome is RETRY, and the caller runs the same
-     * batch again (after a backoff if pw_err_is_transient, else it stops);
-     * what was applied one at a time stays, and is then a duplicate.
+     * noffsets) with them, and fills outs[0..n). Inputs not ready are
+     * decoded with decode (NULL: every input is ready). PW_OK: it
+     * committed; each outcome is applied, duplicate or rejected; a rejected
+     * message's dead letter committed with it (and a rejected command's
+     * processed mark).
+     *
+     * What no rule refuses but cannot be applied is found and set aside,
+     * never retried forever. A command the store refused (a constraint, a
+     * value it cannot hold) is found by running the batch one message at a
+     * time, and is rejected with apply_failed, not marked processed. When
+     * offsets are given, the run is counted with the data first: if a run
+     * at the same position died before (the process was killed), the batch
+     * runs one message at a time, each counted, and a message whose runs
+     * died max_attempts times is rejected with max_attempts, undecoded and
+     * unrun. Each message run alone stores its own offset.
+     *
+     * Any other code: the batch did not complete, every outcome is RETRY,
+     * and the caller runs the same batch again (after a backoff if
+     * pw_err_is_transient, else it stops); what was applied one at a time
+     * stays, and is then a duplicate. Running the same batch again in the
+     * same process is not counted as a new attempt.
      */
-    enum pw_err (*run)(void *self, const struct pw_input *in, size_t n,
+    enum pw_err (*run)(void *self, struct pw_input *in, size_t n, pw_decode_fn decode,
                        const struct pw_offset *offsets, size_t noffsets, struct pw_outcome *outs,
                        struct pw_errbuf *err);
     /* Publishes committed rows as mode says (see the acknowledgement rule above). */
@@ -109,12 +131,13 @@ struct pw_service {
     void *self;
 };
 
-static inline enum pw_err pw_service_run(struct pw_service *svc, const struct pw_input *in,
-                                         size_t n, const struct pw_offset *offsets,
+static inline enum pw_err pw_service_run(struct pw_service *svc, struct pw_input *in, size_t n,
+                                         pw_decode_fn decode, const struct pw_offset *offsets,
                                          size_t noffsets, struct pw_outcome *outs,
                                          struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, svc->ops->run(svc->self, in, n, offsets, noffsets, outs, err));
+    return PW_PORT_CHECK(err,
+                         svc->ops->run(svc->self, in, n, decode, offsets, noffsets, outs, err));
 }
 
 static inline enum pw_err pw_service_publish(struct pw_service *svc, enum pw_publish_mode mode,

@@ -26,6 +26,19 @@
 #include "ports/message.h"
 #include "ports/repo.h"
 
+/*
+ * Where a run of messages starts in one partition, and how many runs have
+ * started there: the count that lets the application give up on a message
+ * that kills the process, however often it is restarted.
+ */
+struct pw_attempt {
+    const char *group; /* borrowed, like topic */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    unsigned tries;
+};
+
 struct pw_uow_ops {
     const char *name;
     /* Starts a transaction. Transient if the store cannot be reached. */
@@ -74,6 +87,20 @@ struct pw_uow_ops {
                               int32_t partition, int64_t offset, struct pw_errbuf *err);
     enum pw_err (*offset_get)(void *self, const char *group, const char *topic,
                               int32_t partition, int64_t *offset, struct pw_errbuf *err);
+    /*
+     * Attempts: records that a run starts at each of a[0..n) (at most one
+     * per group, topic and partition; the store keeps one position for
+     * each, a new offset replacing the old). Where the store holds the same
+     * offset, a[i].tries becomes the stored count plus one; elsewhere the
+     * count starts at a[i].tries as given (1, or more when the caller knows
+     * of earlier runs). Either way a[i].tries ends as what is stored. Like
+     * offset_get it runs outside any transaction, with none open; what it
+     * stores outlives the caller's process dying the next instant (a crash
+     * of the store itself may lose the last counts, which allows one more
+     * try, never one less). On failure nothing is counted.
+     */
+    enum pw_err (*attempts_start)(void *self, struct pw_attempt *a, size_t n,
+                                  struct pw_errbuf *err);
     /*
      * Optional: a hint, right after begin, that these commands will be run
      * in this transaction (cmds[0..n), borrowed for the call), so that an
@@ -149,6 +176,12 @@ static inline enum pw_err pw_uow_offset_get(struct pw_uow *uow, const char *grou
                                             int64_t *offset, struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, uow->ops->offset_get(uow->self, group, topic, partition, offset, err));
+}
+
+static inline enum pw_err pw_uow_attempts_start(struct pw_uow *uow, struct pw_attempt *a,
+                                                size_t n, struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, uow->ops->attempts_start(uow->self, a, n, err));
 }
 
 static inline enum pw_err pw_uow_prefetch(struct pw_uow *uow, const struct pw_cmd *const *cmds,

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "adapters/fault/fault.h"
 
@@ -519,4 +520,135 @@ void dispatch_case_after_a_failed_confirm_the_next_round_waits_for_everything(st
     cr_assert_eq(left, 0, "nothing was left behind");
     pw_relay_release(&relay);
     pw_bus_close(&faulty);
+}
+
+/* Inputs at partition 0 of post-commands, offsets from first, for group g. */
+static struct pw_input *inputs_at(const struct pw_cmd *cmds, size_t n, int64_t first)
+{
+    struct pw_input *in = inputs_of(cmds, n);
+    for (size_t i = 0; i < n; i++) {
+        in[i].origin.group = "g";
+        in[i].origin.topic = "post-commands";
+        in[i].origin.offset = first + (int64_t)i;
+    }
+    return in;
+}
+
+/* How many runs the store has counted at offset of partition 0: it counts one more to say. */
+static unsigned counted_at(struct world *w, int64_t offset)
+{
+    struct pw_attempt a = {.group = "g", .topic = "post-commands", .offset = offset, .tries = 1};
+    struct pw_errbuf err;
+    cr_assert_eq(pw_uow_attempts_start(&w->uow, &a, 1, &err), PW_OK, "%s", err.msg);
+    return a.tries - 1;
+}
+
+void dispatch_case_a_run_is_counted_once_per_batch_and_a_rerun_here_is_not_counted(
+    struct world *w)
+{
+    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_create("c2", "p2", T0)};
+    struct pw_input *in = inputs_at(cmds, 2, 100);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 102};
+    struct pw_outcome outs[2];
+    struct pw_errbuf err;
+    /* The first try fails at begin (call 2, after the count): the same process runs it again. */
+    struct pw_fault plan = {.nth = 2};
+    struct pw_uow faulty;
+    cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
+    w->app.uow = &faulty;
+    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, NULL, &off, 1, outs, &err), PW_E_TRANSIENT);
+    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, NULL, &off, 1, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED);
+    w->app.uow = &w->uow;
+    pw_uow_close(&faulty);
+    cr_assert_eq(counted_at(w, 100), 1, "one run counted at the batch's start, not two");
+    /* A replay stores no offsets and is not counted. */
+    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, NULL, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE);
+    cr_assert_eq(counted_at(w, 100), 2, "only the probe above counted");
+    free(in);
+}
+
+/* A decoder for the case below: the command of the origin's offset, counting calls. */
+static struct pw_cmd killer_cmds[5];
+static int killer_decoded[5];
+
+static void killer_decode(struct pw_input *in)
+{
+    int i = (int)(in->origin.offset - 200);
+    killer_decoded[i]++;
+    in->cmd = killer_cmds[i];
+}
+
+void dispatch_case_after_a_death_the_batch_runs_alone_and_a_killer_is_given_up_undecoded(
+    struct world *w)
+{
+    struct pw_cmd cmds[] = {cmd_create("c0", "q0", T0), cmd_create("c1", "q1", T0),
+                            cmd_create("c2", "q2", T0), cmd_create("c3", "q3", T0),
+                            cmd_create("c4", "q4", T0)};
+    memcpy(killer_cmds, cmds, sizeof cmds);
+    memset(killer_decoded, 0, sizeof killer_decoded);
+    struct pw_input *in = calloc(5, sizeof *in);
+    cr_assert(in);
+    for (int i = 0; i < 5; i++)
+        in[i].origin = (struct pw_origin){.group = "g", .topic = "post-commands", .offset = 200 + i,
+                                          .timestamp_ms = -1, .value = "v", .value_len = 1};
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 205};
+    struct pw_outcome outs[5];
+    struct pw_errbuf err;
+    /*
+     * What three workers left behind: a run of the batch from 200 that died,
+     * then runs alone that got to c2 at 202 and died there, twice more.
+     */
+    struct pw_attempt died[] = {{.group = "g", .topic = "post-commands", .offset = 202,
+                                 .tries = 3}};
+    cr_assert_eq(pw_uow_attempts_start(&w->uow, died, 1, &err), PW_OK, "%s", err.msg);
+    struct pw_input *from = &in[2];
+    struct pw_offset after = off;
+    cr_assert_eq(pw_dispatch_run(&w->app, from, 3, killer_decode, &after, 1, outs, &err), PW_OK,
+                 "%s", err.msg);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_REJECTED);
+    cr_assert_eq(outs[0].err.code, PW_E_MAX_ATTEMPTS);
+    cr_assert_eq(killer_decoded[2], 0, "a message given up on is not even decoded");
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED, "the rest of the batch is applied");
+    cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED);
+    int64_t next = 0;
+    cr_assert_eq(pw_uow_offset_get(&w->uow, "g", "post-commands", 0, &next, NULL), PW_OK);
+    cr_assert_eq(next, 205);
+    const struct pw_out *dls[2];
+    cr_assert_eq(world_dead_letters(w, dls, 2), 0, "nothing is published before the relay runs");
+    size_t n;
+    world_published(w, &n);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(world_dead_letters(w, dls, 2), 1);
+    cr_assert_eq(dls[0]->dl.code, PW_E_MAX_ATTEMPTS);
+    cr_assert_eq(dls[0]->dl.attempts, 3, "it killed three runs");
+    cr_assert_eq(dls[0]->dl.origin.offset, 202);
+    /* failed is not marked processed: once its cause is fixed, it runs. */
+    in[2].origin.offset = 300; /* where a redrive puts it */
+    in[2].cmd = cmds[2];
+    cr_assert_eq(pw_dispatch_run(&w->app, &in[2], 1, NULL, NULL, 0, outs, &err), PW_OK, "%s",
+                 err.msg);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+
+    /*
+     * A batch whose earlier run died but holds no killer: run alone, every
+     * message applied once, each decoded once.
+     */
+    struct pw_attempt once[] = {{.group = "g", .topic = "post-commands", .offset = 200,
+                                 .tries = 1}};
+    cr_assert_eq(pw_uow_attempts_start(&w->uow, once, 1, &err), PW_OK, "%s", err.msg);
+    memset(killer_decoded, 0, sizeof killer_decoded);
+    for (int i = 0; i < 5; i++)
+        in[i] = (struct pw_input){.origin = {.group = "g", .topic = "post-commands",
+                                             .offset = 200 + i, .timestamp_ms = -1}};
+    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, killer_decode, &off, 1, outs, &err), PW_OK, "%s",
+                 err.msg);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(outs[i].kind, PW_OUTCOME_APPLIED, "command %d", i);
+        cr_assert_eq(killer_decoded[i], 1);
+    }
+    cr_assert_eq(counted_at(w, 201), 2, "the second message alone, counted as in the run that died");
+    free(in); /* the commands are static strings: nothing of them to free */
 }

@@ -24,7 +24,9 @@
     X(a_batch_spanning_a_thousand_partitions_stores_every_offset) \
     X(a_prefetched_batch_sees_what_earlier_batches_and_its_own_commands_did) \
     X(a_dead_letter_whose_reason_holds_bad_bytes_still_commits) \
-    X(after_a_failed_confirm_the_next_round_waits_for_everything)
+    X(after_a_failed_confirm_the_next_round_waits_for_everything) \
+    X(a_run_is_counted_once_per_batch_and_a_rerun_here_is_not_counted) \
+    X(after_a_death_the_batch_runs_alone_and_a_killer_is_given_up_undecoded)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);
 DISPATCH_CASES(DISPATCH_CASE_DECL)

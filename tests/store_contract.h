@@ -47,7 +47,8 @@ struct store_adapter {
     X(stored_offsets_are_per_group_and_never_move_backwards)    \
     X(a_transaction_stores_the_offsets_of_a_thousand_partitions) \
     X(prefetched_reads_see_what_is_stored_and_what_is_not)       \
-    X(a_round_of_large_dead_letters_stops_at_the_byte_cap)
+    X(a_round_of_large_dead_letters_stops_at_the_byte_cap)      \
+    X(attempts_count_runs_at_one_position_per_partition)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

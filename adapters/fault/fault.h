@@ -21,6 +21,13 @@ struct pw_fault {
     enum pw_err code;   /* what it fails with, PW_E_TRANSIENT by default (0) */
     unsigned calls;     /* counted so far */
     unsigned failures;  /* injected so far */
+    /*
+     * When set, the process kills itself (SIGKILL, as the kernel's OOM
+     * killer would) the moment the inbox is asked about a command of this
+     * id: a message that kills whoever runs it, for the tests of
+     * POSTWORKER_MAX_ATTEMPTS. Only the test build's worker sets it.
+     */
+    const char *kill_id;
 };
 
 /*

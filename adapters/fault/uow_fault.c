@@ -5,7 +5,9 @@
  */
 #include "adapters/fault/fault.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 
 struct fault_uow {
@@ -90,6 +92,8 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
 {
     struct fault_uow *f = self;
     enum pw_err rc;
+    if (f->plan->kill_id && strcmp(f->plan->kill_id, id) == 0)
+        raise(SIGKILL);
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);
@@ -146,6 +150,16 @@ static enum pw_err fault_uow_offset_get(void *self, const char *group, const cha
     return pw_uow_offset_get(f->inner, group, topic, partition, offset, err);
 }
 
+static enum pw_err fault_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
+                                            struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_attempts_start(f->inner, a, n, err);
+}
+
 static enum pw_err fault_uow_prefetch(void *self, const struct pw_cmd *const *cmds, size_t n,
                                       struct pw_errbuf *err)
 {
@@ -173,6 +187,7 @@ static const struct pw_uow_ops fault_uow_ops = {
     .dead_letter_put = fault_uow_dead_letter_put,
     .offset_put = fault_uow_offset_put,
     .offset_get = fault_uow_offset_get,
+    .attempts_start = fault_uow_attempts_start,
     .prefetch = fault_uow_prefetch,
     .close = fault_uow_close,
 };

@@ -24,6 +24,7 @@ struct pw_inmem_store {
     struct inmem_map posts;   /* post_id -> struct pw_post * */
     struct inmem_map inbox;   /* source NUL id -> num: outcome code */
     struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
+    struct inmem_map attempts; /* the same key -> num: offset, val: unsigned * tries */
     struct inmem_outbox_row *outbox;
     size_t outbox_head, outbox_len, outbox_cap; /* live rows are [head, len) */
     uint64_t next_seq;

@@ -36,6 +36,7 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
     inmem_map_clear(&store->posts, inmem_post_free);
     inmem_map_clear(&store->inbox, NULL);
     inmem_map_clear(&store->offsets, NULL);
+    inmem_map_clear(&store->attempts, free);
     for (size_t i = store->outbox_head; i < store->outbox_len; i++)
         pw_out_release(&store->outbox[i].out);
     free(store->outbox);

@@ -333,6 +333,39 @@ static enum pw_err inmem_uow_offset_get(void *self, const char *group, const cha
     return PW_OK;
 }
 
+/* Not transactional: the count goes straight to the store, as the port says. */
+static enum pw_err inmem_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
+                                            struct pw_errbuf *err)
+{
+    struct inmem_uow *u = self;
+    struct pw_inmem_store *st = u->store;
+    enum pw_err rc = PW_OK;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < n && !rc; i++) {
+        char key[INMEM_KEY_MAX];
+        size_t klen;
+        int created;
+        rc = inmem_offset_key(key, &klen, a[i].group, a[i].topic, a[i].partition, err);
+        if (rc)
+            break;
+        struct inmem_slot *s = inmem_map_put(&st->attempts, key, klen, &created);
+        bool fresh = s && !s->val;
+        if (fresh && !(s->val = malloc(sizeof(unsigned))))
+            s = NULL; /* an empty slot stays: the next call fills it */
+        if (!s) {
+            rc = pw_err_set(err, PW_E_NOMEM, "out of memory counting attempts");
+            break;
+        }
+        unsigned *tries = s->val;
+        if (!fresh && s->num == a[i].offset)
+            a[i].tries = *tries + 1;
+        s->num = a[i].offset;
+        *tries = a[i].tries;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 /* First half of commit: would applying the overlay overwrite a change made since it was read? */
 static enum pw_err inmem_uow_check(struct inmem_uow *u, struct pw_errbuf *err)
 {
@@ -461,6 +494,7 @@ static const struct pw_uow_ops inmem_uow_ops = {
     .dead_letter_put = inmem_uow_dead_letter_put,
     .offset_put = inmem_uow_offset_put,
     .offset_get = inmem_uow_offset_get,
+    .attempts_start = inmem_uow_attempts_start,
     .prefetch = NULL,
     .close = inmem_uow_close,
 };

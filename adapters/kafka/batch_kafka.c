@@ -88,7 +88,7 @@ enum pw_err kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m, struct
     return batch_headers(b, m, &b->first[b->n++], err);
 }
 
-void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic)
+void kafka_batch_prepare(struct kafka_batch *b, const char *group, const char *topic)
 {
     const size_t *first = b->first;
     b->noffsets = 0;
@@ -96,15 +96,15 @@ void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *to
     for (size_t i = 0; i < b->n; i++) {
         rd_kafka_message_t *m = b->msgs[i];
         struct pw_input *in = &b->in[i];
-        rd_kafka_timestamp_type_t tstype;
-        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
         size_t nh = (i + 1 < b->n ? first[i + 1] : b->nhdrs) - first[i];
+        rd_kafka_timestamp_type_t tstype;
+        memset(in, 0, sizeof *in);
         in->origin = (struct pw_origin){
             .group = group,
             .topic = topic,
             .partition = m->partition,
             .offset = m->offset,
-            .timestamp_ms = ts,
+            .timestamp_ms = rd_kafka_message_timestamp(m, &tstype),
             .key = m->key,
             .key_len = m->key_len,
             .value = m->payload,
@@ -112,20 +112,27 @@ void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *to
             .headers = nh ? &b->hdrs[first[i]] : NULL,
             .nheaders = nh,
         };
-        struct pw_ce_message cm = {
-            .value = m->payload ? m->payload : "",
-            .len = m->len,
-            .headers = in->origin.headers,
-            .nheaders = nh,
-            /* A producer picks the timestamp: one past year 9999 must not overflow. */
-            .timestamp = ts < 0                    ? PW_TIME_NONE
-                         : ts > PW_TIME_MAX / 1000 ? PW_TIME_MAX + 1
-                                                   : ts * 1000,
-        };
-        pw_err_clear(&in->decoded);
-        pw_ce_decode_cmd(&cm, &in->cmd, &in->decoded);
         batch_offset(b, group, topic, m);
     }
+}
+
+void kafka_batch_decode_one(struct pw_input *in)
+{
+    const struct pw_origin *o = &in->origin;
+    int64_t ts = o->timestamp_ms;
+    struct pw_ce_message cm = {
+        .value = o->value ? o->value : "",
+        .len = o->value_len,
+        .headers = o->headers,
+        .nheaders = o->nheaders,
+        /* A producer picks the timestamp: one past year 9999 must not overflow. */
+        .timestamp = ts < 0                    ? PW_TIME_NONE
+                     : ts > PW_TIME_MAX / 1000 ? PW_TIME_MAX + 1
+                                               : ts * 1000,
+    };
+    pw_err_clear(&in->decoded);
+    pw_ce_decode_cmd(&cm, &in->cmd, &in->decoded);
+    in->ready = true;
 }
 
 void kafka_batch_drop(struct kafka_batch *b)

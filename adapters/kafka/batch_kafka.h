@@ -23,7 +23,7 @@
 struct kafka_batch {
     size_t cap, n;
     rd_kafka_message_t **msgs;  /* owned until kafka_batch_drop */
-    struct pw_input *in;        /* in[i] is msgs[i], decoded */
+    struct pw_input *in;        /* in[i] is msgs[i], decoded when the application says */
     struct pw_outcome *outs;
     struct pw_header *hdrs;     /* every message's headers, borrowed from the messages */
     size_t nhdrs, cap_hdrs;
@@ -49,11 +49,17 @@ static inline bool kafka_batch_full(const struct kafka_batch *b)
 enum pw_err kafka_batch_add(struct kafka_batch *b, rd_kafka_message_t *m, struct pw_errbuf *err);
 
 /*
- * Decodes every message (all of topic) into its input, with group and
- * topic (borrowed, outliving the batch's use of them) in the origins and
- * offsets. Malformed messages are inputs too, with the reason in decoded.
+ * Makes every message (all of topic) an input, not yet decoded, with group
+ * and topic (borrowed, outliving the batch's use of them) in the origins
+ * and offsets.
  */
-void kafka_batch_decode(struct kafka_batch *b, const char *group, const char *topic);
+void kafka_batch_prepare(struct kafka_batch *b, const char *group, const char *topic);
+
+/*
+ * The codec as the application calls it (pw_decode_fn): decodes in's
+ * origin into its command, or the reason it is malformed.
+ */
+void kafka_batch_decode_one(struct pw_input *in);
 
 /* Frees the commands and destroys the messages; the batch is empty again. */
 void kafka_batch_drop(struct kafka_batch *b);

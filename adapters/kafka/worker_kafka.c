@@ -112,7 +112,7 @@ static void kw_log_one(struct kworker *kw, const struct pw_input *in,
 {
     const struct pw_cmd *cmd = &in->cmd;
     const char *type = pw_cmd_type_name(cmd->type);
-    if (in->decoded.code != PW_OK) {
+    if (!in->ready || in->decoded.code != PW_OK) { /* given up on undecoded, or malformed */
         kafka_log(kw->s, "warn", "dead letter: partition %d offset %lld: %s: %s",
                   (int)in->origin.partition, (long long)in->origin.offset,
                   pw_err_name(out->err.code), out->err.msg);
@@ -137,7 +137,8 @@ static void kw_count_outcomes(struct kworker *kw)
         kw->stats.applied += out->kind == PW_OUTCOME_APPLIED;
         kw->stats.duplicates += out->kind == PW_OUTCOME_DUPLICATE;
         kw->stats.dead_letters += out->kind == PW_OUTCOME_REJECTED;
-        kw->stats.rejected += out->kind == PW_OUTCOME_REJECTED && b->in[i].decoded.code == PW_OK;
+        kw->stats.rejected += out->kind == PW_OUTCOME_REJECTED && b->in[i].ready &&
+                              b->in[i].decoded.code == PW_OK;
         kw_log_one(kw, &b->in[i], out, each);
     }
     kw->stats.consumed += b->n;
@@ -218,11 +219,12 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     if (!b->n)
         return PW_OK;
     enum pw_err rc = PW_OK;
-    kafka_batch_decode(b, kw->s->group, kw->s->commands_topic);
+    kafka_batch_prepare(b, kw->s->group, kw->s->commands_topic);
     /* A replay stores no offsets: it must not move the group's position. */
     size_t noffsets = kw_replaying(kw) ? 0 : b->noffsets;
     for (unsigned attempt = 0; !rc; attempt++) {
-        rc = pw_service_run(kw->svc, b->in, b->n, b->offsets, noffsets, b->outs, err);
+        rc = pw_service_run(kw->svc, b->in, b->n, kafka_batch_decode_one, b->offsets, noffsets,
+                            b->outs, err);
         if (!rc || !pw_err_is_transient(rc) || !kw_wait(kw, "a batch", attempt, err))
             break;
         rc = PW_OK; /* waited out: run the same batch again */

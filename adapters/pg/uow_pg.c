@@ -470,6 +470,7 @@ static const struct pw_uow_ops pg_uow_ops = {
     .dead_letter_put = pg_uow_dead_letter_put,
     .offset_put = pg_uow_offset_put,
     .offset_get = pg_uow_offset_get,
+    .attempts_start = pg_uow_attempts_start,
     .prefetch = pg_uow_prefetch,
     .close = pg_uow_close,
 };

@@ -8,6 +8,7 @@
 
 #include "adapters/pg/conn.h"
 #include "ports/message.h"
+#include "ports/uow.h"
 
 /* A post as this transaction sees it: read (found or not) and maybe written. */
 struct pg_post_slot {
@@ -57,6 +58,10 @@ int pg_grow(void **v, size_t *cap, size_t need, size_t size);
 /* The unit of work's offset_put (ports/uow.h), buffered like every write: in write_pg.c. */
 enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
                               int32_t partition, int64_t offset, struct pw_errbuf *err);
+
+/* The unit of work's attempts_start (ports/uow.h): in attempts_pg.c. */
+enum pw_err pg_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
+                                  struct pw_errbuf *err);
 
 /*
  * Sends the transaction's buffered writes, one multi-row statement per
