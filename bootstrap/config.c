@@ -11,12 +11,17 @@
 #include <string.h>
 
 const char pw_config_usage[] =
-    "usage: postworker [run|migrate|replay] [options]\n"
+    "usage: postworker [run|migrate|replay|redrive] [options]\n"
     "\n"
     "  run                      consume commands and publish events (the default)\n"
     "  migrate                  apply the database migrations and exit\n"
     "  replay --from-beginning | --from-offset N | --from-time RFC3339\n"
     "                           re-read the commands topic from that point\n"
+    "  redrive [--kind K]... [--code C]... [--from-offset N | --from-time RFC3339]\n"
+    "          [--dry-run]      send dead letters (from the start of the dead-letter\n"
+    "                           topic to its end now) back to the commands topic;\n"
+    "                           K: malformed, unsupported, rejected, failed;\n"
+    "                           C: a dlq.error.code such as apply_failed\n"
     "\n"
     "options (flags win over the environment):\n"
     "  --brokers LIST           KAFKA_BROKERS; unset: an embedded broker\n"
@@ -139,7 +144,7 @@ static enum pw_err parse_replay(struct pw_config *cfg, const char *flag, const c
                                 struct pw_errbuf *err)
 {
     if (cfg->replay_from != PW_START_GROUP)
-        return pw_err_set(err, PW_E_USAGE, "replay takes one starting point, not two");
+        return pw_err_set(err, PW_E_USAGE, "give one starting point, not two");
     if (strcmp(flag, "--from-beginning") == 0) {
         cfg->replay_from = PW_START_BEGINNING;
         return PW_OK;
@@ -216,6 +221,31 @@ enum pw_err pw_config_take(struct pw_config *cfg, enum pw_program prog, int argc
     return PW_OK;
 }
 
+/* A redrive filter: --kind is a dead-letter kind, --code a dead-letter code. */
+static enum pw_err parse_filter(struct pw_config *cfg, bool kind, const char *value,
+                               struct pw_errbuf *err)
+{
+    bool known = false;
+    for (int c = 1; c < PW_E__COUNT && !known; c++)
+        known = pw_err_is_dead_letter((enum pw_err)c) &&
+                strcmp(value, kind ? pw_err_kind_name(pw_err_kind((enum pw_err)c))
+                                   : pw_err_name((enum pw_err)c)) == 0;
+    if (!known)
+        return pw_err_set(err, PW_E_USAGE,
+                          kind ? "--kind '%.40s' is not a dead-letter kind: use malformed, "
+                                 "unsupported, rejected or failed"
+                               : "--code '%.40s' is not a dead-letter code: see dlq.error.code in "
+                                 "the README",
+                          value);
+    const char **set = kind ? cfg->kinds : cfg->codes;
+    size_t *n = kind ? &cfg->nkinds : &cfg->ncodes;
+    if (*n == PW_CONFIG_MAX_FILTERS)
+        return pw_err_set(err, PW_E_USAGE, "more than %d %s filters", PW_CONFIG_MAX_FILTERS,
+                          kind ? "--kind" : "--code");
+    set[(*n)++] = value;
+    return PW_OK;
+}
+
 static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *i,
                              bool *seen_mode, struct pw_errbuf *err)
 {
@@ -231,6 +261,16 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         return rc;
     if (strcmp(arg, "--from-beginning") == 0)
         return parse_replay(cfg, arg, NULL, err);
+    if (strcmp(arg, "--dry-run") == 0) {
+        cfg->dry_run = true;
+        return PW_OK;
+    }
+    if (is_flag(arg, "--kind", &flen) || is_flag(arg, "--code", &flen)) {
+        bool kind = arg[2] == 'k';
+        if ((rc = flag_value(arg, flen, argc, argv, i, &value, err)))
+            return rc;
+        return parse_filter(cfg, kind, value, err);
+    }
     if (is_flag(arg, "--from-offset", &flen) || is_flag(arg, "--from-time", &flen)) {
         char flag[16];
         snprintf(flag, sizeof flag, "%.*s", (int)flen, arg);
@@ -250,9 +290,11 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         cfg->mode = PW_MODE_MIGRATE;
     else if (strcmp(arg, "replay") == 0)
         cfg->mode = PW_MODE_REPLAY;
+    else if (strcmp(arg, "redrive") == 0)
+        cfg->mode = PW_MODE_REDRIVE;
     else
-        return pw_err_set(err, PW_E_USAGE, "unknown command '%.60s': use run, migrate or replay",
-                          arg);
+        return pw_err_set(err, PW_E_USAGE,
+                          "unknown command '%.60s': use run, migrate, replay or redrive", arg);
     return PW_OK;
 }
 
@@ -317,8 +359,11 @@ enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_get
     if (cfg->mode == PW_MODE_REPLAY && cfg->replay_from == PW_START_GROUP)
         return pw_err_set(err, PW_E_USAGE,
                           "replay needs --from-beginning, --from-offset N or --from-time RFC3339");
-    if (cfg->mode != PW_MODE_REPLAY && cfg->replay_from != PW_START_GROUP)
-        return pw_err_set(err, PW_E_USAGE, "--from-* options go with replay only");
+    if (cfg->mode != PW_MODE_REPLAY && cfg->mode != PW_MODE_REDRIVE &&
+        cfg->replay_from != PW_START_GROUP)
+        return pw_err_set(err, PW_E_USAGE, "--from-* options go with replay or redrive only");
+    if (cfg->mode != PW_MODE_REDRIVE && (cfg->nkinds || cfg->ncodes || cfg->dry_run))
+        return pw_err_set(err, PW_E_USAGE, "--kind, --code and --dry-run go with redrive only");
     if (cfg->mode == PW_MODE_MIGRATE && !cfg->database)
         return pw_err_set(err, PW_E_USAGE, "migrate needs a database: set DATABASE_URL or --database");
     return PW_OK;

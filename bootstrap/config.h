@@ -13,7 +13,7 @@
 #include "domain/err.h"
 #include "domain/time.h"
 
-enum pw_mode { PW_MODE_RUN, PW_MODE_MIGRATE, PW_MODE_REPLAY };
+enum pw_mode { PW_MODE_RUN, PW_MODE_MIGRATE, PW_MODE_REPLAY, PW_MODE_REDRIVE };
 
 /* The programs that share the table: each setting says which take it. */
 enum pw_program { PW_PROG_WORKER = 1, PW_PROG_CTL = 2 };
@@ -23,6 +23,7 @@ enum pw_program { PW_PROG_WORKER = 1, PW_PROG_CTL = 2 };
 #define PW_BROKERS_FILE ".postworker/brokers"
 
 #define PW_CONFIG_MAX_PROPS 64
+#define PW_CONFIG_MAX_FILTERS 32
 
 /* Every string is borrowed from argv or the environment, which outlive main. */
 struct pw_config {
@@ -39,9 +40,15 @@ struct pw_config {
     size_t batch_size;   /* commands per unit of work */
     int batch_wait_ms;   /* the longest a batch waits to fill */
     unsigned max_attempts; /* runs of a message that killed the process, before it is given up */
-    enum pw_kafka_start replay_from; /* PW_START_GROUP: not a replay */
+    enum pw_kafka_start replay_from; /* replay's and redrive's start; PW_START_GROUP: none given */
     int64_t replay_offset;
     pw_time replay_time;
+    /* redrive: the dead letters to send back (none: any), and whether to send at all */
+    const char *kinds[PW_CONFIG_MAX_FILTERS];
+    size_t nkinds;
+    const char *codes[PW_CONFIG_MAX_FILTERS];
+    size_t ncodes;
+    bool dry_run;
 };
 
 /* Looks up an environment variable; getenv, or a table in tests. */

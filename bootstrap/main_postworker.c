@@ -16,6 +16,7 @@
 #include "adapters/pg/pg.h"
 #include "adapters/kafka/bus_kafka.h"
 #include "adapters/kafka/embedded_kafka.h"
+#include "adapters/kafka/redrive_kafka.h"
 #include "adapters/kafka/worker_kafka.h"
 #include "adapters/uuid/ids_uuid.h"
 #include "bootstrap/config.h"
@@ -225,6 +226,67 @@ out:
     return exit_status(rc, &err);
 }
 
+/* KAFKA_BROKERS or --brokers, else the embedded broker a running worker wrote down; NULL if none. */
+static const char *running_brokers(const struct pw_config *cfg, char *buf, size_t size)
+{
+    if (cfg->brokers)
+        return cfg->brokers;
+    FILE *f = fopen(PW_BROKERS_FILE, "r");
+    char *line = f ? fgets(buf, (int)size, f) : NULL;
+    if (f)
+        fclose(f);
+    if (!line)
+        return NULL;
+    line[strcspn(line, "\r\n")] = '\0';
+    return *line ? line : NULL;
+}
+
+/*
+ * Dead letters back to the commands topic. No store: the worker decides
+ * what each redriven command does. 0 when all that matched was sent; 1 if
+ * the broker refused some or a stop came first (what was sent stays sent:
+ * running it again is safe); 2 for usage.
+ */
+static int redrive(const struct pw_config *cfg)
+{
+    char buf[1024];
+    struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
+    ks.stop = &stop_requested;
+    if (!(ks.brokers = running_brokers(cfg, buf, sizeof buf))) {
+        fprintf(stderr, "postworker: redrive needs the broker: set KAFKA_BROKERS or --brokers (or "
+                        "start the worker on its embedded broker first)\n");
+        return 2;
+    }
+    struct pw_redrive_opts o = {
+        .settings = &ks,
+        .kinds = cfg->kinds,
+        .nkinds = cfg->nkinds,
+        .codes = cfg->codes,
+        .ncodes = cfg->ncodes,
+        .start = cfg->replay_from == PW_START_GROUP ? PW_START_BEGINNING : cfg->replay_from,
+        .start_offset = cfg->replay_offset,
+        .start_time_ms = cfg->replay_time / 1000,
+        .dry_run = cfg->dry_run,
+        .stop = &stop_requested,
+    };
+    struct pw_redrive_stats st;
+    struct pw_errbuf err;
+    pw_log("info", "redrive%s: '%s' to '%s' at %s", cfg->dry_run ? " (dry run: nothing is sent)" : "",
+           cfg->dlq_topic, cfg->commands_topic, ks.brokers);
+    enum pw_err rc = pw_kafka_redrive(&o, &st, &err);
+    pw_log(rc ? "warn" : "info",
+           "redrive %s: %llu read from '%s'; %llu %s to '%s'; skipped %llu that did not match, "
+           "%llu without their value, %llu that are not dead letters",
+           rc ? "incomplete" : "done", (unsigned long long)st.read, cfg->dlq_topic,
+           (unsigned long long)st.sent, cfg->dry_run ? "would be sent" : "sent",
+           cfg->commands_topic, (unsigned long long)st.skipped, (unsigned long long)st.dropped,
+           (unsigned long long)st.foreign);
+    if (!rc)
+        return 0;
+    pw_log("error", "%s", err.msg);
+    return rc == PW_E_USAGE ? 2 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct pw_config cfg;
@@ -239,6 +301,8 @@ int main(int argc, char **argv)
         return 0;
     }
     install_signals();
+    if (cfg.mode == PW_MODE_REDRIVE)
+        return redrive(&cfg);
     if (cfg.mode == PW_MODE_MIGRATE) {
         struct stores st;
         enum pw_err rc = stores_open(&st, &cfg, &err);

@@ -96,41 +96,6 @@ void pw_kafka_client_free(struct pw_kafka_client *c)
     free(c);
 }
 
-/* A reader: a consumer assigned to every partition of one topic. */
-struct client_reader {
-    struct kafka_logctx log; /* first: the log callback finds it here */
-    rd_kafka_t *rk;
-    struct kafka_span span;
-};
-
-static void client_reader_close(struct client_reader *r)
-{
-    if (r->rk)
-        rd_kafka_destroy(r->rk);
-    kafka_span_release(&r->span);
-}
-
-static enum pw_err client_reader_open(struct client_reader *r, const struct pw_kafka_settings *s,
-                                      const char *topic, bool from_beginning,
-                                      struct pw_errbuf *err)
-{
-    static const char *const defaults[] = {"group.id", "postctl", "enable.auto.commit", "false",
-                                           "enable.partition.eof", "true", NULL};
-    memset(r, 0, sizeof *r);
-    r->log = (struct kafka_logctx){s, "consumer"};
-    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, r, err);
-    if (!conf)
-        return err->code;
-    char errstr[256];
-    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!r->rk) {
-        rd_kafka_conf_destroy(conf);
-        return pw_err_set(err, PW_E_USAGE, "cannot start a consumer: %s", errstr);
-    }
-    return kafka_span_assign(&r->span, r->rk, topic, s->brokers,
-                             from_beginning ? PW_START_BEGINNING : PW_START_END, 0, 0, err);
-}
-
 /* The message as a JSON object: position, key, headers, value (as text). */
 static json_t *client_envelope(const rd_kafka_message_t *m)
 {
@@ -176,56 +141,30 @@ static void client_print(const rd_kafka_message_t *m, enum pw_tail_format fmt, F
     json_decref(o);
 }
 
-/* Reads messages until stop, the end (if until_end), or an error; fn sees each one. */
-static enum pw_err client_reader_run(struct client_reader *r, bool until_end,
-                                     volatile sig_atomic_t *stop,
-                                     void (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
-                                     struct pw_errbuf *err)
-{
-    while (!(stop && *stop) && !(until_end && kafka_span_done(&r->span))) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 200);
-        if (!m)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            kafka_span_seen(&r->span, m->partition, m->offset);
-        } else if (m->err) {
-            rd_kafka_resp_err_t e = m->err;
-            rd_kafka_message_destroy(m);
-            if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || e == RD_KAFKA_RESP_ERR__TRANSPORT)
-                return pw_err_set(err, PW_E_TRANSIENT, "cannot reach Kafka at %s: %s",
-                                  r->log.s->brokers, rd_kafka_err2str(e));
-            continue;
-        } else {
-            kafka_span_seen(&r->span, m->partition, m->offset + 1);
-            fn(m, arg);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    return PW_OK;
-}
-
 struct client_tail_arg {
     enum pw_tail_format fmt;
     FILE *out;
 };
 
-static void client_tail_one(const rd_kafka_message_t *m, void *arg)
+static bool client_tail_one(const rd_kafka_message_t *m, void *arg)
 {
     struct client_tail_arg *t = arg;
     client_print(m, t->fmt, t->out);
     fflush(t->out);
+    return true;
 }
 
 enum pw_err pw_kafka_tail(const struct pw_kafka_settings *s, const char *topic,
                           bool from_beginning, bool until_end, enum pw_tail_format fmt,
                           volatile sig_atomic_t *stop, FILE *out, struct pw_errbuf *err)
 {
-    struct client_reader r;
+    struct kafka_reader r;
     struct client_tail_arg t = {fmt, out};
-    enum pw_err rc = client_reader_open(&r, s, topic, from_beginning, err);
+    enum pw_err rc = kafka_reader_open(&r, s, topic, from_beginning ? PW_START_BEGINNING : PW_START_END, 0,
+                                       0, err);
     if (!rc)
-        rc = client_reader_run(&r, until_end, stop, client_tail_one, &t, err);
-    client_reader_close(&r);
+        rc = kafka_reader_run(&r, until_end, stop, client_tail_one, &t, err);
+    kafka_reader_close(&r);
     return rc;
 }
 
@@ -234,12 +173,12 @@ struct client_get_arg {
     json_t *latest; /* data of the newest event of the post so far */
 };
 
-static void client_get_one(const rd_kafka_message_t *m, void *arg)
+static bool client_get_one(const rd_kafka_message_t *m, void *arg)
 {
     struct client_get_arg *g = arg;
     size_t n = strlen(g->post_id);
     if (!m->key || m->key_len != n || memcmp(m->key, g->post_id, n) != 0)
-        return;
+        return true;
     json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
     json_t *data = json_object_get(ev, "data");
     json_t *version = json_object_get(data, "version");
@@ -251,17 +190,18 @@ static void client_get_one(const rd_kafka_message_t *m, void *arg)
         g->latest = json_incref(data);
     }
     json_decref(ev);
+    return true;
 }
 
 enum pw_err pw_kafka_get_post(const struct pw_kafka_settings *s, const char *post_id, char **json,
                               struct pw_errbuf *err)
 {
-    struct client_reader r;
+    struct kafka_reader r;
     struct client_get_arg g = {post_id, NULL};
-    enum pw_err rc = client_reader_open(&r, s, s->events_topic, true, err);
+    enum pw_err rc = kafka_reader_open(&r, s, s->events_topic, PW_START_BEGINNING, 0, 0, err);
     if (!rc)
-        rc = client_reader_run(&r, true, NULL, client_get_one, &g, err);
-    client_reader_close(&r);
+        rc = kafka_reader_run(&r, true, NULL, client_get_one, &g, err);
+    kafka_reader_close(&r);
     if (!rc && !g.latest)
         rc = pw_err_set(err, PW_E_NOT_FOUND, "post '%s' has no events in '%s'", post_id,
                         s->events_topic);
@@ -279,7 +219,7 @@ struct client_read_arg {
     void *arg;
 };
 
-static void client_read_one(const rd_kafka_message_t *m, void *arg)
+static bool client_read_one(const rd_kafka_message_t *m, void *arg)
 {
     struct client_read_arg *r = arg;
     rd_kafka_timestamp_type_t tstype;
@@ -293,17 +233,19 @@ static void client_read_one(const rd_kafka_message_t *m, void *arg)
         .timestamp_ms = rd_kafka_message_timestamp(m, &tstype),
     };
     r->fn(&rec, r->arg);
+    return true;
 }
 
 enum pw_err pw_kafka_read(const struct pw_kafka_settings *s, const char *topic,
                           bool from_beginning, bool until_end, volatile sig_atomic_t *stop,
                           pw_kafka_record_fn fn, void *arg, struct pw_errbuf *err)
 {
-    struct client_reader r;
+    struct kafka_reader r;
     struct client_read_arg ra = {fn, arg};
-    enum pw_err rc = client_reader_open(&r, s, topic, from_beginning, err);
+    enum pw_err rc = kafka_reader_open(&r, s, topic, from_beginning ? PW_START_BEGINNING : PW_START_END, 0,
+                                       0, err);
     if (!rc)
-        rc = client_reader_run(&r, until_end, stop, client_read_one, &ra, err);
-    client_reader_close(&r);
+        rc = kafka_reader_run(&r, until_end, stop, client_read_one, &ra, err);
+    kafka_reader_close(&r);
     return rc;
 }

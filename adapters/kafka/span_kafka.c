@@ -128,3 +128,61 @@ void kafka_span_release(struct kafka_span *sp)
     free(sp->filter);
     memset(sp, 0, sizeof *sp);
 }
+
+void kafka_reader_close(struct kafka_reader *r)
+{
+    if (r->rk)
+        rd_kafka_destroy(r->rk);
+    kafka_span_release(&r->span);
+}
+
+enum pw_err kafka_reader_open(struct kafka_reader *r, const struct pw_kafka_settings *s,
+                              const char *topic, enum pw_kafka_start start, int64_t offset,
+                              int64_t time_ms, struct pw_errbuf *err)
+{
+    static const char *const defaults[] = {"group.id", "postctl", "enable.auto.commit", "false",
+                                           "enable.partition.eof", "true", NULL};
+    memset(r, 0, sizeof *r);
+    r->log = (struct kafka_logctx){s, "consumer"};
+    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, r, err);
+    if (!conf)
+        return err->code;
+    char errstr[256];
+    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!r->rk) {
+        rd_kafka_conf_destroy(conf);
+        return pw_err_set(err, PW_E_USAGE, "cannot start a consumer: %s", errstr);
+    }
+    return kafka_span_assign(&r->span, r->rk, topic, s->brokers, start, offset, time_ms, err);
+}
+
+enum pw_err kafka_reader_run(struct kafka_reader *r, bool until_end, volatile sig_atomic_t *stop,
+                             bool (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
+                             struct pw_errbuf *err)
+{
+    bool more = true;
+    while (more && !(stop && *stop) && !(until_end && kafka_span_done(&r->span))) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            kafka_span_seen(&r->span, m->partition, m->offset);
+        } else if (m->err) {
+            rd_kafka_resp_err_t e = m->err;
+            rd_kafka_message_destroy(m);
+            if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || e == RD_KAFKA_RESP_ERR__TRANSPORT)
+                return pw_err_set(err, PW_E_TRANSIENT, "cannot reach Kafka at %s: %s",
+                                  r->log.s->brokers, rd_kafka_err2str(e));
+            continue;
+        } else if (!kafka_span_skip(&r->span, m)) {
+            kafka_span_seen(&r->span, m->partition, m->offset + 1);
+            /* Past the end as it was: written since (a redriven command dead-lettered again). */
+            bool past = until_end && m->partition >= 0 && m->partition < r->span.nparts &&
+                        m->offset >= r->span.end[m->partition];
+            if (!past)
+                more = fn(m, arg);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return PW_OK;
+}

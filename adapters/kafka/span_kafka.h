@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "adapters/kafka/conf.h"
 #include "adapters/kafka/settings.h"
 #include "domain/err.h"
 
@@ -44,5 +45,28 @@ bool kafka_span_skip(struct kafka_span *sp, const rd_kafka_message_t *m);
 bool kafka_span_done(const struct kafka_span *sp);
 
 void kafka_span_release(struct kafka_span *sp);
+
+/* A reader: a consumer assigned to every partition of one topic itself, in no group. */
+struct kafka_reader {
+    struct kafka_logctx log; /* first: the log callback finds it here */
+    rd_kafka_t *rk;
+    struct kafka_span span;
+};
+
+/* Opens r on topic from start (as kafka_span_assign); kafka_reader_close either way. */
+enum pw_err kafka_reader_open(struct kafka_reader *r, const struct pw_kafka_settings *s,
+                              const char *topic, enum pw_kafka_start start, int64_t offset,
+                              int64_t time_ms, struct pw_errbuf *err);
+
+/*
+ * Calls fn for each message until *stop (stop may be NULL), fn returns
+ * false, the end as of the assignment (if until_end), or an error:
+ * PW_E_TRANSIENT when no broker can be reached (run it again to go on).
+ */
+enum pw_err kafka_reader_run(struct kafka_reader *r, bool until_end, volatile sig_atomic_t *stop,
+                             bool (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
+                             struct pw_errbuf *err);
+
+void kafka_reader_close(struct kafka_reader *r);
 
 #endif

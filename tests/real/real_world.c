@@ -89,7 +89,7 @@ void rworker_start(struct rworld *w, struct rworker *p, const char *const *args)
 {
     static unsigned counter;
     snprintf(p->log, sizeof p->log, "build/real-%d-%u.log", (int)getpid(), counter++);
-    const char *argv[64] = {"build/postworker"};
+    const char *argv[64] = {p->program ? p->program : "build/postworker"};
     int argc = 1;
     bool mode = args && args[0] && args[0][0] != '-';
     if (mode)
@@ -105,7 +105,7 @@ void rworker_start(struct rworld *w, struct rworker *p, const char *const *args)
     char brokers[512], db[1100];
     snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", w->brokers);
     snprintf(db, sizeof db, "DATABASE_URL=%s", w->dburl);
-    char *envp[] = {brokers, db, "PATH=/usr/bin:/bin", NULL};
+    char *envp[] = {brokers, db, "PATH=/usr/bin:/bin", (char *)p->env, NULL};
     p->pid = fork();
     cr_assert_geq(p->pid, 0, "fork: %s", strerror(errno));
     if (p->pid == 0) {
@@ -132,6 +132,14 @@ int rworker_wait(struct rworker *p, int timeout_s)
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
     return -1;
+}
+
+int rworker_poll(struct rworker *p)
+{
+    int status;
+    if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+        return -2;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int rworker_stop(struct rworker *p)

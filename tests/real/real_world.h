@@ -24,6 +24,9 @@ struct rworld {
 struct rworker {
     pid_t pid;
     char log[128]; /* its standard error, in build/ */
+    /* Set before rworker_start, or zero: the program (build/postworker) and one more NAME=VALUE. */
+    const char *program;
+    const char *env;
 };
 
 /*
@@ -42,6 +45,8 @@ int rworker_stop(struct rworker *p);
 void rworker_kill(struct rworker *p);
 /* Waits for a worker that stops by itself (a replay); its exit status. */
 int rworker_wait(struct rworker *p, int timeout_s);
+/* Its exit status (128 + N for signal N) if it has exited, else -2; never waits. */
+int rworker_poll(struct rworker *p);
 bool rworker_logged(const struct rworker *p, const char *needle);
 
 /* Produces value keyed by key to topic, acknowledged; headers "name=value", NULL-ended. */

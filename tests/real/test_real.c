@@ -77,7 +77,7 @@ Test(real, three_commands_end_to_end_with_every_field, .timeout = 120)
 {
     struct rworld w;
     rworld_open(&w, 4, NULL);
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&w, &p, NULL);
     send_str(&w, "hello", CMD("CreatePost", "c-1", "{\"post_id\":\"hello\",\"author_name\":"
                                                    "\"Ada\",\"title\":\"Hi\",\"body\":\"First\"}"));
@@ -137,7 +137,7 @@ Test(real, dead_letters_keep_the_original_and_one_too_large_goes_without_its_val
     struct rworld w;
     /* The dead-letter topic takes 4 KiB messages; the commands topic the broker's default. */
     rworld_open(&w, 4, "max.message.bytes=4096");
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&w, &p, NULL);
     static const char *const hs[] = {"trace=t-1", NULL};
     rworld_send(&w, w.commands, "bad", "{nope", 5, hs);
@@ -193,7 +193,7 @@ Test(real, a_worker_joining_and_one_leaving_mid_stream_lose_and_double_nothing, 
     struct rworld w;
     rworld_open(&w, 8, NULL);
     rworld_preload(&w, "j", 0, N);
-    struct rworker a, b;
+    struct rworker a = {0}, b = {0};
     rworker_start(&w, &a, (const char *const[]){"--batch-size", "20", NULL});
     cr_assert_geq(rworld_wait_for(&w, w.events, 300, 60000), 300);
     rworker_start(&w, &b, (const char *const[]){"--batch-size", "20", NULL});
@@ -217,7 +217,7 @@ Test(real, kill_9_under_a_stream_again_and_again_loses_and_applies_twice_nothing
     struct rworld w;
     rworld_open(&w, 4, NULL);
     rworld_preload(&w, "k", 0, N);
-    struct rworker p;
+    struct rworker p = {0};
     size_t seen = 0;
     for (int round = 0; round < 3; round++) {
         /* A killed member holds its partitions until its session times out: keep it short. */
@@ -241,6 +241,142 @@ Test(real, kill_9_under_a_stream_again_and_again_loses_and_applies_twice_nothing
     rworld_close(&w);
 }
 
+/*
+ * A message that kills whoever runs it (the test build's fault: SIGKILL,
+ * as the OOM killer would), with a supervisor that restarts the worker each
+ * time: it kills the worker POSTWORKER_MAX_ATTEMPTS times, then goes to the
+ * dead-letter topic, and every other command is applied once.
+ */
+Test(real, a_message_that_kills_the_worker_is_dead_lettered_after_max_attempts, .timeout = 300)
+{
+    enum { BEFORE = 150, AFTER = 150 };
+    struct rworld w;
+    rworld_open(&w, 2, NULL);
+    rworld_preload(&w, "before", 0, BEFORE);
+    send_str(&w, "victim", CMD("CreatePost", "killer", "{\"post_id\":\"victim\","
+                               "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}"));
+    rworld_preload(&w, "after", 0, AFTER);
+    struct rworker p = {.program = "build/postworker-faults", .env = "PW_TEST_KILL_ID=killer"};
+    int deaths = 0, status = -1;
+    for (int start = 0; start < 8; start++) {
+        rworker_start(&w, &p, (const char *const[]){"--batch-size", "50", "-X",
+                                                    "session.timeout.ms=6000", NULL});
+        /* The supervisor: wait for it to die, or to be done. */
+        for (int i = 0; i < 1200 && (status = rworker_poll(&p)) == -2; i++) {
+            if (rworld_wait_for(&w, w.dlq, 1, 0) >= 1 &&
+                rworld_sql(&w, "SELECT count(*) FROM posts") == BEFORE + AFTER)
+                break;
+            nap_100ms();
+        }
+        if (status != 128 + 9)
+            break;
+        deaths++;
+    }
+    cr_assert_eq(status, -2, "the worker lives on after the message is given up (status %d)",
+                 status);
+    cr_assert_eq(deaths, 3, "killed POSTWORKER_MAX_ATTEMPTS times, then given up: %d", deaths);
+    cr_assert_geq(rworld_wait_for(&w, w.events, BEFORE + AFTER, 60000), BEFORE + AFTER);
+    sleep(1);
+    cr_assert_eq(rworker_stop(&p), 0);
+    struct kmsg *dl;
+    cr_assert_eq(rworld_read(&w, w.dlq, 1, 20000, &dl), 1, "one dead letter, the killer's");
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.kind"), "failed");
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.code"), "max_attempts");
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.attempts"), "3");
+    cr_assert_str_eq(dl[0].key, "victim");
+    kmsgs_free(dl, 1);
+    size_t total, distinct = distinct_events(&w, BEFORE + AFTER, &total);
+    cr_assert_eq(distinct, BEFORE + AFTER, "every other command's event (%zu in all)", total);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id = 'victim'"), 0);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM inbox WHERE id = 'killer'"), 0,
+                 "a failed command is not marked processed");
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE version <> 1"), 0);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM outbox"), 0);
+    rworld_close(&w);
+}
+
+/* Runs postworker MODE ARGS... to its end; its exit status. */
+static int run_tool(struct rworld *w, struct rworker *p, const char *const *args)
+{
+    rworker_start(w, p, args);
+    return rworker_wait(p, 60);
+}
+
+/*
+ * The contract's redrive: a command the database refuses is failed; once
+ * the cause is gone (the constraint dropped) `redrive --kind failed` sends
+ * it back and it is applied; a dry run sends nothing; the other kinds stay.
+ */
+Test(real, redrive_sends_failed_commands_back_once_their_cause_is_fixed, .timeout = 180)
+{
+    struct rworld w;
+    rworld_open(&w, 2, NULL);
+    struct rworker p = {0}, tool = {0};
+    cr_assert_eq(run_tool(&w, &tool, (const char *const[]){"migrate", NULL}), 0);
+    rworld_sql(&w, "ALTER TABLE posts ADD CONSTRAINT no_forbidden CHECK (title <> 'forbidden');"
+                   " SELECT 1");
+    rworker_start(&w, &p, NULL);
+    static const char *const hs[] = {"trace=t-9", NULL};
+    rworld_send(&w, w.commands, "bad",
+                CMD("CreatePost", "c-bad", "{\"post_id\":\"bad\",\"author_name\":\"A\","
+                                           "\"title\":\"forbidden\",\"body\":\"b\"}"),
+                strlen(CMD("CreatePost", "c-bad", "{\"post_id\":\"bad\",\"author_name\":"
+                                                  "\"A\",\"title\":\"forbidden\","
+                                                  "\"body\":\"b\"}")),
+                hs);
+    rworld_send(&w, w.commands, "junk", "{nope", 5, NULL);
+    send_str(&w, "ghost", CMD("DeletePost", "d-ghost", "{\"post_id\":\"ghost\"}"));
+    send_str(&w, "arch", CMD("ArchivePost", "a-1", "{\"post_id\":\"arch\"}"));
+    send_str(&w, "good", CMD("CreatePost", "c-good", "{\"post_id\":\"good\",\"author_name\":"
+                                                     "\"A\",\"title\":\"T\",\"body\":\"b\"}"));
+    cr_assert_eq(rworld_wait_for(&w, w.dlq, 4, 60000), 4, "failed, malformed, rejected, unsupported");
+    cr_assert_eq(rworld_wait_for(&w, w.events, 1, 60000), 1);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id = 'bad'"), 0);
+
+    /* A dry run lists and sends nothing. */
+    cr_assert_eq(run_tool(&w, &tool, (const char *const[]){"redrive", "--kind", "failed",
+                                                           "--dry-run", NULL}), 0);
+    cr_assert(rworker_logged(&tool, "1 would be sent"), "see %s", tool.log);
+    cr_assert(rworker_logged(&tool, "key 'bad'"), "the dry run lists what it would send");
+    sleep(1);
+    cr_assert_eq(rworld_wait_for(&w, w.commands, 6, 0), 5, "the dry run sent nothing");
+
+    /* The cause fixed, the failed command goes back and is applied; nothing else moves. */
+    rworld_sql(&w, "ALTER TABLE posts DROP CONSTRAINT no_forbidden; SELECT 1");
+    cr_assert_eq(run_tool(&w, &tool, (const char *const[]){"redrive", "--kind", "failed", NULL}),
+                 0);
+    cr_assert(rworker_logged(&tool, "1 sent"), "see %s", tool.log);
+    cr_assert(rworker_logged(&tool, "skipped 3 that did not match"), "see %s", tool.log);
+    for (int i = 0; i < 600 && rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id = 'bad'") < 1;
+         i++)
+        nap_100ms();
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id = 'bad'"), 1);
+    cr_assert_eq(rworld_wait_for(&w, w.events, 2, 60000), 2);
+    cr_assert_eq(rworld_wait_for(&w, w.commands, 7, 0), 6, "one command sent back, no other");
+    struct kmsg *cmds;
+    size_t nc = rworld_read(&w, w.commands, 6, 20000, &cmds);
+    cr_assert_eq(nc, 6);
+    const struct kmsg *back = NULL;
+    for (size_t i = 0; i < nc; i++)
+        if (kmsg_header(&cmds[i], "dlq.redriven.from"))
+            back = &cmds[i];
+    cr_assert(back, "the redriven command says where it came from");
+    cr_assert_str_eq(back->key, "bad");
+    cr_assert_str_eq(kmsg_header(back, "trace"), "t-9", "with the original's headers");
+    cr_assert_null(kmsg_header(back, "dlq.error.code"), "and none of the dead letter's");
+    kmsgs_free(cmds, nc);
+
+    /* Again: a duplicate to the worker, so nothing changes; the other kinds still wait. */
+    cr_assert_eq(run_tool(&w, &tool, (const char *const[]){"redrive", "--kind", "failed", NULL}),
+                 0);
+    sleep(2);
+    cr_assert_eq(rworker_stop(&p), 0);
+    cr_assert_eq(rworld_wait_for(&w, w.events, 3, 0), 2, "a second redrive publishes nothing new");
+    cr_assert_eq(rworld_wait_for(&w, w.dlq, 5, 0), 4, "nor dead-letters anything again");
+    cr_assert_eq(rworld_sql(&w, "SELECT version FROM posts WHERE post_id = 'bad'"), 1);
+    rworld_close(&w);
+}
+
 /* A suite of its own, on a cluster of its own: stopping the broker would stall every other test. */
 Test(real_restart, a_broker_restart_mid_stream_is_waited_out, .timeout = 240)
 {
@@ -248,7 +384,7 @@ Test(real_restart, a_broker_restart_mid_stream_is_waited_out, .timeout = 240)
     struct rworld w;
     rworld_open(&w, 4, NULL);
     rworld_preload(&w, "b", 0, N / 2);
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&w, &p, (const char *const[]){"--batch-size", "20", NULL});
     cr_assert_geq(rworld_wait_for(&w, w.events, 200, 60000), 200);
     for (int node = 1; node <= atoi(getenv("PW_KAFKA_NODES")); node++)
@@ -283,7 +419,7 @@ Test(real, replay_from_a_time_starts_where_the_broker_says, .timeout = 120)
     sleep(2);
     rworld_preload(&w, "late", 0, 30);
     /* Into an empty database: only what was sent after the time is applied. */
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&w, &p, (const char *const[]){"replay", "--from-time", from, NULL});
     cr_assert_eq(rworker_wait(&p, 60), 0, "the replay ends by itself");
     cr_assert(rworker_logged(&p, "the broker looked up where each partition starts"),
@@ -298,7 +434,7 @@ Test(real, commands_deleted_by_retention_before_they_were_read_are_reported, .ti
     struct rworld w;
     rworld_open(&w, 1, NULL);
     rworld_preload(&w, "r", 0, 10);
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&w, &p, NULL);
     cr_assert_geq(rworld_wait_for(&w, w.events, 10, 60000), 10);
     cr_assert_eq(rworker_stop(&p), 0);
@@ -349,7 +485,7 @@ Test(real3, the_leader_killed_mid_stream_loses_doubles_and_reorders_nothing, .ti
     pw_kafka_client_free(c);
     const size_t N = POSTS * (UPDATES + 1);
 
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&w, &p, (const char *const[]){"--batch-size", "50", NULL});
     cr_assert_geq(rworld_wait_for(&w, w.events, N / 5, 120000), N / 5);
     /* One node: two of three down would be below min.insync.replicas, and the quorum. */

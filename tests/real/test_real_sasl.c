@@ -49,7 +49,7 @@ Test(realsasl, the_worker_and_postctl_log_in_with_scram_and_never_show_the_passw
     char xu[256], xp[256];
     snprintf(xu, sizeof xu, "sasl.username=%s", user);
     snprintf(xp, sizeof xp, "sasl.password=%s", password);
-    struct rworker p;
+    struct rworker p = {0};
     rworker_start(&over_sasl, &p,
                   (const char *const[]){"-X", "security.protocol=SASL_PLAINTEXT", "-X",
                                         "sasl.mechanisms=SCRAM-SHA-256", "-X", xu, "-X", xp,
