@@ -180,6 +180,27 @@ void rworld_send(struct rworld *w, const char *topic, const char *key, const voi
     pw_kafka_client_free(c);
 }
 
+void rworld_send_raw(struct rworld *w, const char *key, const void *value, size_t len,
+                     const char *const *hdrs, int64_t timestamp_ms)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", w->brokers, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "message.max.bytes", "2000000", errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    cr_assert(rk, "%s", errstr);
+    rd_kafka_headers_t *hs = rd_kafka_headers_new(8);
+    for (; hdrs && hdrs[0]; hdrs += 2)
+        rd_kafka_header_add(hs, hdrs[0], -1, hdrs[1], hdrs[1] ? -1 : 0);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(w->commands), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+    cr_assert_eq(e, 0, "produce: %s", rd_kafka_err2str(e));
+    cr_assert_eq(rd_kafka_flush(rk, 30000), 0, "the broker took it");
+    rd_kafka_destroy(rk);
+}
+
 void rworld_preload(struct rworld *w, const char *prefix, int from, int n)
 {
     kafka_preload(w->brokers, w->commands, "/real", prefix, from, n);

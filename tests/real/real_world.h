@@ -53,6 +53,14 @@ bool rworker_logged(const struct rworker *p, const char *needle);
 void rworld_send(struct rworld *w, const char *topic, const char *key, const void *value,
                  size_t len, const char *const *headers);
 /* CreatePost commands prefix-from .. prefix-(from+n-1), acknowledged. */
+/*
+ * One message to the commands topic as a hostile producer sends it: hdrs
+ * are name, value pairs (a NULL value is a null header; names may repeat),
+ * ending at a NULL name; timestamp_ms 0 for now. Up to 2 MB.
+ */
+void rworld_send_raw(struct rworld *w, const char *key, const void *value, size_t len,
+                     const char *const *hdrs, int64_t timestamp_ms);
+
 void rworld_preload(struct rworld *w, const char *prefix, int from, int n);
 /* Reads topic from its start until n messages or timeout_ms. */
 size_t rworld_read(struct rworld *w, const char *topic, size_t n, int timeout_ms,

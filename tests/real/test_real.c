@@ -377,6 +377,185 @@ Test(real, redrive_sends_failed_commands_back_once_their_cause_is_fixed, .timeou
     rworld_close(&w);
 }
 
+#define GOOD_DATA(key, title) \
+    "{\"post_id\":\"" key "\",\"author_name\":\"A\",\"title\":\"" title "\",\"body\":\"b\"}"
+
+/* Each hostile message of the audit, by key, and what must become of it. */
+struct hostile {
+    const char *key;
+    const char *code; /* its dead letter's dlq.error.code; NULL: it is a good command */
+    bool self_creates; /* it creates its post itself (the next command is then an update) */
+};
+
+static const struct hostile hostiles[] = {
+    {"h-big", "invalid_json", false},          /* a dead letter over 1,000,000 bytes */
+    {"h-time-hi", "invalid_attribute", false}, /* year 10000 once in UTC */
+    {"h-time-lo", "invalid_attribute", false}, /* year 0 once in UTC */
+    {"h-kts", "invalid_attribute", false},     /* a Kafka timestamp past year 9999 */
+    {"h-kts-max", "invalid_attribute", false}, /* the largest Kafka timestamp there is */
+    {"h-ce-many", NULL, true},                 /* 5,000 unknown ce_ headers: fine */
+    {"h-ce-dup", "invalid_attribute", false},  /* ce_id twice */
+    {"h-num-e400", "validation_failed", false},
+    {"h-num-23", "validation_failed", false},
+    {"h-check", "apply_failed", false},        /* a title the database refuses */
+    {"h-forge", "not_found", false},           /* an id that would forge a log line */
+    {"h-unknown", "unknown_type", false},      /* a type nobody handles */
+    {"h-null", "invalid_json", false},         /* a null value */
+    {"h-utf8", "invalid_json", false},         /* bytes that are not UTF-8 */
+};
+#define NHOSTILE (sizeof hostiles / sizeof hostiles[0])
+
+static void send_hostile(struct rworld *w, const struct hostile *h)
+{
+    const char *k = h->key;
+    char buf[1024];
+    if (strcmp(k, "h-big") == 0) {
+        size_t n = 1000100;
+        char *v = malloc(n);
+        memset(v, 'x', n);
+        v[0] = '{';
+        rworld_send_raw(w, k, v, n, NULL, 0);
+        free(v);
+    } else if (strcmp(k, "h-time-hi") == 0 || strcmp(k, "h-time-lo") == 0) {
+        snprintf(buf, sizeof buf,
+                 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/real\",\"type\":"
+                 "\"CreatePost\",\"time\":\"%s\",\"data\":{\"post_id\":\"%s\","
+                 "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                 k, k[7] == 'h' ? "9999-12-31T23:59:59-01:00" : "0001-01-01T00:00:00+01:00", k);
+        send_str(w, k, buf);
+    } else if (strncmp(k, "h-kts", 5) == 0) {
+        snprintf(buf, sizeof buf,
+                 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/real\",\"type\":"
+                 "\"CreatePost\",\"data\":{\"post_id\":\"%s\",\"author_name\":\"A\","
+                 "\"title\":\"T\",\"body\":\"b\"}}",
+                 k, k);
+        rworld_send_raw(w, k, buf, strlen(buf), NULL,
+                        k[5] ? INT64_MAX : 253402300800000LL /* 10000-01-01 */);
+    } else if (strncmp(k, "h-ce-", 5) == 0) {
+        bool dup = k[5] == 'd';
+        enum { UNKNOWN = 5000 };
+        static char names[UNKNOWN][16];
+        static const char *hs[2 * (UNKNOWN + 8) + 1];
+        size_t n = 0;
+        const char *fixed[] = {"ce_specversion", "1.0", "ce_id", k, "ce_source", "/real",
+                               "ce_type", "CreatePost", "content-type", "application/json"};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            hs[n++] = fixed[i];
+        if (dup) {
+            hs[n++] = "ce_id";
+            hs[n++] = "another";
+        } else {
+            for (int i = 0; i < UNKNOWN; i++) {
+                snprintf(names[i], sizeof names[i], "ce_x%d", i);
+                hs[n++] = names[i];
+                hs[n++] = "v";
+            }
+        }
+        hs[n] = NULL;
+        snprintf(buf, sizeof buf, GOOD_DATA("%s", "T"), k);
+        rworld_send_raw(w, k, buf, strlen(buf), hs, 0);
+    } else if (strncmp(k, "h-num-", 6) == 0) {
+        snprintf(buf, sizeof buf,
+                 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/real\",\"type\":"
+                 "\"DeletePost\",\"data\":{\"post_id\":\"%s\",\"expected_version\":%s}}",
+                 k, k, k[6] == 'e' ? "1e400" : "12345678901234567890123");
+        send_str(w, k, buf);
+    } else if (strcmp(k, "h-check") == 0) {
+        /* The author, not the title: an update in the same batch changes the title. */
+        send_str(w, k, CMD("CreatePost", "h-check", "{\"post_id\":\"h-check\",\"author_name\":"
+                                                    "\"forbidden\",\"title\":\"T\",\"body\":\"b\"}"));
+    } else if (strcmp(k, "h-forge") == 0) {
+        send_str(w, k, "{\"specversion\":\"1.0\",\"id\":\"x\\n2026-11-21T00:00:00Z postworker "
+                       "error: forged\\u001b[31m\",\"source\":\"/real\",\"type\":\"DeletePost\","
+                       "\"data\":{\"post_id\":\"h-forge\"}}");
+    } else if (strcmp(k, "h-unknown") == 0) {
+        send_str(w, k, CMD("ArchivePost", "h-unknown", "{\"post_id\":\"h-unknown\"}"));
+    } else if (strcmp(k, "h-null") == 0) {
+        rworld_send_raw(w, k, NULL, 0, NULL, 0);
+    } else if (strcmp(k, "h-utf8") == 0) {
+        static const char v[] = "{\"specversion\":\"1.0\",\"id\":\"u\xff\xfe\",\"source\":"
+                                "\"/real\",\"type\":\"CreatePost\",\"data\":{}}";
+        rworld_send_raw(w, k, v, sizeof v - 1, NULL, 0);
+    }
+}
+
+/*
+ * The issue's end state: every hostile message of the audit in one stream,
+ * each followed by good commands on its key. One worker on PostgreSQL
+ * applies every good command, dead-letters every hostile one with its
+ * code, never exits, and stops with 0 on SIGTERM.
+ */
+Test(real, every_hostile_message_in_one_stream_leaves_the_worker_running, .timeout = 240)
+{
+    struct rworld w;
+    rworld_open(&w, 4, NULL);
+    struct rworker p = {0}, tool = {0};
+    cr_assert_eq(run_tool(&w, &tool, (const char *const[]){"migrate", NULL}), 0);
+    rworld_sql(&w, "ALTER TABLE posts ADD CONSTRAINT no_forbidden"
+                   " CHECK (author_name <> 'forbidden');"
+                   " SELECT 1");
+    rworker_start(&w, &p, NULL);
+    size_t ndead = 0;
+    for (size_t i = 0; i < NHOSTILE; i++) {
+        const struct hostile *h = &hostiles[i];
+        char id[64], buf[1024];
+        send_hostile(&w, h);
+        ndead += h->code != NULL;
+        if (!h->self_creates) {
+            snprintf(id, sizeof id, "good-create-%s", h->key);
+            snprintf(buf, sizeof buf,
+                     "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/real\",\"type\":"
+                     "\"CreatePost\",\"time\":\"2026-11-20T10:00:00Z\",\"data\":" GOOD_DATA("%s", "T") "}",
+                     id, h->key);
+            send_str(&w, h->key, buf);
+        }
+        snprintf(id, sizeof id, "good-update-%s", h->key);
+        snprintf(buf, sizeof buf,
+                 "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/real\",\"type\":"
+                 "\"UpdatePost\",\"time\":\"2026-11-20T11:00:00Z\",\"data\":{\"post_id\":\"%s\","
+                 "\"title\":\"v2\"}}",
+                 id, h->key);
+        send_str(&w, h->key, buf);
+        cr_assert_eq(rworker_poll(&p), -2, "the worker lives after '%s'", h->key);
+    }
+    cr_assert_eq(rworld_wait_for(&w, w.events, 2 * NHOSTILE, 90000), 2 * NHOSTILE,
+                 "every good command's event");
+    cr_assert_eq(rworld_wait_for(&w, w.dlq, ndead, 30000), ndead);
+    sleep(1);
+    cr_assert_eq(rworker_poll(&p), -2, "it never exited");
+    cr_assert_eq(rworker_stop(&p), 0, "and stops cleanly on SIGTERM");
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE version = 2 AND title = 'v2'"),
+                 (long long)NHOSTILE, "every good command applied, in order on its key");
+    struct kmsg *dl;
+    size_t nd = rworld_read(&w, w.dlq, ndead + 1, 20000, &dl);
+    cr_assert_eq(nd, ndead, "one dead letter for each hostile message, no more");
+    for (size_t i = 0; i < NHOSTILE; i++) {
+        const struct hostile *h = &hostiles[i];
+        size_t found = 0;
+        for (size_t j = 0; j < nd; j++)
+            if (dl[j].key && strcmp(dl[j].key, h->key) == 0) {
+                found++;
+                cr_assert_str_eq(kmsg_header(&dl[j], "dlq.error.code"), h->code, "%s", h->key);
+            }
+        cr_assert_eq(found, h->code ? 1 : 0, "%s: %zu dead letters", h->key, found);
+    }
+    for (size_t j = 0; j < nd; j++)
+        if (strcmp(dl[j].key, "h-big") == 0)
+            cr_assert_eq(dl[j].len, 1000100, "the big one carries its whole value");
+    kmsgs_free(dl, nd);
+    FILE *f = fopen(p.log, "r");
+    cr_assert(f);
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        cr_assert_null(strstr(line, "\x1b"), "no escape sequence reaches the log: %s", line);
+        cr_assert(strncmp(line, "2026-11-21T00:00:00Z postworker error: forged", 45) != 0,
+                  "no forged line");
+    }
+    fclose(f);
+    cr_assert(rworker_logged(&p, "forged"), "the forging id is shown, escaped");
+    rworld_close(&w);
+}
+
 /* A suite of its own, on a cluster of its own: stopping the broker would stall every other test. */
 Test(real_restart, a_broker_restart_mid_stream_is_waited_out, .timeout = 240)
 {
