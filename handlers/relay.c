@@ -79,14 +79,36 @@ enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
     return rc;
 }
 
+/*
+ * Everything committed before the call, and no more than needed: while
+ * other workers keep committing, an outbox is never empty, and a drain
+ * that waited for that would never end (nor would a stop). A round that
+ * is not full took every committed row; after a full one it asks where the
+ * outbox ends, and stops once a round reaches that far.
+ */
 enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_errbuf *err)
 {
-    size_t total = 0, n = 0, confirmed = 0, bytes = 0;
+    size_t total = 0, n = 0, confirmed = 0;
+    uint64_t end = 0;
+    bool bounded = false;
     enum pw_err rc = pw_relay_confirm(relay, &confirmed, err);
     total += confirmed;
-    while (!rc && (rc = relay_publish_round(relay, &n, &bytes, err)) == PW_OK && n > 0) {
+    for (;;) {
+        size_t bytes = 0;
+        if (rc || (rc = relay_publish_round(relay, &n, &bytes, err)) || n == 0)
+            break;
+        uint64_t last = 0;
+        for (size_t i = 0; i < n; i++)
+            last = relay->seqs[i] > last ? relay->seqs[i] : last;
         rc = pw_relay_confirm(relay, &confirmed, err);
         total += confirmed;
+        bool full = n == relay->batch || bytes >= PW_OUT_ROUND_BYTES;
+        if (rc || !full)
+            break; /* a round that was not full took every row committed before it */
+        if (!bounded && !(rc = pw_outbox_high(relay->outbox, &end, err)))
+            bounded = true;
+        if (bounded && last >= end)
+            break;
     }
     if (!rc)
         relay->unconfirmed = false;

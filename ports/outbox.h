@@ -27,6 +27,12 @@ struct pw_outbox_ops {
      */
     enum pw_err (*peek)(void *self, struct pw_out *outs, uint64_t *seqs, size_t max, size_t *n,
                         struct pw_errbuf *err);
+    /*
+     * *seq: the highest position among the rows committed so far (0 if
+     * none). Every row committed before the call is at or below it, so a
+     * relay that drains up to it is done even while others keep writing.
+     */
+    enum pw_err (*high)(void *self, uint64_t *seq, struct pw_errbuf *err);
     /* Removes the rows at seqs[0..n) (published and acknowledged). */
     enum pw_err (*remove)(void *self, const uint64_t *seqs, size_t n, struct pw_errbuf *err);
     /* Frees the outbox handle (not the rows stored in it). */
@@ -45,6 +51,12 @@ static inline enum pw_err pw_outbox_peek(struct pw_outbox *outbox, struct pw_out
     enum pw_err rc = PW_PORT_CHECK(err, outbox->ops->peek(outbox->self, outs, seqs, max, n, err));
     assert(*n <= max && (rc == PW_OK || *n == 0));
     return rc;
+}
+
+static inline enum pw_err pw_outbox_high(struct pw_outbox *outbox, uint64_t *seq,
+                                         struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, outbox->ops->high(outbox->self, seq, err));
 }
 
 static inline enum pw_err pw_outbox_remove(struct pw_outbox *outbox, const uint64_t *seqs,

@@ -652,3 +652,75 @@ void dispatch_case_after_a_death_the_batch_runs_alone_and_a_killer_is_given_up_u
     cr_assert_eq(counted_at(w, 201), 2, "the second message alone, counted as in the run that died");
     free(in); /* the commands are static strings: nothing of them to free */
 }
+
+/* An outbox that another worker writes to: each peek, it commits four more rows first. */
+struct busy_outbox {
+    struct pw_outbox *inner;
+    struct pw_uow *writer;
+    unsigned peeks;
+};
+
+static enum pw_err busy_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
+                             size_t *n, struct pw_errbuf *err)
+{
+    struct busy_outbox *b = self;
+    store_begin(b->writer);
+    for (int i = 0; i < 4; i++) {
+        char post[32], cmd[32];
+        snprintf(post, sizeof post, "busy-%u-%d", b->peeks, i);
+        snprintf(cmd, sizeof cmd, "c-busy-%u-%d", b->peeks, i);
+        struct pw_event ev = store_event_make(post, cmd);
+        cr_assert_eq(pw_uow_outbox_put(b->writer, "post-events", &ev, NULL), PW_OK);
+    }
+    store_commit(b->writer);
+    b->peeks++;
+    cr_assert_lt(b->peeks, 100, "the drain should have ended long ago");
+    return pw_outbox_peek(b->inner, outs, seqs, max, n, err);
+}
+
+static enum pw_err busy_high(void *self, uint64_t *seq, struct pw_errbuf *err)
+{
+    struct busy_outbox *b = self;
+    return pw_outbox_high(b->inner, seq, err);
+}
+
+static enum pw_err busy_remove(void *self, const uint64_t *seqs, size_t n, struct pw_errbuf *err)
+{
+    struct busy_outbox *b = self;
+    return pw_outbox_remove(b->inner, seqs, n, err);
+}
+
+static void busy_close(void *self)
+{
+    (void)self;
+}
+
+static const struct pw_outbox_ops busy_ops = {
+    .name = "busy", .peek = busy_peek, .high = busy_high, .remove = busy_remove,
+    .close = busy_close};
+
+void dispatch_case_a_drain_ends_while_others_keep_committing(struct world *w)
+{
+    /* What this worker committed: ten events. */
+    for (int i = 0; i < 10; i++) {
+        char post[16], cmd[16];
+        snprintf(post, sizeof post, "own-%d", i);
+        snprintf(cmd, sizeof cmd, "c-own-%d", i);
+        cr_assert_eq(world_run(w, cmd_create(cmd, post, T0), NULL), PW_OUTCOME_APPLIED);
+    }
+    struct busy_outbox busy = {.inner = &w->outbox, .writer = &w->s.uow2};
+    struct pw_outbox outbox = {.ops = &busy_ops, .self = &busy};
+    struct pw_relay relay;
+    cr_assert_eq(pw_relay_init(&relay, &outbox, &w->bus, 4, 1000), PW_OK);
+    size_t published = 0;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_relay_drain(&relay, &published, &err), PW_OK, "%s", err.msg);
+    cr_assert_geq(published, 10, "everything committed before the drain is published");
+    size_t n;
+    const struct pw_event *evs = pw_inmem_bus_events(&w->bus, &n);
+    size_t own = 0;
+    for (size_t i = 0; i < n; i++)
+        own += strncmp(evs[i].post.post_id, "own-", 4) == 0;
+    cr_assert_eq(own, 10);
+    pw_relay_release(&relay);
+}

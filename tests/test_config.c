@@ -40,6 +40,7 @@ Test(config, defaults_are_the_contracts)
     cr_assert_str_eq(cfg.dlq_topic, "post-commands.dlq");
     cr_assert_eq(cfg.batch_size, 500);
     cr_assert_eq(cfg.batch_wait_ms, 20);
+    cr_assert_eq(cfg.max_attempts, 3);
 }
 
 Test(config, environment_sets_and_flags_win)
@@ -98,6 +99,29 @@ Test(config, replay_takes_exactly_one_starting_point)
     cr_assert_eq(cfg.replay_time, (pw_time)1795168800 * 1000000);
 }
 
+Test(config, redrive_takes_filters_a_start_and_a_dry_run)
+{
+    struct pw_config cfg;
+    struct pw_errbuf err;
+    const char *args[] = {"redrive", "--kind", "failed", "--kind=unsupported", "--code",
+                          "apply_failed", "--from-offset", "7", "--dry-run", NULL};
+    cr_assert_eq(parse(&cfg, NULL, args, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(cfg.mode, PW_MODE_REDRIVE);
+    cr_assert_eq(cfg.nkinds, 2);
+    cr_assert_str_eq(cfg.kinds[1], "unsupported");
+    cr_assert_eq(cfg.ncodes, 1);
+    cr_assert_str_eq(cfg.codes[0], "apply_failed");
+    cr_assert_eq(cfg.replay_from, PW_START_OFFSET);
+    cr_assert_eq(cfg.replay_offset, 7);
+    cr_assert(cfg.dry_run);
+    const char *plain[] = {"redrive", NULL};
+    cr_assert_eq(parse(&cfg, NULL, plain, &err), PW_OK, "no start: the topic's start");
+    cr_assert_eq(cfg.replay_from, PW_START_GROUP);
+    const char *env[] = {"POSTWORKER_MAX_ATTEMPTS=5", NULL};
+    cr_assert_eq(parse(&cfg, env, NULL, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(cfg.max_attempts, 5);
+}
+
 Test(config, bad_usage_is_one_line_naming_the_problem)
 {
     static const struct {
@@ -106,7 +130,7 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         const char *msg;
     } cases[] = {
         {{NULL}, {"--bogus", NULL}, "unknown option '--bogus': see --help"},
-        {{NULL}, {"launch", NULL}, "unknown command 'launch': use run, migrate or replay"},
+        {{NULL}, {"launch", NULL}, "unknown command 'launch': use run, migrate, replay or redrive"},
         {{NULL}, {"run", "extra", NULL}, "unexpected argument 'extra': see --help"},
         {{NULL}, {"--group", NULL}, "--group needs a value"},
         {{NULL}, {"--group=", NULL}, "--group is empty: give a value or unset it"},
@@ -131,8 +155,17 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         {{NULL}, {"replay", "--from-time", "noon", NULL},
          "--from-time 'noon' is not RFC 3339, e.g. 2026-11-20T10:00:00Z"},
         {{NULL}, {"replay", "--from-beginning", "--from-offset=1", NULL},
-         "replay takes one starting point, not two"},
-        {{NULL}, {"--from-beginning", NULL}, "--from-* options go with replay only"},
+         "give one starting point, not two"},
+        {{NULL}, {"--from-beginning", NULL}, "--from-* options go with replay or redrive only"},
+        {{NULL}, {"redrive", "--kind", "faild", NULL},
+         "--kind 'faild' is not a dead-letter kind: use malformed, unsupported, rejected or failed"},
+        {{NULL}, {"redrive", "--code", "transient", NULL},
+         "--code 'transient' is not a dead-letter code: see dlq.error.code in the README"},
+        {{NULL}, {"run", "--dry-run", NULL}, "--kind, --code and --dry-run go with redrive only"},
+        {{NULL}, {"--max-attempts", "0", NULL},
+         "--max-attempts '0' must be a whole number from 1 to 1000"},
+        {{"POSTWORKER_MAX_ATTEMPTS=many", NULL}, {NULL},
+         "POSTWORKER_MAX_ATTEMPTS 'many' must be a whole number from 1 to 1000"},
         {{NULL}, {"migrate", NULL}, "migrate needs a database: set DATABASE_URL or --database"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

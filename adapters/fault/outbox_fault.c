@@ -37,9 +37,19 @@ static void fault_outbox_close(void *self)
     free(self);
 }
 
+static enum pw_err fault_outbox_high(void *self, uint64_t *seq, struct pw_errbuf *err)
+{
+    struct fault_outbox *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_outbox_high(f->inner, seq, err);
+}
+
 static const struct pw_outbox_ops fault_outbox_ops = {
     .name = "fault",
     .peek = fault_outbox_peek,
+    .high = fault_outbox_high,
     .remove = fault_outbox_remove,
     .close = fault_outbox_close,
 };

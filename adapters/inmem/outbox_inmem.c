@@ -84,6 +84,17 @@ static enum pw_err inmem_outbox_remove(void *self, const uint64_t *seqs, size_t 
     return PW_OK;
 }
 
+static enum pw_err inmem_outbox_high(void *self, uint64_t *seq, struct pw_errbuf *err)
+{
+    (void)err;
+    struct inmem_outbox *o = self;
+    struct pw_inmem_store *st = o->store;
+    pthread_mutex_lock(&st->lock);
+    *seq = st->next_seq ? st->next_seq - 1 : 0; /* seqs are given out at commit */
+    pthread_mutex_unlock(&st->lock);
+    return PW_OK;
+}
+
 static void inmem_outbox_close(void *self)
 {
     struct pw_inmem_store *st = ((struct inmem_outbox *)self)->store;
@@ -97,6 +108,7 @@ static void inmem_outbox_close(void *self)
 static const struct pw_outbox_ops inmem_outbox_ops = {
     .name = "inmem",
     .peek = inmem_outbox_peek,
+    .high = inmem_outbox_high,
     .remove = inmem_outbox_remove,
     .close = inmem_outbox_close,
 };

@@ -136,6 +136,21 @@ static enum pw_err pg_outbox_remove(void *self, const uint64_t *seqs, size_t n,
     return rc;
 }
 
+static enum pw_err pg_outbox_high(void *self, uint64_t *seq, struct pw_errbuf *err)
+{
+    struct pg_outbox *o = self;
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&o->conn, err);
+    if (!rc)
+        rc = pg_query(&o->conn, "read the outbox's end", "SELECT coalesce(max(seq), 0) FROM outbox",
+                      0, NULL, &res, err);
+    if (rc)
+        return rc;
+    *seq = (uint64_t)pg_int(res, 0, 0);
+    PQclear(res);
+    return PW_OK;
+}
+
 static void pg_outbox_close(void *self)
 {
     struct pg_outbox *o = self;
@@ -148,6 +163,7 @@ static void pg_outbox_close(void *self)
 static const struct pw_outbox_ops pg_outbox_ops = {
     .name = "pg",
     .peek = pg_outbox_peek,
+    .high = pg_outbox_high,
     .remove = pg_outbox_remove,
     .close = pg_outbox_close,
 };
