@@ -8,7 +8,7 @@ CFLAGS ?= -O2 -g
 PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -I. -I/usr/include/postgresql -MMD -MP $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-LIBS := -Wl,--as-needed -lrdkafka -ljansson -lpq -luuid -lpthread
+LIBS := -Wl,--as-needed -lrdkafka -ljansson -lpq -luuid -lmicrohttpd -lpthread
 
 MAINS := bootstrap/main_postworker.c bootstrap/main_postctl.c
 LIB_SRC := $(wildcard domain/*.c ports/*.c handlers/*.c adapters/*/*.c) \
@@ -124,6 +124,7 @@ pg: build/pg-tests
 
 e2e: all
 	tests/e2e/postctl.sh
+	tools/with-postgres tests/e2e/observe.sh
 
 # On Apache Kafka itself: one node, one node for the broker restart (it would
 # stall the others), three nodes, and SASL/SCRAM, each a cluster of its own
@@ -139,7 +140,7 @@ test: deps
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	build/postworker run
+	build/postworker run --http 127.0.0.1:9464
 
 # The benchmark, never part of make test: BENCH_ARGS="-n 100000 --store pg --batch-size 1".
 # --store pg runs against DATABASE_URL, or a throwaway server with PostgreSQL's

@@ -35,6 +35,8 @@ const char pw_config_usage[] =
     "  --max-attempts N         POSTWORKER_MAX_ATTEMPTS: tries of a message that kills the\n"
     "                           process, across restarts, before it is dead-lettered (3)\n"
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
+    "  --http HOST:PORT         POSTWORKER_HTTP: serve /healthz, /readyz and /metrics there\n"
+    "  --version                print the version and exit\n"
     "  -h, --help               this text\n"
     "\n"
     "exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage or configuration\n";
@@ -66,6 +68,7 @@ static const struct setting {
      offsetof(struct pw_config, batch_wait_ms), WORKER},
     {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT,
      offsetof(struct pw_config, max_attempts), WORKER},
+    {"--http", "POSTWORKER_HTTP", NULL, S_STRING, offsetof(struct pw_config, http), WORKER},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -257,6 +260,10 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         cfg->help = true;
         return PW_OK;
     }
+    if (strcmp(arg, "--version") == 0) {
+        cfg->version = true;
+        return PW_OK;
+    }
     if ((rc = pw_config_take(cfg, PW_PROG_WORKER, argc, argv, i, &taken, err)) || taken)
         return rc;
     if (strcmp(arg, "--from-beginning") == 0)
@@ -354,7 +361,7 @@ enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_get
     for (int i = 1; i < argc; i++)
         if ((rc = parse_arg(cfg, argc, argv, &i, &seen_mode, err)))
             return rc;
-    if (cfg->help)
+    if (cfg->help || cfg->version)
         return PW_OK;
     if (cfg->mode == PW_MODE_REPLAY && cfg->replay_from == PW_START_GROUP)
         return pw_err_set(err, PW_E_USAGE,

@@ -29,6 +29,8 @@ enum pw_program { PW_PROG_WORKER = 1, PW_PROG_CTL = 2 };
 struct pw_config {
     enum pw_mode mode;
     bool help;
+    bool version;
+    const char *http;     /* HOST:PORT of the health and metrics listener; NULL: none */
     const char *brokers;  /* NULL: the embedded broker */
     const char *database; /* NULL: the in-memory store */
     const char *group;

@@ -15,6 +15,7 @@
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/cloudevents.h"
 #include "bootstrap/config.h"
+#include "bootstrap/version.h"
 #include "bootstrap/log.h"
 #include "domain/command.h"
 
@@ -37,6 +38,7 @@ static const char usage[] =
     "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
     "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
     "  -X key=value             a librdkafka property (repeatable)\n"
+    "  --version                print the version and exit\n"
     "  -h, --help               this text\n";
 
 struct opts {
@@ -90,6 +92,10 @@ static int parse(struct opts *o, int argc, char **argv)
             continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
+            return -1;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("postctl %s\n", PW_VERSION);
             return -1;
         }
         if (strcmp(a, "--from-beginning") == 0) {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adapters/http/http.h"
 #include "adapters/inmem/inmem.h"
 #include "adapters/pg/pg.h"
 #include "adapters/kafka/bus_kafka.h"
@@ -21,6 +22,7 @@
 #include "adapters/uuid/ids_uuid.h"
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
+#include "bootstrap/version.h"
 #include "handlers/app.h"
 #include "ports/backoff.h"
 
@@ -60,6 +62,9 @@ static void test_faults_close(void)
 #endif
 
 static volatile sig_atomic_t stop_requested;
+
+/* What the worker counts; the HTTP thread reads it until it stops. */
+static struct pw_metrics metrics;
 
 static void on_signal(int sig)
 {
@@ -106,6 +111,7 @@ static enum pw_err migrate(struct pw_pg_store *pg, struct pw_errbuf *err)
     for (unsigned attempt = 0; (rc = pw_pg_migrate(pg, &applied, err)) == PW_E_TRANSIENT; attempt++) {
         if (attempt == 0)
             pw_log("warn", "waiting for the database, retrying with backoff: %s", err->msg);
+        atomic_store(&metrics.heartbeat_ms, pw_metrics_now_ms()); /* waiting is not stuck */
         if (!pw_backoff_sleep(attempt, &stop_requested))
             return rc;
     }
@@ -164,7 +170,16 @@ static int run(const struct pw_config *cfg)
     struct pw_ids ids;
     struct pw_app app = {0};
     struct pw_kafka_worker_stats stats = {0};
-    enum pw_err rc = stores_open(&st, cfg, &err);
+    struct pw_http *http = NULL;
+    pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
+    enum pw_err rc = PW_OK;
+    if (cfg->http) {
+        if ((rc = pw_http_start(&http, cfg->http, &metrics, &err)))
+            goto out;
+        pw_log("info", "http: /healthz, /readyz and /metrics at http://%s/ (port %d)", cfg->http,
+               pw_http_port(http));
+    }
+    rc = stores_open(&st, cfg, &err);
     if (rc)
         goto out;
 
@@ -203,6 +218,7 @@ static int run(const struct pw_config *cfg)
         .start_time_ms = cfg->replay_time / 1000,
         .stop = &stop_requested,
         .stats = &stats,
+        .metrics = &metrics,
     };
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,
@@ -215,6 +231,7 @@ static int run(const struct pw_config *cfg)
            (unsigned long long)stats.duplicates, (unsigned long long)stats.rejected,
            (unsigned long long)stats.dead_letters, (unsigned long long)stats.published);
 out:
+    pw_http_stop(http);
     pw_app_close(&app);
     test_faults_close();
     pw_bus_close(&bus);
@@ -298,6 +315,10 @@ int main(int argc, char **argv)
     }
     if (cfg.help) {
         fputs(pw_config_usage, stdout);
+        return 0;
+    }
+    if (cfg.version) {
+        printf("postworker %s\n", PW_VERSION);
         return 0;
     }
     install_signals();

@@ -40,10 +40,22 @@ static enum pw_err app_publish(void *self, enum pw_publish_mode mode,
                                struct pw_publish_result *res, struct pw_errbuf *err)
 {
     struct pw_app *app = self;
+    uint64_t before = app->relay.events_acked;
+    enum pw_err rc;
     res->more = false;
     if (mode == PW_PUBLISH_START)
-        return pw_relay_send(&app->relay, &res->confirmed, &res->more, err);
-    return pw_relay_drain(&app->relay, &res->confirmed, err);
+        rc = pw_relay_send(&app->relay, &res->confirmed, &res->more, err);
+    else
+        rc = pw_relay_drain(&app->relay, &res->confirmed, err);
+    res->events = (size_t)(app->relay.events_acked - before);
+    return rc;
+}
+
+static enum pw_err app_outbox_stats(void *self, int64_t *pending, int64_t *oldest_ms,
+                                    struct pw_errbuf *err)
+{
+    struct pw_app *app = self;
+    return pw_outbox_stats(app->relay.outbox, pending, oldest_ms, err);
 }
 
 static enum pw_err app_position(void *self, const char *group, const char *topic,
@@ -57,6 +69,7 @@ static const struct pw_service_ops app_service_ops = {
     .name = "app",
     .run = app_run,
     .publish = app_publish,
+    .outbox_stats = app_outbox_stats,
     .position = app_position,
 };
 

@@ -36,10 +36,13 @@ static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, size_t
     enum pw_err rc = pw_outbox_peek(relay->outbox, relay->outs, relay->seqs, relay->batch, n, err);
     if (rc || *n == 0)
         return rc;
+    size_t events = 0;
     for (size_t i = 0; i < *n && !rc; i++) {
         *bytes += pw_out_bytes(&relay->outs[i]);
+        events += relay->outs[i].kind == PW_OUT_EVENT;
         rc = pw_bus_publish(relay->bus, &relay->outs[i], err);
     }
+    relay->pending_events = rc ? 0 : events;
     for (size_t i = 0; i < *n; i++)
         pw_out_release(&relay->outs[i]);
     /* A round that failed to publish whole stays in the outbox and is read again. */
@@ -58,8 +61,11 @@ enum pw_err pw_relay_confirm(struct pw_relay *relay, size_t *confirmed, struct p
     enum pw_err rc = pw_bus_flush(relay->bus, relay->flush_timeout_ms, err);
     if (!rc)
         rc = pw_outbox_remove(relay->outbox, relay->seqs, n, err);
-    if (!rc)
+    if (!rc) {
         *confirmed = n;
+        relay->events_acked += relay->pending_events;
+    }
+    relay->pending_events = 0;
     relay->unconfirmed |= rc != PW_OK;
     return rc;
 }

@@ -24,6 +24,8 @@ struct pw_relay {
     uint64_t *seqs;
     size_t pending;           /* seqs[0..pending) are published, not yet confirmed */
     bool unconfirmed;         /* a round failed: rows before it may be unacknowledged */
+    size_t pending_events;    /* how many of the pending round are events */
+    uint64_t events_acked;    /* events acknowledged and removed, in all */
 };
 
 /* Sets up relay on the two ports; batch 0 picks a default. PW_E_NOMEM on failure. */

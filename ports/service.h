@@ -86,6 +86,7 @@ enum pw_publish_mode {
 
 struct pw_publish_result {
     size_t confirmed; /* rows acknowledged and removed by this call */
+    size_t events;    /* how many of them were events (the rest: dead letters) */
     bool more;        /* START: the round was full; the outbox may hold more */
 };
 
@@ -121,6 +122,13 @@ struct pw_service_ops {
     /* Publishes committed rows as mode says (see the acknowledgement rule above). */
     enum pw_err (*publish)(void *self, enum pw_publish_mode mode, struct pw_publish_result *res,
                            struct pw_errbuf *err);
+    /*
+     * The outbox's depth and the age of its oldest row in milliseconds, for
+     * the metrics; a query of the store, so also a probe of it (transient
+     * when it cannot be reached).
+     */
+    enum pw_err (*outbox_stats)(void *self, int64_t *pending, int64_t *oldest_ms,
+                                struct pw_errbuf *err);
     /* The stored next offset of group's topic/partition, -1 if none. */
     enum pw_err (*position)(void *self, const char *group, const char *topic, int32_t partition,
                             int64_t *offset, struct pw_errbuf *err);
@@ -145,6 +153,12 @@ static inline enum pw_err pw_service_publish(struct pw_service *svc, enum pw_pub
                                              struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, svc->ops->publish(svc->self, mode, res, err));
+}
+
+static inline enum pw_err pw_service_outbox_stats(struct pw_service *svc, int64_t *pending,
+                                                  int64_t *oldest_ms, struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, svc->ops->outbox_stats(svc->self, pending, oldest_ms, err));
 }
 
 static inline enum pw_err pw_service_position(struct pw_service *svc, const char *group,

@@ -684,6 +684,13 @@ static enum pw_err busy_high(void *self, uint64_t *seq, struct pw_errbuf *err)
     return pw_outbox_high(b->inner, seq, err);
 }
 
+static enum pw_err busy_stats(void *self, int64_t *pending, int64_t *oldest_ms,
+                              struct pw_errbuf *err)
+{
+    struct busy_outbox *b = self;
+    return pw_outbox_stats(b->inner, pending, oldest_ms, err);
+}
+
 static enum pw_err busy_remove(void *self, const uint64_t *seqs, size_t n, struct pw_errbuf *err)
 {
     struct busy_outbox *b = self;
@@ -696,7 +703,7 @@ static void busy_close(void *self)
 }
 
 static const struct pw_outbox_ops busy_ops = {
-    .name = "busy", .peek = busy_peek, .high = busy_high, .remove = busy_remove,
+    .name = "busy", .peek = busy_peek, .high = busy_high, .stats = busy_stats, .remove = busy_remove,
     .close = busy_close};
 
 void dispatch_case_a_drain_ends_while_others_keep_committing(struct world *w)

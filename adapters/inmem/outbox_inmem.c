@@ -11,6 +11,7 @@
 #include "adapters/inmem/inmem.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "adapters/inmem/store.h"
 
@@ -95,6 +96,28 @@ static enum pw_err inmem_outbox_high(void *self, uint64_t *seq, struct pw_errbuf
     return PW_OK;
 }
 
+static enum pw_err inmem_outbox_stats(void *self, int64_t *pending, int64_t *oldest_ms,
+                                      struct pw_errbuf *err)
+{
+    (void)err;
+    struct inmem_outbox *o = self;
+    struct pw_inmem_store *st = o->store;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, oldest = 0;
+    *pending = 0;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = st->outbox_head; i < st->outbox_len; i++) {
+        if (st->outbox[i].removed)
+            continue;
+        if (!(*pending)++)
+            oldest = now_ms - st->outbox[i].committed_ms;
+    }
+    pthread_mutex_unlock(&st->lock);
+    *oldest_ms = oldest > 0 ? oldest : 0;
+    return PW_OK;
+}
+
 static void inmem_outbox_close(void *self)
 {
     struct pw_inmem_store *st = ((struct inmem_outbox *)self)->store;
@@ -109,6 +132,7 @@ static const struct pw_outbox_ops inmem_outbox_ops = {
     .name = "inmem",
     .peek = inmem_outbox_peek,
     .high = inmem_outbox_high,
+    .stats = inmem_outbox_stats,
     .remove = inmem_outbox_remove,
     .close = inmem_outbox_close,
 };

@@ -15,6 +15,7 @@
 
 struct inmem_outbox_row {
     uint64_t seq; /* commit order, from 1 */
+    int64_t committed_ms; /* wall clock at commit, for the oldest row's age */
     bool removed;
     struct pw_out out;
 };

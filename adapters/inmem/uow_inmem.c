@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "adapters/inmem/store.h"
@@ -439,10 +440,13 @@ static enum pw_err inmem_uow_apply(struct inmem_uow *u, struct pw_errbuf *err)
         }
     }
     struct inmem_rows *kinds[] = {&u->events, &u->dead};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     for (size_t k = 0; k < 2; k++) {
         for (size_t i = 0; i < kinds[k]->n; i++) {
             struct inmem_outbox_row *row = &st->outbox[st->outbox_len++];
             row->seq = st->next_seq++;
+            row->committed_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
             row->removed = false;
             row->out = kinds[k]->v[i];
         }

@@ -212,7 +212,12 @@ enum pw_err kafka_err(rd_kafka_resp_err_t e)
 
 long long kafka_now_ms(void)
 {
+    return kafka_now_us() / 1000;
+}
+
+long long kafka_now_us(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

@@ -64,5 +64,6 @@ void kafka_log(const struct pw_kafka_settings *s, const char *level, const char 
 
 /* Milliseconds on a monotonic clock. */
 long long kafka_now_ms(void);
+long long kafka_now_us(void);
 
 #endif

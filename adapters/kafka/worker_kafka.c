@@ -38,6 +38,7 @@
 
 #include "adapters/kafka/batch_kafka.h"
 #include "adapters/kafka/conf.h"
+#include "adapters/kafka/observe_kafka.h"
 #include "adapters/kafka/span_kafka.h"
 #include "ports/backoff.h"
 
@@ -57,7 +58,25 @@ struct kworker {
     long long last_progress_ms;
     enum pw_err fatal;         /* set by the rebalance callback, which cannot return it */
     struct pw_errbuf fatal_err;
+    struct pw_metrics *m;      /* opts->metrics, or own_metrics */
+    struct pw_metrics own_metrics;
+    int64_t *stamps;           /* the Kafka timestamps of the pending batch's applied commands */
+    size_t npending_stamps;    /* how many: they wait for the round in flight */
+    int64_t *stamps_next;      /* the same for the batch in hand */
+    long long next_probe_ms;   /* when to measure the lag and the outbox again */
 };
+
+#define KW_PROBE_MS 2000
+
+static void kw_beat(struct kworker *kw)
+{
+    atomic_store_explicit(&kw->m->heartbeat_ms, pw_metrics_now_ms(), memory_order_relaxed);
+}
+
+static void kw_up(struct kworker *kw, enum pw_metric_dependency d, bool up)
+{
+    atomic_store_explicit(&kw->m->dependency_up[d], up, memory_order_relaxed);
+}
 
 static bool kw_stopping(const struct kworker *kw)
 {
@@ -70,14 +89,43 @@ static bool kw_replaying(const struct kworker *kw)
 }
 
 /*
+ * Every few seconds: the lag of each partition (from what librdkafka last
+ * fetched: no round trip) and the outbox's depth and age (a query, which is
+ * also how an idle worker learns that its store went away or came back).
+ */
+static void kw_probe(struct kworker *kw)
+{
+    long long now = kafka_now_ms();
+    if (now < kw->next_probe_ms)
+        return;
+    kw->next_probe_ms = now + KW_PROBE_MS;
+    if (!kw_replaying(kw))
+        kafka_observe_lag(kw->m, kw->rk);
+    int64_t pending = 0, oldest = 0;
+    struct pw_errbuf err;
+    enum pw_err rc = pw_service_outbox_stats(kw->svc, &pending, &oldest, &err);
+    kw_up(kw, PW_M_STORE, rc == PW_OK);
+    if (!rc) {
+        atomic_store(&kw->m->outbox_pending, pending);
+        atomic_store(&kw->m->outbox_oldest_ms, oldest);
+    }
+}
+
+/*
  * Says that a dependency is down, then again at least once a minute while
  * it stays down (not once per retry), and waits; false if a stop came
  * meanwhile.
  */
-static bool kw_wait(struct kworker *kw, const char *what, unsigned attempt,
-                    const struct pw_errbuf *err)
+static bool kw_wait(struct kworker *kw, const char *what, enum pw_metric_retry kind,
+                    unsigned attempt, const struct pw_errbuf *err)
 {
     long long now = kafka_now_ms();
+    kw_beat(kw); /* waiting out a dependency is not being stuck */
+    pw_metric_add(&kw->m->retries[kind], 1);
+    /* Which one is down: the probe asks the store; if it answers, publishing waits for Kafka. */
+    kw_probe(kw);
+    if (kind == PW_M_RETRY_PUBLISH && atomic_load(&kw->m->dependency_up[PW_M_STORE]))
+        kw_up(kw, PW_M_KAFKA, false);
     int repeat = kw->o->wait_repeat_ms > 0 ? kw->o->wait_repeat_ms : 60000;
     if (!kw->waiting) {
         kafka_log(kw->s, "warn", "%s failed, retrying with backoff until it works: %s", what,
@@ -141,6 +189,7 @@ static void kw_count_outcomes(struct kworker *kw)
                               b->in[i].decoded.code == PW_OK;
         kw_log_one(kw, &b->in[i], out, each);
     }
+    kafka_observe_outcomes(kw->m, b);
     kw->stats.consumed += b->n;
     kw->stats.batches++;
     long long now = kafka_now_ms();
@@ -182,28 +231,40 @@ static void kw_commit(struct kworker *kw, const struct pw_offset *offs, size_t n
  * round and leave this batch's on its way, with cur, its offsets, pending.
  */
 static enum pw_err kw_publish(struct kworker *kw, const struct pw_offset *cur, size_t ncur,
-                              bool sync, struct pw_errbuf *err)
+                              size_t nstamps, bool sync, struct pw_errbuf *err)
 {
     struct pw_publish_result res = {0};
     enum pw_publish_mode mode = sync ? PW_PUBLISH_ALL : PW_PUBLISH_START;
     for (unsigned attempt = 0;; attempt++) {
         enum pw_err rc = pw_service_publish(kw->svc, mode, &res, err);
         kw->stats.published += res.confirmed;
+        pw_metric_add(&kw->m->events_published, res.events);
         if (!rc)
             break;
-        if (!pw_err_is_transient(rc) || !kw_wait(kw, "publishing", attempt, err))
+        if (!pw_err_is_transient(rc) ||
+            !kw_wait(kw, "publishing", PW_M_RETRY_PUBLISH, attempt, err))
             return rc;
     }
     kw_recovered(kw);
+    if (res.confirmed)
+        kw_up(kw, PW_M_KAFKA, true); /* the broker acknowledged */
     kw_commit(kw, kw->pending, kw->npending); /* confirmed by the call above */
     kw->npending = 0;
+    /* The last batch's events are acknowledged: its commands' latency is known. */
+    kafka_observe_latency(kw->m, kw->stamps, kw->npending_stamps);
+    kw->npending_stamps = 0;
     if (res.more) /* more than one round waits: publish it all, now */
-        return kw_publish(kw, cur, ncur, true, err);
+        return kw_publish(kw, cur, ncur, nstamps, true, err);
     if (sync) {
         kw_commit(kw, cur, ncur);
+        kafka_observe_latency(kw->m, kw->stamps_next, nstamps);
     } else {
         memcpy(kw->pending, cur, ncur * sizeof *cur);
         kw->npending = ncur;
+        int64_t *t = kw->stamps; /* the batch in hand's stamps become the pending ones */
+        kw->stamps = kw->stamps_next;
+        kw->stamps_next = t;
+        kw->npending_stamps = nstamps;
     }
     return PW_OK;
 }
@@ -222,17 +283,22 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     kafka_batch_prepare(b, kw->s->group, kw->s->commands_topic);
     /* A replay stores no offsets: it must not move the group's position. */
     size_t noffsets = kw_replaying(kw) ? 0 : b->noffsets;
+    long long started = kafka_now_us();
     for (unsigned attempt = 0; !rc; attempt++) {
         rc = pw_service_run(kw->svc, b->in, b->n, kafka_batch_decode_one, b->offsets, noffsets,
                             b->outs, err);
-        if (!rc || !pw_err_is_transient(rc) || !kw_wait(kw, "a batch", attempt, err))
+        kw_up(kw, PW_M_STORE, !pw_err_is_transient(rc));
+        if (!rc || !pw_err_is_transient(rc) ||
+            !kw_wait(kw, "a batch", PW_M_RETRY_BATCH, attempt, err))
             break;
         rc = PW_OK; /* waited out: run the same batch again */
     }
     if (!rc) {
+        pw_histogram_observe(&kw->m->batch_duration, (double)(kafka_now_us() - started) / 1e6);
         kw_recovered(kw);
         kw_count_outcomes(kw);
-        rc = kw_publish(kw, b->offsets, b->noffsets, false, err);
+        size_t nstamps = kafka_observe_stamps(b, kw->stamps_next);
+        rc = kw_publish(kw, b->offsets, b->noffsets, nstamps, false, err);
     }
     kafka_batch_drop(b);
     return rc;
@@ -269,7 +335,7 @@ static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts
         for (unsigned attempt = 0; pw_service_position(kw->svc, kw->s->group, p->topic,
                                                        p->partition, &stored, &err) != PW_OK;
              attempt++)
-            if (!kw_wait(kw, "reading the stored offsets", attempt, &err))
+            if (!kw_wait(kw, "reading the stored offsets", PW_M_RETRY_BATCH, attempt, &err))
                 break;
         if (!e && committed->elems[i].offset >= 0)
             start = committed->elems[i].offset;
@@ -281,6 +347,9 @@ static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts
         }
     }
     rd_kafka_topic_partition_list_destroy(committed);
+    pw_metric_add(&kw->m->assigns, 1);
+    atomic_store(&kw->m->joined, true);
+    kw_up(kw, PW_M_KAFKA, true);
     kafka_log(kw->s, "info", "assigned %d partitions of '%s'", parts->cnt, kw->s->commands_topic);
 }
 
@@ -295,13 +364,15 @@ static void kw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     }
     if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish the batch in hand, and its rows, while its partitions are still ours. */
+        pw_metric_add(&kw->m->revokes, 1);
         enum pw_err rc = kw_run_batch(kw, &kw->fatal_err);
         if (!rc)
-            rc = kw_publish(kw, NULL, 0, true, &kw->fatal_err);
+            rc = kw_publish(kw, NULL, 0, 0, true, &kw->fatal_err);
         if (rc && !pw_err_is_transient(rc))
             kw->fatal = rc;
         /* Offsets not committed by now are for partitions no longer ours. */
         kw->npending = 0;
+        kafka_observe_no_lag(kw->m);
         kafka_log(kw->s, "info", "partitions revoked");
     }
     rd_kafka_assign(rk, NULL);
@@ -321,6 +392,7 @@ static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
             timeout = left < 100 ? (int)left : 100;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(kw->rk, timeout);
+        kw_beat(kw);
         if (!m) {
             if (!b->n)
                 break; /* idle: the caller publishes, and a replay checks if it is done */
@@ -333,12 +405,15 @@ static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
             rd_kafka_message_destroy(m);
             if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 continue;
+            if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || e == RD_KAFKA_RESP_ERR__TRANSPORT)
+                kw_up(kw, PW_M_KAFKA, false);
             char errstr[256];
             if (rd_kafka_fatal_error(kw->rk, errstr, sizeof errstr))
                 return pw_err_set(err, PW_E_FATAL, "the consumer failed for good: %s", errstr);
             kafka_log(kw->s, "warn", "consumer: %s", rd_kafka_err2str(e));
             continue;
         }
+        kw_up(kw, PW_M_KAFKA, true);
         if (kw_replaying(kw) && kafka_span_skip(&kw->span, m)) {
             rd_kafka_message_destroy(m);
             continue;
@@ -406,14 +481,18 @@ static void kw_close(struct kworker *kw)
     kafka_batch_release(&kw->batch);
     kafka_span_release(&kw->span);
     free(kw->pending);
+    free(kw->stamps);
+    free(kw->stamps_next);
 }
 
 /* The loop until a stop, the end of a replay, or a fatal error. */
 static enum pw_err kw_loop(struct kworker *kw, struct pw_errbuf *err)
 {
     /* Publish what an earlier run left in the outbox before taking new work. */
-    enum pw_err rc = kw_publish(kw, NULL, 0, true, err);
+    enum pw_err rc = kw_publish(kw, NULL, 0, 0, true, err);
     while (!rc && !kw_stopping(kw)) {
+        kw_beat(kw);
+        kw_probe(kw);
         if (kw_replaying(kw) && kafka_span_done(&kw->span))
             break;
         if ((rc = kw_fill(kw, err)))
@@ -422,13 +501,13 @@ static enum pw_err kw_loop(struct kworker *kw, struct pw_errbuf *err)
          * Idle, publish what other workers (whose relay this may be) or an
          * earlier run committed; a peek with nothing new costs no query.
          */
-        rc = kw->batch.n ? kw_run_batch(kw, err) : kw_publish(kw, NULL, 0, true, err);
+        rc = kw->batch.n ? kw_run_batch(kw, err) : kw_publish(kw, NULL, 0, 0, true, err);
         if (rc && pw_err_is_transient(rc) && kw_stopping(kw))
             rc = PW_OK; /* stopped during an outage: redelivered, never lost */
     }
     /* A clean stop: the last batch's rows confirmed and its offsets committed. */
     if (!rc)
-        rc = kw_publish(kw, NULL, 0, true, err);
+        rc = kw_publish(kw, NULL, 0, 0, true, err);
     if (rc && pw_err_is_transient(rc) && kw_stopping(kw))
         rc = PW_OK;
     return rc;
@@ -439,11 +518,22 @@ enum pw_err pw_kafka_worker_run(const struct pw_kafka_worker_opts *opts, struct 
 {
     struct kworker kw = {.log = {opts->settings, "consumer"}, .s = opts->settings, .o = opts,
                          .svc = svc};
+    kw.m = opts->metrics;
+    if (!kw.m) {
+        pw_metrics_init(&kw.own_metrics, "", "");
+        kw.m = &kw.own_metrics;
+    }
     enum pw_err rc = kafka_batch_init(&kw.batch, opts->batch_size, err);
-    if (!rc && !(kw.pending = calloc(kw.batch.cap, sizeof *kw.pending)))
+    if (!rc && (!(kw.pending = calloc(kw.batch.cap, sizeof *kw.pending)) ||
+                !(kw.stamps = calloc(kw.batch.cap, sizeof *kw.stamps)) ||
+                !(kw.stamps_next = calloc(kw.batch.cap, sizeof *kw.stamps_next))))
         rc = pw_err_set(err, PW_E_NOMEM, "out of memory for a batch of %zu", kw.batch.cap);
     if (!rc)
         rc = kw_open(&kw, err);
+    if (!rc && kw_replaying(&kw)) { /* its partitions are its own from the start */
+        atomic_store(&kw.m->joined, true);
+        kw_up(&kw, PW_M_KAFKA, true);
+    }
     if (!rc)
         rc = kw_loop(&kw, err);
     kw_close(&kw);

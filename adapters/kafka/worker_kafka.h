@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "adapters/kafka/settings.h"
+#include "ports/metrics.h"
 #include "ports/service.h"
 
 /* Counters of a run, for logs, tests and the benchmark. */
@@ -28,6 +29,7 @@ struct pw_kafka_worker_opts {
     volatile sig_atomic_t *stop; /* set (by a signal handler) to stop cleanly */
     int wait_repeat_ms;          /* while a dependency is down, say so again this often; 0: a minute */
     struct pw_kafka_worker_stats *stats; /* may be NULL */
+    struct pw_metrics *metrics;          /* what it counts, for --http; may be NULL */
 };
 
 /*

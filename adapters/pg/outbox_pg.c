@@ -151,6 +151,27 @@ static enum pw_err pg_outbox_high(void *self, uint64_t *seq, struct pw_errbuf *e
     return PW_OK;
 }
 
+static enum pw_err pg_outbox_stats(void *self, int64_t *pending, int64_t *oldest_ms,
+                                   struct pw_errbuf *err)
+{
+    struct pg_outbox *o = self;
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&o->conn, err);
+    if (!rc)
+        rc = pg_query(&o->conn, "count the outbox",
+                      "SELECT count(*), coalesce((extract(epoch FROM clock_timestamp()"
+                      " - min(enqueued_at)) * 1000)::int8, 0) FROM outbox",
+                      0, NULL, &res, err);
+    if (rc)
+        return rc;
+    *pending = pg_int(res, 0, 0);
+    *oldest_ms = pg_int(res, 0, 1);
+    if (*oldest_ms < 0)
+        *oldest_ms = 0;
+    PQclear(res);
+    return PW_OK;
+}
+
 static void pg_outbox_close(void *self)
 {
     struct pg_outbox *o = self;
@@ -164,6 +185,7 @@ static const struct pw_outbox_ops pg_outbox_ops = {
     .name = "pg",
     .peek = pg_outbox_peek,
     .high = pg_outbox_high,
+    .stats = pg_outbox_stats,
     .remove = pg_outbox_remove,
     .close = pg_outbox_close,
 };

@@ -1,0 +1,42 @@
+/*
+ * The HTTP listener (libmicrohttpd): liveness, readiness and Prometheus
+ * metrics over plain HTTP/1.1, served from a thread of its own that only
+ * reads the metrics' atomics, so that it never blocks the batch loop and
+ * the loop never blocks it.
+ *
+ *   GET /healthz  200 while the loop turned (or waited out a dependency)
+ *                 within the last PW_HTTP_STUCK_MS; 503 when it is stuck
+ *   GET /readyz   200 once it joined its group and Kafka and the store
+ *                 answer; 503 otherwise; a JSON body says why
+ *   GET /metrics  the Prometheus text exposition format, version 0.0.4
+ */
+#ifndef PW_ADAPTERS_HTTP_HTTP_H
+#define PW_ADAPTERS_HTTP_HTTP_H
+
+#include <stdio.h>
+
+#include "domain/err.h"
+#include "ports/metrics.h"
+
+#define PW_HTTP_STUCK_MS 30000
+
+struct pw_http;
+
+/*
+ * Listens at addr ("HOST:PORT", "[V6]:PORT" or ":PORT" for every
+ * interface; port 0 picks a free one) and serves m (borrowed; it outlives
+ * the listener). PW_E_USAGE, with err, for an address it cannot use.
+ */
+enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct pw_metrics *m,
+                          struct pw_errbuf *err);
+
+/* The port it listens on. */
+int pw_http_port(const struct pw_http *h);
+
+/* Stops the thread and frees h; NULL is fine. */
+void pw_http_stop(struct pw_http *h);
+
+/* The exposition of m, as GET /metrics answers it (exposition.c). */
+void pw_metrics_write(const struct pw_metrics *m, FILE *out);
+
+#endif

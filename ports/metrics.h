@@ -1,0 +1,76 @@
+/*
+ * What the worker counts, as plain data that the parts which count (the
+ * Kafka worker, the application) and the part which shows it (the HTTP
+ * adapter) share. Every field is an atomic updated with relaxed order: on
+ * the per-message path a count costs one atomic add, no lock and no
+ * allocation. Readers see each value on its own, not a snapshot of all.
+ */
+#ifndef PW_PORTS_METRICS_H
+#define PW_PORTS_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "domain/err.h"
+
+/* postworker_commands_total's outcomes. */
+enum pw_metric_outcome {
+    PW_M_APPLIED,
+    PW_M_DUPLICATE,
+    PW_M_REJECTED,
+    PW_M_FAILED,
+    PW_M_MALFORMED,
+    PW_M_UNSUPPORTED,
+    PW_M__OUTCOMES
+};
+
+enum pw_metric_retry { PW_M_RETRY_BATCH, PW_M_RETRY_PUBLISH, PW_M_RETRY_DEAD_LETTER, PW_M__RETRIES };
+enum pw_metric_dependency { PW_M_KAFKA, PW_M_STORE, PW_M__DEPENDENCIES };
+
+/* Upper bounds of the histograms' buckets, in seconds (then +Inf). */
+#define PW_HISTOGRAM_BOUNDS \
+    {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+#define PW_HISTOGRAM_NBOUNDS 15
+
+struct pw_histogram {
+    _Atomic uint64_t buckets[PW_HISTOGRAM_NBOUNDS + 1]; /* per bucket, not cumulative; last +Inf */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_us; /* the sum of observations, in microseconds */
+};
+
+/* Partitions whose lag is kept (beyond it, the lag is not shown). */
+#define PW_METRICS_MAX_PARTITIONS 1024
+
+struct pw_metrics {
+    const char *version;      /* borrowed */
+    const char *lag_topic;    /* borrowed: the commands topic */
+    int64_t start_time_ms;    /* of the process */
+    _Atomic uint64_t commands[PW_M__OUTCOMES];
+    _Atomic uint64_t dead_letters[PW_E__COUNT]; /* by code; the kind follows from it */
+    _Atomic uint64_t events_published;
+    _Atomic uint64_t retries[PW_M__RETRIES];
+    _Atomic uint64_t assigns, revokes;
+    struct pw_histogram batch_duration, command_latency;
+    _Atomic int dependency_up[PW_M__DEPENDENCIES];
+    _Atomic int64_t heartbeat_ms; /* when the loop last turned, or waited with backoff */
+    _Atomic bool joined;          /* it had partitions assigned (or a replay's) */
+    _Atomic int64_t lag[PW_METRICS_MAX_PARTITIONS]; /* -1: not this worker's partition */
+    _Atomic int64_t outbox_pending;    /* -1: not known yet */
+    _Atomic int64_t outbox_oldest_ms;  /* age of the oldest row; 0 when empty */
+};
+
+/* Zeroes m, with no partition's lag known, both dependencies down and now as the start. */
+void pw_metrics_init(struct pw_metrics *m, const char *version, const char *lag_topic);
+
+void pw_histogram_observe(struct pw_histogram *h, double seconds);
+
+static inline void pw_metric_add(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+/* The wall clock in milliseconds, as the metrics keep time. */
+int64_t pw_metrics_now_ms(void);
+
+#endif

@@ -1,0 +1,84 @@
+#!/bin/sh
+# The worker as an operator sees it: --http's /healthz, /readyz and /metrics,
+# the exposition checked by promtool, a real Prometheus server scraping the
+# worker and answering a query, and readiness following the database down
+# and up while liveness stays 200. Run under tools/with-postgres.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+PW="$root/build/postworker"
+PC="$root/build/postctl"
+tmp=$(mktemp -d)
+cd "$tmp" || exit 1
+prom=""
+"$PW" --http 127.0.0.1:0 >worker.log 2>&1 &
+pid=$!
+trap 'kill -9 $pid $prom 2>/dev/null; rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+no() { fail=$((fail + 1)); echo "FAIL: $1"; }
+check() { name=$1; shift; if "$@"; then ok; else no "$name"; fi; }
+until_ok() { n=$1; shift; i=0; while [ $i -lt $((n * 5)) ]; do "$@" && return 0; sleep 0.2; i=$((i + 1)); done; return 1; }
+
+port_known() { grep -q 'http: /healthz' worker.log; }
+check "the worker says where it listens" until_ok 30 port_known
+port=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' worker.log | head -1)
+url="http://127.0.0.1:$port"
+status() { curl -s -o /dev/null -w '%{http_code}' "$url$1"; }
+ready() { test "$(status /readyz)" = 200; }
+check "ready once it joined its group and its store answers" until_ok 30 ready
+check "live" test "$(status /healthz)" = 200
+check "an unknown path is 404" test "$(status /nope)" = 404
+
+for i in 1 2 3 4 5; do "$PC" create --post-id "obs-$i" --author A --title T --body b >/dev/null; done
+"$PC" delete --post-id ghost >/dev/null
+metric() { curl -s "$url/metrics" | grep "^$1 " | awk '{print $2}'; }
+applied5() { test "$(metric 'postworker_commands_total{outcome="applied"}')" = 5; }
+check "five commands counted applied" until_ok 30 applied5
+dead1() { test "$(metric 'postworker_dead_letters_total{kind="rejected",code="not_found"}')" = 1; }
+check "the not_found dead letter counted by kind and code" until_ok 30 dead1
+published5() { test "$(metric postworker_events_published_total)" = 5; }
+check "five events published" until_ok 30 published5
+curl -s "$url/metrics" >metrics.txt
+check "promtool accepts the exposition" promtool check metrics <metrics.txt
+check "the latency histogram saw the five" grep -q '^postworker_command_latency_seconds_count 5$' metrics.txt
+check "build info carries the version" grep -q '^postworker_build_info{version="[0-9.]*"} 1$' metrics.txt
+check "the process metrics are there" grep -q '^process_resident_memory_bytes [1-9]' metrics.txt
+
+# A real Prometheus scrapes it, and its query API answers with the counters.
+pport=$((20000 + $$ % 20000))
+cat >prometheus.yml <<CONF
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: postworker
+    static_configs: [{targets: ['127.0.0.1:$port']}]
+CONF
+prometheus --config.file=prometheus.yml --storage.tsdb.path="$tmp/tsdb" \
+    --web.listen-address="127.0.0.1:$pport" >prometheus.log 2>&1 &
+prom=$!
+query() {
+    curl -s "http://127.0.0.1:$pport/api/v1/query" \
+        --data-urlencode 'query=postworker_commands_total{outcome="applied"}' |
+        grep -q '"value":\[[0-9.]*,"5"\]'
+}
+check "Prometheus scraped the worker and its query says 5 applied" until_ok 60 query
+kill $prom 2>/dev/null
+
+# The database goes away: not ready, still live; it comes back: ready again.
+if [ -n "${PW_PG_CTL:-}" ]; then
+    sh -c "$PW_PG_CTL stop" >/dev/null 2>&1
+    not_ready() { test "$(status /readyz)" = 503 && curl -s "$url/readyz" | grep -q '"store":"down"'; }
+    check "not ready while the database is down" until_ok 30 not_ready
+    sleep 3
+    check "still live while it waits" test "$(status /healthz)" = 200
+    sh -c "$PW_PG_CTL start" >/dev/null 2>&1
+    check "ready again once the database is back" until_ok 60 ready
+else
+    echo "observe: DATABASE_URL given, not a throwaway server: the outage part is skipped"
+fi
+
+kill -TERM $pid
+wait $pid
+check "SIGTERM exits 0" test $? = 0
+echo "observe: $pass passed, $fail failed"
+[ "$fail" = 0 ] || { echo "--- worker.log"; tail -30 worker.log; exit 1; }
