@@ -1,5 +1,7 @@
 #include "adapters/kafka/observe_kafka.h"
 
+#include "adapters/kafka/conf.h"
+
 void kafka_observe_outcomes(struct pw_metrics *m, const struct kafka_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
@@ -72,3 +74,58 @@ void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk)
             atomic_store_explicit(&m->lag[p], -1, memory_order_relaxed);
     rd_kafka_topic_partition_list_destroy(parts);
 }
+
+void kafka_observe_probe(struct pw_metrics *m, rd_kafka_t *rk, struct pw_service *svc)
+{
+    if (rk)
+        kafka_observe_lag(m, rk);
+    int64_t pending = 0, oldest = 0;
+    struct pw_errbuf err;
+    enum pw_err rc = pw_service_outbox_stats(svc, &pending, &oldest, &err);
+    atomic_store_explicit(&m->dependency_up[PW_M_STORE], rc == PW_OK, memory_order_relaxed);
+    if (!rc) {
+        atomic_store(&m->outbox_pending, pending);
+        atomic_store(&m->outbox_oldest_ms, oldest);
+    }
+}
+
+void kafka_log_outcome(const struct pw_kafka_settings *s, const struct pw_input *in,
+                       const struct pw_outcome *out, bool each)
+{
+    const struct pw_cmd *cmd = &in->cmd;
+    const char *type = pw_cmd_type_name(cmd->type);
+    if (!in->ready || in->decoded.code != PW_OK) { /* given up on undecoded, or malformed */
+        kafka_log(s, "warn", "dead letter: partition %d offset %lld: %s: %s",
+                  (int)in->origin.partition, (long long)in->origin.offset,
+                  pw_err_name(out->err.code), out->err.msg);
+    } else if (out->kind == PW_OUTCOME_REJECTED) {
+        kafka_log(s, "warn", "rejected %s '%s' from '%s': %s: %s", type, cmd->env.id,
+                  cmd->env.source, pw_err_name(out->err.code), out->err.msg);
+    } else if (each && out->kind == PW_OUTCOME_APPLIED && out->nevents) {
+        kafka_log(s, "info", "applied %s '%s': %s '%s' version %lld", type, cmd->env.id,
+                  pw_event_type_name(out->event), cmd->post_id, (long long)out->version);
+    } else if (each && out->kind == PW_OUTCOME_DUPLICATE) {
+        kafka_log(s, "info", "duplicate %s '%s' from '%s': already processed", type,
+                  cmd->env.id, cmd->env.source);
+    }
+}
+
+/*
+ * A position below the partition's first offset means the broker's
+ * retention deleted commands before they were read: nothing can bring them
+ * back, but an operator must hear of it, with the count, not find it out.
+ */
+void kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk,
+                           const char *topic, int32_t partition, int64_t next)
+{
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000) ||
+        next >= lo)
+        return;
+    kafka_log(s, "error",
+              "'%s' [%d]: %lld commands (offsets %lld to %lld) were deleted by the broker's "
+              "retention before they were read; reading on from offset %lld",
+              topic, (int)partition, (long long)(lo - next), (long long)next,
+              (long long)(lo - 1), (long long)lo);
+}
+

@@ -88,27 +88,14 @@ static bool kw_replaying(const struct kworker *kw)
     return kw->o->start != PW_START_GROUP;
 }
 
-/*
- * Every few seconds: the lag of each partition (from what librdkafka last
- * fetched: no round trip) and the outbox's depth and age (a query, which is
- * also how an idle worker learns that its store went away or came back).
- */
+/* Every few seconds: lag and outbox (observe_kafka.c), which also probes the store. */
 static void kw_probe(struct kworker *kw)
 {
     long long now = kafka_now_ms();
     if (now < kw->next_probe_ms)
         return;
     kw->next_probe_ms = now + KW_PROBE_MS;
-    if (!kw_replaying(kw))
-        kafka_observe_lag(kw->m, kw->rk);
-    int64_t pending = 0, oldest = 0;
-    struct pw_errbuf err;
-    enum pw_err rc = pw_service_outbox_stats(kw->svc, &pending, &oldest, &err);
-    kw_up(kw, PW_M_STORE, rc == PW_OK);
-    if (!rc) {
-        atomic_store(&kw->m->outbox_pending, pending);
-        atomic_store(&kw->m->outbox_oldest_ms, oldest);
-    }
+    kafka_observe_probe(kw->m, kw_replaying(kw) ? NULL : kw->rk, kw->svc);
 }
 
 /*
@@ -155,27 +142,6 @@ static void kw_recovered(struct kworker *kw)
 #define KW_LOG_EACH_MAX 8
 #define KW_PROGRESS_MS 5000
 
-static void kw_log_one(struct kworker *kw, const struct pw_input *in,
-                       const struct pw_outcome *out, bool each)
-{
-    const struct pw_cmd *cmd = &in->cmd;
-    const char *type = pw_cmd_type_name(cmd->type);
-    if (!in->ready || in->decoded.code != PW_OK) { /* given up on undecoded, or malformed */
-        kafka_log(kw->s, "warn", "dead letter: partition %d offset %lld: %s: %s",
-                  (int)in->origin.partition, (long long)in->origin.offset,
-                  pw_err_name(out->err.code), out->err.msg);
-    } else if (out->kind == PW_OUTCOME_REJECTED) {
-        kafka_log(kw->s, "warn", "rejected %s '%s' from '%s': %s: %s", type, cmd->env.id,
-                  cmd->env.source, pw_err_name(out->err.code), out->err.msg);
-    } else if (each && out->kind == PW_OUTCOME_APPLIED && out->nevents) {
-        kafka_log(kw->s, "info", "applied %s '%s': %s '%s' version %lld", type, cmd->env.id,
-                  pw_event_type_name(out->event), cmd->post_id, (long long)out->version);
-    } else if (each && out->kind == PW_OUTCOME_DUPLICATE) {
-        kafka_log(kw->s, "info", "duplicate %s '%s' from '%s': already processed", type,
-                  cmd->env.id, cmd->env.source);
-    }
-}
-
 static void kw_count_outcomes(struct kworker *kw)
 {
     const struct kafka_batch *b = &kw->batch;
@@ -187,7 +153,7 @@ static void kw_count_outcomes(struct kworker *kw)
         kw->stats.dead_letters += out->kind == PW_OUTCOME_REJECTED;
         kw->stats.rejected += out->kind == PW_OUTCOME_REJECTED && b->in[i].ready &&
                               b->in[i].decoded.code == PW_OK;
-        kw_log_one(kw, &b->in[i], out, each);
+        kafka_log_outcome(kw->s, &b->in[i], out, each);
     }
     kafka_observe_outcomes(kw->m, b);
     kw->stats.consumed += b->n;
@@ -304,25 +270,6 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     return rc;
 }
 
-/*
- * A position below the partition's first offset means the broker's
- * retention deleted commands before they were read: nothing can bring them
- * back, but an operator must hear of it, with the count, not find it out.
- */
-static void kw_check_retention(struct kworker *kw, const char *topic, int32_t partition,
-                               int64_t next)
-{
-    int64_t lo = 0, hi = 0;
-    if (rd_kafka_query_watermark_offsets(kw->rk, topic, partition, &lo, &hi, 10000) ||
-        next >= lo)
-        return;
-    kafka_log(kw->s, "error",
-              "'%s' [%d]: %lld commands (offsets %lld to %lld) were deleted by the broker's "
-              "retention before they were read; reading on from offset %lld",
-              topic, (int)partition, (long long)(lo - next), (long long)next,
-              (long long)(lo - 1), (long long)lo);
-}
-
 /* Starts each assigned partition at the later of the stored and committed offsets. */
 static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts)
 {
@@ -343,7 +290,7 @@ static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts
             start = stored;
         if (start >= 0) {
             p->offset = start;
-            kw_check_retention(kw, p->topic, p->partition, start);
+            kafka_check_retention(kw->s, kw->rk, p->topic, p->partition, start);
         }
     }
     rd_kafka_topic_partition_list_destroy(committed);
