@@ -16,6 +16,7 @@
 #include "adapters/inmem/inmem.h"
 #include "adapters/pg/pg.h"
 #include "adapters/kafka/bus_kafka.h"
+#include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/embedded_kafka.h"
 #include "adapters/kafka/redrive_kafka.h"
 #include "adapters/kafka/worker_kafka.h"
@@ -161,11 +162,57 @@ static int exit_status(enum pw_err rc, const struct pw_errbuf *err)
     return rc == PW_E_USAGE ? 2 : 1;
 }
 
+/* The address in PW_BROKERS_FILE (into buf), or NULL. */
+static const char *brokers_file(char *buf, size_t size)
+{
+    FILE *f = fopen(PW_BROKERS_FILE, "r");
+    char *line = f ? fgets(buf, (int)size, f) : NULL;
+    if (f)
+        fclose(f);
+    if (!line)
+        return NULL;
+    line[strcspn(line, "\r\n")] = '\0';
+    return *line ? line : NULL;
+}
+
+/* KAFKA_BROKERS or --brokers, else the embedded broker a running worker wrote down; NULL if none. */
+static const char *running_brokers(const struct pw_config *cfg, char *buf, size_t size)
+{
+    if (cfg->brokers)
+        return cfg->brokers;
+    const char *addr = brokers_file(buf, size);
+    return addr && pw_kafka_reachable(addr, 2000) ? addr : NULL;
+}
+
+/*
+ * The embedded default when another process here already runs it: run
+ * refuses (two in-memory stores on one group would each hold half the
+ * posts), replay reads the running broker (a new, empty one has nothing to
+ * replay). A file whose broker does not answer is left over from a crash.
+ */
+static enum pw_err embedded_elsewhere(const struct pw_config *cfg, char *buf, size_t size,
+                                      const char **brokers, struct pw_errbuf *err)
+{
+    const char *running = running_brokers(cfg, buf, size);
+    if (cfg->mode == PW_MODE_REPLAY && !running)
+        return pw_err_set(err, PW_E_USAGE,
+                          "replay needs the broker the commands are on: set KAFKA_BROKERS, or run "
+                          "it beside the worker on the embedded broker (make run)");
+    if (cfg->mode == PW_MODE_RUN && running)
+        return pw_err_set(err, PW_E_USAGE,
+                          "a worker on the embedded broker already runs here (%s, in %s): stop "
+                          "it first, or set KAFKA_BROKERS=%s to use its broker",
+                          running, PW_BROKERS_FILE, running);
+    *brokers = running;
+    return PW_OK;
+}
+
 static int run(const struct pw_config *cfg)
 {
     struct pw_errbuf err;
-    struct stores st;
+    struct stores st = {0};
     struct pw_kafka_embedded *embedded = NULL;
+    char found[1024];
     struct pw_bus bus = {0};
     struct pw_ids ids;
     struct pw_app app = {0};
@@ -179,12 +226,15 @@ static int run(const struct pw_config *cfg)
         pw_log("info", "http: /healthz, /readyz and /metrics at http://%s/ (port %d)", cfg->http,
                pw_http_port(http));
     }
+    struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
+    ks.stop = &stop_requested;
     rc = stores_open(&st, cfg, &err);
     if (rc)
         goto out;
-
-    struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
-    ks.stop = &stop_requested;
+    if (!ks.brokers && (rc = embedded_elsewhere(cfg, found, sizeof found, &ks.brokers, &err)))
+        goto out;
+    if (!cfg->brokers && ks.brokers)
+        pw_log("info", "using the running worker's embedded broker at %s", ks.brokers);
     if (!ks.brokers) {
         const char *topics[] = {cfg->commands_topic, cfg->events_topic, cfg->dlq_topic, NULL};
         if ((rc = pw_kafka_embedded_start(topics, PW_EMBEDDED_PARTITIONS, &embedded, &err)))
@@ -236,26 +286,14 @@ out:
     test_faults_close();
     pw_bus_close(&bus);
     if (embedded) {
-        unlink(PW_BROKERS_FILE);
+        /* Only our own address: a file another worker wrote since is theirs. */
+        const char *written = brokers_file(found, sizeof found);
+        if (written && strcmp(written, pw_kafka_embedded_brokers(embedded)) == 0)
+            unlink(PW_BROKERS_FILE);
         pw_kafka_embedded_free(embedded);
     }
     stores_close(&st);
     return exit_status(rc, &err);
-}
-
-/* KAFKA_BROKERS or --brokers, else the embedded broker a running worker wrote down; NULL if none. */
-static const char *running_brokers(const struct pw_config *cfg, char *buf, size_t size)
-{
-    if (cfg->brokers)
-        return cfg->brokers;
-    FILE *f = fopen(PW_BROKERS_FILE, "r");
-    char *line = f ? fgets(buf, (int)size, f) : NULL;
-    if (f)
-        fclose(f);
-    if (!line)
-        return NULL;
-    line[strcspn(line, "\r\n")] = '\0';
-    return *line ? line : NULL;
 }
 
 /*

@@ -96,6 +96,28 @@ void pw_kafka_client_free(struct pw_kafka_client *c)
     free(c);
 }
 
+bool pw_kafka_reachable(const char *brokers, int timeout_ms)
+{
+    struct pw_kafka_settings s = {.brokers = brokers};
+    struct kafka_logctx quiet = {&s, "probe"}; /* s.log is NULL: librdkafka's lines go nowhere */
+    struct pw_errbuf err;
+    rd_kafka_conf_t *conf = kafka_conf_new(&s, NULL, &quiet, &err);
+    if (!conf)
+        return false;
+    char errstr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return false;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    bool up = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return up;
+}
+
 /* The message as a JSON object: position, key, headers, value (as text). */
 static json_t *client_envelope(const rd_kafka_message_t *m)
 {

@@ -30,6 +30,9 @@ size_t pw_kafka_client_flush(struct pw_kafka_client *c, struct pw_errbuf *err);
 
 void pw_kafka_client_free(struct pw_kafka_client *c);
 
+/* True if a broker at brokers answers a metadata request within timeout_ms. */
+bool pw_kafka_reachable(const char *brokers, int timeout_ms);
+
 enum pw_tail_format {
     PW_TAIL_VALUE,    /* the value itself when it is JSON (events) */
     PW_TAIL_ENVELOPE, /* key, headers, value and position (dead letters) */

@@ -80,11 +80,24 @@ KAFKA_BROKERS=127.0.0.1:1 "$PC" -X message.timeout.ms=1500 create --post-id x --
 check "postctl: an unreachable broker exits 1" test $? = 1
 check "postctl: and names the address" grep -q '127.0.0.1:1' down.err
 
+# A second process on the embedded default finds the running broker, or refuses.
+"$PW" 2>second.err
+check "a second worker on the embedded default exits 2" test $? = 2
+check "saying one already runs here" grep -q 'already runs here' second.err
+"$PW" replay --from-beginning >replay.log 2>&1
+check "replay on the embedded default reads the running broker" test $? = 0
+check "and says so" grep -q "using the running worker's embedded broker" replay.log
+check "the running worker's broker file stays" test -s .postworker/brokers
+check "postctl still reaches the worker" quiet "$PC" create --post-id after-replay --author A --title T --body b
+
 kill -TERM $pid
 wait $pid
 check "SIGTERM stops the worker with status 0" test $? = 0
 check "the worker logs its clean stop" grep -q 'stopped:' worker.log
 check "the worker removes its broker file" test ! -e .postworker/brokers
+"$PW" replay --from-beginning 2>alone.err
+check "replay with no broker running exits 2" test $? = 2
+check "saying what it needs" grep -q 'replay needs the broker' alone.err
 
 [ $fail -eq 0 ] || { echo "--- worker.log"; tail -20 worker.log; }
 echo "e2e: $pass passed, $fail failed"
