@@ -285,7 +285,7 @@ enum pw_err pw_kafka_bus_open(struct pw_bus *bus, const struct pw_kafka_settings
         return err ? err->code : PW_E_USAGE;
     }
     for (const char *const *t = warm_topics; t && *t; t++)
-        kafka_warm(b->rk, *t);
+        kafka_warm(b->rk, *t, settings->stop);
     bus->ops = &kafka_bus_ops;
     bus->self = b;
     return PW_OK;

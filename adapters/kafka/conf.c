@@ -179,12 +179,18 @@ rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *co
     return rk;
 }
 
-void kafka_warm(rd_kafka_t *rk, const char *topic)
+void kafka_warm(rd_kafka_t *rk, const char *topic, volatile sig_atomic_t *stop)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_metadata_destroy(md);
+    /* Up to 5 s in all, in slices short enough that a Ctrl-C at start-up is heard. */
+    for (int slice = 0; rkt && slice < 25 && !(stop && *stop); slice++) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 200);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT)
+            break;
+    }
     if (rkt)
         rd_kafka_topic_destroy(rkt);
 }

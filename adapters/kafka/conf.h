@@ -45,7 +45,7 @@ rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *co
                                struct pw_errbuf *err);
 
 /* Looks up topic's metadata now, so that the first message to it is not delayed by it. */
-void kafka_warm(rd_kafka_t *rk, const char *topic);
+void kafka_warm(rd_kafka_t *rk, const char *topic, volatile sig_atomic_t *stop);
 
 /*
  * Whether a librdkafka log line of this kind may be shown at now_ms, or is

@@ -90,6 +90,16 @@ check "and says so" grep -q "using the running worker's embedded broker" replay.
 check "the running worker's broker file stays" test -s .postworker/brokers
 check "postctl still reaches the worker" quiet "$PC" create --post-id after-replay --author A --title T --body b
 
+# Ctrl-C while the broker cannot be reached at start-up is heard at once (it took 10 s).
+KAFKA_BROKERS=127.0.0.1:1 "$PW" 2>/dev/null &
+early=$!
+sleep 1
+kill -INT $early
+gone() { ! kill -0 $early 2>/dev/null; }
+check "Ctrl-C at start-up with no broker stops it within 3 s" until_ok 3 gone
+wait $early
+check "with status 0" test $? = 0
+
 kill -TERM $pid
 wait $pid
 check "SIGTERM stops the worker with status 0" test $? = 0
