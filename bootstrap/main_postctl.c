@@ -144,6 +144,9 @@ static const char *find_brokers(const struct opts *o, char *buf, size_t size)
     return *line ? line : NULL;
 }
 
+/* The CloudEvents Kafka binding's header for structured mode, so that its SDKs know the message. */
+static const char *const structured[] = {"content-type=application/cloudevents+json", NULL};
+
 static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, enum pw_cmd_type type)
 {
     if (!o->post_id)
@@ -188,7 +191,7 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     struct pw_kafka_client *c = NULL;
     int status = 1;
     if (pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||
-        pw_kafka_client_produce(c, ks->commands_topic, cmd.post_id, json, len, NULL, &err) ||
+        pw_kafka_client_produce(c, ks->commands_topic, cmd.post_id, json, len, structured, &err) ||
         pw_kafka_client_flush(c, &err) > 0) {
         fprintf(stderr, "postctl: %s\n", err.msg);
     } else {
@@ -229,7 +232,7 @@ static int cmd_send(const struct opts *o, const struct pw_kafka_settings *ks)
             continue;
         char post_id[PW_POST_ID_MAX + 1];
         if (pw_ce_peek_post_id(line, (size_t)n, post_id, &err) ||
-            pw_kafka_client_produce(c, ks->commands_topic, post_id, line, (size_t)n, NULL, &err)) {
+            pw_kafka_client_produce(c, ks->commands_topic, post_id, line, (size_t)n, structured, &err)) {
             fprintf(stderr, "postctl: %s:%zu: %s; not sent\n", path, lineno, err.msg);
             bad++;
             continue;

@@ -39,6 +39,18 @@ check "the duplicate update changed nothing" sh -c "'$PC' get hello-world | grep
 events=$(timeout 3 "$PC" tail events --from-beginning 2>/dev/null | grep -c PostUpdated)
 check "one PostUpdated event, not two" test "$events" = 1
 
+B=$(cat .postworker/brokers)
+ctype() { kcat -b "$B" -t post-commands -C -e -q -f '%h\n' 2>/dev/null | grep -q 'content-type=application/cloudevents+json'; }
+check "postctl sends content-type: application/cloudevents+json" until_ok 10 ctype
+# The README's kcat lines, as written there.
+echo 'hello-kcat|{"specversion":"1.0","id":"c-1","source":"/kcat","type":"CreatePost","time":"2026-11-20T10:00:00Z","data":{"post_id":"hello-kcat","author_name":"Ada","title":"Hi","body":"From kcat"}}' \
+  | kcat -b "$B" -t post-commands -P -K'|' -H content-type=application/cloudevents+json
+got_kcat() { "$PC" get hello-kcat >/dev/null 2>&1; }
+check "a command from the README's kcat line is applied" until_ok 20 got_kcat
+ends() { timeout 10 kcat -b "$B" -t post-events -C -e -q -f '%k %h %s\n' >kcat.out 2>&1; }
+check "the README's kcat consumer ends by itself, and quietly" ends
+check "and shows the events" grep -q '^hello-kcat ' kcat.out
+
 printf '%s\n' '{"specversion":"1.0","id":"f-1","source":"/f","type":"CreatePost","data":{"post_id":"from-file","author_name":"A","title":"T","body":"b"}}' \
     'not json' >cmds.jsonl
 "$PC" send cmds.jsonl 2>send.err
