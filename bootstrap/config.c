@@ -36,12 +36,14 @@ const char pw_config_usage[] =
     "                           process, across restarts, before it is dead-lettered (3)\n"
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
     "  --http HOST:PORT         POSTWORKER_HTTP: serve /healthz, /readyz and /metrics there\n"
+    "  --log-format text|json   POSTWORKER_LOG_FORMAT (text)\n"
+    "  --log-level LEVEL        POSTWORKER_LOG_LEVEL: debug, info, warn or error (info)\n"
     "  --version                print the version and exit\n"
     "  -h, --help               this text\n"
     "\n"
     "exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage or configuration\n";
 
-enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS, S_COUNT };
+enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS, S_COUNT, S_CHOICE };
 
 #define BOTH (PW_PROG_WORKER | PW_PROG_CTL)
 #define WORKER PW_PROG_WORKER
@@ -49,26 +51,31 @@ enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS, S_COUNT };
 static const struct setting {
     const char *flag, *env, *def;
     enum setting_kind kind;
+    const char *choices; /* S_CHOICE: the values it takes, "a|b|c" */
     size_t offset;   /* of the field in struct pw_config */
     unsigned progs;  /* which programs take it */
 } settings[] = {
-    {"--brokers", "KAFKA_BROKERS", NULL, S_STRING, offsetof(struct pw_config, brokers), BOTH},
-    {"--database", "DATABASE_URL", NULL, S_STRING, offsetof(struct pw_config, database), WORKER},
-    {"--group", "POSTWORKER_GROUP", "postworker", S_GROUP, offsetof(struct pw_config, group),
+    {"--brokers", "KAFKA_BROKERS", NULL, S_STRING, NULL, offsetof(struct pw_config, brokers), BOTH},
+    {"--database", "DATABASE_URL", NULL, S_STRING, NULL, offsetof(struct pw_config, database), WORKER},
+    {"--group", "POSTWORKER_GROUP", "postworker", S_GROUP, NULL, offsetof(struct pw_config, group),
      WORKER},
-    {"--commands-topic", "POSTWORKER_COMMANDS_TOPIC", "post-commands", S_TOPIC,
+    {"--commands-topic", "POSTWORKER_COMMANDS_TOPIC", "post-commands", S_TOPIC, NULL,
      offsetof(struct pw_config, commands_topic), BOTH},
-    {"--events-topic", "POSTWORKER_EVENTS_TOPIC", "post-events", S_TOPIC,
+    {"--events-topic", "POSTWORKER_EVENTS_TOPIC", "post-events", S_TOPIC, NULL,
      offsetof(struct pw_config, events_topic), BOTH},
-    {"--dlq-topic", "POSTWORKER_DLQ_TOPIC", "post-commands.dlq", S_TOPIC,
+    {"--dlq-topic", "POSTWORKER_DLQ_TOPIC", "post-commands.dlq", S_TOPIC, NULL,
      offsetof(struct pw_config, dlq_topic), BOTH},
-    {"--batch-size", "POSTWORKER_BATCH_SIZE", "500", S_SIZE,
+    {"--batch-size", "POSTWORKER_BATCH_SIZE", "500", S_SIZE, NULL,
      offsetof(struct pw_config, batch_size), WORKER},
-    {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "20", S_MS,
+    {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "20", S_MS, NULL,
      offsetof(struct pw_config, batch_wait_ms), WORKER},
-    {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT,
+    {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT, NULL,
      offsetof(struct pw_config, max_attempts), WORKER},
-    {"--http", "POSTWORKER_HTTP", NULL, S_STRING, offsetof(struct pw_config, http), WORKER},
+    {"--http", "POSTWORKER_HTTP", NULL, S_STRING, NULL, offsetof(struct pw_config, http), WORKER},
+    {"--log-format", "POSTWORKER_LOG_FORMAT", "text", S_CHOICE, "text|json",
+     offsetof(struct pw_config, log_format), BOTH},
+    {"--log-level", "POSTWORKER_LOG_LEVEL", "info", S_CHOICE, "debug|info|warn|error",
+     offsetof(struct pw_config, log_level), BOTH},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -133,6 +140,16 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
                               "%s '%.30s' must be milliseconds from 0 to 60000", from, value);
         *(int *)field = (int)v;
         return PW_OK;
+    case S_CHOICE: {
+        size_t n = strlen(value);
+        for (const char *c = s->choices; n && *c; c += strcspn(c, "|"), c += *c == '|')
+            if (strncmp(c, value, n) == 0 && (c[n] == '|' || c[n] == '\0')) {
+                *(const char **)field = value;
+                return PW_OK;
+            }
+        return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be one of %s", from, value,
+                          s->choices);
+    }
     case S_COUNT:
         if (!parse_int(value, 1, 1000, &v))
             return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 1 to 1000",

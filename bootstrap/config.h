@@ -31,6 +31,8 @@ struct pw_config {
     bool help;
     bool version;
     const char *http;     /* HOST:PORT of the health and metrics listener; NULL: none */
+    const char *log_format; /* "text" or "json" */
+    const char *log_level;  /* "debug", "info", "warn" or "error" */
     const char *brokers;  /* NULL: the embedded broker */
     const char *database; /* NULL: the in-memory store */
     const char *group;

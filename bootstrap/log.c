@@ -1,21 +1,55 @@
-/* Log lines with a wall-clock time: bootstrap is the one place that reads it. */
+/*
+ * Log lines with a wall-clock time: bootstrap is the one place that reads
+ * it. Text ("2026-11-21T10:00:00Z postworker info: ...") or JSON (one
+ * object a line: time, level, program, msg), at or above a level.
+ */
 #include "bootstrap/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "domain/text.h"
 
 static const char *log_program = "postworker";
+static bool log_json;
+static int log_min = 1; /* info */
+
+static int log_rank(const char *level)
+{
+    static const char *const ranks[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(level, ranks[i]) == 0)
+            return i;
+    return 1;
+}
 
 void pw_log_init(const char *program)
 {
     log_program = program;
 }
 
+void pw_log_configure(const char *format, const char *level)
+{
+    log_json = format && strcmp(format, "json") == 0;
+    log_min = level ? log_rank(level) : 1;
+}
+
+/* s as the inside of a JSON string: s is already escaped text, so only " and \ remain. */
+static void json_text(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
 void pw_log_line(const char *level, const char *msg)
 {
+    if (log_rank(level) < log_min)
+        return;
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -23,8 +57,17 @@ void pw_log_line(const char *level, const char *msg)
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     /* Messages quote what producers sent: escaped, so that none can forge a line. */
     char safe[4096];
-    fprintf(stderr, "%s %s %s: %s\n", when, log_program, level,
-            pw_text_escape(msg, safe, sizeof safe));
+    pw_text_escape(msg, safe, sizeof safe);
+    if (!log_json) {
+        fprintf(stderr, "%s %s %s: %s\n", when, log_program, level, safe);
+        return;
+    }
+    flockfile(stderr); /* one line, whole, even from librdkafka's threads */
+    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"%s\",\"msg\":\"", when, level,
+            log_program);
+    json_text(stderr, safe);
+    fputs("\"}\n", stderr);
+    funlockfile(stderr);
 }
 
 void pw_log(const char *level, const char *fmt, ...)

@@ -298,6 +298,7 @@ int main(int argc, char **argv)
     int status = parse(&o, argc, argv);
     if (status)
         return status < 0 ? 0 : status;
+    pw_log_configure(o.cfg.log_format, o.cfg.log_level);
     if (o.nargs == 0)
         return usage_error("a command is needed: create, update, delete, send, tail or get%s", "");
     char buf[512];

@@ -351,6 +351,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "postworker: %s\n", err.msg);
         return 2;
     }
+    pw_log_configure(cfg.log_format, cfg.log_level);
     if (cfg.help) {
         fputs(pw_config_usage, stdout);
         return 0;

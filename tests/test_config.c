@@ -41,6 +41,9 @@ Test(config, defaults_are_the_contracts)
     cr_assert_eq(cfg.batch_size, 500);
     cr_assert_eq(cfg.batch_wait_ms, 20);
     cr_assert_eq(cfg.max_attempts, 3);
+    cr_assert_str_eq(cfg.log_format, "text");
+    cr_assert_str_eq(cfg.log_level, "info");
+    cr_assert_null(cfg.http);
 }
 
 Test(config, environment_sets_and_flags_win)
@@ -162,6 +165,10 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         {{NULL}, {"redrive", "--code", "transient", NULL},
          "--code 'transient' is not a dead-letter code: see dlq.error.code in the README"},
         {{NULL}, {"run", "--dry-run", NULL}, "--kind, --code and --dry-run go with redrive only"},
+        {{NULL}, {"--log-format", "xml", NULL}, "--log-format 'xml' must be one of text|json"},
+        {{"POSTWORKER_LOG_LEVEL=loud", NULL}, {NULL},
+         "POSTWORKER_LOG_LEVEL 'loud' must be one of debug|info|warn|error"},
+        {{NULL}, {"--log-level", "", NULL}, "--log-level '' must be one of debug|info|warn|error"},
         {{NULL}, {"--max-attempts", "0", NULL},
          "--max-attempts '0' must be a whole number from 1 to 1000"},
         {{"POSTWORKER_MAX_ATTEMPTS=many", NULL}, {NULL},

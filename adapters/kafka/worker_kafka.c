@@ -56,6 +56,9 @@ struct kworker {
     bool waiting;              /* a dependency is down and that was logged */
     long long waiting_since_ms, waiting_said_ms;
     long long last_progress_ms;
+    uint64_t progress_consumed;  /* the count the last progress line showed */
+    long long warn_window_ms;    /* rate limit of repeated warnings */
+    uint64_t warn_shown, warn_held;
     enum pw_err fatal;         /* set by the rebalance callback, which cannot return it */
     struct pw_errbuf fatal_err;
     struct pw_metrics *m;      /* opts->metrics, or own_metrics */
@@ -96,6 +99,14 @@ static void kw_probe(struct kworker *kw)
         return;
     kw->next_probe_ms = now + KW_PROBE_MS;
     kafka_observe_probe(kw->m, kw_replaying(kw) ? NULL : kw->rk, kw->svc);
+    /* An idle consumer hears nothing when the broker comes back: ask it. */
+    if (!atomic_load(&kw->m->dependency_up[PW_M_KAFKA])) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(kw->rk, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            kw_up(kw, PW_M_KAFKA, true);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+    }
 }
 
 /*
@@ -142,31 +153,71 @@ static void kw_recovered(struct kworker *kw)
 #define KW_LOG_EACH_MAX 8
 #define KW_PROGRESS_MS 5000
 
+/*
+ * Dead-letter and rejection lines are warnings a producer can repeat at
+ * will: at most KW_WARN_MAX of them per KW_WARN_WINDOW_MS, then a count of
+ * those held back (the metrics count every one).
+ */
+#define KW_WARN_MAX 20
+#define KW_WARN_WINDOW_MS 10000
+
+static bool kw_warn_admit(struct kworker *kw)
+{
+    long long now = kafka_now_ms();
+    if (now - kw->warn_window_ms >= KW_WARN_WINDOW_MS) {
+        if (kw->warn_held)
+            kafka_log(kw->s, "warn",
+                      "%llu more dead letters and rejections in the last %d s were not logged "
+                      "one by one (postworker_dead_letters_total counts them all)",
+                      (unsigned long long)kw->warn_held, KW_WARN_WINDOW_MS / 1000);
+        kw->warn_window_ms = now;
+        kw->warn_shown = kw->warn_held = 0;
+    }
+    if (kw->warn_shown < KW_WARN_MAX) {
+        kw->warn_shown++;
+        return true;
+    }
+    kw->warn_held++;
+    return false;
+}
+
 static void kw_count_outcomes(struct kworker *kw)
 {
     const struct kafka_batch *b = &kw->batch;
     bool each = b->n <= KW_LOG_EACH_MAX;
     for (size_t i = 0; i < b->n; i++) {
         const struct pw_outcome *out = &b->outs[i];
+        bool rejected = out->kind == PW_OUTCOME_REJECTED;
         kw->stats.applied += out->kind == PW_OUTCOME_APPLIED;
         kw->stats.duplicates += out->kind == PW_OUTCOME_DUPLICATE;
-        kw->stats.dead_letters += out->kind == PW_OUTCOME_REJECTED;
-        kw->stats.rejected += out->kind == PW_OUTCOME_REJECTED && b->in[i].ready &&
-                              b->in[i].decoded.code == PW_OK;
-        kafka_log_outcome(kw->s, &b->in[i], out, each);
+        kw->stats.dead_letters += rejected;
+        kw->stats.rejected += rejected && b->in[i].ready && b->in[i].decoded.code == PW_OK;
+        if (rejected ? kw_warn_admit(kw) : each)
+            kafka_log_outcome(kw->s, &b->in[i], out, each);
     }
     kafka_observe_outcomes(kw->m, b);
     kw->stats.consumed += b->n;
     kw->stats.batches++;
+}
+
+/*
+ * A progress line every KW_PROGRESS_MS while the counts move, with the
+ * counts as of that moment, and one more once they stop, so that the last
+ * line after a burst is the burst's total.
+ */
+static void kw_progress(struct kworker *kw)
+{
     long long now = kafka_now_ms();
-    if (!each && now - kw->last_progress_ms >= KW_PROGRESS_MS) {
-        kw->last_progress_ms = now;
-        kafka_log(kw->s, "info",
-                  "progress: %llu consumed, %llu applied, %llu duplicates, %llu rejected",
-                  (unsigned long long)kw->stats.consumed, (unsigned long long)kw->stats.applied,
-                  (unsigned long long)kw->stats.duplicates,
-                  (unsigned long long)kw->stats.rejected);
-    }
+    if (kw->stats.consumed == kw->progress_consumed || now - kw->last_progress_ms < KW_PROGRESS_MS)
+        return;
+    kw->last_progress_ms = now;
+    kw->progress_consumed = kw->stats.consumed;
+    kafka_log(kw->s, "info",
+              "progress: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
+              "letters, %llu published",
+              (unsigned long long)kw->stats.consumed, (unsigned long long)kw->stats.applied,
+              (unsigned long long)kw->stats.duplicates, (unsigned long long)kw->stats.rejected,
+              (unsigned long long)kw->stats.dead_letters, (unsigned long long)kw->stats.published);
 }
 
 /* Commits offs[0..n) to the group, or advances a replay's span. */
@@ -440,6 +491,7 @@ static enum pw_err kw_loop(struct kworker *kw, struct pw_errbuf *err)
     while (!rc && !kw_stopping(kw)) {
         kw_beat(kw);
         kw_probe(kw);
+        kw_progress(kw);
         if (kw_replaying(kw) && kafka_span_done(&kw->span))
             break;
         if ((rc = kw_fill(kw, err)))

@@ -10,9 +10,11 @@ PC="$root/build/postctl"
 tmp=$(mktemp -d)
 cd "$tmp" || exit 1
 prom=""
-"$PW" --http 127.0.0.1:0 >worker.log 2>&1 &
+"$PW" --http 127.0.0.1:0 --log-format json >worker.log 2>&1 &
 pid=$!
-trap 'kill -9 $pid $prom 2>/dev/null; rm -rf "$tmp"' EXIT
+fail=0
+# A failed run keeps its folder (worker.log, prometheus.log) and says where.
+trap 'kill -9 $pid $prom 2>/dev/null; if [ "$fail" = 0 ]; then rm -rf "$tmp"; else echo "kept $tmp"; fi' EXIT
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -80,5 +82,8 @@ fi
 kill -TERM $pid
 wait $pid
 check "SIGTERM exits 0" test $? = 0
+json_line='^{"time":"[0-9T:Z-]*","level":"(debug|info|warn|error)","program":"postworker","msg":".*"}$'
+check "--log-format json: every line is one JSON object" sh -c "! grep -Evq '$json_line' worker.log"
+check "--log-format json: and there are lines" grep -q '"msg":"stopped: ' worker.log
 echo "observe: $pass passed, $fail failed"
 [ "$fail" = 0 ] || { echo "--- worker.log"; tail -30 worker.log; exit 1; }
