@@ -35,6 +35,8 @@ const char pw_config_usage[] =
     "  --max-attempts N         POSTWORKER_MAX_ATTEMPTS: tries of a message that kills the\n"
     "                           process, across restarts, before it is dead-lettered (3)\n"
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
+    "  -F FILE                  POSTWORKER_KAFKA_CONFIG: librdkafka properties, key=value a\n"
+    "                           line (# comments), as kcat's -F; -X wins over it\n"
     "  --http HOST:PORT         POSTWORKER_HTTP: serve /healthz, /readyz and /metrics there\n"
     "  --log-format text|json   POSTWORKER_LOG_FORMAT (text)\n"
     "  --log-level LEVEL        POSTWORKER_LOG_LEVEL: debug, info, warn or error (info)\n"
@@ -72,6 +74,8 @@ static const struct setting {
     {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT, NULL,
      offsetof(struct pw_config, max_attempts), WORKER},
     {"--http", "POSTWORKER_HTTP", NULL, S_STRING, NULL, offsetof(struct pw_config, http), WORKER},
+    {"-F", "POSTWORKER_KAFKA_CONFIG", NULL, S_STRING, NULL,
+     offsetof(struct pw_config, kafka_config), BOTH},
     {"--log-format", "POSTWORKER_LOG_FORMAT", "text", S_CHOICE, "text|json",
      offsetof(struct pw_config, log_format), BOTH},
     {"--log-level", "POSTWORKER_LOG_LEVEL", "info", S_CHOICE, "debug|info|warn|error",
@@ -354,12 +358,57 @@ enum pw_err pw_config_init(struct pw_config *cfg, enum pw_program prog, pw_geten
     return PW_OK;
 }
 
+enum pw_err pw_config_finish(struct pw_config *cfg, struct pw_errbuf *err)
+{
+    cfg->nall_props = 0;
+    if (cfg->kafka_config) {
+        FILE *f = fopen(cfg->kafka_config, "r");
+        if (!f)
+            return pw_err_set(err, PW_E_USAGE, "-F %.200s: %s", cfg->kafka_config,
+                              strerror(errno));
+        size_t cap = 0;
+        ssize_t len = getdelim(&cfg->file_buf, &cap, '\0', f); /* the whole file */
+        fclose(f);
+        if (len < 0)
+            return pw_err_set(err, PW_E_USAGE, "-F %.200s: cannot read it", cfg->kafka_config);
+        int lineno = 0;
+        for (char *line = cfg->file_buf, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            lineno++;
+            line[strcspn(line, "\r")] = '\0';
+            line += strspn(line, " \t");
+            if (!*line || *line == '#')
+                continue;
+            /* Never echo a line: it may hold a password. */
+            char *eq = strchr(line, '=');
+            if (!eq || eq == line)
+                return pw_err_set(err, PW_E_USAGE, "-F %.200s:%d: not key=value",
+                                  cfg->kafka_config, lineno);
+            if (cfg->nall_props == PW_CONFIG_MAX_PROPS)
+                return pw_err_set(err, PW_E_USAGE, "-F %.200s: more than %d properties",
+                                  cfg->kafka_config, PW_CONFIG_MAX_PROPS);
+            cfg->all_props[cfg->nall_props++] = line;
+        }
+    }
+    for (size_t i = 0; i < cfg->nprops; i++)
+        cfg->all_props[cfg->nall_props++] = cfg->props[i];
+    return PW_OK;
+}
+
+void pw_config_release(struct pw_config *cfg)
+{
+    free(cfg->file_buf);
+    cfg->file_buf = NULL;
+}
+
 struct pw_kafka_settings pw_config_kafka(const struct pw_config *cfg, pw_log_fn log)
 {
     return (struct pw_kafka_settings){
         .brokers = cfg->brokers,
-        .props = cfg->props,
-        .nprops = cfg->nprops,
+        .props = cfg->all_props,
+        .nprops = cfg->nall_props,
         .group = cfg->group,
         .commands_topic = cfg->commands_topic,
         .events_topic = cfg->events_topic,
@@ -390,5 +439,5 @@ enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_get
         return pw_err_set(err, PW_E_USAGE, "--kind, --code and --dry-run go with redrive only");
     if (cfg->mode == PW_MODE_MIGRATE && !cfg->database)
         return pw_err_set(err, PW_E_USAGE, "migrate needs a database: set DATABASE_URL or --database");
-    return PW_OK;
+    return pw_config_finish(cfg, err);
 }

@@ -41,6 +41,10 @@ struct pw_config {
     const char *dlq_topic;
     const char *props[PW_CONFIG_MAX_PROPS]; /* -X key=value, in order */
     size_t nprops;
+    const char *kafka_config; /* -F FILE: librdkafka properties, one key=value a line */
+    char *file_buf;           /* its text, owned (pw_config_release) */
+    const char *all_props[2 * PW_CONFIG_MAX_PROPS]; /* the file's, then -X's: -X wins */
+    size_t nall_props;
     size_t batch_size;   /* commands per unit of work */
     int batch_wait_ms;   /* the longest a batch waits to fill */
     unsigned max_attempts; /* runs of a message that killed the process, before it is given up */
@@ -75,6 +79,18 @@ enum pw_err pw_config_init(struct pw_config *cfg, enum pw_program prog, pw_geten
                            struct pw_errbuf *err);
 enum pw_err pw_config_take(struct pw_config *cfg, enum pw_program prog, int argc, char **argv,
                            int *i, bool *taken, struct pw_errbuf *err);
+
+/*
+ * Reads -F FILE, if given, and orders the librdkafka properties: the
+ * file's, then -X's, so that -X wins. Both programs call it once their
+ * flags are parsed (pw_config_parse does). PW_E_USAGE with one line (the
+ * file and line, never a value) for a file it cannot read or a line that
+ * is not key=value.
+ */
+enum pw_err pw_config_finish(struct pw_config *cfg, struct pw_errbuf *err);
+
+/* Frees what cfg owns (the -F file's text). */
+void pw_config_release(struct pw_config *cfg);
 
 /* The Kafka adapters' settings from cfg (borrowing its strings); log may be NULL. */
 struct pw_kafka_settings pw_config_kafka(const struct pw_config *cfg, pw_log_fn log);

@@ -290,36 +290,50 @@ static int cmd_get(const struct opts *o, const struct pw_kafka_settings *ks)
     return 0;
 }
 
+/* The command postctl was given; its exit status. */
+static int postctl_command(struct opts *o)
+{
+    if (o->nargs == 0)
+        return usage_error("a command is needed: create, update, delete, send, tail or get%s", "");
+    char buf[512];
+    struct pw_kafka_settings ks = pw_config_kafka(&o->cfg, NULL);
+    ks.client_id = "postctl";
+    ks.brokers = find_brokers(o, buf, sizeof buf);
+    ks.group = "postctl";
+    if (!ks.brokers)
+        return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "
+                           "with 'make run' (it writes .postworker/brokers)%s", "");
+    const char *c = o->args[0];
+    if (strcmp(c, "create") == 0)
+        return cmd_post(o, &ks, PW_CMD_CREATE_POST);
+    if (strcmp(c, "update") == 0)
+        return cmd_post(o, &ks, PW_CMD_UPDATE_POST);
+    if (strcmp(c, "delete") == 0)
+        return cmd_post(o, &ks, PW_CMD_DELETE_POST);
+    if (strcmp(c, "send") == 0)
+        return cmd_send(o, &ks);
+    if (strcmp(c, "tail") == 0)
+        return cmd_tail(o, &ks);
+    if (strcmp(c, "get") == 0)
+        return cmd_get(o, &ks);
+    return usage_error("unknown command '%s': see --help", c);
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
     memset(&o, 0, sizeof o);
     pw_log_init("postctl");
     int status = parse(&o, argc, argv);
-    if (status)
+    struct pw_errbuf err;
+    if (!status && pw_config_finish(&o.cfg, &err))
+        status = usage_error("%s", err.msg);
+    if (status) {
+        pw_config_release(&o.cfg);
         return status < 0 ? 0 : status;
+    }
     pw_log_configure(o.cfg.log_format, o.cfg.log_level);
-    if (o.nargs == 0)
-        return usage_error("a command is needed: create, update, delete, send, tail or get%s", "");
-    char buf[512];
-    struct pw_kafka_settings ks = pw_config_kafka(&o.cfg, NULL);
-    ks.brokers = find_brokers(&o, buf, sizeof buf);
-    ks.group = "postctl";
-    if (!ks.brokers)
-        return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "
-                           "with 'make run' (it writes .postworker/brokers)%s", "");
-    const char *c = o.args[0];
-    if (strcmp(c, "create") == 0)
-        return cmd_post(&o, &ks, PW_CMD_CREATE_POST);
-    if (strcmp(c, "update") == 0)
-        return cmd_post(&o, &ks, PW_CMD_UPDATE_POST);
-    if (strcmp(c, "delete") == 0)
-        return cmd_post(&o, &ks, PW_CMD_DELETE_POST);
-    if (strcmp(c, "send") == 0)
-        return cmd_send(&o, &ks);
-    if (strcmp(c, "tail") == 0)
-        return cmd_tail(&o, &ks);
-    if (strcmp(c, "get") == 0)
-        return cmd_get(&o, &ks);
-    return usage_error("unknown command '%s': see --help", c);
+    status = postctl_command(&o);
+    pw_config_release(&o.cfg);
+    return status;
 }

@@ -307,6 +307,7 @@ static int redrive(const struct pw_config *cfg)
     char buf[1024];
     struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
     ks.stop = &stop_requested;
+    ks.client_id = "postworker-redrive";
     if (!(ks.brokers = running_brokers(cfg, buf, sizeof buf))) {
         fprintf(stderr, "postworker: redrive needs the broker: set KAFKA_BROKERS or --brokers (or "
                         "start the worker on its embedded broker first)\n");
@@ -342,6 +343,31 @@ static int redrive(const struct pw_config *cfg)
     return rc == PW_E_USAGE ? 2 : 1;
 }
 
+/* The mode cfg asks for; its exit status. */
+static int main_mode(const struct pw_config *cfg)
+{
+    struct pw_errbuf err;
+    pw_log_configure(cfg->log_format, cfg->log_level);
+    if (cfg->help) {
+        fputs(pw_config_usage, stdout);
+        return 0;
+    }
+    if (cfg->version) {
+        printf("postworker %s\n", PW_VERSION);
+        return 0;
+    }
+    install_signals();
+    if (cfg->mode == PW_MODE_REDRIVE)
+        return redrive(cfg);
+    if (cfg->mode == PW_MODE_MIGRATE) {
+        struct stores st;
+        enum pw_err rc = stores_open(&st, cfg, &err);
+        stores_close(&st);
+        return exit_status(rc, &err);
+    }
+    return run(cfg);
+}
+
 int main(int argc, char **argv)
 {
     struct pw_config cfg;
@@ -349,25 +375,10 @@ int main(int argc, char **argv)
     pw_log_init("postworker");
     if (pw_config_parse(&cfg, argc, argv, (pw_getenv_fn)getenv, &err)) {
         fprintf(stderr, "postworker: %s\n", err.msg);
+        pw_config_release(&cfg);
         return 2;
     }
-    pw_log_configure(cfg.log_format, cfg.log_level);
-    if (cfg.help) {
-        fputs(pw_config_usage, stdout);
-        return 0;
-    }
-    if (cfg.version) {
-        printf("postworker %s\n", PW_VERSION);
-        return 0;
-    }
-    install_signals();
-    if (cfg.mode == PW_MODE_REDRIVE)
-        return redrive(&cfg);
-    if (cfg.mode == PW_MODE_MIGRATE) {
-        struct stores st;
-        enum pw_err rc = stores_open(&st, &cfg, &err);
-        stores_close(&st);
-        return exit_status(rc, &err);
-    }
-    return run(&cfg);
+    int status = main_mode(&cfg);
+    pw_config_release(&cfg);
+    return status;
 }

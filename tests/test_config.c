@@ -1,6 +1,9 @@
 /* Configuration: the contract's table, flags over environment, exit-2 errors. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bootstrap/config.h"
 
@@ -123,6 +126,41 @@ Test(config, redrive_takes_filters_a_start_and_a_dry_run)
     const char *env[] = {"POSTWORKER_MAX_ATTEMPTS=5", NULL};
     cr_assert_eq(parse(&cfg, env, NULL, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(cfg.max_attempts, 5);
+}
+
+Test(config, a_kafka_config_file_comes_before_the_flags)
+{
+    char path[] = "/tmp/pw-test-kafka-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char text[] = "# comment\n\nclient.id=from-file\n  sasl.password = s3cret\r\n"
+                        "linger.ms=5\n";
+    cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    const char *args[] = {"-F", path, "-X", "linger.ms=9", NULL};
+    struct pw_config cfg;
+    struct pw_errbuf err;
+    cr_assert_eq(parse(&cfg, NULL, args, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(cfg.nall_props, 4);
+    cr_assert_str_eq(cfg.all_props[0], "client.id=from-file");
+    cr_assert_str_eq(cfg.all_props[1], "sasl.password = s3cret");
+    cr_assert_str_eq(cfg.all_props[2], "linger.ms=5");
+    cr_assert_str_eq(cfg.all_props[3], "linger.ms=9", "-X comes last, so it wins");
+    pw_config_release(&cfg);
+    /* A line that is not key=value: the file and line, never the line itself. */
+    FILE *f = fopen(path, "w");
+    fputs("client.id=x\nsasl.password s3cret\n", f);
+    fclose(f);
+    cr_assert_eq(parse(&cfg, NULL, args, &err), PW_E_USAGE);
+    char want[128];
+    snprintf(want, sizeof want, "-F %s:2: not key=value", path);
+    cr_assert_str_eq(err.msg, want);
+    pw_config_release(&cfg);
+    unlink(path);
+    cr_assert_eq(parse(&cfg, NULL, args, &err), PW_E_USAGE);
+    snprintf(want, sizeof want, "-F %s: No such file or directory", path);
+    cr_assert_str_eq(err.msg, want);
+    pw_config_release(&cfg);
 }
 
 Test(config, bad_usage_is_one_line_naming_the_problem)

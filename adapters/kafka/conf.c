@@ -120,6 +120,9 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (s->brokers && kafka_set(conf, "bootstrap.servers", s->brokers, err))
         goto fail;
+    /* Brokers' logs and quotas know the client by it. */
+    if (s->client_id && kafka_set(conf, "client.id", s->client_id, err))
+        goto fail;
     for (const char *const *d = defaults; d && d[0]; d += 2)
         if (kafka_set(conf, d[0], d[1], err))
             goto fail;

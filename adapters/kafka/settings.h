@@ -26,6 +26,7 @@ typedef void (*pw_log_fn)(const char *level, const char *msg);
 struct pw_kafka_settings {
     const char *brokers;
     const char *const *props; /* "key=value" librdkafka properties, applied last */
+    const char *client_id;    /* librdkafka's client.id unless props set one; NULL: its own */
     size_t nprops;
     const char *group;
     const char *commands_topic;
