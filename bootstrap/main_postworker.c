@@ -363,6 +363,11 @@ static int main_mode(const struct pw_config *cfg)
         struct stores st;
         enum pw_err rc = stores_open(&st, cfg, &err);
         stores_close(&st);
+        if (rc && stop_requested && pw_err_is_transient(rc)) {
+            /* Not a clean stop: the migrations it was asked for have not run. */
+            pw_log("error", "interrupted before the migrations ran: %s", err.msg);
+            return 1;
+        }
         return exit_status(rc, &err);
     }
     return run(cfg);

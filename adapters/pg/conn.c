@@ -28,6 +28,35 @@ static void pg_scrub(char *msg, const char *secret)
     }
 }
 
+/*
+ * The server's answers to a login that will not work however long one
+ * waits: a wrong password, a role or database that does not exist, no
+ * pg_hba.conf entry. libpq gives no SQLSTATE for them, only text (the
+ * server's lc_messages: English unless set otherwise).
+ */
+static bool pg_login_refused(const char *msg)
+{
+    static const char *const signs[] = {
+        "password authentication failed", "does not exist", "no pg_hba.conf entry",
+        "no password supplied", "Peer authentication failed", "permission denied for database",
+        "role is not permitted to log in"};
+    for (size_t i = 0; i < sizeof signs / sizeof signs[0]; i++)
+        if (strstr(msg, signs[i]))
+            return true;
+    return false;
+}
+
+/* The server's own words in a connection error: what follows "FATAL:". */
+static const char *pg_after_fatal(const char *msg)
+{
+    const char *f = strstr(msg, "FATAL:");
+    if (!f)
+        return msg;
+    for (f += 6; *f == ' '; f++)
+        ;
+    return f;
+}
+
 enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
 {
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
@@ -48,14 +77,21 @@ enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
         msg[strcspn(msg, "\n")] = '\0';
         pg_scrub(msg, c->store->password);
+        bool refused = PQconnectionNeedsPassword(c->pg) || pg_login_refused(msg);
         pg_disconnect(c);
         /*
          * A value libpq refuses before it touches the network (port "xx",
-         * sslmode "maybe") will not get better by waiting: it is usage.
+         * sslmode "maybe") will not get better by waiting: it is usage. So
+         * is a login the server refuses: waiting would wait forever.
          */
-        bool bad_value = strncmp(msg, "invalid ", 8) == 0;
-        return pw_err_set(err, bad_value ? PW_E_USAGE : PW_E_TRANSIENT,
-                          bad_value ? "DATABASE_URL: %s" : "cannot connect to the database: %s", msg);
+        if (strncmp(msg, "invalid ", 8) == 0)
+            return pw_err_set(err, PW_E_USAGE, "DATABASE_URL: %s", msg);
+        if (refused)
+            return pw_err_set(err, PW_E_USAGE,
+                              "the database refused the login: %s (check DATABASE_URL's user, "
+                              "password and database name)",
+                              pg_after_fatal(msg));
+        return pw_err_set(err, PW_E_TRANSIENT, "cannot connect to the database: %s", msg);
     }
     PQsetNoticeProcessor(c->pg, pg_notice_ignore, NULL);
     return PW_OK;

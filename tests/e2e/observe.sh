@@ -47,6 +47,22 @@ check "the latency histogram saw the five" grep -q '^postworker_command_latency_
 check "build info carries the version" grep -q '^postworker_build_info{version="[0-9.]*"} 1$' metrics.txt
 check "the process metrics are there" grep -q '^process_resident_memory_bytes [1-9]' metrics.txt
 
+# A login the database refuses is configuration (exit 2, one line); an interrupted migrate exits 1.
+case "${DATABASE_URL:-}" in *user=postgres*)
+    DATABASE_URL=$(echo "$DATABASE_URL" | sed 's/user=postgres/user=nobody/') "$PW" migrate 2>role.err
+    check "migrate with a role that does not exist exits 2" test $? = 2
+    check "in one line that says so" sh -c "test \$(wc -l <role.err) = 1 && grep -q 'role \"nobody\" does not exist' role.err"
+    DATABASE_URL=$(echo "$DATABASE_URL" | sed 's|/postgres?|/nope?|') "$PW" migrate 2>db.err
+    check "migrate with a database that does not exist exits 2" test $? = 2
+    ;;
+esac
+DATABASE_URL="postgresql:///x?host=$tmp/no-server" "$PW" migrate 2>/dev/null &
+mig=$!
+sleep 1
+kill -INT $mig
+wait $mig
+check "migrate interrupted while it waits exits 1" test $? = 1
+
 # A real Prometheus scrapes it, and its query API answers with the counters.
 pport=$((20000 + $$ % 20000))
 cat >prometheus.yml <<CONF
