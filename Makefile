@@ -5,10 +5,16 @@
 
 CC ?= cc
 CFLAGS ?= -O2 -g
+# The libraries' flags come from pkg-config (before make deps has run, the
+# Debian defaults); CPPFLAGS and LDFLAGS from the environment are honoured.
+PC_PKGS := rdkafka jansson libpq uuid libmicrohttpd
+PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
+PC_LIBS := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null || \
+	echo -lrdkafka -ljansson -lpq -luuid -lmicrohttpd)
 PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -I. -I/usr/include/postgresql -MMD -MP $(CFLAGS)
+	-Wstrict-prototypes -I. $(PC_CFLAGS) $(CPPFLAGS) -MMD -MP $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-LIBS := -Wl,--as-needed -lrdkafka -ljansson -lpq -luuid -lmicrohttpd -lpthread
+LIBS := $(LDFLAGS) -Wl,--as-needed $(PC_LIBS) -lpthread
 
 MAINS := bootstrap/main_postworker.c bootstrap/main_postctl.c
 LIB_SRC := $(wildcard domain/*.c ports/*.c handlers/*.c adapters/*/*.c) \
@@ -30,7 +36,7 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: all deps test unit kafka pg e2e kafka-real check-layers run bench bench-real allocs fuzz clean
+.PHONY: install all deps test unit kafka pg e2e kafka-real check-layers run bench bench-real allocs fuzz clean
 
 all: build/postworker build/postctl
 
@@ -97,6 +103,21 @@ build/pg-tests: $(sort $(PG_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
 build/real-tests: $(sort $(REAL_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the programs, their man
+# pages, the systemd unit (its ExecStart in $(BINDIR)) and an example
+# environment file.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/postworker
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 build/postworker build/postctl $(DESTDIR)$(BINDIR)/
+	install -m 644 man/postworker.1 man/postctl.1 $(DESTDIR)$(MANDIR)/man1/
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/postworker.service.in >$(DESTDIR)$(UNITDIR)/postworker.service
+	install -m 644 contrib/postworker.env contrib/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/
+
 # The include rules of the hexagon fail the build when a file breaks them.
 check-layers:
 	@tools/check-layers .
@@ -125,6 +146,7 @@ pg: build/pg-tests
 e2e: all
 	tests/e2e/postctl.sh
 	tools/with-postgres tests/e2e/observe.sh
+	tests/e2e/install.sh
 
 # On Apache Kafka itself: one node, one node for the broker restart (it would
 # stall the others), three nodes, and SASL/SCRAM, each a cluster of its own

@@ -80,6 +80,13 @@ query() {
         grep -q '"value":\[[0-9.]*,"5"\]'
 }
 check "Prometheus scraped the worker and its query says 5 applied" until_ok 60 query
+# Every query of the Grafana dashboard, as that Prometheus takes it.
+sed -n 's/^ *"expr": "\(.*\)",\{0,1\}$/\1/p' "$root/contrib/grafana-dashboard.json" >exprs.txt
+check "the dashboard has its queries" test "$(wc -l <exprs.txt)" -ge 10
+while IFS= read -r expr; do
+    curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$expr" >answer.json
+    check "the dashboard's query runs: $expr" grep -q '"status":"success"' answer.json
+done <exprs.txt
 kill $prom 2>/dev/null
 
 # The database goes away: not ready, still live; it comes back: ready again.
