@@ -15,6 +15,7 @@
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/cloudevents.h"
 #include "bootstrap/config.h"
+#include "domain/text.h"
 #include "bootstrap/version.h"
 #include "bootstrap/log.h"
 #include "domain/command.h"
@@ -26,7 +27,8 @@ static const char usage[] =
     "  update --post-id ID [--title TEXT] [--body TEXT] [--expected-version N]\n"
     "  delete --post-id ID [--expected-version N]\n"
     "         post a command and print its id; each also takes --id ID and\n"
-    "         --correlation-id ID (default: a fresh UUID, and none)\n"
+    "         --correlation-id ID (default: a fresh UUID, and none), and --wait:\n"
+    "         wait for its event or dead letter and print it (exit 1 if rejected)\n"
     "  send FILE|-   post one CloudEvent JSON per line, keyed by its data.post_id\n"
     "  tail events|dlq|commands [--from-beginning]\n"
     "                print each message as one JSON line until interrupted\n"
@@ -45,6 +47,7 @@ struct opts {
     struct pw_config cfg; /* brokers, topics and -X: the worker's table */
     const char *post_id, *author, *title, *body, *id, *correlation_id, *expected;
     bool from_beginning;
+    bool wait;            /* create/update/delete: wait for the outcome and print it */
     const char *args[4]; /* the command and its operands */
     int nargs;
 };
@@ -100,6 +103,10 @@ static int parse(struct opts *o, int argc, char **argv)
         }
         if (strcmp(a, "--from-beginning") == 0) {
             o->from_beginning = true;
+            continue;
+        }
+        if (strcmp(a, "--wait") == 0) {
+            o->wait = true;
             continue;
         }
         bool matched = false;
@@ -189,8 +196,11 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     char *json = NULL;
     size_t len;
     struct pw_kafka_client *c = NULL;
+    struct pw_kafka_watch *watch = NULL;
     int status = 1;
-    if (pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||
+    /* The watch opens first: its start is the topics' ends before the command goes. */
+    if ((o->wait && pw_kafka_watch_open(&watch, ks, &err)) ||
+        pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||
         pw_kafka_client_produce(c, ks->commands_topic, cmd.post_id, json, len, structured, &err) ||
         pw_kafka_client_flush(c, &err) > 0) {
         fprintf(stderr, "postctl: %s\n", err.msg);
@@ -198,6 +208,16 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
         printf("%s\n", cmd.env.id);
         status = 0;
     }
+    if (!status && watch) {
+        char line[512];
+        fflush(stdout);
+        enum pw_err rc = pw_kafka_watch_await(watch, cmd.env.source, cmd.env.id, 30000,
+                                              &stop_requested, line, sizeof line);
+        char safe[1024];
+        printf("%s\n", pw_text_escape(line, safe, sizeof safe));
+        status = rc == PW_OK ? 0 : 1;
+    }
+    pw_kafka_watch_free(watch);
     pw_kafka_client_free(c);
     free(json);
     return status;

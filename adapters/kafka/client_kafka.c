@@ -271,3 +271,109 @@ enum pw_err pw_kafka_read(const struct pw_kafka_settings *s, const char *topic,
     kafka_reader_close(&r);
     return rc;
 }
+
+struct pw_kafka_watch {
+    struct kafka_reader events, dlq;
+};
+
+enum pw_err pw_kafka_watch_open(struct pw_kafka_watch **out, const struct pw_kafka_settings *s,
+                                struct pw_errbuf *err)
+{
+    struct pw_kafka_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory");
+    enum pw_err rc = kafka_reader_open(&w->events, s, s->events_topic, PW_START_END, 0, 0, err);
+    if (!rc)
+        rc = kafka_reader_open(&w->dlq, s, s->dlq_topic, PW_START_END, 0, 0, err);
+    if (rc) {
+        pw_kafka_watch_free(w);
+        return rc;
+    }
+    *out = w;
+    return PW_OK;
+}
+
+void pw_kafka_watch_free(struct pw_kafka_watch *w)
+{
+    if (!w)
+        return;
+    kafka_reader_close(&w->events);
+    kafka_reader_close(&w->dlq);
+    free(w);
+}
+
+/* The last value of header name of m, cut to fit buf; "" if absent. */
+static const char *watch_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                                size_t size)
+{
+    rd_kafka_headers_t *hs;
+    const void *val;
+    size_t len;
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(m, &hs) || rd_kafka_header_get_last(hs, name, &val, &len) || !val)
+        return buf;
+    snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), (const char *)val);
+    return buf;
+}
+
+/* 1: m is the event of (source, id), line set; 0: not it. */
+static int watch_event(const rd_kafka_message_t *m, const char *id, char *line, size_t size)
+{
+    json_t *ev = m->payload ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
+    const char *cause = json_string_value(json_object_get(ev, "causationid"));
+    int found = cause && strcmp(cause, id) == 0;
+    if (found) {
+        json_t *data = json_object_get(ev, "data");
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *post = json_string_value(json_object_get(data, "post_id"));
+        snprintf(line, size, "applied: %s '%s' version %lld", type ? type : "?",
+                 post ? post : "?",
+                 (long long)json_integer_value(json_object_get(data, "version")));
+    }
+    json_decref(ev);
+    return found;
+}
+
+/* 1: m is the dead letter of (source, id), line set; 0: not it. */
+static int watch_dead(const rd_kafka_message_t *m, const char *source, const char *id, char *line,
+                      size_t size)
+{
+    json_t *cmd = m->payload ? json_loadb(m->payload, m->len, 0, NULL) : NULL;
+    const char *i = json_string_value(json_object_get(cmd, "id"));
+    const char *src = json_string_value(json_object_get(cmd, "source"));
+    int found = i && src && strcmp(i, id) == 0 && strcmp(src, source) == 0;
+    json_decref(cmd);
+    if (found) {
+        char kind[32], code[64], msg[256];
+        snprintf(line, size, "%s: %s: %s", watch_header(m, "dlq.error.kind", kind, sizeof kind),
+                 watch_header(m, "dlq.error.code", code, sizeof code),
+                 watch_header(m, "dlq.error.message", msg, sizeof msg));
+    }
+    return found;
+}
+
+enum pw_err pw_kafka_watch_await(struct pw_kafka_watch *w, const char *source, const char *id,
+                                 int timeout_ms, volatile sig_atomic_t *stop, char *line,
+                                 size_t size)
+{
+    long long deadline = kafka_now_ms() + timeout_ms;
+    while (kafka_now_ms() < deadline && !(stop && *stop)) {
+        struct kafka_reader *rs[] = {&w->events, &w->dlq};
+        for (int r = 0; r < 2; r++) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(rs[r]->rk, 50);
+            if (!m)
+                continue;
+            int found = 0;
+            if (!m->err)
+                found = r == 0 ? watch_event(m, id, line, size)
+                               : watch_dead(m, source, id, line, size);
+            rd_kafka_message_destroy(m);
+            if (found)
+                return r == 0 ? PW_OK : PW_E_NOT_FOUND;
+        }
+    }
+    snprintf(line, size, "no event or dead letter within %d s: is the worker running? (a command "
+                         "processed before publishes nothing again)",
+             timeout_ms / 1000);
+    return PW_E_TRANSIENT;
+}

@@ -30,6 +30,29 @@ size_t pw_kafka_client_flush(struct pw_kafka_client *c, struct pw_errbuf *err);
 
 void pw_kafka_client_free(struct pw_kafka_client *c);
 
+/*
+ * Waiting for a command's outcome (postctl --wait): open before the
+ * command is sent, so that it reads the events and dead-letter topics from
+ * their ends as they were, then await.
+ */
+struct pw_kafka_watch;
+
+enum pw_err pw_kafka_watch_open(struct pw_kafka_watch **out, const struct pw_kafka_settings *s,
+                                struct pw_errbuf *err);
+
+/*
+ * What became of command (source, id): PW_OK with line set to
+ * "applied: PostCreated 'p' version 1" (its first event), PW_E_NOT_FOUND
+ * with line set to "rejected: not_found: ..." (its dead letter:
+ * dlq.error.kind, code and message), PW_E_TRANSIENT if neither came within
+ * timeout_ms or a stop (a duplicate publishes nothing).
+ */
+enum pw_err pw_kafka_watch_await(struct pw_kafka_watch *w, const char *source, const char *id,
+                                 int timeout_ms, volatile sig_atomic_t *stop, char *line,
+                                 size_t size);
+
+void pw_kafka_watch_free(struct pw_kafka_watch *w);
+
 /* True if a broker at brokers answers a metadata request within timeout_ms. */
 bool pw_kafka_reachable(const char *brokers, int timeout_ms);
 

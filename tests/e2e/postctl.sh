@@ -39,6 +39,13 @@ check "the duplicate update changed nothing" sh -c "'$PC' get hello-world | grep
 events=$(timeout 3 "$PC" tail events --from-beginning 2>/dev/null | grep -c PostUpdated)
 check "one PostUpdated event, not two" test "$events" = 1
 
+"$PC" create --wait --post-id waited --author A --title T --body b >wait.out
+check "create --wait exits 0 once applied" test $? = 0
+check "and prints the outcome" grep -q "^applied: PostCreated 'waited' version 1$" wait.out
+"$PC" delete --wait --post-id never-was >wait.out
+check "delete --wait exits 1 when rejected" test $? = 1
+check "and says why, where it happened" grep -q '^rejected: not_found: ' wait.out
+
 B=$(cat .postworker/brokers)
 ctype() { kcat -b "$B" -t post-commands -C -e -q -f '%h\n' 2>/dev/null | grep -q 'content-type=application/cloudevents+json'; }
 check "postctl sends content-type: application/cloudevents+json" until_ok 10 ctype
