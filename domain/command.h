@@ -9,6 +9,8 @@
 #ifndef PW_DOMAIN_COMMAND_H
 #define PW_DOMAIN_COMMAND_H
 
+#include "domain/trace.h"
+
 #include <stdint.h>
 
 #include "domain/err.h"
@@ -53,6 +55,8 @@ struct pw_envelope {
     char id[PW_CMD_ID_BYTES + 1];
     char correlation_id[PW_CMD_CORRELATION_BYTES + 1];
     pw_time time;
+    char traceparent[PW_TRACEPARENT_LEN + 1]; /* W3C trace context; "" for none */
+    char tracestate[PW_TRACESTATE_MAX + 1];
 };
 
 /*

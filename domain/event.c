@@ -40,6 +40,8 @@ void pw_event_init(struct pw_event *ev, enum pw_event_type type, unsigned index,
     memcpy(ev->causation_id, env->id, strlen(env->id) + 1);
     const char *corr = env->correlation_id[0] ? env->correlation_id : env->id;
     memcpy(ev->correlation_id, corr, strlen(corr) + 1);
+    ev->traceparent[0] = '\0'; /* set with the id: its span id derives from it */
+    memcpy(ev->tracestate, env->tracestate, strlen(env->tracestate) + 1);
     ev->post = *post;
     memset(post, 0, sizeof *post);
 }

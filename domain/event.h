@@ -41,6 +41,8 @@ struct pw_event {
     char source[PW_CMD_SOURCE_BYTES + 1]; /* the command's source, for the id */
     char causation_id[PW_CMD_ID_BYTES + 1];
     char correlation_id[PW_CMD_CORRELATION_BYTES + 1];
+    char traceparent[PW_TRACEPARENT_LEN + 1]; /* the command's trace, a span of its own; "" none */
+    char tracestate[PW_TRACESTATE_MAX + 1];
     struct pw_post post;
 };
 

@@ -52,6 +52,8 @@ static enum pw_err dispatch_events(const struct pw_app *app, const struct pw_env
         if (!rc) {
             evs[i].index = (unsigned)i;
             pw_ids_event_id(app->ids, env->source, env->id, evs[i].index, evs[i].id);
+            if (env->traceparent[0])
+                pw_trace_child(env->traceparent, evs[i].id, evs[i].traceparent);
             rc = pw_uow_outbox_put(app->uow, app->events_topic, &evs[i], err);
         }
         if (rc)

@@ -497,3 +497,70 @@ Test(codec, random_damage_never_crashes_or_leaks)
     cr_assert_gt(bad, 0);
     free(buf);
 }
+
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+Test(codec, the_trace_context_comes_from_headers_or_attributes_and_a_bad_one_is_ignored)
+{
+    struct pw_cmd cmd;
+    struct pw_errbuf err;
+    /* The message headers. */
+    struct pw_header hs[] = {{"traceparent", TP, strlen(TP)}, {"tracestate", "vendor=1", 8}};
+    struct pw_ce_message msg = {.value = GOOD, .len = strlen(GOOD), .headers = hs, .nheaders = 2};
+    cr_assert_eq(pw_ce_decode_cmd(&msg, &cmd, &err), PW_OK, "%s", err.msg);
+    cr_assert_str_eq(cmd.env.traceparent, TP);
+    cr_assert_str_eq(cmd.env.tracestate, "vendor=1");
+    pw_cmd_release(&cmd);
+    /* The CloudEvents attributes, in structured mode. */
+    const char *with_attr =
+        "{\"specversion\":\"1.0\",\"id\":\"c-1\",\"source\":\"/s\",\"type\":\"CreatePost\","
+        "\"time\":\"2026-11-20T10:00:00Z\",\"traceparent\":\"" TP "\",\"tracestate\":\"a=b\","
+        "\"data\":{\"post_id\":\"p\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}";
+    cr_assert_eq(decode(with_attr, &cmd, &err), PW_OK, "%s", err.msg);
+    cr_assert_str_eq(cmd.env.traceparent, TP);
+    cr_assert_str_eq(cmd.env.tracestate, "a=b");
+    pw_cmd_release(&cmd);
+    /* Not a valid traceparent (upper case, zero trace id, short): not continued, not malformed. */
+    const char *bad[] = {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                         "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "00-abc",
+                         "zz"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct pw_header h[] = {{"traceparent", bad[i], strlen(bad[i])}};
+        msg = (struct pw_ce_message){.value = GOOD, .len = strlen(GOOD), .headers = h,
+                                     .nheaders = 1};
+        cr_assert_eq(pw_ce_decode_cmd(&msg, &cmd, &err), PW_OK, "case %zu: %s", i, err.msg);
+        cr_assert_str_eq(cmd.env.traceparent, "", "case %zu", i);
+        pw_cmd_release(&cmd);
+    }
+}
+
+Test(codec, an_event_carries_its_trace_context_as_attributes)
+{
+    struct pw_event ev = sample_event();
+    strcpy(ev.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-1111222233334444-01");
+    strcpy(ev.tracestate, "vendor=1");
+    char *json;
+    size_t len;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_ce_encode_event(&ev, &json, &len, &err), PW_OK, "%s", err.msg);
+    cr_assert(strstr(json, "\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-1111222233334444-01\""));
+    cr_assert(strstr(json, "\"tracestate\":\"vendor=1\""));
+    struct pw_event back;
+    cr_assert_eq(pw_ce_decode_event(json, len, &back, &err), PW_OK, "%s", err.msg);
+    cr_assert_str_eq(back.traceparent, ev.traceparent);
+    cr_assert_str_eq(back.tracestate, "vendor=1");
+    pw_event_release(&back);
+    free(json);
+    pw_event_release(&ev);
+}
+
+Test(codec, an_event_span_is_the_parents_trace_with_a_span_from_the_event_id)
+{
+    char out[PW_TRACEPARENT_LEN + 1];
+    pw_trace_child(TP, "6f1c2a9e-0b7d-5e3f-8a1b-2c3d4e5f6a7b", out);
+    cr_assert_str_eq(out, "00-4bf92f3577b34da6a3ce929d0e0e4736-6f1c2a9e0b7d5e3f-01");
+    cr_assert(pw_trace_parent_ok(out, strlen(out)));
+    pw_trace_child(TP, "00000000-0000-0000-0000-000000000000", out);
+    cr_assert(pw_trace_parent_ok(out, strlen(out)), "never an all-zero span: %s", out);
+}

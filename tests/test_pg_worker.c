@@ -141,6 +141,54 @@ Test(pg_worker, commands_flow_through_postgresql_and_kafka_end_to_end, .timeout 
 }
 
 /*
+ * W3C trace context: a command's traceparent (header or attribute) continues
+ * in its event, through the PostgreSQL outbox, as a header and an attribute:
+ * the same trace id and flags, a span of its own. No context, no headers.
+ */
+Test(pg_worker, the_trace_context_continues_from_command_to_event, .timeout = 90)
+{
+    static const char *const trace[] = {
+        "traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate=vendor=abc", NULL};
+    struct kworld kw;
+    kworld_open_pg(&kw, 100);
+    kworld_send(&kw, "post-commands", "traced",
+                "{\"specversion\":\"1.0\",\"id\":\"t-1\",\"source\":\"/t\",\"type\":\"CreatePost\","
+                "\"data\":{\"post_id\":\"traced\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                trace);
+    kworld_send(&kw, "post-commands", "plain",
+                "{\"specversion\":\"1.0\",\"id\":\"t-2\",\"source\":\"/t\",\"type\":\"CreatePost\","
+                "\"data\":{\"post_id\":\"plain\",\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}}",
+                NULL);
+    kworld_start(&kw);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", 2, 30000, &evs);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        const char *tp = kmsg_header(&evs[i], "traceparent");
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        const char *attr = json_string_value(json_object_get(ev, "traceparent"));
+        if (strcmp(evs[i].key, "plain") == 0) {
+            cr_assert_null(tp, "no context in, none out");
+            cr_assert_null(attr);
+        } else {
+            cr_assert(tp, "the event carries the trace as a header");
+            cr_assert_eq(strncmp(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36), 0, "%s", tp);
+            cr_assert_str_neq(tp + 36, "00f067aa0ba902b7-01", "a span of its own");
+            cr_assert_str_eq(tp + 52, "-01", "the flags kept");
+            cr_assert_str_eq(attr, tp, "and as the attribute");
+            cr_assert_str_eq(kmsg_header(&evs[i], "tracestate"), "vendor=abc");
+            cr_assert_str_eq(json_string_value(json_object_get(ev, "tracestate")), "vendor=abc");
+        }
+        json_decref(ev);
+    }
+    kmsgs_free(evs, n);
+    kworld_close(&kw);
+}
+
+/*
  * Stops the server under the worker. It must be run alone (make test does,
  * with PW_PG_OUTAGE=1), since every other test shares the server.
  */

@@ -140,8 +140,12 @@ static enum pw_err kafka_bus_event(struct kafka_bus *b, const char *topic,
     enum pw_err rc = pw_ce_encode_event(ev, &json, &len, err);
     if (rc)
         return rc;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
     rd_kafka_header_add(hdrs, "content-type", -1, "application/cloudevents+json", -1);
+    if (ev->traceparent[0]) /* the trace continues in the headers as in the attributes */
+        rd_kafka_header_add(hdrs, "traceparent", -1, ev->traceparent, -1);
+    if (ev->traceparent[0] && ev->tracestate[0])
+        rd_kafka_header_add(hdrs, "tracestate", -1, ev->tracestate, -1);
     rd_kafka_resp_err_t e = kafka_bus_produce(b, topic, ev->post.post_id, strlen(ev->post.post_id),
                                               json, len, RD_KAFKA_MSG_F_FREE, hdrs, NULL, true);
     if (e) {

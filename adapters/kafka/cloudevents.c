@@ -201,6 +201,33 @@ static enum pw_err ce_envelope(const struct ce_in *in, pw_time fallback, struct 
     return PW_OK;
 }
 
+/*
+ * The W3C trace context: the message headers traceparent and tracestate,
+ * else the CloudEvents distributed-tracing attributes of the same names. A
+ * context that is not valid is not continued, as the W3C asks; it never
+ * makes a command malformed.
+ */
+static void ce_trace(const struct ce_in *in, struct pw_envelope *env)
+{
+    struct ce_str tp = {0}, ts = {0};
+    struct pw_errbuf ignored;
+    const struct pw_header *h = ce_header(in->msg, "traceparent");
+    if (h && h->value) {
+        tp = (struct ce_str){h->value, h->len, true};
+        const struct pw_header *s = ce_header(in->msg, "tracestate");
+        if (s && s->value)
+            ts = (struct ce_str){s->value, s->len, true};
+    } else if (!ce_attr(in, "traceparent", &tp, &ignored) && tp.present &&
+               ce_attr(in, "tracestate", &ts, &ignored)) {
+        ts.present = false;
+    }
+    if (!tp.present || !pw_trace_parent_ok(tp.p, tp.len))
+        return;
+    ce_copy(env->traceparent, &tp);
+    if (ts.present && pw_trace_state_ok(ts.p, ts.len))
+        ce_copy(env->tracestate, &ts);
+}
+
 static const char *const ce_fields[] = {"post_id", "author_name", "title", "body"};
 #define CE_NFIELDS (sizeof ce_fields / sizeof ce_fields[0])
 
@@ -299,6 +326,7 @@ enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd
     struct ce_in in = {.root = root, .msg = msg};
     if ((rc = ce_envelope(&in, msg->timestamp, cmd, err)))
         goto out;
+    ce_trace(&in, &cmd->env);
 
     if (binary) {
         if (msg->len == 0) {
@@ -380,6 +408,10 @@ enum pw_err pw_ce_encode_event(const struct pw_event *ev, char **out, size_t *le
     ce_set(root, "datacontenttype", json_string("application/json"), &ok);
     ce_set(root, "causationid", json_string(ev->causation_id), &ok);
     ce_set(root, "correlationid", json_string(ev->correlation_id), &ok);
+    if (ev->traceparent[0])
+        ce_set(root, "traceparent", json_string(ev->traceparent), &ok);
+    if (ev->traceparent[0] && ev->tracestate[0])
+        ce_set(root, "tracestate", json_string(ev->tracestate), &ok);
     ce_set(root, "data", data, &ok);
     return ce_dump(root, ok, out, len, err);
 }
@@ -465,6 +497,11 @@ enum pw_err pw_ce_decode_event(const char *json, size_t len, struct pw_event *ev
               ce_get_time(data, "updated_at", false, &post->updated_at) &&
               ce_get_time(data, "deleted_at", true, &post->deleted_at);
     if (ok) {
+        /* Optional: the trace context it continues. */
+        if (!ce_get_str(root, "traceparent", ev->traceparent, sizeof ev->traceparent))
+            ev->traceparent[0] = '\0';
+        if (!ce_get_str(root, "tracestate", ev->tracestate, sizeof ev->tracestate))
+            ev->tracestate[0] = '\0';
         post->version = json_integer_value(json_object_get(data, "version"));
         post->author_name = ce_dup(data, "author_name");
         post->title = ce_dup(data, "title");

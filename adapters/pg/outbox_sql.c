@@ -128,6 +128,8 @@ void pg_outbox_bind_event(struct pg_array *c, const char *topic, const struct pw
     pg_array_add_time(&c[PG_OB_CREATED_AT], p->created_at);
     pg_array_add_time(&c[PG_OB_UPDATED_AT], p->updated_at);
     pg_array_add_time(&c[PG_OB_DELETED_AT], p->deleted_at);
+    pg_array_add(&c[PG_OB_TRACEPARENT], ev->traceparent[0] ? ev->traceparent : NULL);
+    pg_array_add(&c[PG_OB_TRACESTATE], ev->tracestate[0] ? ev->tracestate : NULL);
 }
 
 enum pw_err pg_outbox_bind_dead(struct pg_array *c, const char *topic,
@@ -173,6 +175,8 @@ static enum pw_err pg_fill_event(struct pw_event *ev, const PGresult *res, int r
     snprintf(ev->causation_id, sizeof ev->causation_id, "%s", pg_col(res, r, PG_OB_CAUSATION_ID));
     snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s",
              pg_col(res, r, PG_OB_CORRELATION_ID));
+    snprintf(ev->traceparent, sizeof ev->traceparent, "%s", pg_col(res, r, PG_OB_TRACEPARENT));
+    snprintf(ev->tracestate, sizeof ev->tracestate, "%s", pg_col(res, r, PG_OB_TRACESTATE));
     struct pw_post *p = &ev->post;
     snprintf(p->post_id, sizeof p->post_id, "%s", pg_col(res, r, PG_OB_POST_ID));
     p->author_name = strdup(pg_col(res, r, PG_OB_AUTHOR_NAME));

@@ -28,6 +28,8 @@
     X(CREATED_AT,     "created_at",     "timestamptz") \
     X(UPDATED_AT,     "updated_at",     "timestamptz") \
     X(DELETED_AT,     "deleted_at",     "timestamptz") \
+    X(TRACEPARENT,    "traceparent",    "text")        \
+    X(TRACESTATE,     "tracestate",     "text")        \
     X(DL_CODE,        "dl_code",        "text")        \
     X(DL_MESSAGE,     "dl_message",     "text")        \
     X(DL_ATTEMPTS,    "dl_attempts",    "int4")        \
@@ -47,8 +49,8 @@ enum pg_outbox_col {
     PG_OB__COUNT
 };
 
-/* An event row's columns are TOPIC..DELETED_AT; a dead letter's TOPIC and DL_CODE..DL_HEADERS. */
-#define PG_OB_EVENT_LAST PG_OB_DELETED_AT
+/* An event row's columns are TOPIC..TRACESTATE; a dead letter's TOPIC and DL_CODE..DL_HEADERS. */
+#define PG_OB_EVENT_LAST PG_OB_TRACESTATE
 #define PG_OB_DEAD_FIRST PG_OB_DL_CODE
 
 /*
