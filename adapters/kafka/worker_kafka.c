@@ -161,18 +161,23 @@ static void kw_recovered(struct kworker *kw)
 #define KW_WARN_MAX 20
 #define KW_WARN_WINDOW_MS 10000
 
+/* Ends the window once it is over: the count held back is said, even if no warning follows. */
+static void kw_warn_window(struct kworker *kw, long long now)
+{
+    if (now - kw->warn_window_ms < KW_WARN_WINDOW_MS)
+        return;
+    if (kw->warn_held)
+        kafka_log(kw->s, "warn",
+                  "%llu more dead letters and rejections in the last %d s were not logged one "
+                  "by one (postworker_dead_letters_total counts them all)",
+                  (unsigned long long)kw->warn_held, KW_WARN_WINDOW_MS / 1000);
+    kw->warn_window_ms = now;
+    kw->warn_shown = kw->warn_held = 0;
+}
+
 static bool kw_warn_admit(struct kworker *kw)
 {
-    long long now = kafka_now_ms();
-    if (now - kw->warn_window_ms >= KW_WARN_WINDOW_MS) {
-        if (kw->warn_held)
-            kafka_log(kw->s, "warn",
-                      "%llu more dead letters and rejections in the last %d s were not logged "
-                      "one by one (postworker_dead_letters_total counts them all)",
-                      (unsigned long long)kw->warn_held, KW_WARN_WINDOW_MS / 1000);
-        kw->warn_window_ms = now;
-        kw->warn_shown = kw->warn_held = 0;
-    }
+    kw_warn_window(kw, kafka_now_ms());
     if (kw->warn_shown < KW_WARN_MAX) {
         kw->warn_shown++;
         return true;
@@ -208,6 +213,7 @@ static void kw_count_outcomes(struct kworker *kw)
 static void kw_progress(struct kworker *kw)
 {
     long long now = kafka_now_ms();
+    kw_warn_window(kw, now);
     if (kw->stats.consumed == kw->progress_consumed || now - kw->last_progress_ms < KW_PROGRESS_MS)
         return;
     kw->last_progress_ms = now;

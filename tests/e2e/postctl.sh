@@ -58,6 +58,16 @@ ends() { timeout 10 kcat -b "$B" -t post-events -C -e -q -f '%k %h %s\n' >kcat.o
 check "the README's kcat consumer ends by itself, and quietly" ends
 check "and shows the events" grep -q '^hello-kcat ' kcat.out
 
+# A burst of 3,000 malformed messages: a few warning lines and a count, not 3,000 lines;
+# the last progress line has the burst's total.
+before=$(grep -c 'dead letter: ' worker.log)
+seq 3000 | sed 's/.*/junk|not json/' | kcat -b "$B" -t post-commands -P -K'|'
+summary() { grep -q 'more dead letters and rejections in the last 10 s were not logged' worker.log; }
+check "the burst's warnings are summarised with a count" until_ok 30 summary
+check "in few lines" test $(($(grep -c 'dead letter: ' worker.log) - before)) -le 40
+burst_total() { grep 'progress: ' worker.log | tail -1 | awk '{print $5}' | { read -r n; test "${n:-0}" -ge 3000; }; }
+check "the last progress line counts the whole burst" until_ok 15 burst_total
+
 printf '%s\n' '{"specversion":"1.0","id":"f-1","source":"/f","type":"CreatePost","data":{"post_id":"from-file","author_name":"A","title":"T","body":"b"}}' \
     'not json' >cmds.jsonl
 "$PC" send cmds.jsonl 2>send.err
