@@ -143,7 +143,7 @@ pg: build/pg-tests
 	$(SAN_ENV) tools/with-postgres sh -c 'build/pg-tests --jobs=4 && \
 		PW_PG_OUTAGE=1 build/pg-tests --filter "pg_outage/*"'
 
-e2e: all
+e2e: all build/postworker-faults
 	tests/e2e/postctl.sh
 	tools/with-postgres tests/e2e/observe.sh
 	tests/e2e/install.sh

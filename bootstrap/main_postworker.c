@@ -31,7 +31,8 @@
 /*
  * The test build only (build/postworker-faults): PW_TEST_KILL_ID names a
  * command whose run kills the process, as a crash in a library or the OOM
- * killer would, for the tests of POSTWORKER_MAX_ATTEMPTS.
+ * killer would, for the tests of POSTWORKER_MAX_ATTEMPTS; PW_TEST_HANG_ID
+ * one whose run never ends, for the liveness probe's.
  */
 #include "adapters/fault/fault.h"
 
@@ -41,9 +42,13 @@ static struct pw_uow test_uow;
 static struct pw_uow *test_faults(struct pw_uow *uow)
 {
     test_plan.kill_id = getenv("PW_TEST_KILL_ID");
-    if (!test_plan.kill_id || pw_fault_uow_open(&test_uow, uow, &test_plan))
+    test_plan.hang_id = getenv("PW_TEST_HANG_ID");
+    if ((!test_plan.kill_id && !test_plan.hang_id) ||
+        pw_fault_uow_open(&test_uow, uow, &test_plan))
         return uow;
-    pw_log("warn", "test build: the command '%s' kills the process", test_plan.kill_id);
+    pw_log("warn", "test build: the command '%s' %s the process",
+           test_plan.kill_id ? test_plan.kill_id : test_plan.hang_id,
+           test_plan.kill_id ? "kills" : "hangs");
     return &test_uow;
 }
 

@@ -28,6 +28,8 @@ struct pw_fault {
      * POSTWORKER_MAX_ATTEMPTS. Only the test build's worker sets it.
      */
     const char *kill_id;
+    /* The same, but the process hangs there for good: a stuck worker, for the liveness probe. */
+    const char *hang_id;
 };
 
 /*

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 struct fault_uow {
@@ -94,6 +95,8 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
     enum pw_err rc;
     if (f->plan->kill_id && strcmp(f->plan->kill_id, id) == 0)
         raise(SIGKILL);
+    while (f->plan->hang_id && strcmp(f->plan->hang_id, id) == 0)
+        pause();
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);

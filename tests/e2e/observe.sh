@@ -105,6 +105,23 @@ fi
 kill -TERM $pid
 wait $pid
 check "SIGTERM exits 0" test $? = 0
+
+# A worker stuck on a command (the test build hangs on it): liveness goes to 503.
+env -u DATABASE_URL PW_TEST_HANG_ID=hang-here "$root/build/postworker-faults" --http 127.0.0.1:0 \
+    --batch-size 1 >stuck.log 2>&1 &
+stuck=$!
+stuck_port() { grep -q 'http: /healthz' stuck.log && grep -q 'assigned' stuck.log; }
+if until_ok 30 stuck_port; then
+    sport=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' stuck.log | head -1)
+    check "live before it gets stuck" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sport/healthz")" = 200
+    KAFKA_BROKERS=$(sed -n 's/.*embedded Kafka broker at \([^ ]*\).*/\1/p' stuck.log | head -1) \
+        "$PC" create --post-id stuck --author A --title T --body b --id hang-here >/dev/null
+    stuck503() { test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sport/healthz")" = 503; }
+    check "stuck on one command for 30 s: /healthz says 503" until_ok 50 stuck503
+else
+    no "the test build of the worker started"
+fi
+kill -9 $stuck 2>/dev/null
 json_line='^{"time":"[0-9T:Z-]*","level":"(debug|info|warn|error)","program":"postworker","msg":".*"}$'
 check "--log-format json: every line is one JSON object" sh -c "! grep -Evq '$json_line' worker.log"
 check "--log-format json: and there are lines" grep -q '"msg":"stopped: ' worker.log
