@@ -41,6 +41,11 @@ static void fuzz_event(const struct pw_cmd *cmd)
     struct pw_event ev;
     pw_event_init(&ev, PW_EVENT_POST_UPDATED, 0, &cmd->env, &post);
     strcpy(ev.id, "00000000-0000-5000-8000-000000000000");
+    if (cmd->env.traceparent[0]) {
+        fuzz_check(pw_trace_parent_ok(cmd->env.traceparent, strlen(cmd->env.traceparent)));
+        pw_trace_child(cmd->env.traceparent, ev.id, ev.traceparent);
+        fuzz_check(pw_trace_parent_ok(ev.traceparent, strlen(ev.traceparent)));
+    }
     char *json = NULL;
     size_t len;
     if (pw_ce_encode_event(&ev, &json, &len, NULL) == PW_OK) {
@@ -50,6 +55,8 @@ static void fuzz_event(const struct pw_cmd *cmd)
         fuzz_check(strcmp(back.post.body, ev.post.body) == 0);
         fuzz_check(back.time == ev.time && back.post.version == ev.post.version);
         fuzz_check(strcmp(back.causation_id, ev.causation_id) == 0);
+        fuzz_check(strcmp(back.traceparent, ev.traceparent) == 0);
+        fuzz_check(!ev.traceparent[0] || strcmp(back.tracestate, ev.tracestate) == 0);
         pw_event_release(&back);
     }
     free(json);
