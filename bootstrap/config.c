@@ -33,7 +33,8 @@ const char pw_config_usage[] =
     "  --batch-size N           POSTWORKER_BATCH_SIZE: commands per transaction (500)\n"
     "  --batch-wait-ms MS       POSTWORKER_BATCH_WAIT_MS: longest a batch waits (20)\n"
     "  --max-attempts N         POSTWORKER_MAX_ATTEMPTS: tries of a message that kills the\n"
-    "                           process, across restarts, before it is dead-lettered (3)\n"
+    "                           process, across restarts, before it is dead-lettered\n"
+    "                           (2 to 1000; 3)\n"
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
     "  -F FILE                  POSTWORKER_KAFKA_CONFIG: librdkafka properties, key=value a\n"
     "                           line (# comments), as kcat's -F; -X wins over it\n"
@@ -145,7 +146,7 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
         *(int *)field = (int)v;
         return PW_OK;
     case S_CHOICE: {
-        size_t n = strlen(value);
+        size_t n = strchr(value, '|') ? 0 : strlen(value); /* one choice, not "a|b" */
         for (const char *c = s->choices; n && *c; c += strcspn(c, "|"), c += *c == '|')
             if (strncmp(c, value, n) == 0 && (c[n] == '|' || c[n] == '\0')) {
                 *(const char **)field = value;
@@ -155,8 +156,12 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
                           s->choices);
     }
     case S_COUNT:
-        if (!parse_int(value, 1, 1000, &v))
-            return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 1 to 1000",
+        /*
+         * At least 2: one death of a batch cannot say which of its messages
+         * killed it, and a 1 would give up on one that did not.
+         */
+        if (!parse_int(value, 2, 1000, &v))
+            return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be a whole number from 2 to 1000",
                               from, value);
         *(unsigned *)field = (unsigned)v;
         return PW_OK;
@@ -368,9 +373,14 @@ enum pw_err pw_config_finish(struct pw_config *cfg, struct pw_errbuf *err)
                               strerror(errno));
         size_t cap = 0;
         ssize_t len = getdelim(&cfg->file_buf, &cap, '\0', f); /* the whole file */
+        bool failed = len < 0 && ferror(f);
         fclose(f);
-        if (len < 0)
+        if (failed)
             return pw_err_set(err, PW_E_USAGE, "-F %.200s: cannot read it", cfg->kafka_config);
+        if (len < 0) { /* empty: no properties */
+            free(cfg->file_buf);
+            cfg->file_buf = NULL;
+        }
         int lineno = 0;
         for (char *line = cfg->file_buf, *next; line && *line; line = next) {
             next = strchr(line, '\n');

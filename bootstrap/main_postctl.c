@@ -60,6 +60,16 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* Ctrl-C ends a tail or a --wait cleanly instead of killing the process. */
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static int usage_error(const char *fmt, const char *what)
 {
     fprintf(stderr, "postctl: ");
@@ -209,6 +219,7 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
         status = 0;
     }
     if (!status && watch) {
+        install_signals();
         char line[512];
         fflush(stdout);
         enum pw_err rc = pw_kafka_watch_await(watch, cmd.env.source, cmd.env.id, 30000,
@@ -281,11 +292,7 @@ static int cmd_tail(const struct opts *o, const struct pw_kafka_settings *ks)
                                                          : NULL;
     if (!topic)
         return usage_error("tail takes events, dlq or commands, not '%s'", which);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    install_signals();
     struct pw_errbuf err;
     enum pw_tail_format fmt = strcmp(which, "dlq") == 0 ? PW_TAIL_ENVELOPE : PW_TAIL_VALUE;
     if (pw_kafka_tail(ks, topic, o->from_beginning, false, fmt, &stop_requested, stdout, &err)) {

@@ -47,6 +47,19 @@ struct pw_attempts {
     size_t n, cap;
     struct pw_attempt *scratch; /* a batch's positions */
     size_t cap_scratch;
+    /*
+     * A pass one message at a time that a transient failure cut short: the
+     * same batch run again in this process goes on from next, neither
+     * counting its start again nor rerunning what is done.
+     */
+    struct {
+        bool set;
+        int32_t partition;
+        int64_t offset; /* of the batch's first message */
+        size_t n, next;
+        unsigned seed;
+        bool counted;
+    } resume;
 };
 
 /*

@@ -244,11 +244,12 @@ static bool dispatch_own_offset(const struct pw_input *in, const struct pw_offse
  * apply_failed.
  */
 static enum pw_err dispatch_alone(struct pw_app *app, struct pw_input *in, size_t n,
-                                  pw_decode_fn decode, const struct pw_offset *offsets,
-                                  size_t noffsets, bool counted, unsigned seed,
-                                  struct pw_outcome *outs, struct pw_errbuf *err)
+                                  size_t from, pw_decode_fn decode,
+                                  const struct pw_offset *offsets, size_t noffsets, bool counted,
+                                  unsigned seed, struct pw_outcome *outs, struct pw_errbuf *err)
 {
-    for (size_t i = 0; i < n; i++) {
+    app->attempts.resume.set = false;
+    for (size_t i = from; i < n; i++) {
         struct pw_offset own;
         const struct pw_offset *offs = offsets;
         size_t noffs = noffsets;
@@ -280,12 +281,40 @@ static enum pw_err dispatch_alone(struct pw_app *app, struct pw_input *in, size_
             }
         }
         if (rc) {
-            /* Those before are committed: the retried batch finds them duplicates. */
+            /* Those before are committed: the same batch again goes on from here. */
+            app->attempts.resume.set = n > 0;
+            app->attempts.resume.partition = in[0].origin.partition;
+            app->attempts.resume.offset = in[0].origin.offset;
+            app->attempts.resume.n = n;
+            app->attempts.resume.next = i;
+            app->attempts.resume.seed = seed;
+            app->attempts.resume.counted = counted;
             fail_all(outs, n, err);
             return rc;
         }
     }
     return PW_OK;
+}
+
+/*
+ * The same batch again after a transient failure cut its pass alone short:
+ * what the earlier try finished is done (applied, or set aside undecoded),
+ * and the pass goes on where it stopped.
+ */
+static enum pw_err dispatch_resume(struct pw_app *app, struct pw_input *in, size_t n,
+                                   pw_decode_fn decode, const struct pw_offset *offsets,
+                                   size_t noffsets, struct pw_outcome *outs,
+                                   struct pw_errbuf *err)
+{
+    size_t next = app->attempts.resume.next;
+    for (size_t i = 0; i < next; i++) {
+        outs[i] = (struct pw_outcome){.kind = in[i].ready ? PW_OUTCOME_DUPLICATE
+                                                          : PW_OUTCOME_REJECTED};
+        if (!in[i].ready)
+            pw_err_set(&outs[i].err, PW_E_MAX_ATTEMPTS, "given up in an earlier try of this batch");
+    }
+    return dispatch_alone(app, in, n, next, decode, offsets, noffsets,
+                          app->attempts.resume.counted, app->attempts.resume.seed, outs, err);
 }
 
 enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
@@ -302,6 +331,11 @@ enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
     bool counted = noffsets > 0;
     unsigned tries = 1;
     enum pw_err rc = PW_OK;
+    if (app->attempts.resume.set && n == app->attempts.resume.n &&
+        in[0].origin.partition == app->attempts.resume.partition &&
+        in[0].origin.offset == app->attempts.resume.offset)
+        return dispatch_resume(app, in, n, decode, offsets, noffsets, outs, err);
+    app->attempts.resume.set = false;
     if (counted)
         rc = pw_attempts_batch(&app->attempts, app->uow, in, n, &tries, err);
     if (rc) {
@@ -309,12 +343,12 @@ enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
         return rc;
     }
     if (tries > 1) /* a run from here died: find which message killed it */
-        return dispatch_alone(app, in, n, decode, offsets, noffsets, true, 2, outs, err);
+        return dispatch_alone(app, in, n, 0, decode, offsets, noffsets, true, 2, outs, err);
     for (size_t i = 0; i < n; i++)
         dispatch_decode(&in[i], decode);
     rc = pw_dispatch_batch(app, in, n, offsets, noffsets, outs, err);
     if (pw_err_kind(rc) != PW_KIND_FAILED)
         return rc;
     /* Some command's data was refused (a constraint, a value out of range): find which. */
-    return dispatch_alone(app, in, n, decode, offsets, noffsets, counted, 1, outs, err);
+    return dispatch_alone(app, in, n, 0, decode, offsets, noffsets, counted, 1, outs, err);
 }

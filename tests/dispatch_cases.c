@@ -731,3 +731,45 @@ void dispatch_case_a_drain_ends_while_others_keep_committing(struct world *w)
     cr_assert_eq(own, 10);
     pw_relay_release(&relay);
 }
+
+void dispatch_case_a_pass_alone_cut_short_goes_on_where_it_stopped_and_keeps_its_counts(
+    struct world *w)
+{
+    struct pw_cmd cmds[] = {cmd_create("k0", "r0", T0), cmd_create("k1", "r1", T0),
+                            cmd_create("k2", "r2", T0), cmd_create("k3", "r3", T0),
+                            cmd_create("k4", "r4", T0)};
+    struct pw_input *in = inputs_at(cmds, 5, 400);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 405};
+    struct pw_outcome outs[5];
+    struct pw_errbuf err;
+    /* A run from 400 died: this one goes one message at a time. */
+    struct pw_attempt died[] = {{.group = "g", .topic = "post-commands", .offset = 400,
+                                 .tries = 1}};
+    cr_assert_eq(pw_uow_attempts_start(&w->uow, died, 1, &err), PW_OK, "%s", err.msg);
+    /* The third message's transaction fails once, transiently. */
+    struct pw_fault plan = {.fail_id = "k2"};
+    struct pw_uow faulty;
+    cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
+    w->app.uow = &faulty;
+    cr_assert_eq(pw_dispatch_run(&w->app, in, 5, NULL, &off, 1, outs, &err), PW_E_TRANSIENT);
+    /* The same batch again, as the worker runs it after a backoff. */
+    cr_assert_eq(pw_dispatch_run(&w->app, in, 5, NULL, &off, 1, outs, &err), PW_OK, "%s", err.msg);
+    w->app.uow = &w->uow;
+    pw_uow_close(&faulty);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE, "done by the try that was cut short");
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
+    for (int i = 2; i < 5; i++)
+        cr_assert_eq(outs[i].kind, PW_OUTCOME_APPLIED, "command %d", i);
+    for (int i = 0; i < 5; i++) {
+        char post[8];
+        snprintf(post, sizeof post, "r%d", i);
+        assert_store_holds(w, post, 1);
+    }
+    /*
+     * Still one message at a time, with the counts a death left: had the
+     * rerun counted the batch's start afresh, it would have run as a batch
+     * and the count would be back to 1 at 400.
+     */
+    cr_assert_eq(counted_at(w, 404), 2);
+    free(in);
+}

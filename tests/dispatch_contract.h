@@ -27,7 +27,8 @@
     X(after_a_failed_confirm_the_next_round_waits_for_everything) \
     X(a_run_is_counted_once_per_batch_and_a_rerun_here_is_not_counted) \
     X(after_a_death_the_batch_runs_alone_and_a_killer_is_given_up_undecoded) \
-    X(a_drain_ends_while_others_keep_committing)
+    X(a_drain_ends_while_others_keep_committing) \
+    X(a_pass_alone_cut_short_goes_on_where_it_stopped_and_keeps_its_counts)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);
 DISPATCH_CASES(DISPATCH_CASE_DECL)

@@ -156,6 +156,11 @@ Test(config, a_kafka_config_file_comes_before_the_flags)
     snprintf(want, sizeof want, "-F %s:2: not key=value", path);
     cr_assert_str_eq(err.msg, want);
     pw_config_release(&cfg);
+    f = fopen(path, "w"); /* empty: no properties, not an error */
+    fclose(f);
+    cr_assert_eq(parse(&cfg, NULL, args, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(cfg.nall_props, 1);
+    pw_config_release(&cfg);
     unlink(path);
     cr_assert_eq(parse(&cfg, NULL, args, &err), PW_E_USAGE);
     snprintf(want, sizeof want, "-F %s: No such file or directory", path);
@@ -207,10 +212,12 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         {{"POSTWORKER_LOG_LEVEL=loud", NULL}, {NULL},
          "POSTWORKER_LOG_LEVEL 'loud' must be one of debug|info|warn|error"},
         {{NULL}, {"--log-level", "", NULL}, "--log-level '' must be one of debug|info|warn|error"},
-        {{NULL}, {"--max-attempts", "0", NULL},
-         "--max-attempts '0' must be a whole number from 1 to 1000"},
+        {{NULL}, {"--max-attempts", "1", NULL},
+         "--max-attempts '1' must be a whole number from 2 to 1000"},
         {{"POSTWORKER_MAX_ATTEMPTS=many", NULL}, {NULL},
-         "POSTWORKER_MAX_ATTEMPTS 'many' must be a whole number from 1 to 1000"},
+         "POSTWORKER_MAX_ATTEMPTS 'many' must be a whole number from 2 to 1000"},
+        {{NULL}, {"--log-format", "text|json", NULL},
+         "--log-format 'text|json' must be one of text|json"},
         {{NULL}, {"migrate", NULL}, "migrate needs a database: set DATABASE_URL or --database"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -30,6 +30,8 @@ struct pw_fault {
     const char *kill_id;
     /* The same, but the process hangs there for good: a stuck worker, for the liveness probe. */
     const char *hang_id;
+    /* The first time the inbox is asked about a command of this id, the call fails transiently. */
+    const char *fail_id;
 };
 
 /*

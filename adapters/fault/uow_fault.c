@@ -97,6 +97,8 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
         raise(SIGKILL);
     while (f->plan->hang_id && strcmp(f->plan->hang_id, id) == 0)
         pause();
+    if (f->plan->fail_id && strcmp(f->plan->fail_id, id) == 0 && !f->plan->failures++)
+        return pw_err_set(err, PW_E_TRANSIENT, "injected fault on command '%s'", id);
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);

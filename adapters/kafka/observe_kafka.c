@@ -64,9 +64,15 @@ void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk)
         if (p->partition < 0 || p->partition >= PW_METRICS_MAX_PARTITIONS)
             continue;
         ours[p->partition] = true;
-        if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0)
-            continue; /* nothing fetched yet: unknown, left as it was */
-        int64_t at = p->offset >= 0 ? p->offset : lo;
+        /*
+         * Nothing fetched yet, or no position yet (an idle partition after
+         * an assignment): unknown, left as it was, rather than the whole
+         * partition counted as lag.
+         */
+        if (p->offset < 0 ||
+            rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0)
+            continue;
+        int64_t at = p->offset;
         atomic_store_explicit(&m->lag[p->partition], hi > at ? hi - at : 0, memory_order_relaxed);
     }
     for (int p = 0; p < PW_METRICS_MAX_PARTITIONS; p++)
@@ -129,3 +135,45 @@ void kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk,
               (long long)(lo - 1), (long long)lo);
 }
 
+
+/* Ends the window once it is over: the count held back is said, even if no warning follows. */
+static void talk_window(struct kafka_talk *t, const struct pw_kafka_settings *s, long long now)
+{
+    if (now - t->window_ms < KAFKA_WARN_WINDOW_MS)
+        return;
+    if (t->held)
+        kafka_log(s, "warn",
+                  "%llu more dead letters and rejections in the last %d s were not logged one "
+                  "by one (postworker_dead_letters_total counts them all)",
+                  (unsigned long long)t->held, KAFKA_WARN_WINDOW_MS / 1000);
+    t->window_ms = now;
+    t->shown = t->held = 0;
+}
+
+bool kafka_talk_admit(struct kafka_talk *t, const struct pw_kafka_settings *s)
+{
+    talk_window(t, s, kafka_now_ms());
+    if (t->shown < KAFKA_WARN_MAX) {
+        t->shown++;
+        return true;
+    }
+    t->held++;
+    return false;
+}
+
+void kafka_talk_tick(struct kafka_talk *t, const struct pw_kafka_settings *s,
+                     const struct pw_kafka_worker_stats *st)
+{
+    long long now = kafka_now_ms();
+    talk_window(t, s, now);
+    if (st->consumed == t->progress_consumed || now - t->progress_ms < KAFKA_PROGRESS_MS)
+        return;
+    t->progress_ms = now;
+    t->progress_consumed = st->consumed;
+    kafka_log(s, "info",
+              "progress: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
+              "letters, %llu published",
+              (unsigned long long)st->consumed, (unsigned long long)st->applied,
+              (unsigned long long)st->duplicates, (unsigned long long)st->rejected,
+              (unsigned long long)st->dead_letters, (unsigned long long)st->published);
+}

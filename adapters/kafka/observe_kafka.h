@@ -11,6 +11,7 @@
 
 #include "adapters/kafka/batch_kafka.h"
 #include "adapters/kafka/settings.h"
+#include "adapters/kafka/worker_kafka.h"
 #include "ports/metrics.h"
 
 /* Counts the outcome of each message of b, and the dead letters by code. */
@@ -50,6 +51,30 @@ void kafka_log_outcome(const struct pw_kafka_settings *s, const struct pw_input 
  */
 void kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk, const char *topic,
                            int32_t partition, int64_t next);
+
+/*
+ * What the worker says on its own: a progress line every KAFKA_PROGRESS_MS
+ * while the counts move (and one more once they stop, so that the last line
+ * after a burst has its total), and at most KAFKA_WARN_MAX dead-letter and
+ * rejection lines per KAFKA_WARN_WINDOW_MS, then the count held back.
+ */
+#define KAFKA_PROGRESS_MS 5000
+#define KAFKA_WARN_MAX 20
+#define KAFKA_WARN_WINDOW_MS 10000
+
+struct kafka_talk {
+    long long progress_ms;      /* when the last progress line was said */
+    uint64_t progress_consumed; /* the count it showed */
+    long long window_ms;        /* when the warning window began */
+    uint64_t shown, held;       /* warnings said and held back in it */
+};
+
+/* True if one more warning may be said now; else it is counted. */
+bool kafka_talk_admit(struct kafka_talk *t, const struct pw_kafka_settings *s);
+
+/* Each turn of the loop: the progress line when due, the held count when the window ends. */
+void kafka_talk_tick(struct kafka_talk *t, const struct pw_kafka_settings *s,
+                     const struct pw_kafka_worker_stats *st);
 
 /* No partition is this worker's any more. */
 void kafka_observe_no_lag(struct pw_metrics *m);

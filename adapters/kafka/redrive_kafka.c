@@ -96,10 +96,11 @@ static enum pw_err redrive_send(struct redrive *r, const rd_kafka_message_t *m,
             RD_KAFKA_V_HEADERS(out), RD_KAFKA_V_END);
         if (!e)
             return PW_OK;
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || (r->o->stop && *r->o->stop)) {
             rd_kafka_headers_destroy(out);
-            return pw_err_set(r->err, kafka_err(e), "cannot send to '%s': %s", topic,
-                              rd_kafka_err2str(e));
+            return pw_err_set(r->err, e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PW_E_TRANSIENT
+                                                                         : kafka_err(e),
+                              "cannot send to '%s': %s", topic, rd_kafka_err2str(e));
         }
         rd_kafka_poll(r->producer, 100); /* the queue is full: let deliveries drain it */
     }
@@ -127,14 +128,14 @@ static bool redrive_one(const rd_kafka_message_t *m, void *arg)
                   "dlq.original.* headers say where the original is",
                   (int)m->partition, (long long)m->offset, dropped);
     } else {
-        st->sent++;
-        if (r->o->dry_run && st->sent <= REDRIVE_LIST_MAX)
+        if (r->o->dry_run && st->sent + 1 <= REDRIVE_LIST_MAX)
             kafka_log(r->o->settings, "info", "would send %d/%lld (%s, %s) key '%.*s'",
                       (int)m->partition, (long long)m->offset, kind, code,
                       m->key ? (int)(m->key_len < 200 ? m->key_len : 200) : 0,
                       m->key ? (const char *)m->key : "");
         else if (!r->o->dry_run)
             r->rc = redrive_send(r, m, hs);
+        st->sent += r->rc == PW_OK; /* queued; a refused delivery is counted as failed */
         if (r->producer)
             rd_kafka_poll(r->producer, 0);
     }

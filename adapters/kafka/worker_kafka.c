@@ -55,10 +55,7 @@ struct kworker {
     struct pw_kafka_worker_stats stats;
     bool waiting;              /* a dependency is down and that was logged */
     long long waiting_since_ms, waiting_said_ms;
-    long long last_progress_ms;
-    uint64_t progress_consumed;  /* the count the last progress line showed */
-    long long warn_window_ms;    /* rate limit of repeated warnings */
-    uint64_t warn_shown, warn_held;
+    struct kafka_talk talk;    /* progress lines and the rate of repeated warnings */
     enum pw_err fatal;         /* set by the rebalance callback, which cannot return it */
     struct pw_errbuf fatal_err;
     struct pw_metrics *m;      /* opts->metrics, or own_metrics */
@@ -151,40 +148,6 @@ static void kw_recovered(struct kworker *kw)
  * each one; heavy traffic gets a progress line every few seconds instead.
  */
 #define KW_LOG_EACH_MAX 8
-#define KW_PROGRESS_MS 5000
-
-/*
- * Dead-letter and rejection lines are warnings a producer can repeat at
- * will: at most KW_WARN_MAX of them per KW_WARN_WINDOW_MS, then a count of
- * those held back (the metrics count every one).
- */
-#define KW_WARN_MAX 20
-#define KW_WARN_WINDOW_MS 10000
-
-/* Ends the window once it is over: the count held back is said, even if no warning follows. */
-static void kw_warn_window(struct kworker *kw, long long now)
-{
-    if (now - kw->warn_window_ms < KW_WARN_WINDOW_MS)
-        return;
-    if (kw->warn_held)
-        kafka_log(kw->s, "warn",
-                  "%llu more dead letters and rejections in the last %d s were not logged one "
-                  "by one (postworker_dead_letters_total counts them all)",
-                  (unsigned long long)kw->warn_held, KW_WARN_WINDOW_MS / 1000);
-    kw->warn_window_ms = now;
-    kw->warn_shown = kw->warn_held = 0;
-}
-
-static bool kw_warn_admit(struct kworker *kw)
-{
-    kw_warn_window(kw, kafka_now_ms());
-    if (kw->warn_shown < KW_WARN_MAX) {
-        kw->warn_shown++;
-        return true;
-    }
-    kw->warn_held++;
-    return false;
-}
 
 static void kw_count_outcomes(struct kworker *kw)
 {
@@ -197,7 +160,7 @@ static void kw_count_outcomes(struct kworker *kw)
         kw->stats.duplicates += out->kind == PW_OUTCOME_DUPLICATE;
         kw->stats.dead_letters += rejected;
         kw->stats.rejected += rejected && b->in[i].ready && b->in[i].decoded.code == PW_OK;
-        if (rejected ? kw_warn_admit(kw) : each)
+        if (rejected ? kafka_talk_admit(&kw->talk, kw->s) : each)
             kafka_log_outcome(kw->s, &b->in[i], out, each);
     }
     kafka_observe_outcomes(kw->m, b);
@@ -205,25 +168,10 @@ static void kw_count_outcomes(struct kworker *kw)
     kw->stats.batches++;
 }
 
-/*
- * A progress line every KW_PROGRESS_MS while the counts move, with the
- * counts as of that moment, and one more once they stop, so that the last
- * line after a burst is the burst's total.
- */
+/* The progress line and the end of a warning window (observe_kafka.c). */
 static void kw_progress(struct kworker *kw)
 {
-    long long now = kafka_now_ms();
-    kw_warn_window(kw, now);
-    if (kw->stats.consumed == kw->progress_consumed || now - kw->last_progress_ms < KW_PROGRESS_MS)
-        return;
-    kw->last_progress_ms = now;
-    kw->progress_consumed = kw->stats.consumed;
-    kafka_log(kw->s, "info",
-              "progress: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
-              "letters, %llu published",
-              (unsigned long long)kw->stats.consumed, (unsigned long long)kw->stats.applied,
-              (unsigned long long)kw->stats.duplicates, (unsigned long long)kw->stats.rejected,
-              (unsigned long long)kw->stats.dead_letters, (unsigned long long)kw->stats.published);
+    kafka_talk_tick(&kw->talk, kw->s, &kw->stats);
 }
 
 /* Commits offs[0..n) to the group, or advances a replay's span. */
@@ -376,6 +324,7 @@ static void kw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             kw->fatal = rc;
         /* Offsets not committed by now are for partitions no longer ours. */
         kw->npending = 0;
+        kw->npending_stamps = 0;
         kafka_observe_no_lag(kw->m);
         kafka_log(kw->s, "info", "partitions revoked");
     }

@@ -34,12 +34,22 @@ struct pg_outbox {
     time_t last_try;
 };
 
+/*
+ * Connects if needed. A new session holds neither the relay lock nor the
+ * LISTEN of the old one: every path that may reconnect comes through here,
+ * so that no reconnect leaves the reader believing it is still the relay.
+ */
+static enum pw_err pg_outbox_connect(struct pg_outbox *o, struct pw_errbuf *err)
+{
+    if (!o->conn.pg || PQstatus(o->conn.pg) != CONNECTION_OK)
+        o->listening = o->leader = false;
+    return pg_connect(&o->conn, err);
+}
+
 /* Connects, listens and takes the relay lock as needed; false if not the relay. */
 static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_errbuf *err)
 {
-    if (!o->conn.pg)
-        o->listening = o->leader = false; /* a new session holds neither */
-    enum pw_err rc = pg_connect(&o->conn, err);
+    enum pw_err rc = pg_outbox_connect(o, err);
     if (!rc && !o->listening) {
         /*
          * Removing published rows needs no fsync of its own: a removal lost
@@ -125,7 +135,7 @@ static enum pw_err pg_outbox_remove(void *self, const uint64_t *seqs, size_t n,
     for (size_t i = 0; i < n; i++)
         pg_array_add_int(&a, (long long)seqs[i]);
     const char *vals[] = {pg_array_done(&a)};
-    enum pw_err rc = vals[0] ? pg_connect(&o->conn, err)
+    enum pw_err rc = vals[0] ? pg_outbox_connect(o, err)
                              : pw_err_set(err, PW_E_NOMEM, "out of memory");
     if (!rc)
         rc = pg_query(&o->conn, "remove published rows",
@@ -140,7 +150,7 @@ static enum pw_err pg_outbox_high(void *self, uint64_t *seq, struct pw_errbuf *e
 {
     struct pg_outbox *o = self;
     PGresult *res = NULL;
-    enum pw_err rc = pg_connect(&o->conn, err);
+    enum pw_err rc = pg_outbox_connect(o, err);
     if (!rc)
         rc = pg_query(&o->conn, "read the outbox's end", "SELECT coalesce(max(seq), 0) FROM outbox",
                       0, NULL, &res, err);
@@ -156,7 +166,7 @@ static enum pw_err pg_outbox_stats(void *self, int64_t *pending, int64_t *oldest
 {
     struct pg_outbox *o = self;
     PGresult *res = NULL;
-    enum pw_err rc = pg_connect(&o->conn, err);
+    enum pw_err rc = pg_outbox_connect(o, err);
     if (!rc)
         rc = pg_query(&o->conn, "count the outbox",
                       "SELECT count(*), coalesce((extract(epoch FROM clock_timestamp()"
