@@ -87,6 +87,9 @@ build/postworker-faults: build/obj/bootstrap/main_postworker_faults.o build/libp
 build/bench: build/obj/bench/bench.o build/libpw.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+build/bench-db-ceiling: build/obj/bench/ceiling_pg.o build/libpw.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
 build/obj/bench/%.o: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(PW_CFLAGS) -c $< -o $@
@@ -169,13 +172,15 @@ run: deps
 # durable defaults (fsync and synchronous_commit on).
 BENCH_ARGS ?=
 bench: deps
-	@$(MAKE) --no-print-directory all build/bench
-	tools/with-postgres --durable build/bench $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory all build/bench build/bench-db-ceiling
+	@if [ -n "$(BENCH_ARGS)" ]; then tools/with-postgres --durable build/bench $(BENCH_ARGS); \
+	else tools/with-postgres --durable tools/bench-all; fi
 
 # The same benchmark on a one-node Apache Kafka cluster instead of the embedded broker.
 bench-real: deps
-	@$(MAKE) --no-print-directory all build/bench
-	tools/with-kafka tools/with-postgres --durable build/bench $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory all build/bench build/bench-db-ceiling
+	@if [ -n "$(BENCH_ARGS)" ]; then tools/with-kafka tools/with-postgres --durable build/bench $(BENCH_ARGS); \
+	else tools/with-kafka tools/with-postgres --durable tools/bench-all; fi
 
 # The codec under libFuzzer (clang), for FUZZ_SECONDS (60), from the corpus
 # kept in tests/fuzz/corpus; new inputs it finds go to build/fuzz-new. An input
