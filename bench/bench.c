@@ -44,6 +44,7 @@ static const char usage[] =
     "  KAFKA_BROKERS     use this broker instead of an embedded one\n";
 
 struct run {
+    const char *prefix; /* the post ids of this run's commands */
     size_t n;
     size_t seen;
     int64_t *latency_us;
@@ -75,6 +76,10 @@ static void on_event(const struct pw_kafka_record *rec, void *arg)
     struct pw_event ev;
     if (r->seen >= r->n || pw_ce_decode_event(rec->value, rec->len, &ev, NULL) != PW_OK)
         return;
+    if (strncmp(ev.post.post_id, r->prefix, strlen(r->prefix)) != 0) {
+        pw_event_release(&ev); /* another run's, or the warm-up's */
+        return;
+    }
     if (r->seen == 0)
         r->first_us = t;
     r->last_us = t;
@@ -102,6 +107,25 @@ static void *watch_child(void *arg)
     return NULL;
 }
 
+/* Sends command i of the run tagged tag: a CreatePost with a 300-byte body. */
+static enum pw_err send_command(struct pw_kafka_client *c, const struct pw_kafka_settings *ks,
+                                const char *tag, size_t i, struct pw_errbuf *err)
+{
+    static char body[301];
+    if (!body[0]) {
+        for (size_t k = 0; k < 300; k++)
+            body[k] = "abcdefghijklmnopqrstuvwxyz      "[k % 32];
+    }
+    char post_id[64], json[1024];
+    snprintf(post_id, sizeof post_id, "bench-%s-%zu", tag, i);
+    int len = snprintf(json, sizeof json,
+                       "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/bench\","
+                       "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
+                       "\"author_name\":\"Bench\",\"title\":\"Post %zu\",\"body\":\"%s\"}}",
+                       post_id, post_id, i, body);
+    return pw_kafka_client_produce(c, ks->commands_topic, post_id, json, (size_t)len, NULL, err);
+}
+
 static int preload(const struct pw_kafka_settings *ks, size_t n, const char *tag)
 {
     struct pw_kafka_client *c;
@@ -110,20 +134,9 @@ static int preload(const struct pw_kafka_settings *ks, size_t n, const char *tag
         fprintf(stderr, "bench: %s\n", err.msg);
         return -1;
     }
-    char body[301];
-    for (size_t i = 0; i < 300; i++)
-        body[i] = "abcdefghijklmnopqrstuvwxyz      "[i % 32];
-    body[300] = '\0';
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        char post_id[64], json[1024];
-        snprintf(post_id, sizeof post_id, "bench-%s-%zu", tag, i);
-        int len = snprintf(json, sizeof json,
-                           "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/bench\","
-                           "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
-                           "\"author_name\":\"Bench\",\"title\":\"Post %zu\",\"body\":\"%s\"}}",
-                           post_id, post_id, i, body);
-        if (pw_kafka_client_produce(c, ks->commands_topic, post_id, json, (size_t)len, NULL, &err))
+        if (send_command(c, ks, tag, i, &err))
             rc = -1;
         if ((i + 1) % (n / 10 ? n / 10 : 1) == 0)
             fprintf(stderr, "bench: %zu of %zu commands preloaded\n", i + 1, n);
@@ -134,6 +147,58 @@ static int preload(const struct pw_kafka_settings *ks, size_t n, const char *tag
         fprintf(stderr, "bench: preload failed: %s\n", err.msg);
     pw_kafka_client_free(c);
     return rc;
+}
+
+/* A paced run: rate commands a second for n commands, from a thread, while the worker runs. */
+struct pace {
+    const struct pw_kafka_settings *ks;
+    const char *tag;
+    size_t n;
+    long rate;
+    volatile sig_atomic_t *stop;
+};
+
+static void *pace_commands(void *arg)
+{
+    struct pace *p = arg;
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    if (pw_kafka_client_new(&c, p->ks, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return NULL;
+    }
+    int64_t start = now_us();
+    for (size_t i = 0; i < p->n && !*p->stop; i++) {
+        int64_t wait = start + (int64_t)((double)i * 1e6 / (double)p->rate) - now_us();
+        if (wait > 1000)
+            usleep((useconds_t)wait);
+        if (send_command(c, p->ks, p->tag, i, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            break;
+        }
+        if ((i + 1) % (size_t)(p->rate * 5) == 0)
+            fprintf(stderr, "bench: %zu of %zu paced commands sent\n", i + 1, p->n);
+    }
+    pw_kafka_client_flush(c, &err);
+    pw_kafka_client_free(c);
+    return NULL;
+}
+
+/* Waits (at most 60 s) until the worker has its partitions, as its log says. */
+static void wait_assigned(void)
+{
+    for (int i = 0; i < 600; i++) {
+        FILE *f = fopen("build/bench-worker.log", "r");
+        char line[1024];
+        bool yes = false;
+        while (f && !yes && fgets(line, sizeof line, f))
+            yes = strstr(line, "assigned") != NULL;
+        if (f)
+            fclose(f);
+        if (yes)
+            return;
+        usleep(100000);
+    }
 }
 
 static volatile sig_atomic_t noop_stop;
@@ -225,11 +290,12 @@ static void noop_worker(const char *brokers, size_t batch)
                 int len = snprintf(ev, sizeof ev,
                                    "{\"specversion\":\"1.0\",\"id\":\"n-%lld\",\"source\":\"/noop\","
                                    "\"type\":\"PostCreated\",\"time\":\"%s\",\"causationid\":\"x\","
-                                   "\"correlationid\":\"x\",\"data\":{\"post_id\":\"x\","
+                                   "\"correlationid\":\"x\",\"data\":{\"post_id\":\"%.*s\","
                                    "\"author_name\":\"a\",\"title\":\"t\",\"version\":1,"
                                    "\"created_at\":\"%s\",\"updated_at\":\"%s\",\"deleted_at\":null,"
                                    "\"body\":\"",
-                                   (long long)m->offset, at, at, at);
+                                   (long long)m->offset, at, (int)(m->key_len < 64 ? m->key_len : 0),
+                                   m->key ? (const char *)m->key : "", at, at);
                 while ((size_t)len + 3 < m->len && (size_t)len + 3 < sizeof ev)
                     ev[len++] = 'b'; /* as large as the command */
                 len += snprintf(ev + len, sizeof ev - (size_t)len, "\"}}");
@@ -276,6 +342,7 @@ static pid_t start_worker(const char *brokers, const char *batch, const char *st
 int main(int argc, char **argv)
 {
     size_t n = 100000;
+    long rate = 0, seconds = 30;
     const char *batch = NULL, *store = "inmem";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
@@ -284,11 +351,17 @@ int main(int argc, char **argv)
             batch = argv[++i];
         } else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
             store = argv[++i];
+        } else if (strcmp(argv[i], "--paced") == 0 && i + 1 < argc) {
+            rate = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+            seconds = strtol(argv[++i], NULL, 10);
         } else {
             fputs(usage, strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
+    if (rate > 0)
+        n = (size_t)(rate * (seconds > 0 ? seconds : 30));
     if (n == 0 || (strcmp(store, "inmem") != 0 && strcmp(store, "pg") != 0 &&
                    strcmp(store, "noop") != 0)) {
         fputs(usage, stderr);
@@ -316,16 +389,23 @@ int main(int argc, char **argv)
         .commands_topic = "post-commands", .events_topic = "post-events",
         .dlq_topic = "post-commands.dlq",
     };
-    char tag[32];
+    char tag[32], prefix[48];
     snprintf(tag, sizeof tag, "%ld", (long)time(NULL));
-    struct run r = {.n = n, .latency_us = calloc(n, sizeof(int64_t))};
+    snprintf(prefix, sizeof prefix, "bench-%s-", tag);
+    struct run r = {.prefix = prefix, .n = n, .latency_us = calloc(n, sizeof(int64_t))};
     int status = 1;
-    if (!r.latency_us || preload(&ks, n, tag))
+    if (!r.latency_us || (!rate && preload(&ks, n, tag)))
         goto out;
     fprintf(stderr, "bench: starting the worker (store %s, log in build/bench-worker.log)\n", store);
     r.child = start_worker(brokers, batch, store);
-    pthread_t watcher;
+    pthread_t watcher, pacer;
     pthread_create(&watcher, NULL, watch_child, &r);
+    struct pace pace = {.ks = &ks, .tag = tag, .n = n, .rate = rate, .stop = &r.stop};
+    if (rate) {
+        wait_assigned();
+        fprintf(stderr, "bench: sending %zu commands at %ld a second\n", n, rate);
+        pthread_create(&pacer, NULL, pace_commands, &pace);
+    }
     /*
      * On a real broker the events topic exists only once the worker has
      * looked it up (auto-creation): until then, ask again.
@@ -341,6 +421,8 @@ int main(int argc, char **argv)
     }
     r.stop = 1;
     pthread_join(watcher, NULL);
+    if (rate)
+        pthread_join(pacer, NULL);
     if (!r.child_done) {
         kill(r.child, SIGTERM);
         wait4(r.child, &r.child_status, 0, &r.child_usage);
@@ -351,12 +433,16 @@ int main(int argc, char **argv)
     }
     qsort(r.latency_us, n, sizeof *r.latency_us, cmp_i64);
     double secs = (double)(r.last_us - r.first_us) / 1e6;
-    printf("| store | batch | commands | seconds | commands/s | p50 latency | p99 latency | worker peak RSS |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
-    printf("| %s | %s | %zu | %.2f | %.0f | %.0f ms | %.0f ms | %.1f MiB |\n", store,
-           batch ? batch : "default", n, secs, secs > 0 ? (double)n / secs : 0.0,
+    double cpu = (double)r.child_usage.ru_utime.tv_sec + r.child_usage.ru_utime.tv_usec / 1e6 +
+                 (double)r.child_usage.ru_stime.tv_sec + r.child_usage.ru_stime.tv_usec / 1e6;
+    printf("| store | batch | commands | seconds | commands/s | p50 latency | p99 latency | "
+           "worker peak RSS | p999 latency | worker CPU per command |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| %s | %s | %zu | %.2f | %.0f | %.1f ms | %.1f ms | %.1f MiB | %.1f ms | %.0f us |\n",
+           store, batch ? batch : "default", n, secs, secs > 0 ? (double)n / secs : 0.0,
            (double)r.latency_us[n / 2] / 1000, (double)r.latency_us[(n * 99) / 100] / 1000,
-           (double)r.child_usage.ru_maxrss / 1024);
+           (double)r.child_usage.ru_maxrss / 1024, (double)r.latency_us[(n * 999) / 1000] / 1000,
+           cpu * 1e6 / (double)n);
     status = 0;
 out:
     free(r.latency_us);
