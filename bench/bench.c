@@ -29,10 +29,7 @@
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/cloudevents.h"
 #include "adapters/kafka/embedded_kafka.h"
-#include "domain/time.h"
-
-#include <librdkafka/rdkafka.h>
-#include <stdint.h>
+#include "adapters/kafka/noop_kafka.h"
 
 static const char usage[] =
     "usage: bench [-n COMMANDS] [--batch-size N] [--store inmem|pg|noop]\n"
@@ -209,114 +206,18 @@ static void noop_on_term(int sig)
     noop_stop = 1;
 }
 
-static rd_kafka_t *noop_handle(rd_kafka_type_t type, const char *brokers, const char *const *kv)
+/* The broker's ceiling (adapters/kafka/noop_kafka.h), as the child process a worker would be. */
+static void noop_worker(const char *brokers)
 {
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
-    for (; kv && kv[0]; kv += 2)
-        rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr);
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-    if (!rk)
-        fprintf(stderr, "bench: %s\n", errstr);
-    return rk;
-}
-
-/*
- * The broker's ceiling: a worker that does no work. It consumes batches and
- * produces for each command an event of the same size (valid, so that the
- * reader can time it); a command's offset is stored once its event is
- * acknowledged and committed in the background. The Kafka half of the real
- * worker's path, as fast as librdkafka goes, and nothing else.
- */
-static rd_kafka_t *noop_consumer;
-
-/* An event acknowledged: its command's offset may be committed (auto-commit of stored offsets). */
-static void noop_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    if (m->err)
-        return;
-    uint64_t at = (uint64_t)(uintptr_t)m->_private;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, "post-commands", (int32_t)(at >> 48))->offset =
-        (int64_t)(at & ((1ULL << 48) - 1)) + 1;
-    rd_kafka_offsets_store(noop_consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-static void noop_worker(const char *brokers, size_t batch)
-{
-    /* Offsets are stored as events are acknowledged, and committed in the background. */
-    static const char *const ckv[] = {"group.id", "bench-noop", "enable.auto.commit", "true",
-                                      "enable.auto.offset.store", "false",
-                                      "auto.commit.interval.ms", "1000",
-                                      "auto.offset.reset", "earliest", NULL};
-    static const char *const pkv[] = {"enable.idempotence", "true", "acks", "all",
-                                      "linger.ms", "2", NULL};
     signal(SIGTERM, noop_on_term);
-    rd_kafka_t *c = noop_handle(RD_KAFKA_CONSUMER, brokers, ckv);
-    noop_consumer = c;
-    rd_kafka_conf_t *pconf = rd_kafka_conf_new();
-    char errstr[256];
-    rd_kafka_conf_set(pconf, "bootstrap.servers", brokers, errstr, sizeof errstr);
-    for (const char *const *kv = pkv; kv[0]; kv += 2)
-        rd_kafka_conf_set(pconf, kv[0], kv[1], errstr, sizeof errstr);
-    rd_kafka_conf_set_dr_msg_cb(pconf, noop_delivered);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof errstr);
-    if (!c || !p)
+    struct pw_kafka_settings s = {.brokers = brokers, .group = "bench-noop",
+                                  .commands_topic = "post-commands", .events_topic = "post-events",
+                                  .dlq_topic = "post-commands.dlq", .stop = &noop_stop};
+    struct pw_errbuf err;
+    if (pw_kafka_noop_worker(&s, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
         _exit(1);
-    rd_kafka_poll_set_consumer(c);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, "post-commands", RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(c, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    char ev[2048], at[PW_TIME_STRLEN];
-    while (!noop_stop) {
-        size_t n = 0;
-        for (int64_t deadline = 0; n < batch && !noop_stop;) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(c, n ? 5 : 100);
-            if (!m) {
-                if (n && now_us() > deadline)
-                    break;
-                continue;
-            }
-            if (!m->err) {
-                if (!n)
-                    deadline = now_us() + 20000; /* the worker's batch wait */
-                rd_kafka_timestamp_type_t tstype;
-                pw_time_format(rd_kafka_message_timestamp(m, &tstype) * 1000, at);
-                int len = snprintf(ev, sizeof ev,
-                                   "{\"specversion\":\"1.0\",\"id\":\"n-%lld\",\"source\":\"/noop\","
-                                   "\"type\":\"PostCreated\",\"time\":\"%s\",\"causationid\":\"x\","
-                                   "\"correlationid\":\"x\",\"data\":{\"post_id\":\"%.*s\","
-                                   "\"author_name\":\"a\",\"title\":\"t\",\"version\":1,"
-                                   "\"created_at\":\"%s\",\"updated_at\":\"%s\",\"deleted_at\":null,"
-                                   "\"body\":\"",
-                                   (long long)m->offset, at, (int)(m->key_len < 64 ? m->key_len : 0),
-                                   m->key ? (const char *)m->key : "", at, at);
-                while ((size_t)len + 3 < m->len && (size_t)len + 3 < sizeof ev)
-                    ev[len++] = 'b'; /* as large as the command */
-                len += snprintf(ev + len, sizeof ev - (size_t)len, "\"}}");
-                void *where = (void *)(uintptr_t)(((uint64_t)m->partition << 48) | (uint64_t)m->offset);
-                while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC("post-events"),
-                                         RD_KAFKA_V_KEY(m->key, m->key_len),
-                                         RD_KAFKA_V_VALUE(ev, (size_t)len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_OPAQUE(where),
-                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                    rd_kafka_poll(p, 10);
-                n++;
-            }
-            rd_kafka_message_destroy(m);
-        }
-        rd_kafka_poll(p, 0); /* delivery reports: the acknowledged offsets are stored */
     }
-    rd_kafka_flush(p, 30000);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    rd_kafka_destroy(p);
     _exit(0);
 }
 
@@ -326,7 +227,7 @@ static pid_t start_worker(const char *brokers, const char *batch, const char *st
     if (pid != 0)
         return pid;
     if (strcmp(store, "noop") == 0)
-        noop_worker(brokers, batch ? strtoul(batch, NULL, 10) : 500);
+        noop_worker(brokers);
     setenv("KAFKA_BROKERS", brokers, 1);
     if (batch)
         setenv("POSTWORKER_BATCH_SIZE", batch, 1);

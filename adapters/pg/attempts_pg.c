@@ -60,8 +60,7 @@ enum pw_err pg_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
         rc = pg_connect(&u->conn, err);
     if (!rc)
         rc = pg_query(&u->conn, "count the attempts", attempts_sql, 5, vals, &res, err);
-    for (int i = 0; i < 5; i++)
-        pg_array_release(&c[i]);
+    pg_arrays_release(c, 5);
     if (rc)
         return rc;
     for (size_t i = 0; i < n && !rc; i++) {

@@ -299,3 +299,9 @@ void pg_array_release(struct pg_array *a)
     free(a->p);
     memset(a, 0, sizeof *a);
 }
+
+void pg_arrays_release(struct pg_array *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        pg_array_release(&a[i]);
+}

@@ -73,5 +73,7 @@ void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len);
 /* The literal, NUL-terminated, owned by a; NULL if memory ran out. */
 const char *pg_array_done(struct pg_array *a);
 void pg_array_release(struct pg_array *a);
+/* pg_array_release on a[0..n). */
+void pg_arrays_release(struct pg_array *a, int n);
 
 #endif

@@ -31,6 +31,14 @@ void pw_pg_store_free(struct pw_pg_store *store);
  */
 enum pw_err pw_pg_migrate(struct pw_pg_store *store, int *applied, struct pw_errbuf *err);
 
+/*
+ * The database's ceiling for make bench (ceiling_pg.c): the worker's own
+ * writes for n commands, batch at a time, pipelined and durable, in a
+ * schema of its own that it drops; *seconds is how long they took.
+ */
+enum pw_err pw_pg_ceiling(const char *url, size_t n, size_t batch, double *seconds,
+                          struct pw_errbuf *err);
+
 /* A unit of work on its own connection. PW_E_NOMEM on failure. */
 enum pw_err pw_pg_uow_open(struct pw_uow *uow, struct pw_pg_store *store);
 

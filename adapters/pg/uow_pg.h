@@ -59,6 +59,16 @@ int pg_grow(void **v, size_t *cap, size_t need, size_t size);
 enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
                               int32_t partition, int64_t offset, struct pw_errbuf *err);
 
+/*
+ * The commit-time statements of new posts (8 arrays: post_id, author_name,
+ * title, body, version, created_at, updated_at, deleted_at), inbox marks
+ * (source, id, outcome) and offsets (group, topic, partition, next): in
+ * write_pg.c, shared with the database's ceiling of make bench.
+ */
+extern const char pg_insert_posts_sql[];
+extern const char pg_insert_inbox_sql[];
+extern const char pg_upsert_offsets_sql[];
+
 /* The unit of work's attempts_start (ports/uow.h): in attempts_pg.c. */
 enum pw_err pg_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
                                   struct pw_errbuf *err);

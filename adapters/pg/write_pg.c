@@ -86,12 +86,6 @@ static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
     return PW_OK;
 }
 
-static void pg_arrays_release(struct pg_array *c, int n)
-{
-    for (int i = 0; i < n; i++)
-        pg_array_release(&c[i]);
-}
-
 static void pg_post_columns(struct pg_array *c, const struct pw_post *p)
 {
     pg_array_add(&c[0], p->post_id);
@@ -107,6 +101,19 @@ static void pg_post_columns(struct pg_array *c, const struct pw_post *p)
 #define PG_POST_ARRAYS                                                                         \
     "$1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::timestamptz[], "         \
     "$7::timestamptz[], $8::timestamptz[]"
+
+const char pg_insert_posts_sql[] =
+    "INSERT INTO posts (post_id, author_name, title, body, version, created_at, updated_at,"
+    " deleted_at) SELECT * FROM unnest(" PG_POST_ARRAYS ") ON CONFLICT (post_id) DO NOTHING";
+const char pg_insert_inbox_sql[] =
+    "INSERT INTO inbox (source, id, outcome) SELECT * FROM unnest($1::text[], $2::text[],"
+    " $3::text[]) ON CONFLICT (source, id) DO NOTHING";
+/* GREATEST: a stored offset never moves backwards, whoever writes last. */
+const char pg_upsert_offsets_sql[] =
+    "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[])"
+    " ON CONFLICT (consumer_group, topic, partition) DO UPDATE"
+    " SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset)";
 
 static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
 {
@@ -125,10 +132,7 @@ static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
     }
     if (ins[0].n)
         rc = pg_write(u, "new posts",
-                      "INSERT INTO posts (post_id, author_name, title, body, version, created_at,"
-                      " updated_at, deleted_at) SELECT * FROM unnest(" PG_POST_ARRAYS ")"
-                      " ON CONFLICT (post_id) DO NOTHING",
-                      ins, 8, (long long)ins[0].n, err);
+                      pg_insert_posts_sql, ins, 8, (long long)ins[0].n, err);
     if (!rc && upd[0].n)
         rc = pg_write(u, "changed posts",
                       "UPDATE posts p SET author_name = u.author_name, title = u.title,"
@@ -157,10 +161,7 @@ static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
     enum pw_err rc = PW_OK;
     if (c[0].n)
         rc = pg_write(u, "inbox marks",
-                      "INSERT INTO inbox (source, id, outcome)"
-                      " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
-                      " ON CONFLICT (source, id) DO NOTHING",
-                      c, 3, (long long)c[0].n, err);
+                      pg_insert_inbox_sql, c, 3, (long long)c[0].n, err);
     pg_arrays_release(c, 3);
     return rc;
 }
@@ -230,14 +231,7 @@ static enum pw_err pg_write_offsets(struct pg_uow *u, struct pw_errbuf *err)
         pg_array_add_int(&c[2], u->offsets[i].partition);
         pg_array_add_int(&c[3], u->offsets[i].next);
     }
-    /* GREATEST: a stored offset never moves backwards, whoever writes last. */
-    enum pw_err rc = pg_write(
-        u, "offsets",
-        "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[])"
-        " ON CONFLICT (consumer_group, topic, partition) DO UPDATE"
-        " SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset)",
-        c, 4, -1, err);
+    enum pw_err rc = pg_write(u, "offsets", pg_upsert_offsets_sql, c, 4, -1, err);
     pg_arrays_release(c, 4);
     return rc;
 }
