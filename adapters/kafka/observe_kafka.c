@@ -2,38 +2,25 @@
 
 #include "adapters/kafka/conf.h"
 
-void kafka_observe_outcomes(struct pw_metrics *m, const struct kafka_batch *b)
+void kafka_observe_outcome(struct pw_metrics *m, const struct pw_outcome *out)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        const struct pw_outcome *out = &b->outs[i];
-        enum pw_metric_outcome o;
-        switch (out->kind) {
-        case PW_OUTCOME_APPLIED: o = PW_M_APPLIED; break;
-        case PW_OUTCOME_DUPLICATE: o = PW_M_DUPLICATE; break;
-        case PW_OUTCOME_REJECTED:
-            switch (pw_err_kind(out->err.code)) {
-            case PW_KIND_MALFORMED: o = PW_M_MALFORMED; break;
-            case PW_KIND_UNSUPPORTED: o = PW_M_UNSUPPORTED; break;
-            case PW_KIND_FAILED: o = PW_M_FAILED; break;
-            default: o = PW_M_REJECTED; break;
-            }
-            if (out->err.code >= 0 && out->err.code < PW_E__COUNT)
-                pw_metric_add(&m->dead_letters[out->err.code], 1);
-            break;
-        default: continue; /* a retry is counted when it is done */
+    enum pw_metric_outcome o;
+    switch (out->kind) {
+    case PW_OUTCOME_APPLIED: o = PW_M_APPLIED; break;
+    case PW_OUTCOME_DUPLICATE: o = PW_M_DUPLICATE; break;
+    case PW_OUTCOME_REJECTED:
+        switch (pw_err_kind(out->err.code)) {
+        case PW_KIND_MALFORMED: o = PW_M_MALFORMED; break;
+        case PW_KIND_UNSUPPORTED: o = PW_M_UNSUPPORTED; break;
+        case PW_KIND_FAILED: o = PW_M_FAILED; break;
+        default: o = PW_M_REJECTED; break;
         }
-        pw_metric_add(&m->commands[o], 1);
+        if (out->err.code >= 0 && out->err.code < PW_E__COUNT)
+            pw_metric_add(&m->dead_letters[out->err.code], 1);
+        break;
+    default: return; /* a retry is counted when it is done */
     }
-}
-
-size_t kafka_observe_stamps(const struct kafka_batch *b, int64_t *ts)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (b->outs[i].kind == PW_OUTCOME_APPLIED && b->outs[i].nevents &&
-            b->in[i].origin.timestamp_ms >= 0)
-            ts[n++] = b->in[i].origin.timestamp_ms;
-    return n;
+    pw_metric_add(&m->commands[o], 1);
 }
 
 void kafka_observe_latency(struct pw_metrics *m, const int64_t *ts, size_t n)

@@ -14,16 +14,13 @@
 #include "adapters/kafka/worker_kafka.h"
 #include "ports/metrics.h"
 
-/* Counts the outcome of each message of b, and the dead letters by code. */
-void kafka_observe_outcomes(struct pw_metrics *m, const struct kafka_batch *b);
+/* Counts one message's outcome, and its dead letter by code. */
+void kafka_observe_outcome(struct pw_metrics *m, const struct pw_outcome *out);
 
 /*
- * The Kafka timestamps of b's commands that published events, into ts
- * (room for b->n); how many.
+ * The latency of the commands stamped ts[0..n) (their Kafka timestamps),
+ * now that their events are acknowledged.
  */
-size_t kafka_observe_stamps(const struct kafka_batch *b, int64_t *ts);
-
-/* Their latency now that their events are acknowledged. */
 void kafka_observe_latency(struct pw_metrics *m, const int64_t *ts, size_t n);
 
 /*

@@ -149,23 +149,33 @@ static void kw_recovered(struct kworker *kw)
  */
 #define KW_LOG_EACH_MAX 8
 
-static void kw_count_outcomes(struct kworker *kw)
+/*
+ * One pass over the batch's outcomes: the counts, the metrics, the log
+ * lines, and into stamps_next the Kafka timestamps of the commands whose
+ * events are on their way (for their latency); how many.
+ */
+static size_t kw_count_outcomes(struct kworker *kw)
 {
     const struct kafka_batch *b = &kw->batch;
     bool each = b->n <= KW_LOG_EACH_MAX;
+    size_t nstamps = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct pw_outcome *out = &b->outs[i];
+        const struct pw_input *in = &b->in[i];
         bool rejected = out->kind == PW_OUTCOME_REJECTED;
         kw->stats.applied += out->kind == PW_OUTCOME_APPLIED;
         kw->stats.duplicates += out->kind == PW_OUTCOME_DUPLICATE;
         kw->stats.dead_letters += rejected;
-        kw->stats.rejected += rejected && b->in[i].ready && b->in[i].decoded.code == PW_OK;
+        kw->stats.rejected += rejected && in->ready && in->decoded.code == PW_OK;
+        kafka_observe_outcome(kw->m, out);
+        if (out->kind == PW_OUTCOME_APPLIED && out->nevents && in->origin.timestamp_ms >= 0)
+            kw->stamps_next[nstamps++] = in->origin.timestamp_ms;
         if (rejected ? kafka_talk_admit(&kw->talk, kw->s) : each)
-            kafka_log_outcome(kw->s, &b->in[i], out, each);
+            kafka_log_outcome(kw->s, in, out, each);
     }
-    kafka_observe_outcomes(kw->m, b);
     kw->stats.consumed += b->n;
     kw->stats.batches++;
+    return nstamps;
 }
 
 /* The progress line and the end of a warning window (observe_kafka.c). */
@@ -267,8 +277,7 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     if (!rc) {
         pw_histogram_observe(&kw->m->batch_duration, (double)(kafka_now_us() - started) / 1e6);
         kw_recovered(kw);
-        kw_count_outcomes(kw);
-        size_t nstamps = kafka_observe_stamps(b, kw->stamps_next);
+        size_t nstamps = kw_count_outcomes(kw);
         rc = kw_publish(kw, b->offsets, b->noffsets, nstamps, false, err);
     }
     kafka_batch_drop(b);

@@ -2,14 +2,9 @@
 # make install as a packager runs it (PREFIX, DESTDIR), the systemd unit
 # checked by systemd-analyze verify, and the man pages by groff's warnings.
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $1"; }
-check() { name=$1; shift; if "$@"; then ok; else no "$name"; fi; }
 cd "$root" || exit 1
 
 make -s install DESTDIR="$tmp/dest" PREFIX=/usr >"$tmp/install.log" 2>&1

@@ -4,23 +4,14 @@
 # worker and answering a query, and readiness following the database down
 # and up while liveness stays 200. Run under tools/with-postgres.
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-PW="$root/build/postworker"
-PC="$root/build/postctl"
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 cd "$tmp" || exit 1
 prom=""
 "$PW" --http 127.0.0.1:0 --log-format json >worker.log 2>&1 &
 pid=$!
-fail=0
 # A failed run keeps its folder (worker.log, prometheus.log) and says where.
 trap 'kill -9 $pid $prom 2>/dev/null; if [ "$fail" = 0 ]; then rm -rf "$tmp"; else echo "kept $tmp"; fi' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $1"; }
-check() { name=$1; shift; if "$@"; then ok; else no "$name"; fi; }
-until_ok() { n=$1; shift; i=0; while [ $i -lt $((n * 5)) ]; do "$@" && return 0; sleep 0.2; i=$((i + 1)); done; return 1; }
 
 port_known() { grep -q 'http: /healthz' worker.log; }
 check "the worker says where it listens" until_ok 30 port_known

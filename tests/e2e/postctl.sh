@@ -2,27 +2,18 @@
 # postctl against a running worker on the embedded broker, as a user runs
 # them: the real binaries, in a scratch folder of their own.
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-PW="$root/build/postworker"
-PC="$root/build/postctl"
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 cd "$tmp" || exit 1
 "$PW" >worker.log 2>&1 &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-no() { fail=$((fail + 1)); echo "FAIL: $1"; }
-check() { name=$1; shift; if "$@"; then ok; else no "$name"; fi; }
 
 # Wait (bounded) until the worker has written its broker address.
 i=0
 while [ ! -s .postworker/brokers ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "worker writes .postworker/brokers" test -s .postworker/brokers
 
-# until_ok N CMD...: retry CMD for up to N seconds.
-until_ok() { n=$1; shift; i=0; while [ $i -lt $((n * 5)) ]; do "$@" && return 0; sleep 0.2; i=$((i + 1)); done; return 1; }
 
 id=$("$PC" create --post-id hello-world --author Ada --title Hello --body "First post")
 check "create prints the command id" sh -c "echo '$id' | grep -Eq '^[0-9a-f-]{36}$'"
