@@ -1,5 +1,7 @@
 /*
- * CloudEvents 1.0 over JSON with jansson. Decoding checks the envelope in a
+ * CloudEvents 1.0 over JSON: read with jansson, written by json_out.c (the
+ * worker's hot path, where building a jansson tree cost more than the rest of
+ * a command's work; see README, Performance). Decoding checks the envelope in a
  * fixed order (specversion, id, source, type, time, correlationid, content
  * type, then type support, then data) so that the same bad message always
  * gives the same error. The decoded command's data strings are copied into
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/kafka/json_out.h"
 #include "domain/text.h"
 
 #define PW_EVENT_SOURCE "/postworker"
@@ -355,95 +358,79 @@ out:
     return rc;
 }
 
-/* json_object_set_new() that remembers a failure (a NULL value) in *ok. */
-static void ce_set(json_t *obj, const char *key, json_t *val, bool *ok)
-{
-    if (!val || json_object_set_new(obj, key, val) != 0)
-        *ok = false;
-}
-
-static json_t *ce_time(pw_time t)
+static void ce_time(struct pw_json_out *w, const char *key, pw_time t)
 {
     char buf[PW_TIME_STRLEN];
-    return t == PW_TIME_NONE ? json_null() : json_string(pw_time_format(t, buf));
+    pw_json_string(w, key, t == PW_TIME_NONE ? NULL : pw_time_format(t, buf));
 }
 
-static enum pw_err ce_dump(json_t *root, bool ok, char **out, size_t *len, struct pw_errbuf *err)
+static enum pw_err ce_finish(struct pw_json_out *w, char **out, size_t *len, const char *what,
+                             struct pw_errbuf *err)
 {
-    char *s = ok ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    if (!s)
-        return pw_err_set(err, PW_E_FATAL, "cannot encode JSON: out of memory or invalid UTF-8");
-    *out = s;
-    *len = strlen(s);
+    if (!(*out = pw_json_finish(w, len)))
+        return pw_err_set(err, PW_E_FATAL, "cannot encode %s: out of memory or invalid UTF-8",
+                          what);
     return PW_OK;
 }
 
+/* The event, member by member in the contract's order, as jansson would write it. */
 enum pw_err pw_ce_encode_event(const struct pw_event *ev, char **out, size_t *len,
                                struct pw_errbuf *err)
 {
     const struct pw_post *post = &ev->post;
-    bool ok = true;
-    json_t *data = json_object(), *root = json_object();
-    if (!data || !root) {
-        json_decref(data);
-        json_decref(root);
-        return pw_err_set(err, PW_E_NOMEM, "out of memory encoding an event");
-    }
-    ce_set(data, "post_id", json_string(post->post_id), &ok);
-    ce_set(data, "author_name", json_string(post->author_name), &ok);
-    ce_set(data, "title", json_string(post->title), &ok);
-    ce_set(data, "body", json_string(post->body), &ok);
-    ce_set(data, "version", json_integer(post->version), &ok);
-    ce_set(data, "created_at", ce_time(post->created_at), &ok);
-    ce_set(data, "updated_at", ce_time(post->updated_at), &ok);
-    ce_set(data, "deleted_at", ce_time(post->deleted_at), &ok);
-
-    ce_set(root, "specversion", json_string("1.0"), &ok);
-    ce_set(root, "id", json_string(ev->id), &ok);
-    ce_set(root, "source", json_string(PW_EVENT_SOURCE), &ok);
-    ce_set(root, "type", json_string(pw_event_type_name(ev->type)), &ok);
-    ce_set(root, "subject", json_string(post->post_id), &ok);
-    ce_set(root, "time", ce_time(ev->time), &ok);
-    ce_set(root, "datacontenttype", json_string("application/json"), &ok);
-    ce_set(root, "causationid", json_string(ev->causation_id), &ok);
-    ce_set(root, "correlationid", json_string(ev->correlation_id), &ok);
+    struct pw_json_out w;
+    pw_json_begin(&w, 512 + (post->body ? strlen(post->body) : 0));
+    pw_json_string(&w, "specversion", "1.0");
+    pw_json_string(&w, "id", ev->id);
+    pw_json_string(&w, "source", PW_EVENT_SOURCE);
+    pw_json_string(&w, "type", pw_event_type_name(ev->type));
+    pw_json_string(&w, "subject", post->post_id);
+    ce_time(&w, "time", ev->time);
+    pw_json_string(&w, "datacontenttype", "application/json");
+    pw_json_string(&w, "causationid", ev->causation_id);
+    pw_json_string(&w, "correlationid", ev->correlation_id);
     if (ev->traceparent[0])
-        ce_set(root, "traceparent", json_string(ev->traceparent), &ok);
+        pw_json_string(&w, "traceparent", ev->traceparent);
     if (ev->traceparent[0] && ev->tracestate[0])
-        ce_set(root, "tracestate", json_string(ev->tracestate), &ok);
-    ce_set(root, "data", data, &ok);
-    return ce_dump(root, ok, out, len, err);
+        pw_json_string(&w, "tracestate", ev->tracestate);
+    pw_json_object(&w, "data");
+    pw_json_string(&w, "post_id", post->post_id);
+    pw_json_string(&w, "author_name", post->author_name);
+    pw_json_string(&w, "title", post->title);
+    pw_json_string(&w, "body", post->body);
+    pw_json_integer(&w, "version", post->version);
+    ce_time(&w, "created_at", post->created_at);
+    ce_time(&w, "updated_at", post->updated_at);
+    ce_time(&w, "deleted_at", post->deleted_at);
+    pw_json_end(&w);
+    pw_json_end(&w);
+    return ce_finish(&w, out, len, "an event", err);
 }
 
 enum pw_err pw_ce_encode_cmd(const struct pw_cmd *cmd, char **out, size_t *len,
                              struct pw_errbuf *err)
 {
-    bool ok = true;
-    json_t *data = json_object(), *root = json_object();
-    if (!data || !root) {
-        json_decref(data);
-        json_decref(root);
-        return pw_err_set(err, PW_E_NOMEM, "out of memory encoding a command");
-    }
+    struct pw_json_out w;
+    pw_json_begin(&w, 512 + (cmd->body ? strlen(cmd->body) : 0));
+    pw_json_string(&w, "specversion", "1.0");
+    pw_json_string(&w, "id", cmd->env.id);
+    pw_json_string(&w, "source", cmd->env.source);
+    pw_json_string(&w, "type", pw_cmd_type_name(cmd->type));
+    if (cmd->env.time != PW_TIME_NONE)
+        ce_time(&w, "time", cmd->env.time);
+    if (cmd->env.correlation_id[0])
+        pw_json_string(&w, "correlationid", cmd->env.correlation_id);
+    pw_json_string(&w, "datacontenttype", "application/json");
+    pw_json_object(&w, "data");
     const char *vals[CE_NFIELDS] = {cmd->post_id, cmd->author_name, cmd->title, cmd->body};
     for (size_t i = 0; i < CE_NFIELDS; i++)
         if (vals[i])
-            ce_set(data, ce_fields[i], json_string(vals[i]), &ok);
+            pw_json_string(&w, ce_fields[i], vals[i]);
     if (cmd->expected_version)
-        ce_set(data, "expected_version", json_integer(cmd->expected_version), &ok);
-
-    ce_set(root, "specversion", json_string("1.0"), &ok);
-    ce_set(root, "id", json_string(cmd->env.id), &ok);
-    ce_set(root, "source", json_string(cmd->env.source), &ok);
-    ce_set(root, "type", json_string(pw_cmd_type_name(cmd->type)), &ok);
-    if (cmd->env.time != PW_TIME_NONE)
-        ce_set(root, "time", ce_time(cmd->env.time), &ok);
-    if (cmd->env.correlation_id[0])
-        ce_set(root, "correlationid", json_string(cmd->env.correlation_id), &ok);
-    ce_set(root, "datacontenttype", json_string("application/json"), &ok);
-    ce_set(root, "data", data, &ok);
-    return ce_dump(root, ok, out, len, err);
+        pw_json_integer(&w, "expected_version", cmd->expected_version);
+    pw_json_end(&w);
+    pw_json_end(&w);
+    return ce_finish(&w, out, len, "a command", err);
 }
 
 /* Reads a string member into a fixed buffer; false if missing, not a string, or too long. */
