@@ -35,6 +35,18 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
                                 void *opaque, struct pw_errbuf *err);
 
 /*
+ * How much the worker's consumer prefetches, in KiB. librdkafka's 64 MiB
+ * held most of the worker's memory while a backlog drained (a 100,000
+ * command backlog is about 60 MiB). Smaller is not free: librdkafka 2.0
+ * (Debian's) stops fetching for a second once the queue is full (2.2 made
+ * that fetch.queue.backoff.ms), so the queue should hold about a second of
+ * the worker's rate. 8 MiB is about 16,000 commands of 500 bytes; the worker
+ * then peaks near 45 MiB instead of 96 on PostgreSQL, no slower (README,
+ * Performance). -X queued.max.messages.kbytes overrides it.
+ */
+#define KAFKA_CONSUMER_QUEUE_KBYTES "8192"
+
+/*
  * A producer with our defaults for acknowledged delivery (acks=all,
  * idempotence) under extra (NULL-ended pairs, may be NULL) and the user's
  * -X, delivering reports to dr (may be NULL). NULL on failure, with err set.

@@ -397,6 +397,7 @@ static enum pw_err kw_open(struct kworker *kw, struct pw_errbuf *err)
         "enable.auto.offset.store", "false",
         "auto.offset.reset", "earliest",
         "enable.partition.eof", kw_replaying(kw) ? "true" : "false",
+        "queued.max.messages.kbytes", KAFKA_CONSUMER_QUEUE_KBYTES,
         NULL,
     };
     rd_kafka_conf_t *conf = kafka_conf_new(kw->s, defaults, kw, err);
