@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/kafka/json_in.h"
 #include "adapters/kafka/json_out.h"
 #include "domain/text.h"
 
@@ -28,10 +29,63 @@ struct ce_str {
     bool present;
 };
 
+/*
+ * A JSON object as read by either reader: a jansson object, or an object
+ * of the fast reader (json_in.h), the outer one when index is -1.
+ */
+struct ce_obj {
+    json_t *json;
+    const struct pw_json_flat *flat;
+    int index;
+};
+
+/* What a member of a ce_obj is, as far as decoding cares. */
+enum ce_kind { CE_ABSENT, CE_STRING, CE_INTEGER, CE_OBJECT, CE_OTHER };
+
+struct ce_member {
+    enum ce_kind kind;
+    const char *p; /* CE_STRING: NUL-terminated */
+    size_t len;
+    long long num; /* CE_INTEGER */
+    struct ce_obj obj; /* CE_OBJECT */
+};
+
+static bool ce_obj_present(const struct ce_obj *o)
+{
+    return o->json || o->flat;
+}
+
+/* The member name of o; a JSON null is CE_ABSENT, as a missing member is. */
+static struct ce_member ce_member(const struct ce_obj *o, const char *name)
+{
+    struct ce_member m = {.kind = CE_ABSENT};
+    if (o->flat) {
+        const struct pw_json_member *f = pw_json_flat_get(o->flat, o->index, name);
+        if (!f || f->kind == PW_JSON_NULL)
+            return m;
+        if (f->kind == PW_JSON_STRING)
+            return (struct ce_member){.kind = CE_STRING, .p = f->str, .len = f->len};
+        if (f->kind == PW_JSON_INTEGER)
+            return (struct ce_member){.kind = CE_INTEGER, .num = f->num};
+        return (struct ce_member){.kind = CE_OBJECT, .obj = {NULL, o->flat, (int)(f - o->flat->m)}};
+    }
+    json_t *v = o->json ? json_object_get(o->json, name) : NULL;
+    if (!v || json_is_null(v))
+        return m;
+    if (json_is_string(v))
+        return (struct ce_member){.kind = CE_STRING, .p = json_string_value(v),
+                                  .len = json_string_length(v)};
+    if (json_is_integer(v))
+        return (struct ce_member){.kind = CE_INTEGER, .num = json_integer_value(v)};
+    if (json_is_object(v))
+        return (struct ce_member){.kind = CE_OBJECT, .obj = {v, NULL, -1}};
+    return (struct ce_member){.kind = CE_OTHER};
+}
+
 /* Where the envelope comes from: a JSON object or the message headers. */
 struct ce_in {
-    json_t *root;                    /* structured mode */
-    const struct pw_ce_message *msg; /* binary mode when root is NULL */
+    struct ce_obj root;              /* structured mode */
+    const struct pw_ce_message *msg; /* binary mode when root is not present */
 };
 
 static const struct pw_header *ce_header(const struct pw_ce_message *msg, const char *name)
@@ -46,14 +100,14 @@ static enum pw_err ce_attr(const struct ce_in *in, const char *name, struct ce_s
                            struct pw_errbuf *err)
 {
     memset(out, 0, sizeof *out);
-    if (in->root) {
-        json_t *v = json_object_get(in->root, name);
-        if (!v || json_is_null(v))
+    if (ce_obj_present(&in->root)) {
+        struct ce_member v = ce_member(&in->root, name);
+        if (v.kind == CE_ABSENT)
             return PW_OK;
-        if (!json_is_string(v))
+        if (v.kind != CE_STRING)
             return pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "attribute '%s' must be a string", name);
-        out->p = json_string_value(v);
-        out->len = json_string_length(v);
+        out->p = v.p;
+        out->len = v.len;
         out->present = true;
         return PW_OK;
     }
@@ -172,9 +226,9 @@ static enum pw_err ce_envelope(const struct ce_in *in, pw_time fallback, struct 
         (rc = ce_attr(in, "time", &time, err)) ||
         (rc = ce_text_attr(in, "correlationid", 0, PW_CMD_CORRELATION_MAX, &corr, err)))
         return rc;
-    if (in->root && (rc = ce_attr(in, "datacontenttype", &dct, err)))
+    if (ce_obj_present(&in->root) && (rc = ce_attr(in, "datacontenttype", &dct, err)))
         return rc;
-    if (in->root && dct.present) {
+    if (ce_obj_present(&in->root) && dct.present) {
         /* application/json, with or without parameters such as charset. */
         size_t n = strlen("application/json");
         if (dct.len < n || memcmp(dct.p, "application/json", n) != 0 ||
@@ -235,28 +289,26 @@ static const char *const ce_fields[] = {"post_id", "author_name", "title", "body
 #define CE_NFIELDS (sizeof ce_fields / sizeof ce_fields[0])
 
 /* The data object's fields into cmd; strings are copied into one block, cmd->mem. */
-static enum pw_err ce_data(json_t *data, struct pw_cmd *cmd, struct pw_errbuf *err)
+static enum pw_err ce_data(const struct ce_obj *data, struct pw_cmd *cmd, struct pw_errbuf *err)
 {
-    json_t *vals[CE_NFIELDS];
+    struct ce_member vals[CE_NFIELDS];
     size_t total = 0;
     for (size_t i = 0; i < CE_NFIELDS; i++) {
-        vals[i] = json_object_get(data, ce_fields[i]);
-        if (vals[i] && json_is_null(vals[i]))
-            vals[i] = NULL;
-        if (vals[i] && !json_is_string(vals[i])) {
+        vals[i] = ce_member(data, ce_fields[i]);
+        if (vals[i].kind != CE_ABSENT && vals[i].kind != CE_STRING) {
             if (!cmd->type_error)
                 cmd->type_error = ce_fields[i];
-            vals[i] = NULL;
+            vals[i].kind = CE_ABSENT;
         }
-        if (vals[i])
-            total += json_string_length(vals[i]) + 1;
+        if (vals[i].kind == CE_STRING)
+            total += vals[i].len + 1;
     }
-    json_t *ev = json_object_get(data, "expected_version");
-    if (ev && json_is_integer(ev)) {
-        json_int_t v = json_integer_value(ev);
+    struct ce_member ev = ce_member(data, "expected_version");
+    if (ev.kind == CE_INTEGER) {
+        long long v = ev.num;
         /* 0 means absent in pw_cmd, so an explicit out-of-range value becomes one that fails. */
         cmd->expected_version = v < 1 ? -1 : v > PW_VERSION_MAX ? (int64_t)PW_VERSION_MAX + 1 : v;
-    } else if (ev && !json_is_null(ev) && !cmd->type_error) {
+    } else if (ev.kind != CE_ABSENT && !cmd->type_error) {
         cmd->type_error = "expected_version";
     }
 
@@ -266,15 +318,29 @@ static enum pw_err ce_data(json_t *data, struct pw_cmd *cmd, struct pw_errbuf *e
     const char **dst[CE_NFIELDS] = {&cmd->post_id, &cmd->author_name, &cmd->title, &cmd->body};
     char *p = mem;
     for (size_t i = 0; i < CE_NFIELDS; i++) {
-        if (!vals[i])
+        if (vals[i].kind != CE_STRING)
             continue;
-        size_t n = json_string_length(vals[i]);
-        memcpy(p, json_string_value(vals[i]), n + 1);
+        memcpy(p, vals[i].p, vals[i].len + 1);
         *dst[i] = p;
-        p += n + 1;
+        p += vals[i].len + 1;
     }
     cmd->mem = mem;
     return PW_OK;
+}
+
+/*
+ * Reads a JSON object: with the fast reader when the message has its shape
+ * and fast is set, else with jansson (ce_parse), which gives every error.
+ */
+static enum pw_err ce_read(const void *buf, size_t len, bool fast, struct pw_json_flat *flat,
+                           struct ce_obj *out, struct pw_errbuf *err)
+{
+    if (fast && pw_json_flat_read(buf, len, flat)) {
+        *out = (struct ce_obj){NULL, flat, -1};
+        return PW_OK;
+    }
+    *out = (struct ce_obj){NULL, NULL, -1};
+    return ce_parse(buf, len, &out->json, err);
 }
 
 static int ce_name_cmp(const void *a, const void *b)
@@ -310,10 +376,11 @@ static enum pw_err ce_no_repeats(const struct pw_ce_message *msg, struct pw_errb
     return rc;
 }
 
-enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd,
-                             struct pw_errbuf *err)
+enum pw_err pw_ce_decode_cmd_with(const struct pw_ce_message *msg, bool fast, struct pw_cmd *cmd,
+                                  struct pw_errbuf *err)
 {
-    json_t *root = NULL, *data = NULL;
+    struct ce_obj root = {NULL, NULL, -1}, data = root;
+    struct pw_json_flat flat = {.n = 0};
     enum pw_err rc;
     memset(cmd, 0, sizeof *cmd);
     if (msg->len > PW_CE_MAX_MESSAGE) {
@@ -324,7 +391,7 @@ enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd
     bool binary = ce_header(msg, "ce_specversion") != NULL;
     if (binary && (rc = ce_no_repeats(msg, err)))
         goto out;
-    if (!binary && (rc = ce_parse(msg->value, msg->len, &root, err)))
+    if (!binary && (rc = ce_read(msg->value, msg->len, fast, &flat, &root, err)))
         goto out;
     struct ce_in in = {.root = root, .msg = msg};
     if ((rc = ce_envelope(&in, msg->timestamp, cmd, err)))
@@ -336,26 +403,34 @@ enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd
             rc = pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "binary-mode message has no data");
             goto out;
         }
-        if ((rc = ce_parse(msg->value, msg->len, &root, err)))
+        if ((rc = ce_read(msg->value, msg->len, fast, &flat, &root, err)))
             goto out;
         data = root;
     } else {
-        data = json_object_get(root, "data");
-        if (!data || json_is_null(data)) {
+        struct ce_member d = ce_member(&root, "data");
+        if (d.kind == CE_ABSENT) {
             rc = pw_err_set(err, PW_E_MISSING_ATTRIBUTE, "attribute 'data' is required");
             goto out;
         }
-        if (!json_is_object(data)) {
+        if (d.kind != CE_OBJECT) {
             rc = pw_err_set(err, PW_E_INVALID_ATTRIBUTE, "attribute 'data' must be a JSON object");
             goto out;
         }
+        data = d.obj;
     }
-    rc = ce_data(data, cmd, err);
+    rc = ce_data(&data, cmd, err);
 out:
-    json_decref(root);
+    json_decref(root.json);
+    pw_json_flat_release(&flat);
     if (rc)
         pw_cmd_release(cmd);
     return rc;
+}
+
+enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd,
+                             struct pw_errbuf *err)
+{
+    return pw_ce_decode_cmd_with(msg, true, cmd, err);
 }
 
 static void ce_time(struct pw_json_out *w, const char *key, pw_time t)

@@ -38,6 +38,14 @@ enum pw_err pw_ce_decode_cmd(const struct pw_ce_message *msg, struct pw_cmd *cmd
                              struct pw_errbuf *err);
 
 /*
+ * pw_ce_decode_cmd, which is this with fast set: a message of the common
+ * shape is read by the fast reader (json_in.h), any other by jansson. With
+ * fast unset, jansson reads every message: for the tests that compare them.
+ */
+enum pw_err pw_ce_decode_cmd_with(const struct pw_ce_message *msg, bool fast, struct pw_cmd *cmd,
+                                  struct pw_errbuf *err);
+
+/*
  * Encodes ev as the contract's structured-mode JSON. On PW_OK *out is a
  * NUL-terminated string of *len bytes that the caller frees.
  */
