@@ -1,6 +1,9 @@
 /* RFC 3339 parsing and formatting: the effect time of every command. */
+#define _DEFAULT_SOURCE /* gmtime_r, timegm */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "domain/time.h"
 
@@ -71,5 +74,32 @@ Test(time, format_then_parse_is_the_identity)
         pw_time_format(t, buf);
         cr_assert(pw_time_parse(buf, strlen(buf), &back), "%s", buf);
         cr_assert_eq(back, t, "%s", buf);
+    }
+}
+
+/* The formatter against the C library's calendar, across years 0001 to 9999. */
+Test(time, formats_as_the_c_library_computes_the_calendar)
+{
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: any time in the range */
+        pw_time t = PW_TIME_MIN + (pw_time)(x % (uint64_t)(PW_TIME_MAX - PW_TIME_MIN + 1));
+        if (i % 3 == 0)
+            t -= t % 1000000; /* whole seconds too */
+        time_t secs = (time_t)(t >= 0 ? t / 1000000 : -((-t + 999999) / 1000000));
+        long us = (long)(t - (pw_time)secs * 1000000);
+        struct tm tm;
+        cr_assert_not_null(gmtime_r(&secs, &tm));
+        char want[96], frac[32] = "";
+        if (us) {
+            snprintf(frac, sizeof frac, ".%06ld", us);
+            size_t end = strlen(frac);
+            while (frac[end - 1] == '0')
+                frac[--end] = '\0';
+        }
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        char buf[PW_TIME_STRLEN];
+        cr_assert_str_eq(pw_time_format(t, buf), want, "t = %lld", (long long)t);
     }
 }
