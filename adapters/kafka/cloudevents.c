@@ -1,7 +1,7 @@
 /*
  * CloudEvents 1.0 over JSON: read with jansson, written by json_out.c (the
  * worker's hot path, where building a jansson tree cost more than the rest of
- * a command's work; see README, Performance). Decoding checks the envelope in a
+ * a command's work; see README, Benchmark). Decoding checks the envelope in a
  * fixed order (specversion, id, source, type, time, correlationid, content
  * type, then type support, then data) so that the same bad message always
  * gives the same error. The decoded command's data strings are copied into

@@ -42,7 +42,7 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
  * that fetch.queue.backoff.ms), so the queue should hold about a second of
  * the worker's rate. 8 MiB is about 16,000 commands of 500 bytes; the worker
  * then peaks near 45 MiB instead of 96 on PostgreSQL, no slower (README,
- * Performance). -X queued.max.messages.kbytes overrides it.
+ * Benchmark). -X queued.max.messages.kbytes overrides it.
  */
 #define KAFKA_CONSUMER_QUEUE_KBYTES "8192"
 
