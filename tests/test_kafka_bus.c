@@ -6,10 +6,15 @@
  */
 #include "tests/bus_contract.h"
 
+#include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "adapters/kafka/bus_kafka.h"
 #include "adapters/kafka/cloudevents.h"
@@ -271,4 +276,46 @@ Test(bus_kafka_limits, a_dead_letter_too_large_goes_without_its_value_then_its_k
     rd_kafka_destroy(rk);
     free(big);
     kbus_close(&b);
+}
+
+/*
+ * The embedded broker answers pipelined requests at once, as a real broker
+ * does: the connection it accepted (in this process) has TCP_NODELAY.
+ * Without it, Nagle's algorithm held answers about 40 ms for a delayed ACK.
+ */
+Test(embedded_broker, its_connections_have_tcp_nodelay, .timeout = 30)
+{
+    static const char *const topics[] = {"t", NULL};
+    struct pw_kafka_embedded *kafka;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_embedded_start(topics, 1, &kafka, &err), PW_OK, "%s", err.msg);
+    cr_assert(pw_kafka_embedded_nodelay(kafka));
+    const char *brokers = pw_kafka_embedded_brokers(kafka);
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)atoi(strrchr(brokers, ':') + 1)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&to, sizeof to), 0, "%s", brokers);
+    struct sockaddr_in me;
+    socklen_t mlen = sizeof me;
+    cr_assert_eq(getsockname(c, (struct sockaddr *)&me, &mlen), 0);
+    /* The broker's end: the socket in this process whose peer is our end. */
+    int found = -1, nodelay = 0;
+    for (int tries = 0; found < 0 && tries < 100; tries++) {
+        for (int fd = 0; fd < 4096 && found < 0; fd++) {
+            struct sockaddr_in peer;
+            socklen_t plen = sizeof peer;
+            if (fd != c && getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
+                peer.sin_family == AF_INET && peer.sin_port == me.sin_port)
+                found = fd;
+        }
+        if (found < 0)
+            nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    cr_assert_geq(found, 0, "the broker did not accept the connection");
+    socklen_t len = sizeof nodelay;
+    cr_assert_eq(getsockopt(found, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    cr_expect(nodelay, "the broker's end of the connection has Nagle's algorithm on");
+    close(c);
+    pw_kafka_embedded_free(kafka);
 }

@@ -7,6 +7,8 @@
 #ifndef PW_ADAPTERS_KAFKA_EMBEDDED_KAFKA_H
 #define PW_ADAPTERS_KAFKA_EMBEDDED_KAFKA_H
 
+#include <stdbool.h>
+
 #include "domain/err.h"
 
 struct pw_kafka_embedded;
@@ -22,6 +24,13 @@ enum pw_err pw_kafka_embedded_start(const char *const *topics, int partitions,
 
 /* "127.0.0.1:PORT": the bootstrap servers; borrowed while the cluster runs. */
 const char *pw_kafka_embedded_brokers(const struct pw_kafka_embedded *kafka);
+
+/*
+ * Whether its connections were given TCP_NODELAY, as a real broker's are
+ * (without it, pipelined requests wait about 40 ms each for a delayed ACK);
+ * false where the listener could not be found (not Linux).
+ */
+bool pw_kafka_embedded_nodelay(const struct pw_kafka_embedded *kafka);
 
 /*
  * Takes the broker down (up = 0) or brings it back (up = 1): for tests of a
