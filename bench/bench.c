@@ -42,6 +42,9 @@ static const char usage[] =
     "  --store KIND      inmem (default), or pg: the worker uses DATABASE_URL;\n"
     "                    noop: the broker's ceiling, a worker that does nothing but\n"
     "                    consume, produce a same-sized event and commit offsets\n"
+    "  --paced RATE      send RATE commands a second while the worker runs, instead\n"
+    "                    of a preloaded backlog, for --seconds S (30)\n"
+    "  --partitions P    the embedded broker's partitions per topic (32, as make run)\n"
     "  KAFKA_BROKERS     use this broker instead of an embedded one\n";
 
 struct run {
@@ -295,7 +298,7 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *batch,
 int main(int argc, char **argv)
 {
     size_t n = 100000;
-    long rate = 0, seconds = 30;
+    long rate = 0, seconds = 30, partitions = PW_EMBEDDED_PARTITIONS;
     const char *batch = NULL, *store = "inmem";
     if (argc == 3 && strcmp(argv[1], "--noop-worker") == 0)
         noop_worker(argv[2]);
@@ -310,6 +313,8 @@ int main(int argc, char **argv)
             rate = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
+            partitions = strtol(argv[++i], NULL, 10);
         } else {
             fputs(usage, strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
@@ -317,7 +322,7 @@ int main(int argc, char **argv)
     }
     if (rate > 0)
         n = (size_t)(rate * (seconds > 0 ? seconds : 30));
-    if (n == 0 || (strcmp(store, "inmem") != 0 && strcmp(store, "pg") != 0 &&
+    if (n == 0 || partitions < 1 || partitions > 1000 || (strcmp(store, "inmem") != 0 && strcmp(store, "pg") != 0 &&
                    strcmp(store, "noop") != 0)) {
         fputs(usage, stderr);
         return 2;
@@ -332,7 +337,7 @@ int main(int argc, char **argv)
     if (!brokers || !*brokers) {
         static const char *const topics[] = {"post-commands", "post-events", "post-commands.dlq",
                                              NULL};
-        if (pw_kafka_embedded_start(topics, PW_EMBEDDED_PARTITIONS, &embedded, &err)) {
+        if (pw_kafka_embedded_start(topics, (int)partitions, &embedded, &err)) {
             fprintf(stderr, "bench: %s\n", err.msg);
             return 1;
         }
