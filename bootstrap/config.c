@@ -31,7 +31,7 @@ const char pw_config_usage[] =
     "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
     "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
     "  --batch-size N           POSTWORKER_BATCH_SIZE: commands per transaction (500)\n"
-    "  --batch-wait-ms MS       POSTWORKER_BATCH_WAIT_MS: longest a batch waits (20)\n"
+    "  --batch-wait-ms MS       POSTWORKER_BATCH_WAIT_MS: longest a batch waits (5)\n"
     "  --max-attempts N         POSTWORKER_MAX_ATTEMPTS: tries of a message that kills the\n"
     "                           process, across restarts, before it is dead-lettered\n"
     "                           (2 to 1000; 3)\n"
@@ -70,7 +70,7 @@ static const struct setting {
      offsetof(struct pw_config, dlq_topic), BOTH},
     {"--batch-size", "POSTWORKER_BATCH_SIZE", "500", S_SIZE, NULL,
      offsetof(struct pw_config, batch_size), WORKER},
-    {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "20", S_MS, NULL,
+    {"--batch-wait-ms", "POSTWORKER_BATCH_WAIT_MS", "5", S_MS, NULL,
      offsetof(struct pw_config, batch_wait_ms), WORKER},
     {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT, NULL,
      offsetof(struct pw_config, max_attempts), WORKER},

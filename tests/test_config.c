@@ -42,7 +42,7 @@ Test(config, defaults_are_the_contracts)
     cr_assert_str_eq(cfg.events_topic, "post-events");
     cr_assert_str_eq(cfg.dlq_topic, "post-commands.dlq");
     cr_assert_eq(cfg.batch_size, 500);
-    cr_assert_eq(cfg.batch_wait_ms, 20);
+    cr_assert_eq(cfg.batch_wait_ms, 5);
     cr_assert_eq(cfg.max_attempts, 3);
     cr_assert_str_eq(cfg.log_format, "text");
     cr_assert_str_eq(cfg.log_level, "info");
