@@ -4,10 +4,12 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "adapters/pg/migrations.h"
 #include "adapters/pg/pg.h"
+#include "adapters/pg/uow_pg.h"
 #include "tests/helpers.h"
 #include "tests/pg_world.h"
 
@@ -188,4 +190,36 @@ Test(pg, a_command_the_database_refuses_is_dead_lettered_failed_and_the_rest_app
     pw_app_close(&app);
     pw_uow_close(&uow);
     pg_schema_close(&schema);
+}
+
+/*
+ * A prepared statement gets a generic plan after five runs, and one made on
+ * a new deployment's empty inbox must still look keys up by the primary
+ * key, not scan the whole inbox every batch as the inbox grows.
+ */
+Test(pg, the_inbox_prefetch_is_a_key_lookup_even_planned_on_an_empty_inbox)
+{
+    struct pg_schema s;
+    pg_schema_open(&s);
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    char sql[160];
+    snprintf(sql, sizeof sql, "SET search_path = %s; SET plan_cache_mode = force_generic_plan",
+             s.name);
+    PQclear(PQexec(c, sql));
+    PGresult *r = PQprepare(c, "prefetch", PG_INBOX_PREFETCH, 2, NULL);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    r = PQexec(c, "EXPLAIN EXECUTE prefetch('{/src}', '{c1}')");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    char plan[2048] = "";
+    for (int i = 0; i < PQntuples(r); i++) {
+        strncat(plan, PQgetvalue(r, i, 0), sizeof plan - strlen(plan) - 2);
+        strcat(plan, "\n");
+    }
+    PQclear(r);
+    PQfinish(c);
+    cr_expect(strstr(plan, "Index Scan using inbox_pkey") && !strstr(plan, "Seq Scan on inbox"),
+              "%s", plan);
+    pg_schema_close(&s);
 }

@@ -396,11 +396,7 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
     if (!rc && sources.n) {
         const char *vals[] = {pg_array_done(&sources), pg_array_done(&cids)};
         rc = vals[0] && vals[1]
-                 ? pg_query(&u->conn, "prefetch the inbox",
-                            "SELECT i.source, i.id, i.outcome FROM inbox i"
-                            " JOIN unnest($1::text[], $2::text[]) AS k(source, id)"
-                            " ON i.source = k.source AND i.id = k.id",
-                            2, vals, &res, err)
+                 ? pg_query(&u->conn, "prefetch the inbox", PG_INBOX_PREFETCH, 2, vals, &res, err)
                  : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
         for (int r = 0; !rc && r < PQntuples(res); r++) {
             struct pg_mark *m = pg_mark_find(u, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));

@@ -10,6 +10,19 @@
 #include "ports/message.h"
 #include "ports/uow.h"
 
+/*
+ * The inbox marks of the keys in $1/$2, one row for each key found. Not a
+ * join: prepared, the statement gets a generic plan after five runs, and
+ * the one made while the inbox is still small (a new deployment) is a hash
+ * join over a sequential scan of the whole inbox, kept as the inbox grows:
+ * 13 ms a batch after 120,000 commands, and rising. A subquery per key is
+ * planned as a primary-key lookup at any size (auto_explain showed both).
+ */
+#define PG_INBOX_PREFETCH                                                                    \
+    "SELECT source, id, outcome FROM (SELECT k.source, k.id,"                                \
+    " (SELECT i.outcome FROM inbox i WHERE i.source = k.source AND i.id = k.id) AS outcome" \
+    " FROM unnest($1::text[], $2::text[]) AS k(source, id)) m WHERE outcome IS NOT NULL"
+
 /* A post as this transaction sees it: read (found or not) and maybe written. */
 struct pg_post_slot {
     struct pw_post post; /* post_id always set; the rest only if found */
