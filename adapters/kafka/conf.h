@@ -40,11 +40,13 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
  * command backlog is about 60 MiB). Smaller is not free: librdkafka 2.0
  * (Debian's) stops fetching for a second once the queue is full (2.2 made
  * that fetch.queue.backoff.ms), so the queue should hold about a second of
- * the worker's rate. 8 MiB is about 16,000 commands of 500 bytes; the worker
- * then peaks near 45 MiB instead of 96 on PostgreSQL, no slower (README,
+ * the worker's rate. 16 MiB is about 32,000 commands of 500 bytes. With
+ * the relay's wait for the broker gone (the embedded broker's TCP_NODELAY),
+ * 8 MiB capped the in-memory worker at 24,000/s against 40,000 at 16 MiB;
+ * on PostgreSQL 16 MiB peaks near 50 MiB, 32 MiB near 75 (README,
  * Benchmark). -X queued.max.messages.kbytes overrides it.
  */
-#define KAFKA_CONSUMER_QUEUE_KBYTES "8192"
+#define KAFKA_CONSUMER_QUEUE_KBYTES "16384"
 
 /*
  * A producer with our defaults for acknowledged delivery (acks=all,
