@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct run {
     const char *prefix; /* the post ids of this run's commands */
     size_t n;
     size_t seen;
+    atomic_size_t progress; /* seen, for the watcher thread */
     int64_t *latency_us;
     int64_t first_us, last_us;
     volatile sig_atomic_t stop;
@@ -89,6 +91,7 @@ static void on_event(const struct pw_kafka_record *rec, void *arg)
         r->first_us = t;
     r->last_us = t;
     r->latency_us[r->seen++] = t - ev.time; /* ev.time: the command's Kafka timestamp */
+    atomic_store(&r->progress, r->seen);
     pw_event_release(&ev);
     if (r->seen % (r->n / 10 ? r->n / 10 : 1) == 0)
         fprintf(stderr, "bench: %zu of %zu events seen\n", r->seen, r->n);
@@ -110,12 +113,29 @@ static void read_hwm(struct run *r)
         fclose(f);
 }
 
-/* Stops the reader if the worker dies, so the bench never hangs on it. */
+/*
+ * Stops the reader if the worker dies, or if no event arrives for a minute
+ * (a worker that skipped the commands, say, because DATABASE_URL holds
+ * another broker's offsets), so the bench never hangs on it.
+ */
+#define BENCH_STALL_US (60 * 1000000LL)
+
 static void *watch_child(void *arg)
 {
     struct run *r = arg;
+    size_t seen = 0;
+    int64_t moved = now_us();
     while (!r->stop) {
         read_hwm(r);
+        if (atomic_load(&r->progress) != seen) {
+            seen = atomic_load(&r->progress);
+            moved = now_us();
+        } else if (now_us() - moved > BENCH_STALL_US) {
+            fprintf(stderr, "bench: no event for 60 s after %zu of %zu; giving up (a database "
+                            "used before keeps its offsets: use a fresh one)\n", seen, r->n);
+            r->stop = 1;
+            break;
+        }
         pid_t p = wait4(r->child, &r->child_status, WNOHANG, &r->child_usage);
         if (p == r->child) {
             r->child_done = true;
