@@ -35,18 +35,17 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
                                 void *opaque, struct pw_errbuf *err);
 
 /*
- * How much the worker's consumer prefetches, in KiB. librdkafka's 64 MiB
- * held most of the worker's memory while a backlog drained (a 100,000
- * command backlog is about 60 MiB). Smaller is not free: librdkafka 2.0
- * (Debian's) stops fetching for a second once the queue is full (2.2 made
- * that fetch.queue.backoff.ms), so the queue should hold about a second of
- * the worker's rate. 16 MiB is about 32,000 commands of 500 bytes. With
- * the relay's wait for the broker gone (the embedded broker's TCP_NODELAY),
- * 8 MiB capped the in-memory worker at 24,000/s against 40,000 at 16 MiB;
- * on PostgreSQL 16 MiB peaks near 50 MiB, 32 MiB near 75 (README,
- * Benchmark). -X queued.max.messages.kbytes overrides it.
+ * How much the worker's consumer prefetches, in KiB, unless the worker's
+ * options say (pw_kafka_worker_opts.prefetch_kbytes) or -X does. librdkafka's
+ * 64 MiB held most of the worker's memory while a backlog drained (a
+ * 100,000 command backlog is about 60 MiB). Smaller is not free: librdkafka
+ * 2.0 (Debian's) stops fetching for a second once the queue is full (2.2
+ * made that fetch.queue.backoff.ms), so the queue should hold about a
+ * second of the worker's rate: 16 MiB is about 32,000 commands of 500
+ * bytes. In memory, 8 MiB capped the worker at 24,000/s against 40,000 at
+ * 16 MiB (README, Benchmark).
  */
-#define KAFKA_CONSUMER_QUEUE_KBYTES "16384"
+#define KAFKA_CONSUMER_QUEUE_KBYTES 16384
 
 /*
  * A producer with our defaults for acknowledged delivery (acks=all,

@@ -33,6 +33,7 @@
  */
 #include "adapters/kafka/worker_kafka.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,13 +392,16 @@ static enum pw_err kw_fill(struct kworker *kw, struct pw_errbuf *err)
 
 static enum pw_err kw_open(struct kworker *kw, struct pw_errbuf *err)
 {
+    char prefetch[16];
+    snprintf(prefetch, sizeof prefetch, "%d",
+             kw->o->prefetch_kbytes > 0 ? kw->o->prefetch_kbytes : KAFKA_CONSUMER_QUEUE_KBYTES);
     const char *const defaults[] = {
         "group.id", kw->s->group,
         "enable.auto.commit", "false",
         "enable.auto.offset.store", "false",
         "auto.offset.reset", "earliest",
         "enable.partition.eof", kw_replaying(kw) ? "true" : "false",
-        "queued.max.messages.kbytes", KAFKA_CONSUMER_QUEUE_KBYTES,
+        "queued.max.messages.kbytes", prefetch,
         NULL,
     };
     rd_kafka_conf_t *conf = kafka_conf_new(kw->s, defaults, kw, err);

@@ -30,6 +30,12 @@ struct pw_kafka_worker_opts {
     int wait_repeat_ms;          /* while a dependency is down, say so again this often; 0: a minute */
     struct pw_kafka_worker_stats *stats; /* may be NULL */
     struct pw_metrics *metrics;          /* what it counts, for --http; may be NULL */
+    /*
+     * The consumer's prefetch (queued.max.messages.kbytes; -X wins): about
+     * a second of the worker's rate, since librdkafka 2.0 stops fetching
+     * for a second when it is full. 0: KAFKA_CONSUMER_QUEUE_KBYTES.
+     */
+    int prefetch_kbytes;
 };
 
 /*
