@@ -300,7 +300,8 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *group,
         _exit(127);
     }
     setenv("KAFKA_BROKERS", brokers, 1);
-    setenv("POSTWORKER_GROUP", group, 1);
+    if (embedded)
+        setenv("POSTWORKER_GROUP", group, 1);
     if (batch)
         setenv("POSTWORKER_BATCH_SIZE", batch, 1);
     if (strcmp(store, "pg") != 0)
@@ -378,9 +379,12 @@ int main(int argc, char **argv)
         goto out;
     fprintf(stderr, "bench: starting the worker (store %s, log in build/bench-worker.log)\n", store);
     /*
-     * A group of its own: on a database an earlier run used, the offsets
-     * stored with the data are that run's broker's, and a worker in the same
-     * group would start this run's partitions there (or reset them).
+     * On its own embedded broker, a group of its own: on a database an
+     * earlier run used, the offsets stored with the data are that run's
+     * broker's, and a worker in the same group would start this run's
+     * partitions there (or reset them). On a real broker the topics outlive
+     * the run, and the one group resumes after the runs before it, where a
+     * new group would read them all again.
      */
     char group[64];
     snprintf(group, sizeof group, "postworker-bench-%s-%ld", tag, (long)getpid());
