@@ -264,11 +264,6 @@ static void noop_worker(const char *brokers)
 }
 
 /*
- * Starts the worker, and returns once it runs its own program: until the
- * exec, the child is a copy of this process, broker and backlog included,
- * and its peak RSS would be ours. The exec closes the pipe.
- */
-/*
  * The embedded broker (librdkafka's mock cluster) answers a fetch that
  * finds no data only after the client's fetch.wait.max.ms, even if data
  * arrives meanwhile ("we should cut the wait short ... but that is too much
@@ -279,7 +274,18 @@ static void noop_worker(const char *brokers)
  */
 #define BENCH_MOCK_FETCH_WAIT "fetch.wait.max.ms=5"
 
-static pid_t start_worker(const char *brokers, bool embedded, const char *group,
+/*
+ * Starts the worker, and returns once it runs its own program: until the
+ * exec, the child is a copy of this process, broker and backlog included,
+ * and its peak RSS would be ours. The exec closes the pipe. On its own
+ * embedded broker (tag: the run's) the worker gets a group of its own: on a
+ * database an earlier run used, the offsets stored with the data are that
+ * run's broker's, and in the same group it would start this run's
+ * partitions there (or reset them). On a real broker the topics outlive the
+ * run, and the one group resumes after the runs before it, where a new group
+ * would read them all again.
+ */
+static pid_t start_worker(const char *brokers, bool embedded, const char *tag,
                           const char *batch, const char *store)
 {
     int fds[2];
@@ -300,18 +306,21 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *group,
         _exit(127);
     }
     setenv("KAFKA_BROKERS", brokers, 1);
-    if (embedded)
+    if (embedded) {
+        char group[64];
+        snprintf(group, sizeof group, "postworker-bench-%s-%ld", tag, (long)getpid());
         setenv("POSTWORKER_GROUP", group, 1);
+    }
     if (batch)
         setenv("POSTWORKER_BATCH_SIZE", batch, 1);
     if (strcmp(store, "pg") != 0)
         unsetenv("DATABASE_URL");
     FILE *log = freopen("build/bench-worker.log", "w", stderr);
     (void)log;
-    if (embedded)
-        execl("build/postworker", "postworker", "run", "-X", BENCH_MOCK_FETCH_WAIT, (char *)NULL);
-    else
-        execl("build/postworker", "postworker", "run", (char *)NULL);
+    char *args[] = {"postworker", "run", "-X", BENCH_MOCK_FETCH_WAIT, NULL};
+    if (!embedded)
+        args[2] = NULL;
+    execv("build/postworker", args);
     perror("bench: cannot run build/postworker");
     _exit(127);
 }
@@ -343,8 +352,9 @@ int main(int argc, char **argv)
     }
     if (rate > 0)
         n = (size_t)(rate * (seconds > 0 ? seconds : 30));
-    if (n == 0 || partitions < 1 || partitions > 1000 || (strcmp(store, "inmem") != 0 && strcmp(store, "pg") != 0 &&
-                   strcmp(store, "noop") != 0)) {
+    bool known = strcmp(store, "inmem") == 0 || strcmp(store, "pg") == 0 ||
+                 strcmp(store, "noop") == 0;
+    if (n == 0 || partitions < 1 || partitions > 1000 || !known) {
         fputs(usage, stderr);
         return 2;
     }
@@ -378,17 +388,7 @@ int main(int argc, char **argv)
     if (!r.latency_us || (!rate && preload(&ks, n, tag)))
         goto out;
     fprintf(stderr, "bench: starting the worker (store %s, log in build/bench-worker.log)\n", store);
-    /*
-     * On its own embedded broker, a group of its own: on a database an
-     * earlier run used, the offsets stored with the data are that run's
-     * broker's, and a worker in the same group would start this run's
-     * partitions there (or reset them). On a real broker the topics outlive
-     * the run, and the one group resumes after the runs before it, where a
-     * new group would read them all again.
-     */
-    char group[64];
-    snprintf(group, sizeof group, "postworker-bench-%s-%ld", tag, (long)getpid());
-    if ((r.child = start_worker(brokers, embedded != NULL, group, batch, store)) < 0) {
+    if ((r.child = start_worker(brokers, embedded != NULL, tag, batch, store)) < 0) {
         perror("bench: cannot start the worker");
         goto out;
     }
