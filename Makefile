@@ -23,8 +23,8 @@ LIB_SRC := $(wildcard domain/*.c ports/*.c handlers/*.c adapters/*/*.c) \
 # mock cluster in-process and run the worker in a thread.
 WORLDS := tests/kafka_world.c tests/pg_world.c tests/helpers.c
 KAFKA_TEST_SRC := $(wildcard tests/test_kafka*.c) tests/bus_cases.c $(WORLDS)
-PG_TEST_SRC := $(wildcard tests/test_pg*.c) tests/store_cases.c tests/store_cases_outbox.c \
-	tests/dispatch_cases.c $(WORLDS)
+PG_TEST_SRC := $(wildcard tests/test_pg*.c tests/store_cases*.c) \
+	$(wildcard tests/dispatch_cases*.c) tests/proc.c $(WORLDS)
 UNIT_TEST_SRC := $(filter-out $(wildcard tests/test_kafka*.c tests/test_pg*.c) $(WORLDS),\
 	$(wildcard tests/*.c)) tests/helpers.c
 FUZZ_REPLAY_SRC := tests/fuzz/fuzz_codec.c tests/fuzz/replay.c

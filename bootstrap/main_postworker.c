@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,6 +107,7 @@ struct stores {
     struct pw_inmem_store *mem;
     struct pw_pg_store *pg;
     struct pw_uow uow;
+    struct pw_store store;
     struct pw_outbox outbox;
 };
 
@@ -134,13 +136,15 @@ static enum pw_err stores_open(struct stores *st, const struct pw_config *cfg,
     if (cfg->database) {
         if ((rc = pw_pg_store_new(&st->pg, cfg->database, NULL, err)) || (rc = migrate(st->pg, err)))
             return rc;
-        if (pw_pg_uow_open(&st->uow, st->pg) || pw_pg_outbox_open(&st->outbox, st->pg))
+        if (pw_pg_uow_open(&st->uow, st->pg) || pw_pg_store_open(&st->store, st->pg) ||
+            pw_pg_outbox_open(&st->outbox, st->pg))
             return pw_err_set(err, PW_E_NOMEM, "out of memory opening the database store");
         pw_log("info", "store: PostgreSQL");
         return PW_OK;
     }
     st->mem = pw_inmem_store_new();
-    if (!st->mem || pw_inmem_uow_open(&st->uow, st->mem) || pw_inmem_outbox_open(&st->outbox, st->mem))
+    if (!st->mem || pw_inmem_uow_open(&st->uow, st->mem) ||
+        pw_inmem_store_open(&st->store, st->mem) || pw_inmem_outbox_open(&st->outbox, st->mem))
         return pw_err_set(err, PW_E_NOMEM, "out of memory opening the in-memory store");
     pw_log("info", "store: in memory (nothing is kept across restarts)");
     return PW_OK;
@@ -149,9 +153,19 @@ static enum pw_err stores_open(struct stores *st, const struct pw_config *cfg,
 static void stores_close(struct stores *st)
 {
     pw_outbox_close(&st->outbox);
+    pw_store_close(&st->store);
     pw_uow_close(&st->uow);
     pw_inmem_store_free(st->mem);
     pw_pg_store_free(st->pg);
+}
+
+/* This process's own number, at random, for the tokens of its runs (handlers/runs.h). */
+static uint64_t random_instance(void)
+{
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x || !x)
+        x = ((uint64_t)time(NULL) << 32) ^ (uint64_t)getpid();
+    return x;
 }
 
 /* 0 clean stop (a stop while waiting for a dependency is one too), 2 usage, 1 the rest. */
@@ -254,11 +268,13 @@ static int run(const struct pw_config *cfg)
     if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
         goto out;
     pw_uuid_ids_open(&ids);
-    struct pw_app_ports ports = {.uow = test_faults(&st.uow), .outbox = &st.outbox, .bus = &bus, .ids = &ids};
+    struct pw_app_ports ports = {.uow = test_faults(&st.uow), .store = &st.store,
+                                 .outbox = &st.outbox, .bus = &bus, .ids = &ids};
     struct pw_app_config acfg = {.events_topic = cfg->events_topic,
                                  .dlq_topic = cfg->dlq_topic,
                                  .flush_timeout_ms = -1,
-                                 .max_attempts = cfg->max_attempts};
+                                 .max_attempts = cfg->max_attempts,
+                                 .instance = random_instance()};
     if ((rc = pw_app_open(&app, &ports, &acfg))) {
         pw_err_set(&err, rc, "out of memory assembling the application");
         goto out;

@@ -18,7 +18,8 @@ enum pw_err_kind {
     PW_KIND_UNSUPPORTED, /* a good envelope of a type nobody handles */
     PW_KIND_REJECTED,    /* a good command that a field or business rule refused */
     PW_KIND_FAILED,      /* a good command that could not be applied (the store refused it) */
-    PW_KIND_TRANSIENT,   /* a dependency failed; the same work may succeed later */
+    PW_KIND_TRANSIENT,   /* a dependency failed; the same work may succeed later (interrupted:
+                          * the store cut a statement off, as statement_timeout does) */
     PW_KIND_FATAL,       /* a bug, exhaustion, or bad configuration: stop */
 };
 
@@ -38,6 +39,7 @@ enum pw_err_kind {
     X(APPLY_FAILED,      "apply_failed",       PW_KIND_FAILED)        \
     X(MAX_ATTEMPTS,      "max_attempts",       PW_KIND_FAILED)        \
     X(TRANSIENT,         "transient",          PW_KIND_TRANSIENT)     \
+    X(INTERRUPTED,       "interrupted",        PW_KIND_TRANSIENT)     \
     X(NOMEM,             "out_of_memory",      PW_KIND_FATAL)         \
     X(USAGE,             "usage",              PW_KIND_FATAL)         \
     X(FATAL,             "fatal",              PW_KIND_FATAL)

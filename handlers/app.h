@@ -1,9 +1,10 @@
 /*
  * The application: the registry of use cases, the dispatcher that runs a
- * batch of messages through them in one unit of work, and the relay that
- * publishes what committed. pw_app_open assembles it on its ports, the same
- * way for bootstrap and for every test world; pw_app_service hands it to a
- * driving adapter as the inbound port (ports/service.h).
+ * batch of messages through them in one unit of work, the failure path
+ * that finds what cannot be applied, and the relay that publishes what
+ * committed. pw_app_open assembles it on its ports, the same way for
+ * bootstrap and for every test world; pw_app_service hands it to a driving
+ * adapter as the inbound port (ports/service.h).
  */
 #ifndef PW_HANDLERS_APP_H
 #define PW_HANDLERS_APP_H
@@ -13,15 +14,18 @@
 
 #include "handlers/registry.h"
 #include "handlers/relay.h"
+#include "handlers/runs.h"
 #include "ports/bus.h"
 #include "ports/ids.h"
 #include "ports/outbox.h"
 #include "ports/service.h"
+#include "ports/store.h"
 #include "ports/uow.h"
 
 /* The ports an application runs on; all borrowed, and living longer than it. */
 struct pw_app_ports {
     struct pw_uow *uow;
+    struct pw_store *store;
     struct pw_outbox *outbox;
     struct pw_bus *bus;
     struct pw_ids *ids;
@@ -31,51 +35,39 @@ struct pw_app_config {
     const char *events_topic; /* where events go; borrowed */
     const char *dlq_topic;    /* where dead letters go; borrowed */
     size_t relay_batch;       /* rows per relay round; 0: a default */
+    size_t drain_batch;       /* held commands per drain call; 0: a default */
     int flush_timeout_ms;     /* the longest the relay waits for the bus; -1: until settled */
-    unsigned max_attempts;    /* runs of a message that died before it is given up; 0: 3 */
+    unsigned max_attempts;    /* deaths of a message run alone before it is given up; 0: 3 */
+    uint64_t instance;        /* this process's, at random, for its runs' tokens; 0: one is made */
 };
 
 /*
- * The attempts this process counted last, one position per partition
- * (handlers/attempts.c): running a batch again in the same process, after
- * a transient failure, is not a new attempt, so it is not counted again.
+ * The failure path's state (handlers/isolate.c), about one batch: which of
+ * its messages are finished and how, whether the rest runs one message at
+ * a time, and how often the current run was cut off by the store.
  */
-struct pw_attempts {
-    char group[256], topic[PW_TOPIC_MAX + 1]; /* of every position in v */
-    bool bound;                               /* group and topic are set */
-    struct pw_attempt *v;
+struct pw_isolation {
+    uint64_t seq;              /* the batch it is about; 0 none */
     size_t n, cap;
-    struct pw_attempt *scratch; /* a batch's positions */
-    size_t cap_scratch;
-    /*
-     * A pass one message at a time that a transient failure cut short: the
-     * same batch run again in this process goes on from next, neither
-     * counting its start again nor rerunning what is done.
-     */
-    struct {
-        bool set;
-        int32_t partition;
-        int64_t offset; /* of the batch's first message */
-        size_t n, next;
-        unsigned seed;
-        bool counted;
-    } resume;
+    unsigned char *done;       /* per message: finished, its outcome in outs */
+    struct pw_outcome *outs;
+    size_t *idx;               /* scratch: the messages of a run, in order */
+    struct pw_input *in;       /* scratch: a run's inputs gathered */
+    struct pw_outcome *run_outs;
+    bool alone;                /* the rest runs one message at a time: a run of it died */
+    bool resolved;             /* a parked post's failed command was applied or rejected */
+    unsigned cut;              /* the current run was cut off this many times in a row */
+    size_t cut_first, cut_n;   /* which run that is: its first message and length */
+    unsigned declared;         /* deaths declared for the current one-message run, uncounted */
 };
 
-/*
- * Counts a run of in[0..n) starting at the first position of each of its
- * partitions (as pw_uow_attempts_start, through the memo); *tries is the
- * highest count among them.
- */
-enum pw_err pw_attempts_batch(struct pw_attempts *m, struct pw_uow *uow,
-                              const struct pw_input *in, size_t n, unsigned *tries,
-                              struct pw_errbuf *err);
-
-/* Counts a run of the one message at o starting; seed is its count if the position is new. */
-enum pw_err pw_attempts_one(struct pw_attempts *m, struct pw_uow *uow, const struct pw_origin *o,
-                            unsigned seed, unsigned *tries, struct pw_errbuf *err);
-
-void pw_attempts_release(struct pw_attempts *m);
+/* What the last drain ran (handlers/drain.c): borrowed by the caller until the next. */
+struct pw_drained {
+    struct pw_held *held;
+    struct pw_input *in;
+    struct pw_outcome *outs;
+    size_t n, cap;
+};
 
 /*
  * The fields are public so that a test can swap a port for a wrapped one
@@ -84,12 +76,15 @@ void pw_attempts_release(struct pw_attempts *m);
 struct pw_app {
     struct pw_registry reg;
     struct pw_uow *uow;
+    struct pw_store *store;
     struct pw_ids *ids;
     const char *events_topic;
     const char *dlq_topic;
     struct pw_relay relay;
     unsigned max_attempts;
-    struct pw_attempts attempts;
+    struct pw_runs runs;
+    struct pw_isolation iso;
+    struct pw_drained drained;
 };
 
 /* Assembles app on ports with the post use cases registered. PW_E_NOMEM on failure. */
@@ -102,27 +97,39 @@ void pw_app_close(struct pw_app *app);
 /* The inbound port on app, which must outlive it. */
 struct pw_service pw_app_service(struct pw_app *app);
 
-/* "applied", "duplicate", "rejected", "retry". */
+/* "applied", "duplicate", "rejected", "held", "retry". */
 const char *pw_outcome_kind_name(enum pw_outcome_kind kind);
 
 /*
- * Runs in[0..n) in one unit of work, as the service's run (ports/service.h)
- * says: outs[0..n) need no initialisation.
+ * Runs in[0..n) in one unit of work, storing offsets[0..noffsets) with
+ * them; outs[0..n) need no initialisation. PW_OK: committed, each outcome
+ * applied, duplicate, rejected or held; *resolved (may be NULL) set when a
+ * parked post's failed command was applied or rejected. Any other code: it
+ * rolled back, and every outcome is RETRY. Inputs must be decoded (ready).
  */
-enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *in, size_t n,
+enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, size_t n,
                               const struct pw_offset *offsets, size_t noffsets,
-                              struct pw_outcome *outs, struct pw_errbuf *err);
+                              struct pw_outcome *outs, bool *resolved, struct pw_errbuf *err);
 
 /*
- * The service's run (ports/service.h): the attempt counted, then
- * pw_dispatch_batch; one message at a time when a run at this position
- * died before, or when the batch fails because a command's data was
- * refused (a code of kind PW_KIND_FAILED). Any other failure is returned as
- * from pw_dispatch_batch (commands already applied one at a time stay
- * applied, and are duplicates when the batch is run again).
+ * Sets in aside as code (kind failed) with cause, in a transaction of its
+ * own: its dead letter (attempts, and the post it parks), its post parked
+ * behind it, offsets[0..noffsets), and for a held command its place in its
+ * queue given up. Not marked processed, so that it runs once its cause is
+ * fixed. *out becomes the rejection.
  */
-enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
-                            pw_decode_fn decode, const struct pw_offset *offsets,
-                            size_t noffsets, struct pw_outcome *outs, struct pw_errbuf *err);
+enum pw_err pw_dispatch_set_aside(struct pw_app *app, const struct pw_input *in, enum pw_err code,
+                                  const char *cause, unsigned attempts,
+                                  const struct pw_offset *offsets, size_t noffsets,
+                                  struct pw_outcome *out, struct pw_errbuf *err);
+
+/* The service's run (ports/service.h): the batch, and the failure path when it fails. */
+enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, struct pw_errbuf *err);
+void pw_isolation_release(struct pw_isolation *iso);
+
+/* The service's drain (ports/service.h). */
+enum pw_err pw_drain(struct pw_app *app, pw_decode_fn decode, const struct pw_input **in,
+                     const struct pw_outcome **outs, size_t *n, struct pw_errbuf *err);
+void pw_drained_release(struct pw_drained *d);
 
 #endif

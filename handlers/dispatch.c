@@ -1,14 +1,19 @@
 /*
- * Dispatch: inbox check, handler, event ids, outbox, processed mark, all in
- * one unit of work. The processed mark is written in the same transaction
- * as the state change and the events, so that a crash either keeps all
- * three or none, and a redelivered command finds its mark and does nothing.
+ * Dispatch: inbox check, parking, handler, event ids, outbox, processed
+ * mark, all in one unit of work. The processed mark is written in the same
+ * transaction as the state change and the events, so that a crash either
+ * keeps all three or none, and a redelivered command finds its mark and
+ * does nothing.
  *
  * Dead letters are outbox rows like events: recorded in the same
  * transaction as what they belong to (a rejected command's mark, a
  * malformed message's offset), published by the relay after the commit. So
  * no broker round trip happens inside the transaction, a rolled-back batch
  * leaves no dead letter behind, and a crash at any instant loses none.
+ *
+ * A post whose command failed is parked: its later commands are held with
+ * the data, in order, in the same transaction as their offsets, until the
+ * failed one is applied or rejected (sent again) or given up (released).
  */
 #include "handlers/app.h"
 
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/post.h"
 #include "domain/text.h"
 
 const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
@@ -24,6 +30,7 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
     case PW_OUTCOME_APPLIED: return "applied";
     case PW_OUTCOME_DUPLICATE: return "duplicate";
     case PW_OUTCOME_REJECTED: return "rejected";
+    case PW_OUTCOME_HELD: return "held";
     case PW_OUTCOME_RETRY: return "retry";
     }
     return "retry";
@@ -32,13 +39,14 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind)
 /* Records in's dead letter for the rejection in out->err, and makes the outcome one. */
 static enum pw_err dispatch_dead_letter(const struct pw_app *app, const struct pw_input *in,
                                         struct pw_outcome *out, unsigned attempts,
-                                        struct pw_errbuf *err)
+                                        const char *parked, struct pw_errbuf *err)
 {
     struct pw_dead_letter dl = {.origin = in->origin, .code = out->err.code,
                                 .attempts = attempts};
     memcpy(dl.message, out->err.msg, sizeof dl.message);
     dl.message[sizeof dl.message - 1] = '\0';
     pw_text_scrub(dl.message); /* it is stored as text: valid UTF-8, whoever wrote it */
+    snprintf(dl.parked, sizeof dl.parked, "%s", parked ? parked : "");
     out->kind = PW_OUTCOME_REJECTED;
     return pw_uow_dead_letter_put(app->uow, app->dlq_topic, &dl, err);
 }
@@ -62,48 +70,71 @@ static enum pw_err dispatch_events(const struct pw_app *app, const struct pw_env
     return rc;
 }
 
+/* What parking makes of a command: run it, hold it, or it is a duplicate of a held one. */
+enum dispatch_park { PARK_RUN, PARK_RUN_FAILED, PARK_HOLD, PARK_DUPLICATE };
+
 /*
- * Runs one message inside the open unit of work. Returns PW_OK with *out
- * filled for every per-message result; anything else fails the batch.
+ * A command of a parked post is held, unless it is the drain's (a held
+ * command whose turn it is) or the command the post waits on, sent again.
+ * A command held already is a duplicate.
  */
-static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
-                                const struct pw_input *in, struct pw_outcome *out,
-                                struct pw_errbuf *err)
+static enum pw_err dispatch_parking(const struct pw_app *app, const struct pw_input *in,
+                                    enum dispatch_park *park, struct pw_errbuf *err)
 {
-    if (in->decoded.code != PW_OK) {
-        out->err = in->decoded;
-        return dispatch_dead_letter(app, in, out, 1, err);
-    }
     const struct pw_cmd *cmd = &in->cmd;
-    const struct pw_envelope *env = &cmd->env;
-    bool seen = false;
-    enum pw_err first = PW_OK;
-    enum pw_err rc = pw_uow_inbox_get(app->uow, env->source, env->id, &seen, &first, err);
-    if (rc)
+    struct pw_parked p;
+    bool parked = false, held = false;
+    *park = PARK_RUN;
+    if (!cmd->post_id || pw_post_check_id(cmd->post_id, NULL) || in->held)
+        return PW_OK;
+    enum pw_err rc = pw_uow_parked_get(app->uow, cmd->post_id, &p, &parked, err);
+    if (rc || !parked)
         return rc;
-    if (seen) {
-        out->kind = PW_OUTCOME_DUPLICATE;
-        pw_err_set(&out->err, first, "command '%s' from '%s' was processed before (%s)",
-                   env->id, env->source, pw_err_name(first));
+    if (!p.draining && pw_parked_is_failed(&p, cmd, &in->origin)) {
+        *park = PARK_RUN_FAILED;
         return PW_OK;
     }
+    rc = pw_uow_held_get(app->uow, cmd->env.source, cmd->env.id, &held, err);
+    *park = held ? PARK_DUPLICATE : PARK_HOLD;
+    return rc;
+}
 
+/* After a command ran to an outcome: its place in a queue is done, or the post it held up drains. */
+static enum pw_err dispatch_unblock(const struct pw_app *app, const struct pw_input *in,
+                                    enum dispatch_park park, bool *resolved,
+                                    struct pw_errbuf *err)
+{
+    if (in->held)
+        return pw_uow_held_done(app->uow, in->held, err);
+    if (park != PARK_RUN_FAILED)
+        return PW_OK;
+    if (resolved)
+        *resolved = true;
+    return pw_uow_unpark(app->uow, in->cmd.post_id, err);
+}
+
+/* Runs cmd's use case: PW_OK with *out filled, or a failure of the batch. */
+static enum pw_err dispatch_handle(const struct pw_app *app, struct pw_repo *repo,
+                                   const struct pw_input *in, struct pw_outcome *out,
+                                   struct pw_errbuf *err)
+{
+    const struct pw_cmd *cmd = &in->cmd;
+    const struct pw_envelope *env = &cmd->env;
     pw_handler_fn handle = pw_registry_lookup(&app->reg, cmd->type);
     if (!handle) {
         /* Not marked processed: a later version with a handler may run it. */
         pw_err_set(&out->err, PW_E_UNKNOWN_TYPE, "no handler for command type '%s'",
                    pw_cmd_type_name(cmd->type) ? pw_cmd_type_name(cmd->type) : "?");
-        return dispatch_dead_letter(app, in, out, 1, err);
+        return dispatch_dead_letter(app, in, out, 1, NULL, err);
     }
-
     struct pw_event evs[PW_CMD_MAX_EVENTS];
     size_t nevents = 0;
-    rc = handle(repo, cmd, evs, &nevents, &out->err);
+    enum pw_err rc = handle(repo, cmd, evs, &nevents, &out->err);
     if (rc && pw_err_kind(rc) != PW_KIND_REJECTED)
         return pw_err_set(err, rc, "%s", out->err.msg);
     if (rc) {
         rc = pw_uow_inbox_put(app->uow, env->source, env->id, rc, err);
-        return rc ? rc : dispatch_dead_letter(app, in, out, 1, err);
+        return rc ? rc : dispatch_dead_letter(app, in, out, 1, NULL, err);
     }
     if (nevents) {
         out->event = evs[0].type;
@@ -117,6 +148,52 @@ static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
     return pw_uow_inbox_put(app->uow, env->source, env->id, PW_OK, err);
 }
 
+/*
+ * Runs one message inside the open unit of work. Returns PW_OK with *out
+ * filled for every per-message result; anything else fails the batch.
+ */
+static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
+                                const struct pw_input *in, struct pw_outcome *out,
+                                bool *resolved, struct pw_errbuf *err)
+{
+    enum pw_err rc;
+    if (in->decoded.code != PW_OK) {
+        out->err = in->decoded;
+        rc = dispatch_dead_letter(app, in, out, 1, NULL, err);
+        return rc || !in->held ? rc : pw_uow_held_done(app->uow, in->held, err);
+    }
+    const struct pw_envelope *env = &in->cmd.env;
+    bool seen = false;
+    enum pw_err first = PW_OK;
+    rc = pw_uow_inbox_get(app->uow, env->source, env->id, &seen, &first, err);
+    if (rc)
+        return rc;
+    if (seen) {
+        out->kind = PW_OUTCOME_DUPLICATE;
+        pw_err_set(&out->err, first, "command '%s' from '%s' was processed before (%s)",
+                   env->id, env->source, pw_err_name(first));
+        return in->held ? pw_uow_held_done(app->uow, in->held, err) : PW_OK;
+    }
+    enum dispatch_park park;
+    rc = dispatch_parking(app, in, &park, err);
+    if (rc)
+        return rc;
+    if (park == PARK_DUPLICATE) {
+        out->kind = PW_OUTCOME_DUPLICATE;
+        pw_err_set(&out->err, PW_OK, "command '%s' from '%s' is held already", env->id,
+                   env->source);
+        return PW_OK;
+    }
+    if (park == PARK_HOLD) {
+        out->kind = PW_OUTCOME_HELD;
+        pw_err_set(&out->err, PW_OK, "post '%s' is parked behind a command that failed",
+                   in->cmd.post_id);
+        return pw_uow_hold(app->uow, in->cmd.post_id, env->source, env->id, &in->origin, err);
+    }
+    rc = dispatch_handle(app, repo, in, out, err);
+    return rc ? rc : dispatch_unblock(app, in, park, resolved, err);
+}
+
 static void fail_all(struct pw_outcome *outs, size_t n, const struct pw_errbuf *cause)
 {
     for (size_t i = 0; i < n; i++)
@@ -127,7 +204,7 @@ static void fail_all(struct pw_outcome *outs, size_t n, const struct pw_errbuf *
 static enum pw_err dispatch_prefetch(const struct pw_app *app, const struct pw_input *in,
                                      size_t n, struct pw_errbuf *err)
 {
-    if (!app->uow->ops->prefetch)
+    if (!pw_uow_has_prefetch(app->uow))
         return PW_OK;
     const struct pw_cmd **cmds = malloc((n ? n : 1) * sizeof *cmds);
     if (!cmds)
@@ -141,15 +218,26 @@ static enum pw_err dispatch_prefetch(const struct pw_app *app, const struct pw_i
     return rc;
 }
 
-enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *in, size_t n,
+static enum pw_err dispatch_offsets(const struct pw_app *app, const struct pw_offset *offsets,
+                                    size_t noffsets, struct pw_errbuf *err)
+{
+    enum pw_err rc = PW_OK;
+    for (size_t i = 0; i < noffsets && !rc; i++)
+        rc = pw_uow_offset_put(app->uow, offsets[i].group, offsets[i].topic, offsets[i].partition,
+                               offsets[i].next, err);
+    return rc;
+}
+
+enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, size_t n,
                               const struct pw_offset *offsets, size_t noffsets,
-                              struct pw_outcome *outs, struct pw_errbuf *err)
+                              struct pw_outcome *outs, bool *resolved, struct pw_errbuf *err)
 {
     struct pw_errbuf local;
     if (!err)
         err = &local;
     pw_err_clear(err);
     memset(outs, 0, n * sizeof *outs);
+    bool done = false; /* what the batch resolved counts only if it commits */
 
     enum pw_err rc = pw_uow_begin(app->uow, err);
     if (rc)
@@ -159,19 +247,18 @@ enum pw_err pw_dispatch_batch(const struct pw_app *app, const struct pw_input *i
         goto rollback;
     struct pw_repo repo = pw_uow_posts(app->uow);
     for (size_t i = 0; i < n; i++) {
-        rc = dispatch_one(app, &repo, &in[i], &outs[i], err);
+        rc = dispatch_one(app, &repo, &in[i], &outs[i], &done, err);
         if (rc)
             goto rollback;
     }
-    for (size_t i = 0; i < noffsets; i++) {
-        const struct pw_offset *o = &offsets[i];
-        rc = pw_uow_offset_put(app->uow, o->group, o->topic, o->partition, o->next, err);
-        if (rc)
-            goto rollback;
-    }
+    rc = dispatch_offsets(app, offsets, noffsets, err);
+    if (rc)
+        goto rollback;
     rc = pw_uow_commit(app->uow, err);
     if (rc)
         goto fail; /* a failed commit has already ended the transaction */
+    if (resolved && done)
+        *resolved = true;
     return PW_OK;
 
 rollback:
@@ -184,171 +271,62 @@ fail:
 }
 
 /*
- * A message set aside on its own: its dead letter (code with cause's text,
- * kind failed, not marked processed, so that it can run again once its
- * cause is fixed) and the offsets given, in a transaction of its own.
+ * The post a failed message parks: its command's, or undecoded (it killed
+ * the process before it could be read) the one its key names, as producers
+ * key commands. NULL when there is none to name.
  */
-static enum pw_err dispatch_set_aside(const struct pw_app *app, const struct pw_input *in,
-                                      enum pw_err code, const char *cause, unsigned attempts,
-                                      const struct pw_offset *offsets, size_t noffsets,
-                                      struct pw_outcome *out, struct pw_errbuf *err)
+static const char *dispatch_parks(const struct pw_input *in, char buf[PW_POST_ID_MAX + 1])
+{
+    if (in->ready && in->decoded.code == PW_OK)
+        return in->cmd.post_id && !pw_post_check_id(in->cmd.post_id, NULL) ? in->cmd.post_id
+                                                                            : NULL;
+    const struct pw_origin *o = &in->origin;
+    if (!o->key || o->key_len == 0 || o->key_len > PW_POST_ID_MAX)
+        return NULL;
+    memcpy(buf, o->key, o->key_len);
+    buf[o->key_len] = '\0';
+    return strlen(buf) == o->key_len && !pw_post_check_id(buf, NULL) ? buf : NULL;
+}
+
+static enum pw_err dispatch_park(struct pw_app *app, const struct pw_input *in, const char *post,
+                                 enum pw_err code, struct pw_errbuf *err)
+{
+    struct pw_parked p = {.code = code, .partition = in->origin.partition,
+                          .offset = in->origin.offset};
+    snprintf(p.post_id, sizeof p.post_id, "%s", post);
+    snprintf(p.topic, sizeof p.topic, "%s", in->origin.topic ? in->origin.topic : "");
+    if (in->ready && in->decoded.code == PW_OK) {
+        snprintf(p.source, sizeof p.source, "%s", in->cmd.env.source);
+        snprintf(p.id, sizeof p.id, "%s", in->cmd.env.id);
+    } else {
+        p.value = in->origin.value ? in->origin.value : "";
+        p.value_len = in->origin.value_len;
+    }
+    return pw_uow_park(app->uow, &p, err);
+}
+
+enum pw_err pw_dispatch_set_aside(struct pw_app *app, const struct pw_input *in, enum pw_err code,
+                                  const char *cause, unsigned attempts,
+                                  const struct pw_offset *offsets, size_t noffsets,
+                                  struct pw_outcome *out, struct pw_errbuf *err)
 {
     *out = (struct pw_outcome){.kind = PW_OUTCOME_REJECTED};
     pw_err_set(&out->err, code, "%s", cause);
+    char buf[PW_POST_ID_MAX + 1];
+    const char *post = dispatch_parks(in, buf);
     enum pw_err rc = pw_uow_begin(app->uow, err);
     if (rc)
         return rc;
-    rc = dispatch_dead_letter(app, in, out, attempts, err);
-    for (size_t i = 0; i < noffsets && !rc; i++)
-        rc = pw_uow_offset_put(app->uow, offsets[i].group, offsets[i].topic, offsets[i].partition,
-                               offsets[i].next, err);
+    rc = dispatch_dead_letter(app, in, out, attempts, post, err);
+    if (!rc && post)
+        rc = dispatch_park(app, in, post, code, err);
+    if (!rc && in->held)
+        rc = pw_uow_held_done(app->uow, in->held, err);
+    if (!rc)
+        rc = dispatch_offsets(app, offsets, noffsets, err);
     if (rc) {
         pw_uow_rollback(app->uow);
         return rc;
     }
     return pw_uow_commit(app->uow, err);
-}
-
-static void dispatch_decode(struct pw_input *in, pw_decode_fn decode)
-{
-    if (decode && !in->ready)
-        decode(in);
-    in->ready = true;
-}
-
-/*
- * Where message in leaves its partition when it is run alone: the next
- * offset after it, if offsets[] holds its partition. false if not (a
- * replay stores none).
- */
-static bool dispatch_own_offset(const struct pw_input *in, const struct pw_offset *offsets,
-                                size_t noffsets, struct pw_offset *own)
-{
-    for (size_t i = 0; i < noffsets; i++)
-        if (offsets[i].partition == in->origin.partition &&
-            strcmp(offsets[i].topic, in->origin.topic) == 0) {
-            *own = offsets[i];
-            own->next = in->origin.offset + 1;
-            return true;
-        }
-    return false;
-}
-
-/*
- * The batch one message at a time, each in a transaction of its own with
- * its own offset (the last with all of the batch's), so that what is done
- * stays done. counted: each message's run is counted first, a new position
- * starting at seed (2 when a run of the batch died: the message may have
- * been what killed it); a message whose runs died max_attempts times is set
- * aside with max_attempts. A message the store refuses is set aside with
- * apply_failed.
- */
-static enum pw_err dispatch_alone(struct pw_app *app, struct pw_input *in, size_t n,
-                                  size_t from, pw_decode_fn decode,
-                                  const struct pw_offset *offsets, size_t noffsets, bool counted,
-                                  unsigned seed, struct pw_outcome *outs, struct pw_errbuf *err)
-{
-    app->attempts.resume.set = false;
-    for (size_t i = from; i < n; i++) {
-        struct pw_offset own;
-        const struct pw_offset *offs = offsets;
-        size_t noffs = noffsets;
-        if (i + 1 < n) {
-            noffs = dispatch_own_offset(&in[i], offsets, noffsets, &own);
-            offs = &own;
-        }
-        unsigned tries = 1;
-        enum pw_err rc = PW_OK;
-        if (counted)
-            rc = pw_attempts_one(&app->attempts, app->uow, &in[i].origin, seed, &tries, err);
-        if (!rc && tries > app->max_attempts) {
-            char cause[160];
-            snprintf(cause, sizeof cause,
-                     "the process running it died %u times; given up after "
-                     "POSTWORKER_MAX_ATTEMPTS=%u",
-                     tries - 1, app->max_attempts);
-            rc = dispatch_set_aside(app, &in[i], PW_E_MAX_ATTEMPTS, cause, tries - 1, offs, noffs,
-                                    &outs[i], err);
-        } else if (!rc) {
-            dispatch_decode(&in[i], decode);
-            rc = pw_dispatch_batch(app, &in[i], 1, offs, noffs, &outs[i], err);
-            if (pw_err_kind(rc) == PW_KIND_FAILED) {
-                struct pw_errbuf cause = *err;
-                /* Tried in its batch and alone, or in runs that died and now. */
-                rc = dispatch_set_aside(app, &in[i], PW_E_APPLY_FAILED, cause.msg,
-                                        counted && seed > 1 ? tries : tries + 1, offs, noffs,
-                                        &outs[i], err);
-            }
-        }
-        if (rc) {
-            /* Those before are committed: the same batch again goes on from here. */
-            app->attempts.resume.set = n > 0;
-            app->attempts.resume.partition = in[0].origin.partition;
-            app->attempts.resume.offset = in[0].origin.offset;
-            app->attempts.resume.n = n;
-            app->attempts.resume.next = i;
-            app->attempts.resume.seed = seed;
-            app->attempts.resume.counted = counted;
-            fail_all(outs, n, err);
-            return rc;
-        }
-    }
-    return PW_OK;
-}
-
-/*
- * The same batch again after a transient failure cut its pass alone short:
- * what the earlier try finished is done (applied, or set aside undecoded),
- * and the pass goes on where it stopped.
- */
-static enum pw_err dispatch_resume(struct pw_app *app, struct pw_input *in, size_t n,
-                                   pw_decode_fn decode, const struct pw_offset *offsets,
-                                   size_t noffsets, struct pw_outcome *outs,
-                                   struct pw_errbuf *err)
-{
-    size_t next = app->attempts.resume.next;
-    for (size_t i = 0; i < next; i++) {
-        outs[i] = (struct pw_outcome){.kind = in[i].ready ? PW_OUTCOME_DUPLICATE
-                                                          : PW_OUTCOME_REJECTED};
-        if (!in[i].ready)
-            pw_err_set(&outs[i].err, PW_E_MAX_ATTEMPTS, "given up in an earlier try of this batch");
-    }
-    return dispatch_alone(app, in, n, next, decode, offsets, noffsets,
-                          app->attempts.resume.counted, app->attempts.resume.seed, outs, err);
-}
-
-enum pw_err pw_dispatch_run(struct pw_app *app, struct pw_input *in, size_t n,
-                            pw_decode_fn decode, const struct pw_offset *offsets,
-                            size_t noffsets, struct pw_outcome *outs, struct pw_errbuf *err)
-{
-    struct pw_errbuf local;
-    if (!err)
-        err = &local;
-    /*
-     * Count the run where its offsets are stored; a replay stores none, and
-     * is not counted: it is run by hand, and starts where it is told.
-     */
-    bool counted = noffsets > 0;
-    unsigned tries = 1;
-    enum pw_err rc = PW_OK;
-    if (app->attempts.resume.set && n == app->attempts.resume.n &&
-        in[0].origin.partition == app->attempts.resume.partition &&
-        in[0].origin.offset == app->attempts.resume.offset)
-        return dispatch_resume(app, in, n, decode, offsets, noffsets, outs, err);
-    app->attempts.resume.set = false;
-    if (counted)
-        rc = pw_attempts_batch(&app->attempts, app->uow, in, n, &tries, err);
-    if (rc) {
-        fail_all(outs, n, err);
-        return rc;
-    }
-    if (tries > 1) /* a run from here died: find which message killed it */
-        return dispatch_alone(app, in, n, 0, decode, offsets, noffsets, true, 2, outs, err);
-    for (size_t i = 0; i < n; i++)
-        dispatch_decode(&in[i], decode);
-    rc = pw_dispatch_batch(app, in, n, offsets, noffsets, outs, err);
-    if (pw_err_kind(rc) != PW_KIND_FAILED)
-        return rc;
-    /* Some command's data was refused (a constraint, a value out of range): find which. */
-    return dispatch_alone(app, in, n, 0, decode, offsets, noffsets, counted, 1, outs, err);
 }

@@ -27,33 +27,46 @@ static const void *put(char **at, const void *src, size_t n)
     return dst;
 }
 
-enum pw_err pw_dead_letter_copy(struct pw_dead_letter *dst, const struct pw_dead_letter *src)
+enum pw_err pw_origin_copy(struct pw_origin *dst, const struct pw_origin *src, char **mem)
 {
-    const struct pw_origin *o = &src->origin;
+    const struct pw_origin *o = src;
     size_t size = o->nheaders * sizeof(struct pw_header) + str_size(o->group) +
                   str_size(o->topic) + o->key_len + o->value_len + 1;
     for (size_t i = 0; i < o->nheaders; i++)
         size += str_size(o->headers[i].name) + (o->headers[i].value ? o->headers[i].len : 0);
-    char *mem = malloc(size);
-    if (!mem) {
+    char *m = malloc(size);
+    if (!m) {
         memset(dst, 0, sizeof *dst);
+        *mem = NULL;
         return PW_E_NOMEM;
     }
-    *dst = *src;
-    dst->mem = mem;
+    struct pw_origin copy = *o;
     /* The header array first: it is the one part that needs alignment. */
-    struct pw_header *hs = (struct pw_header *)(void *)mem;
-    char *at = mem + o->nheaders * sizeof *hs;
+    struct pw_header *hs = (struct pw_header *)(void *)m;
+    char *at = m + o->nheaders * sizeof *hs;
     for (size_t i = 0; i < o->nheaders; i++) {
         hs[i].name = put(&at, o->headers[i].name, str_size(o->headers[i].name));
         hs[i].value = put(&at, o->headers[i].value, o->headers[i].len);
         hs[i].len = o->headers[i].value ? o->headers[i].len : 0;
     }
-    dst->origin.headers = o->nheaders ? hs : NULL;
-    dst->origin.group = put(&at, o->group, str_size(o->group));
-    dst->origin.topic = put(&at, o->topic, str_size(o->topic));
-    dst->origin.key = put(&at, o->key, o->key_len);
-    dst->origin.value = put(&at, o->value, o->value_len);
+    copy.headers = o->nheaders ? hs : NULL;
+    copy.group = put(&at, o->group, str_size(o->group));
+    copy.topic = put(&at, o->topic, str_size(o->topic));
+    copy.key = put(&at, o->key, o->key_len);
+    copy.value = put(&at, o->value, o->value_len);
+    *dst = copy;
+    *mem = m;
+    return PW_OK;
+}
+
+enum pw_err pw_dead_letter_copy(struct pw_dead_letter *dst, const struct pw_dead_letter *src)
+{
+    struct pw_dead_letter copy = *src;
+    if (pw_origin_copy(&copy.origin, &src->origin, &copy.mem)) {
+        memset(dst, 0, sizeof *dst);
+        return PW_E_NOMEM;
+    }
+    *dst = copy;
     return PW_OK;
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "domain/command.h"
 #include "domain/err.h"
 #include "domain/event.h"
 
@@ -44,6 +45,13 @@ struct pw_origin {
 };
 
 /*
+ * Deep-copies src (its strings, bytes and headers) into *dst, in one
+ * allocation returned in *mem, which the caller frees; dst points into it.
+ * PW_E_NOMEM leaves *dst zeroed and *mem NULL. src and dst may be the same.
+ */
+enum pw_err pw_origin_copy(struct pw_origin *dst, const struct pw_origin *src, char **mem);
+
+/*
  * A dead letter: the inbound message and why it could not be applied. Its
  * kind is pw_err_kind(code). mem is NULL while the origin's bytes are
  * borrowed, and the one allocation that holds them in a copy.
@@ -53,6 +61,7 @@ struct pw_dead_letter {
     enum pw_err code;
     char message[256];
     unsigned attempts; /* how many times it was tried: 1 unless it failed */
+    char parked[PW_POST_ID_MAX + 1]; /* a failed command's post, which it parked; "" none */
     char *mem;
 };
 

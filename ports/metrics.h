@@ -14,14 +14,20 @@
 
 #include "domain/err.h"
 
-/* postworker_commands_total's outcomes. */
+/* postworker_commands_total's outcomes: enum suffix, label. */
+#define PW_METRIC_OUTCOMES(X) \
+    X(APPLIED, "applied")     \
+    X(DUPLICATE, "duplicate") \
+    X(REJECTED, "rejected")   \
+    X(FAILED, "failed")       \
+    X(MALFORMED, "malformed") \
+    X(UNSUPPORTED, "unsupported") \
+    X(HELD, "held")
+
 enum pw_metric_outcome {
-    PW_M_APPLIED,
-    PW_M_DUPLICATE,
-    PW_M_REJECTED,
-    PW_M_FAILED,
-    PW_M_MALFORMED,
-    PW_M_UNSUPPORTED,
+#define PW_M_OUTCOME_ENUM(suffix, label) PW_M_##suffix,
+    PW_METRIC_OUTCOMES(PW_M_OUTCOME_ENUM)
+#undef PW_M_OUTCOME_ENUM
     PW_M__OUTCOMES
 };
 
@@ -58,6 +64,9 @@ struct pw_metrics {
     _Atomic int64_t lag[PW_METRICS_MAX_PARTITIONS]; /* -1: not this worker's partition */
     _Atomic int64_t outbox_pending;    /* -1: not known yet */
     _Atomic int64_t outbox_oldest_ms;  /* age of the oldest row; 0 when empty */
+    _Atomic int64_t parked_posts;      /* -1: not known yet */
+    _Atomic int64_t held_commands;
+    _Atomic int64_t parked_oldest_ms;  /* age of the oldest held command (or parked post) */
 };
 
 /* Zeroes m, with no partition's lag known, both dependencies down and now as the start. */

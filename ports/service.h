@@ -20,6 +20,7 @@
 #ifndef PW_PORTS_SERVICE_H
 #define PW_PORTS_SERVICE_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,8 @@
 #include "domain/err.h"
 #include "domain/event.h"
 #include "ports/message.h"
+#include "ports/parking.h"
+#include "ports/store.h"
 
 /*
  * One message of a batch as the driving adapter decoded it: origin is the
@@ -36,6 +39,7 @@
  */
 struct pw_input {
     struct pw_origin origin;
+    uint64_t held; /* a held command run by a drain: its place (struct pw_held); else 0 */
     bool ready; /* decoded: decoded and cmd are filled in */
     struct pw_errbuf decoded;
     struct pw_cmd cmd;
@@ -54,6 +58,7 @@ enum pw_outcome_kind {
     PW_OUTCOME_APPLIED,   /* state changed; events recorded in the outbox */
     PW_OUTCOME_DUPLICATE, /* (source, id) was processed before; nothing done */
     PW_OUTCOME_REJECTED,  /* dead-lettered: malformed, unsupported, refused by a rule, failed */
+    PW_OUTCOME_HELD,      /* its post is parked: held behind the command that failed */
     PW_OUTCOME_RETRY,     /* the batch did not commit; nothing was kept */
 };
 
@@ -90,45 +95,80 @@ struct pw_publish_result {
     bool more;        /* START: the round was full; the outbox may hold more */
 };
 
+/*
+ * A batch as the driving adapter hands it over: its messages in order
+ * (in[0..n), each partition's in offset order), the codec for those not
+ * decoded yet (NULL: every input is ready), the positions to store with
+ * them, and its identity.
+ */
+struct pw_batch {
+    /*
+     * Which batch this is, never 0: the same seq again is the same batch,
+     * run again by the same process after a failure (what it finished then
+     * stays finished); a new batch takes a new seq.
+     */
+    uint64_t seq;
+    struct pw_input *in;
+    size_t n;
+    pw_decode_fn decode;
+    const struct pw_offset *offsets; /* none (a replay): the run is neither stored nor counted */
+    size_t noffsets;
+    struct pw_outcome *outs; /* out: n outcomes */
+    bool resolved; /* out: a parked post's failed command was applied or rejected: drain next */
+};
+
+/* The store's depths, for the metrics; -1 where not known. */
+struct pw_service_stats {
+    int64_t outbox_pending;
+    int64_t outbox_oldest_ms;
+    struct pw_parking_stats parking;
+};
+
 struct pw_service_ops {
     const char *name;
     /*
-     * Runs in[0..n) in order in one unit of work, storing offsets[0..
-     * noffsets) with them, and fills outs[0..n). Inputs not ready are
-     * decoded with decode (NULL: every input is ready). PW_OK: it
-     * committed; each outcome is applied, duplicate or rejected; a rejected
+     * Runs b's messages in order and fills b->outs. PW_OK: each outcome is
+     * applied, duplicate, rejected or held, and committed; a rejected
      * message's dead letter committed with it (and a rejected command's
-     * processed mark).
+     * processed mark); a held command is held with the data behind its
+     * parked post, and its offset stored.
      *
      * What no rule refuses but cannot be applied is found and set aside,
-     * never retried forever. A command the store refused (a constraint, a
-     * value it cannot hold) is found by running the batch one message at a
-     * time, and is rejected with apply_failed, not marked processed. When
-     * offsets are given, the run is counted with the data first: if a run
-     * at the same position died before (the process was killed), the batch
-     * runs one message at a time, each counted, and a message whose runs
-     * died max_attempts times is rejected with max_attempts, undecoded and
-     * unrun. Each message run alone stores its own offset.
+     * never retried forever: a command the store refused (a constraint, a
+     * value it cannot hold) is found by running halves of the batch, then
+     * halves of those, and is dead-lettered apply_failed (kind failed), not
+     * marked processed, and parks its post. When offsets are given, each run
+     * is counted with the data first (ports/store.h): after a run that died
+     * (its process was killed), the batch runs one message at a time, a
+     * message whose runs alone died max_attempts times first; that one is
+     * dead-lettered max_attempts, undecoded, and parks its post (named by
+     * its key). A run whose statements the store keeps cutting off
+     * (statement_timeout, a crashed backend) counts as one that died. Each
+     * message run alone stores its own offset.
      *
-     * Any other code: the batch did not complete, every outcome is RETRY,
-     * and the caller runs the same batch again (after a backoff if
-     * pw_err_is_transient, else it stops); what was applied one at a time
-     * stays, and is then a duplicate. Running the same batch again in the
-     * same process is not counted as a new attempt.
+     * Any other code: every outcome is RETRY, and the caller runs the same
+     * batch (the same seq) again, after a backoff if pw_err_is_transient,
+     * else it stops; what was finished stays finished, and is not run or
+     * counted again by the rerun.
      */
-    enum pw_err (*run)(void *self, struct pw_input *in, size_t n, pw_decode_fn decode,
-                       const struct pw_offset *offsets, size_t noffsets, struct pw_outcome *outs,
-                       struct pw_errbuf *err);
+    enum pw_err (*run)(void *self, struct pw_batch *b, struct pw_errbuf *err);
+    /*
+     * Runs held commands whose post drains (its failed command was applied,
+     * rejected or released), one at a time, oldest first, each counted like
+     * a message run alone: up to a batch of them. *in and *outs (borrowed
+     * until the next call) are their inputs and outcomes, *n how many; 0
+     * when none waits. On failure *n counts those finished before it.
+     */
+    enum pw_err (*drain)(void *self, pw_decode_fn decode, const struct pw_input **in,
+                         const struct pw_outcome **outs, size_t *n, struct pw_errbuf *err);
     /* Publishes committed rows as mode says (see the acknowledgement rule above). */
     enum pw_err (*publish)(void *self, enum pw_publish_mode mode, struct pw_publish_result *res,
                            struct pw_errbuf *err);
     /*
-     * The outbox's depth and the age of its oldest row in milliseconds, for
-     * the metrics; a query of the store, so also a probe of it (transient
-     * when it cannot be reached).
+     * The outbox's depth and parking, for the metrics; queries of the
+     * store, so also a probe of it (transient when it cannot be reached).
      */
-    enum pw_err (*outbox_stats)(void *self, int64_t *pending, int64_t *oldest_ms,
-                                struct pw_errbuf *err);
+    enum pw_err (*stats)(void *self, struct pw_service_stats *st, struct pw_errbuf *err);
     /* The stored next offset of group's topic/partition, -1 if none. */
     enum pw_err (*position)(void *self, const char *group, const char *topic, int32_t partition,
                             int64_t *offset, struct pw_errbuf *err);
@@ -139,13 +179,21 @@ struct pw_service {
     void *self;
 };
 
-static inline enum pw_err pw_service_run(struct pw_service *svc, struct pw_input *in, size_t n,
-                                         pw_decode_fn decode, const struct pw_offset *offsets,
-                                         size_t noffsets, struct pw_outcome *outs,
+static inline enum pw_err pw_service_run(struct pw_service *svc, struct pw_batch *b,
                                          struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err,
-                         svc->ops->run(svc->self, in, n, decode, offsets, noffsets, outs, err));
+    assert(b->seq != 0);
+    b->resolved = false;
+    return PW_PORT_CHECK(err, svc->ops->run(svc->self, b, err));
+}
+
+static inline enum pw_err pw_service_drain(struct pw_service *svc, pw_decode_fn decode,
+                                           const struct pw_input **in,
+                                           const struct pw_outcome **outs, size_t *n,
+                                           struct pw_errbuf *err)
+{
+    *n = 0;
+    return PW_PORT_CHECK(err, svc->ops->drain(svc->self, decode, in, outs, n, err));
 }
 
 static inline enum pw_err pw_service_publish(struct pw_service *svc, enum pw_publish_mode mode,
@@ -155,10 +203,10 @@ static inline enum pw_err pw_service_publish(struct pw_service *svc, enum pw_pub
     return PW_PORT_CHECK(err, svc->ops->publish(svc->self, mode, res, err));
 }
 
-static inline enum pw_err pw_service_outbox_stats(struct pw_service *svc, int64_t *pending,
-                                                  int64_t *oldest_ms, struct pw_errbuf *err)
+static inline enum pw_err pw_service_stats(struct pw_service *svc, struct pw_service_stats *st,
+                                           struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, svc->ops->outbox_stats(svc->self, pending, oldest_ms, err));
+    return PW_PORT_CHECK(err, svc->ops->stats(svc->self, st, err));
 }
 
 static inline enum pw_err pw_service_position(struct pw_service *svc, const char *group,

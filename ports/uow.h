@@ -17,6 +17,7 @@
 #ifndef PW_PORTS_UOW_H
 #define PW_PORTS_UOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,20 +25,8 @@
 #include "domain/err.h"
 #include "domain/event.h"
 #include "ports/message.h"
+#include "ports/parking.h"
 #include "ports/repo.h"
-
-/*
- * Where a run of messages starts in one partition, and how many runs have
- * started there: the count that lets the application give up on a message
- * that kills the process, however often it is restarted.
- */
-struct pw_attempt {
-    const char *group; /* borrowed, like topic */
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    unsigned tries;
-};
 
 struct pw_uow_ops {
     const char *name;
@@ -78,29 +67,48 @@ struct pw_uow_ops {
     /*
      * Consumer position: the next offset to read of topic/partition for
      * consumer group, stored with the changes it covers. A stored offset
-     * never moves backwards: putting a lower one keeps the higher.
-     * offset_get is a query of the store, not of the transaction: it needs
-     * none open, runs on the unit of work's own connection, and sets
-     * *offset to -1 when nothing is stored.
+     * never moves backwards: putting a lower one keeps the higher. It is
+     * read back through the store port (ports/store.h).
      */
     enum pw_err (*offset_put)(void *self, const char *group, const char *topic,
                               int32_t partition, int64_t offset, struct pw_errbuf *err);
-    enum pw_err (*offset_get)(void *self, const char *group, const char *topic,
-                              int32_t partition, int64_t *offset, struct pw_errbuf *err);
     /*
-     * Attempts: records that a run starts at each of a[0..n) (at most one
-     * per group, topic and partition; the store keeps one position for
-     * each, a new offset replacing the old). Where the store holds the same
-     * offset, a[i].tries becomes the stored count plus one; elsewhere the
-     * count starts at a[i].tries as given (1, or more when the caller knows
-     * of earlier runs). Either way a[i].tries ends as what is stored. Like
-     * offset_get it runs outside any transaction, with none open; what it
-     * stores outlives the caller's process dying the next instant (a crash
-     * of the store itself may lose the last counts, which allows one more
-     * try, never one less). On failure nothing is counted.
+     * Parking (ports/parking.h). parked_get: post_id's parking as this
+     * transaction sees it, into *p (its value, if any, borrowed until the
+     * transaction ends); *found false when it is not parked.
      */
-    enum pw_err (*attempts_start)(void *self, struct pw_attempt *a, size_t n,
-                                  struct pw_errbuf *err);
+    enum pw_err (*parked_get)(void *self, const char *post_id, struct pw_parked *p, bool *found,
+                              struct pw_errbuf *err);
+    /*
+     * Parks p->post_id behind the command p describes (source and id, or
+     * when undecoded its value, borrowed for the call; code; where it came
+     * from): not draining. A post already parked keeps its held commands
+     * and waits on this command now.
+     */
+    enum pw_err (*park)(void *self, const struct pw_parked *p, struct pw_errbuf *err);
+    /*
+     * post_id's failed command was applied or rejected: the post drains
+     * (its held commands run next), or with none held is no longer parked.
+     */
+    enum pw_err (*unpark)(void *self, const char *post_id, struct pw_errbuf *err);
+    /*
+     * Holds the command (source, id) of message o (borrowed for the call;
+     * the store copies it) behind post_id, last in its queue. The post
+     * must be parked when this commits: if it no longer is (another
+     * transaction drained it meanwhile), the commit fails transiently and
+     * the batch runs again.
+     */
+    enum pw_err (*hold)(void *self, const char *post_id, const char *source, const char *id,
+                        const struct pw_origin *o, struct pw_errbuf *err);
+    /* Whether (source, id) is held: *found. */
+    enum pw_err (*held_get)(void *self, const char *source, const char *id, bool *found,
+                            struct pw_errbuf *err);
+    /*
+     * The held command seq ran (applied, rejected or set aside): it leaves
+     * its post's queue, and a draining post with none left is no longer
+     * parked. Nothing happens if seq is not held.
+     */
+    enum pw_err (*held_done)(void *self, uint64_t seq, struct pw_errbuf *err);
     /*
      * Optional: a hint, right after begin, that these commands will be run
      * in this transaction (cmds[0..n), borrowed for the call), so that an
@@ -171,17 +179,49 @@ static inline enum pw_err pw_uow_offset_put(struct pw_uow *uow, const char *grou
     return PW_PORT_CHECK(err, uow->ops->offset_put(uow->self, group, topic, partition, offset, err));
 }
 
-static inline enum pw_err pw_uow_offset_get(struct pw_uow *uow, const char *group,
-                                            const char *topic, int32_t partition,
-                                            int64_t *offset, struct pw_errbuf *err)
+static inline enum pw_err pw_uow_parked_get(struct pw_uow *uow, const char *post_id,
+                                            struct pw_parked *p, bool *found,
+                                            struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, uow->ops->offset_get(uow->self, group, topic, partition, offset, err));
+    *found = false;
+    return PW_PORT_CHECK(err, uow->ops->parked_get(uow->self, post_id, p, found, err));
 }
 
-static inline enum pw_err pw_uow_attempts_start(struct pw_uow *uow, struct pw_attempt *a,
-                                                size_t n, struct pw_errbuf *err)
+static inline enum pw_err pw_uow_park(struct pw_uow *uow, const struct pw_parked *p,
+                                      struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, uow->ops->attempts_start(uow->self, a, n, err));
+    return PW_PORT_CHECK(err, uow->ops->park(uow->self, p, err));
+}
+
+static inline enum pw_err pw_uow_unpark(struct pw_uow *uow, const char *post_id,
+                                        struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, uow->ops->unpark(uow->self, post_id, err));
+}
+
+static inline enum pw_err pw_uow_hold(struct pw_uow *uow, const char *post_id, const char *source,
+                                      const char *id, const struct pw_origin *o,
+                                      struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, uow->ops->hold(uow->self, post_id, source, id, o, err));
+}
+
+static inline enum pw_err pw_uow_held_get(struct pw_uow *uow, const char *source, const char *id,
+                                          bool *found, struct pw_errbuf *err)
+{
+    *found = false;
+    return PW_PORT_CHECK(err, uow->ops->held_get(uow->self, source, id, found, err));
+}
+
+static inline enum pw_err pw_uow_held_done(struct pw_uow *uow, uint64_t seq,
+                                           struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, uow->ops->held_done(uow->self, seq, err));
+}
+
+static inline bool pw_uow_has_prefetch(const struct pw_uow *uow)
+{
+    return uow->ops->prefetch != NULL;
 }
 
 static inline enum pw_err pw_uow_prefetch(struct pw_uow *uow, const struct pw_cmd *const *cmds,

@@ -152,7 +152,7 @@ void dispatch_case_a_batch_applies_a_repeated_command_once(struct world *w)
     struct pw_outcome outs[4];
     struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 4};
     struct pw_input *in = inputs_of(cmds, 4);
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 4, &off, 1, outs, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 4, &off, 1, outs, NULL, NULL), PW_OK);
     free(in);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
@@ -160,7 +160,7 @@ void dispatch_case_a_batch_applies_a_repeated_command_once(struct world *w)
     cr_assert_eq(outs[3].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[3].version, 3);
     int64_t next;
-    cr_assert_eq(pw_uow_offset_get(&w->uow, "g", "post-commands", 0, &next, NULL), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&w->st, "g", "post-commands", 0, &next, NULL), PW_OK);
     cr_assert_eq(next, 4, "the offset commits with the batch");
 }
 
@@ -229,7 +229,7 @@ void dispatch_case_a_failure_at_any_port_call_rolls_back_the_whole_batch(struct 
         cr_assert_eq(pw_fault_uow_open(&faulty, &x.uow, &plan), PW_OK);
         x.app.uow = &faulty;
         struct pw_outcome outs[4];
-        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL), PW_OK);
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL, NULL), PW_OK);
         calls = plan.calls;
         pw_uow_close(&faulty);
         world_close(&x);
@@ -244,7 +244,7 @@ void dispatch_case_a_failure_at_any_port_call_rolls_back_the_whole_batch(struct 
         x.app.uow = &faulty;
         struct pw_outcome outs[4];
         struct pw_errbuf err;
-        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, &err), PW_E_TRANSIENT,
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL, &err), PW_E_TRANSIENT,
                      "call %u", nth);
         for (int i = 0; i < 4; i++) {
             cr_assert_eq(outs[i].kind, PW_OUTCOME_RETRY);
@@ -258,7 +258,7 @@ void dispatch_case_a_failure_at_any_port_call_rolls_back_the_whole_batch(struct 
         const struct pw_out *dls[4];
         cr_assert_eq(world_dead_letters(&x, dls, 4), 0, "call %u: no dead letter", nth);
         /* The same batch again (the fault was once) applies it all, once. */
-        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL), PW_OK, "call %u", nth);
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL, NULL), PW_OK, "call %u", nth);
         cr_assert_eq(outs[3].kind, PW_OUTCOME_REJECTED);
         assert_store_holds(&x, "p1", 2);
         world_published(&x, &n);
@@ -325,7 +325,7 @@ void dispatch_case_a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_l
     cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
     w->app.uow = &faulty;
     struct pw_outcome outs[3];
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL, NULL), PW_OK);
     unsigned commit_call = plan.calls; /* commit is the last call of a batch */
     const struct store_adapter *adapter = w->adapter;
     world_close(w);
@@ -334,7 +334,7 @@ void dispatch_case_a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_l
     pw_uow_close(&faulty);
     cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
     w->app.uow = &faulty;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL), PW_E_TRANSIENT);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL, NULL), PW_E_TRANSIENT);
     size_t n;
     world_published(w, &n);
     cr_assert_eq(n, 0);
@@ -348,7 +348,7 @@ void dispatch_case_a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_l
     cr_assert_not(found, "nor the rejection's mark");
 
     /* The redelivery commits both, and the relay publishes the dead letters after it. */
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL, NULL), PW_OK);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED);
     cr_assert_eq(outs[2].kind, PW_OUTCOME_REJECTED);
     cr_assert_eq(outs[2].err.code, PW_E_INVALID_JSON);
@@ -421,12 +421,12 @@ void dispatch_case_a_batch_spanning_a_thousand_partitions_stores_every_offset(st
     }
     struct pw_input *in = inputs_of(cmds, N);
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, N, offs, N, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, N, offs, N, outs, NULL, &err), PW_OK, "%s", err.msg);
     for (int i = 0; i < N; i++)
         cr_assert_eq(outs[i].kind, PW_OUTCOME_APPLIED, "command %d", i);
     for (int i = 0; i < N; i += 99) {
         int64_t next = 0;
-        cr_assert_eq(pw_uow_offset_get(&w->uow, "g", "post-commands", i, &next, NULL), PW_OK);
+        cr_assert_eq(pw_store_offset_get(&w->st, "g", "post-commands", i, &next, NULL), PW_OK);
         cr_assert_eq(next, 10 + i, "partition %d", i);
     }
     size_t n;
@@ -455,7 +455,7 @@ void dispatch_case_a_prefetched_batch_sees_what_earlier_batches_and_its_own_comm
     struct pw_input *in = inputs_of(cmds, 6);
     struct pw_outcome outs[6];
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 6, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 6, NULL, 0, outs, NULL, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].version, 2);
@@ -480,7 +480,7 @@ void dispatch_case_a_dead_letter_whose_reason_holds_bad_bytes_still_commits(stru
     strcpy(in[0].decoded.msg, "invalid escape near '\"\\\xc3' \x01\xff");
     struct pw_outcome out;
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 1, NULL, 0, &out, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 1, NULL, 0, &out, NULL, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(out.kind, PW_OUTCOME_REJECTED);
     size_t n;
     world_published(w, &n);
@@ -520,137 +520,6 @@ void dispatch_case_after_a_failed_confirm_the_next_round_waits_for_everything(st
     cr_assert_eq(left, 0, "nothing was left behind");
     pw_relay_release(&relay);
     pw_bus_close(&faulty);
-}
-
-/* Inputs at partition 0 of post-commands, offsets from first, for group g. */
-static struct pw_input *inputs_at(const struct pw_cmd *cmds, size_t n, int64_t first)
-{
-    struct pw_input *in = inputs_of(cmds, n);
-    for (size_t i = 0; i < n; i++) {
-        in[i].origin.group = "g";
-        in[i].origin.topic = "post-commands";
-        in[i].origin.offset = first + (int64_t)i;
-    }
-    return in;
-}
-
-/* How many runs the store has counted at offset of partition 0: it counts one more to say. */
-static unsigned counted_at(struct world *w, int64_t offset)
-{
-    struct pw_attempt a = {.group = "g", .topic = "post-commands", .offset = offset, .tries = 1};
-    struct pw_errbuf err;
-    cr_assert_eq(pw_uow_attempts_start(&w->uow, &a, 1, &err), PW_OK, "%s", err.msg);
-    return a.tries - 1;
-}
-
-void dispatch_case_a_run_is_counted_once_per_batch_and_a_rerun_here_is_not_counted(
-    struct world *w)
-{
-    struct pw_cmd cmds[] = {cmd_create("c1", "p1", T0), cmd_create("c2", "p2", T0)};
-    struct pw_input *in = inputs_at(cmds, 2, 100);
-    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 102};
-    struct pw_outcome outs[2];
-    struct pw_errbuf err;
-    /* The first try fails at begin (call 2, after the count): the same process runs it again. */
-    struct pw_fault plan = {.nth = 2};
-    struct pw_uow faulty;
-    cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
-    w->app.uow = &faulty;
-    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, NULL, &off, 1, outs, &err), PW_E_TRANSIENT);
-    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, NULL, &off, 1, outs, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
-    cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED);
-    w->app.uow = &w->uow;
-    pw_uow_close(&faulty);
-    cr_assert_eq(counted_at(w, 100), 1, "one run counted at the batch's start, not two");
-    /* A replay stores no offsets and is not counted. */
-    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, NULL, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE);
-    cr_assert_eq(counted_at(w, 100), 2, "only the probe above counted");
-    free(in);
-}
-
-/* A decoder for the case below: the command of the origin's offset, counting calls. */
-static struct pw_cmd killer_cmds[5];
-static int killer_decoded[5];
-
-static void killer_decode(struct pw_input *in)
-{
-    int i = (int)(in->origin.offset - 200);
-    killer_decoded[i]++;
-    in->cmd = killer_cmds[i];
-}
-
-void dispatch_case_after_a_death_the_batch_runs_alone_and_a_killer_is_given_up_undecoded(
-    struct world *w)
-{
-    struct pw_cmd cmds[] = {cmd_create("c0", "q0", T0), cmd_create("c1", "q1", T0),
-                            cmd_create("c2", "q2", T0), cmd_create("c3", "q3", T0),
-                            cmd_create("c4", "q4", T0)};
-    memcpy(killer_cmds, cmds, sizeof cmds);
-    memset(killer_decoded, 0, sizeof killer_decoded);
-    struct pw_input *in = calloc(5, sizeof *in);
-    cr_assert(in);
-    for (int i = 0; i < 5; i++)
-        in[i].origin = (struct pw_origin){.group = "g", .topic = "post-commands", .offset = 200 + i,
-                                          .timestamp_ms = -1, .value = "v", .value_len = 1};
-    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 205};
-    struct pw_outcome outs[5];
-    struct pw_errbuf err;
-    /*
-     * What three workers left behind: a run of the batch from 200 that died,
-     * then runs alone that got to c2 at 202 and died there, twice more.
-     */
-    struct pw_attempt died[] = {{.group = "g", .topic = "post-commands", .offset = 202,
-                                 .tries = 3}};
-    cr_assert_eq(pw_uow_attempts_start(&w->uow, died, 1, &err), PW_OK, "%s", err.msg);
-    struct pw_input *from = &in[2];
-    struct pw_offset after = off;
-    cr_assert_eq(pw_dispatch_run(&w->app, from, 3, killer_decode, &after, 1, outs, &err), PW_OK,
-                 "%s", err.msg);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_REJECTED);
-    cr_assert_eq(outs[0].err.code, PW_E_MAX_ATTEMPTS);
-    cr_assert_eq(killer_decoded[2], 0, "a message given up on is not even decoded");
-    cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED, "the rest of the batch is applied");
-    cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED);
-    int64_t next = 0;
-    cr_assert_eq(pw_uow_offset_get(&w->uow, "g", "post-commands", 0, &next, NULL), PW_OK);
-    cr_assert_eq(next, 205);
-    const struct pw_out *dls[2];
-    cr_assert_eq(world_dead_letters(w, dls, 2), 0, "nothing is published before the relay runs");
-    size_t n;
-    world_published(w, &n);
-    cr_assert_eq(n, 2);
-    cr_assert_eq(world_dead_letters(w, dls, 2), 1);
-    cr_assert_eq(dls[0]->dl.code, PW_E_MAX_ATTEMPTS);
-    cr_assert_eq(dls[0]->dl.attempts, 3, "it killed three runs");
-    cr_assert_eq(dls[0]->dl.origin.offset, 202);
-    /* failed is not marked processed: once its cause is fixed, it runs. */
-    in[2].origin.offset = 300; /* where a redrive puts it */
-    in[2].cmd = cmds[2];
-    cr_assert_eq(pw_dispatch_run(&w->app, &in[2], 1, NULL, NULL, 0, outs, &err), PW_OK, "%s",
-                 err.msg);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
-
-    /*
-     * A batch whose earlier run died but holds no killer: run alone, every
-     * message applied once, each decoded once.
-     */
-    struct pw_attempt once[] = {{.group = "g", .topic = "post-commands", .offset = 200,
-                                 .tries = 1}};
-    cr_assert_eq(pw_uow_attempts_start(&w->uow, once, 1, &err), PW_OK, "%s", err.msg);
-    memset(killer_decoded, 0, sizeof killer_decoded);
-    for (int i = 0; i < 5; i++)
-        in[i] = (struct pw_input){.origin = {.group = "g", .topic = "post-commands",
-                                             .offset = 200 + i, .timestamp_ms = -1}};
-    cr_assert_eq(pw_dispatch_run(&w->app, in, 2, killer_decode, &off, 1, outs, &err), PW_OK, "%s",
-                 err.msg);
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq(outs[i].kind, PW_OUTCOME_APPLIED, "command %d", i);
-        cr_assert_eq(killer_decoded[i], 1);
-    }
-    cr_assert_eq(counted_at(w, 201), 2, "the second message alone, counted as in the run that died");
-    free(in); /* the commands are static strings: nothing of them to free */
 }
 
 /* An outbox that another worker writes to: each peek, it commits four more rows first. */
@@ -732,44 +601,3 @@ void dispatch_case_a_drain_ends_while_others_keep_committing(struct world *w)
     pw_relay_release(&relay);
 }
 
-void dispatch_case_a_pass_alone_cut_short_goes_on_where_it_stopped_and_keeps_its_counts(
-    struct world *w)
-{
-    struct pw_cmd cmds[] = {cmd_create("k0", "r0", T0), cmd_create("k1", "r1", T0),
-                            cmd_create("k2", "r2", T0), cmd_create("k3", "r3", T0),
-                            cmd_create("k4", "r4", T0)};
-    struct pw_input *in = inputs_at(cmds, 5, 400);
-    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 405};
-    struct pw_outcome outs[5];
-    struct pw_errbuf err;
-    /* A run from 400 died: this one goes one message at a time. */
-    struct pw_attempt died[] = {{.group = "g", .topic = "post-commands", .offset = 400,
-                                 .tries = 1}};
-    cr_assert_eq(pw_uow_attempts_start(&w->uow, died, 1, &err), PW_OK, "%s", err.msg);
-    /* The third message's transaction fails once, transiently. */
-    struct pw_fault plan = {.fail_id = "k2"};
-    struct pw_uow faulty;
-    cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
-    w->app.uow = &faulty;
-    cr_assert_eq(pw_dispatch_run(&w->app, in, 5, NULL, &off, 1, outs, &err), PW_E_TRANSIENT);
-    /* The same batch again, as the worker runs it after a backoff. */
-    cr_assert_eq(pw_dispatch_run(&w->app, in, 5, NULL, &off, 1, outs, &err), PW_OK, "%s", err.msg);
-    w->app.uow = &w->uow;
-    pw_uow_close(&faulty);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE, "done by the try that was cut short");
-    cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
-    for (int i = 2; i < 5; i++)
-        cr_assert_eq(outs[i].kind, PW_OUTCOME_APPLIED, "command %d", i);
-    for (int i = 0; i < 5; i++) {
-        char post[8];
-        snprintf(post, sizeof post, "r%d", i);
-        assert_store_holds(w, post, 1);
-    }
-    /*
-     * Still one message at a time, with the counts a death left: had the
-     * rerun counted the batch's start afresh, it would have run as a batch
-     * and the count would be back to 1 at 400.
-     */
-    cr_assert_eq(counted_at(w, 404), 2);
-    free(in);
-}

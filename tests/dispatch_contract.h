@@ -25,10 +25,16 @@
     X(a_prefetched_batch_sees_what_earlier_batches_and_its_own_commands_did) \
     X(a_dead_letter_whose_reason_holds_bad_bytes_still_commits) \
     X(after_a_failed_confirm_the_next_round_waits_for_everything) \
-    X(a_run_is_counted_once_per_batch_and_a_rerun_here_is_not_counted) \
-    X(after_a_death_the_batch_runs_alone_and_a_killer_is_given_up_undecoded) \
     X(a_drain_ends_while_others_keep_committing) \
-    X(a_pass_alone_cut_short_goes_on_where_it_stopped_and_keeps_its_counts)
+    X(kills_around_healthy_commands_never_dead_letter_one) \
+    X(a_killer_is_given_up_after_max_attempts_deaths_alone_and_parks_its_post) \
+    X(a_command_the_store_refuses_is_found_by_halves) \
+    X(a_command_the_store_keeps_cutting_off_ends_as_failed) \
+    X(a_rerun_here_goes_on_where_it_stopped) \
+    X(a_failed_command_parks_its_post_and_sent_again_runs_the_held_ones) \
+    X(a_release_gives_up_the_failed_command_and_runs_the_held_ones) \
+    X(a_held_command_that_fails_parks_its_post_again_behind_it) \
+    X(a_killer_parks_the_post_of_its_key_and_is_known_again_by_its_bytes)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);
 DISPATCH_CASES(DISPATCH_CASE_DECL)

@@ -12,6 +12,7 @@ static void inmem_open(struct store *s)
     cr_assert(store);
     cr_assert_eq(pw_inmem_uow_open(&s->uow, store), PW_OK);
     cr_assert_eq(pw_inmem_uow_open(&s->uow2, store), PW_OK);
+    cr_assert_eq(pw_inmem_store_open(&s->st, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox2, store), PW_OK);
     s->priv = store;
@@ -21,6 +22,7 @@ static void inmem_close(struct store *s)
 {
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
+    pw_store_close(&s->st);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);
     pw_inmem_store_free(s->priv);
@@ -41,6 +43,7 @@ static void fault_open(struct store *s)
     inmem_open(&f->inner);
     cr_assert_eq(pw_fault_uow_open(&s->uow, &f->inner.uow, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_uow_open(&s->uow2, &f->inner.uow2, &f->plan), PW_OK);
+    cr_assert_eq(pw_fault_store_open(&s->st, &f->inner.st, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&s->outbox, &f->inner.outbox, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&s->outbox2, &f->inner.outbox2, &f->plan), PW_OK);
     s->priv = f;
@@ -53,6 +56,7 @@ static void fault_close(struct store *s)
     cr_assert_gt(f->plan.calls, 0, "the calls went through the wrappers");
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
+    pw_store_close(&s->st);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);
     inmem_close(&f->inner);
@@ -67,11 +71,12 @@ void world_open_on(struct world *w, const struct store_adapter *adapter)
     w->adapter = adapter;
     adapter->open(&w->s);
     w->uow = w->s.uow;
+    w->st = w->s.st;
     w->outbox = w->s.outbox;
     cr_assert_eq(pw_inmem_bus_open(&w->bus), PW_OK);
     pw_uuid_ids_open(&w->ids);
-    struct pw_app_ports ports = {.uow = &w->uow, .outbox = &w->outbox, .bus = &w->bus,
-                                 .ids = &w->ids};
+    struct pw_app_ports ports = {.uow = &w->uow, .store = &w->st, .outbox = &w->outbox,
+                                 .bus = &w->bus, .ids = &w->ids};
     struct pw_app_config cfg = {.events_topic = "post-events", .dlq_topic = "post-commands.dlq",
                                 .relay_batch = 4, .flush_timeout_ms = 1000};
     cr_assert_eq(pw_app_open(&w->app, &ports, &cfg), PW_OK);
@@ -116,9 +121,9 @@ const struct pw_event *world_published(struct world *w, size_t *n)
     return pw_inmem_bus_events(&w->bus, n);
 }
 
-void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_ids *ids)
+void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_store *st, struct pw_ids *ids)
 {
-    struct pw_app_ports ports = {.uow = uow, .ids = ids};
+    struct pw_app_ports ports = {.uow = uow, .store = st, .ids = ids};
     struct pw_app_config cfg = {.events_topic = "post-events", .dlq_topic = "post-commands.dlq"};
     cr_assert_eq(pw_app_open(app, &ports, &cfg), PW_OK);
 }
@@ -167,7 +172,7 @@ enum pw_outcome_kind world_dispatch(struct world *w, const struct pw_cmd *cmd,
                                     struct pw_outcome *out)
 {
     struct pw_input *in = inputs_of(cmd, 1);
-    pw_dispatch_batch(&w->app, in, 1, NULL, 0, out, NULL);
+    pw_dispatch_batch(&w->app, in, 1, NULL, 0, out, NULL, NULL);
     free(in);
     return out->kind;
 }

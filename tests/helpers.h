@@ -64,6 +64,7 @@ struct world {
     const struct store_adapter *adapter;
     struct store s;
     struct pw_uow uow;
+    struct pw_store st;
     struct pw_outbox outbox;
     struct pw_bus bus;
     struct pw_ids ids;
@@ -78,8 +79,8 @@ extern const struct store_adapter store_pg_adapter;
 /* A world on a fresh store of adapter; world_open_like on the same adapter as other. */
 void world_open_on(struct world *w, const struct store_adapter *adapter);
 void world_open_like(struct world *w, const struct world *other);
-/* An application on uow alone (no relay ports), for dispatch-only tests; pw_app_close it. */
-void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_ids *ids);
+/* An application on uow and st alone (no relay ports), for dispatch-only tests; pw_app_close it. */
+void app_on_uow(struct pw_app *app, struct pw_uow *uow, struct pw_store *st, struct pw_ids *ids);
 
 /* Inputs with no origin for cmds[0..n) (borrowed), for pw_dispatch_batch; free() them. */
 struct pw_input *inputs_of(const struct pw_cmd *cmds, size_t n);

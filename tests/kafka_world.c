@@ -58,25 +58,29 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
     };
     if (owner && owner->pg) {
         cr_assert_eq(pw_pg_uow_open(&kw->uow, owner->pg->store), PW_OK);
+        cr_assert_eq(pw_pg_store_open(&kw->st, owner->pg->store), PW_OK);
         cr_assert_eq(pw_pg_outbox_open(&kw->outbox, owner->pg->store), PW_OK);
     } else if (owner) {
         cr_assert_eq(pw_inmem_uow_open(&kw->uow, owner->store), PW_OK);
+        cr_assert_eq(pw_inmem_store_open(&kw->st, owner->store), PW_OK);
         cr_assert_eq(pw_inmem_outbox_open(&kw->outbox, owner->store), PW_OK);
     } else if (pg) {
         kw->pg = calloc(1, sizeof *kw->pg);
         pg_schema_open(kw->pg);
         cr_assert_eq(pw_pg_uow_open(&kw->uow, kw->pg->store), PW_OK);
+        cr_assert_eq(pw_pg_store_open(&kw->st, kw->pg->store), PW_OK);
         cr_assert_eq(pw_pg_outbox_open(&kw->outbox, kw->pg->store), PW_OK);
     } else {
         kw->store = pw_inmem_store_new();
         cr_assert_eq(pw_inmem_uow_open(&kw->uow, kw->store), PW_OK);
+        cr_assert_eq(pw_inmem_store_open(&kw->st, kw->store), PW_OK);
         cr_assert_eq(pw_inmem_outbox_open(&kw->outbox, kw->store), PW_OK);
     }
     cr_assert_eq(pw_kafka_bus_open(&kw->kafka_bus, &kw->ks, NULL, &err), PW_OK, "%s", err.msg);
     kw->bus = (struct pw_bus){.ops = &count_bus_ops, .self = kw};
     pw_uuid_ids_open(&kw->ids);
-    struct pw_app_ports ports = {.uow = &kw->uow, .outbox = &kw->outbox, .bus = &kw->bus,
-                                 .ids = &kw->ids};
+    struct pw_app_ports ports = {.uow = &kw->uow, .store = &kw->st, .outbox = &kw->outbox,
+                                 .bus = &kw->bus, .ids = &kw->ids};
     struct pw_app_config cfg = {.events_topic = kw->ks.events_topic,
                                 .dlq_topic = kw->ks.dlq_topic,
                                 .relay_batch = 256,
@@ -146,6 +150,7 @@ void kworld_close(struct kworld *kw)
     pw_bus_close(&kw->bus);
     pw_bus_close(&kw->kafka_bus);
     pw_outbox_close(&kw->outbox);
+    pw_store_close(&kw->st);
     pw_uow_close(&kw->uow);
     pw_inmem_store_free(kw->store);
     if (kw->pg) {

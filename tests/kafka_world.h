@@ -22,6 +22,7 @@ struct kworld {
     struct pw_inmem_store *store;
     struct pg_schema *pg; /* set: the stores are PostgreSQL, in a schema of the test's own */
     struct pw_uow uow;
+    struct pw_store st;
     struct pw_outbox outbox;
     struct pw_bus kafka_bus;
     struct pw_bus bus; /* kafka_bus behind a counter that can request a stop */

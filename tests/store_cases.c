@@ -190,7 +190,7 @@ void store_case_rollback_leaves_no_trace(struct store *s)
     cr_assert_not(found);
     cr_assert_eq(outbox_count(s), 0);
     int64_t off = 0;
-    cr_assert_eq(pw_uow_offset_get(&s->uow, "g", "t", 0, &off, NULL), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&s->st, "g", "t", 0, &off, NULL), PW_OK);
     cr_assert_eq(off, -1);
     pw_event_release(&ev);
     pw_post_release(&post);
@@ -305,54 +305,19 @@ void store_case_outbox_keeps_events_until_removed(struct store *s)
 void store_case_offsets_read_back_and_are_minus_one_when_absent(struct store *s)
 {
     int64_t off = 0;
-    cr_assert_eq(pw_uow_offset_get(&s->uow, "g", "post-commands", 3, &off, NULL), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&s->st, "g", "post-commands", 3, &off, NULL), PW_OK);
     cr_assert_eq(off, -1);
     store_begin(&s->uow);
     cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 3, 10, NULL), PW_OK);
     cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 3, 11, NULL), PW_OK);
     cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 4, 7, NULL), PW_OK);
     store_commit(&s->uow);
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, "g", "post-commands", 3, &off, NULL), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&s->st, "g", "post-commands", 3, &off, NULL), PW_OK);
     cr_assert_eq(off, 11, "the highest put in a transaction wins");
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, "g", "post-commands", 4, &off, NULL), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&s->st, "g", "post-commands", 4, &off, NULL), PW_OK);
     cr_assert_eq(off, 7);
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, "g", "other", 3, &off, NULL), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&s->st, "g", "other", 3, &off, NULL), PW_OK);
     cr_assert_eq(off, -1);
-}
-
-void store_case_attempts_count_runs_at_one_position_per_partition(struct store *s)
-{
-    struct pw_errbuf err;
-    struct pw_attempt a[] = {
-        {.group = "g", .topic = "post-commands", .partition = 0, .offset = 10, .tries = 1},
-        {.group = "g", .topic = "post-commands", .partition = 1, .offset = 20, .tries = 2},
-    };
-    cr_assert_eq(pw_uow_attempts_start(&s->uow, a, 2, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(a[0].tries, 1, "a new position starts at the count given");
-    cr_assert_eq(a[1].tries, 2);
-    /* Seen from another connection, as a worker after a death would be. */
-    cr_assert_eq(pw_uow_attempts_start(&s->uow2, a, 2, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(a[0].tries, 2, "the same position again counts one more");
-    cr_assert_eq(a[1].tries, 3);
-    /* A new offset replaces the old, per partition; other groups and topics are apart. */
-    struct pw_attempt b[] = {
-        {.group = "g", .topic = "post-commands", .partition = 0, .offset = 11, .tries = 1},
-        {.group = "h", .topic = "post-commands", .partition = 1, .offset = 20, .tries = 1},
-        {.group = "g", .topic = "other", .partition = 1, .offset = 20, .tries = 1},
-    };
-    cr_assert_eq(pw_uow_attempts_start(&s->uow, b, 3, &err), PW_OK, "%s", err.msg);
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(b[i].tries, 1, "position %d is new", i);
-    cr_assert_eq(pw_uow_attempts_start(&s->uow, &a[1], 1, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(a[1].tries, 4, "the other partition kept its count");
-    b[0].offset = 10; /* back to an offset replaced since: counted afresh */
-    cr_assert_eq(pw_uow_attempts_start(&s->uow, b, 1, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(b[0].tries, 1);
-    /* Not part of a transaction: a rollback does not take the count back. */
-    store_begin(&s->uow2);
-    pw_uow_rollback(&s->uow2);
-    cr_assert_eq(pw_uow_attempts_start(&s->uow2, b, 1, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(b[0].tries, 2);
 }
 
 void store_case_concurrent_change_to_one_post_applies_once(struct store *s)

@@ -49,7 +49,7 @@ static int64_t offset_of(struct store *s, const char *group, int32_t partition)
 {
     int64_t off = 0;
     struct pw_errbuf err;
-    cr_assert_eq(pw_uow_offset_get(&s->uow2, group, "post-commands", partition, &off, &err), PW_OK,
+    cr_assert_eq(pw_store_offset_get(&s->st, group, "post-commands", partition, &off, &err), PW_OK,
                  "%s", err.msg);
     return off;
 }

@@ -10,12 +10,17 @@
 #include <criterion/criterion.h>
 
 #include "ports/outbox.h"
+#include "ports/store.h"
 #include "ports/uow.h"
 
-/* Two units of work on one store (two "connections") and two outbox readers. */
+/*
+ * Two units of work on one store (two "connections"), the store port, and
+ * two outbox readers.
+ */
 struct store {
     struct pw_uow uow;
     struct pw_uow uow2;
+    struct pw_store st;
     struct pw_outbox outbox;
     struct pw_outbox outbox2;
     void *priv;
@@ -48,7 +53,9 @@ struct store_adapter {
     X(a_transaction_stores_the_offsets_of_a_thousand_partitions) \
     X(prefetched_reads_see_what_is_stored_and_what_is_not)       \
     X(a_round_of_large_dead_letters_stops_at_the_byte_cap)      \
-    X(attempts_count_runs_at_one_position_per_partition)
+    X(a_run_that_died_is_seen_and_only_a_death_alone_is_counted) \
+    X(a_post_parks_holds_in_order_and_drains_when_released)     \
+    X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

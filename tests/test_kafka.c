@@ -315,10 +315,12 @@ Test(kafka, a_replay_into_an_empty_store_rebuilds_the_same_posts_and_event_ids, 
 
     /* Replayed into an empty store: the same posts, the same event ids. */
     pw_outbox_close(&kw.outbox);
+    pw_store_close(&kw.st);
     pw_uow_close(&kw.uow);
     pw_inmem_store_free(kw.store);
     kw.store = pw_inmem_store_new();
     cr_assert_eq(pw_inmem_uow_open(&kw.uow, kw.store), PW_OK);
+    cr_assert_eq(pw_inmem_store_open(&kw.st, kw.store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&kw.outbox, kw.store), PW_OK);
     replay(&kw);
     cr_assert_eq(kw.stats.applied, 4);

@@ -12,6 +12,7 @@
 #include "adapters/pg/uow_pg.h"
 #include "tests/helpers.h"
 #include "tests/pg_world.h"
+#include "tests/proc.h"
 
 #define STORE_SUITE_NAME store_pg
 #define STORE_ADAPTER store_pg_adapter
@@ -121,17 +122,19 @@ Test(pg, migration_0002_keeps_a_populated_databases_offsets_and_events)
     cr_assert_eq(applied, (int)pg_nmigrations - 1, "every migration after the first");
 
     struct pw_uow uow;
+    struct pw_store st;
     struct pw_outbox outbox;
     cr_assert_eq(pw_pg_uow_open(&uow, store), PW_OK);
+    cr_assert_eq(pw_pg_store_open(&st, store), PW_OK);
     cr_assert_eq(pw_pg_outbox_open(&outbox, store), PW_OK);
     int64_t off = 0;
-    cr_assert_eq(pw_uow_offset_get(&uow, "postworker", "post-commands", 3, &off, &err), PW_OK,
+    cr_assert_eq(pw_store_offset_get(&st, "postworker", "post-commands", 3, &off, &err), PW_OK,
                  "%s", err.msg);
     cr_assert_eq(off, 42, "a group with no offsets of its own starts from the old ones");
     cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK);
     cr_assert_eq(pw_uow_offset_put(&uow, "postworker", "post-commands", 3, 50, &err), PW_OK);
     cr_assert_eq(pw_uow_commit(&uow, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(pw_uow_offset_get(&uow, "postworker", "post-commands", 3, &off, &err), PW_OK);
+    cr_assert_eq(pw_store_offset_get(&st, "postworker", "post-commands", 3, &off, &err), PW_OK);
     cr_assert_eq(off, 50, "its own offset wins once it has one");
 
     struct pw_out outs[2];
@@ -144,50 +147,124 @@ Test(pg, migration_0002_keeps_a_populated_databases_offsets_and_events)
     cr_assert_str_eq(outs[0].ev.post.title, "Hi");
     pw_out_release(&outs[0]);
     pw_outbox_close(&outbox);
+    pw_store_close(&st);
     pw_uow_close(&uow);
     pw_pg_store_free(store);
     snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
     pg_exec_in("public", sql);
 }
 
-Test(pg, a_command_the_database_refuses_is_dead_lettered_failed_and_the_rest_applied)
+/*
+ * A rule of the database's own refuses one UpdatePost: it is dead-lettered
+ * failed (apply_failed, found by halves, its SQLSTATE in the reason) and
+ * parks its post; the post's next two commands are held, not applied and
+ * not rejected, while other posts flow. The rule dropped and the command
+ * sent again, it applies and the held ones run right after it, in order.
+ */
+Test(pg, a_command_the_database_refuses_parks_its_post_until_it_is_sent_again)
 {
     struct pg_schema schema;
     pg_schema_open(&schema);
-    /* A rule of the database's own, that one command's title breaks. */
-    pg_exec_in(schema.name, "ALTER TABLE posts ADD CONSTRAINT no_evil CHECK (title <> 'evil')");
+    /* A body, not a title: a later command of the post in the same batch would not change it. */
+    pg_exec_in(schema.name, "ALTER TABLE posts ADD CONSTRAINT no_evil CHECK (body <> 'evil')");
     struct pw_uow uow;
+    struct pw_store st;
     struct pw_ids ids;
     cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
+    cr_assert_eq(pw_pg_store_open(&st, schema.store), PW_OK);
     pw_uuid_ids_open(&ids);
     struct pw_app app;
-    app_on_uow(&app, &uow, &ids);
-    struct pw_cmd cmds[] = {cmd_create("c1", "before", T0), cmd_create("c2", "bad", T0),
-                            cmd_create("c3", "after", T0)};
-    cmds[1].title = "evil";
-    struct pw_input *in = inputs_of(cmds, 3);
-    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 3};
-    struct pw_outcome outs[3];
+    app_on_uow(&app, &uow, &st, &ids);
+    struct pw_service svc = pw_app_service(&app);
+    struct pw_cmd cmds[] = {cmd_create("c1", "p", T0),      cmd_update("c2", "p", "two", 1, T0),
+                            cmd_create("c3", "other", T0),  cmd_update("c4", "p", "three", 2, T0),
+                            cmd_delete("c5", "p", 3, T0),   cmd_update("c6", "other", "x", 1, T0)};
+    cmds[1].body = "evil";
+    struct pw_input *in = inputs_at(cmds, 6, 0, 0);
+    decode_table(cmds, 6);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 6};
+    struct pw_outcome outs[6];
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_run(&app, in, 3, NULL, &off, 1, outs, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
-    cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED, "the command after it is applied too");
-    cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED);
+    struct pw_batch b = {.seq = 1, .in = in, .n = 6, .offsets = &off, .noffsets = 1, .outs = outs};
+    cr_assert_eq(pw_service_run(&svc, &b, &err), PW_OK, "%s", err.msg);
+    static const enum pw_outcome_kind want[] = {PW_OUTCOME_APPLIED, PW_OUTCOME_REJECTED,
+                                                PW_OUTCOME_APPLIED, PW_OUTCOME_HELD,
+                                                PW_OUTCOME_HELD,    PW_OUTCOME_APPLIED};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(outs[i].kind, want[i], "command %d is %s", i, pw_outcome_kind_name(outs[i].kind));
     cr_assert_eq(outs[1].err.code, PW_E_APPLY_FAILED);
     cr_assert(strstr(outs[1].err.msg, "23514"), "the cause names the SQLSTATE: %s", outs[1].err.msg);
-    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM posts"), 2);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT version FROM posts WHERE post_id = 'p'"), 1,
+                 "the post unchanged");
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT version FROM posts WHERE post_id = 'other'"), 2);
     cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM inbox WHERE id = 'c2'"), 0,
                  "not marked processed: it can run once the cause is fixed");
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM outbox WHERE dl_code IS NOT NULL"),
+                 1, "the failed one's dead letter, and no rejection of the held ones");
     cr_assert_eq(pg_schema_scalar(&schema,
-                                  "SELECT count(*) FROM outbox WHERE dl_code = 'apply_failed'"), 1);
-    cr_assert_eq(pg_schema_scalar(&schema, "SELECT next_offset FROM consumer_offsets"), 3,
-                 "the offsets are stored all the same");
-    /* The cause fixed, the same command runs. */
+                                  "SELECT count(*) FROM outbox WHERE dl_parked = 'p'"), 1);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT held FROM parked_posts WHERE post_id = 'p'"), 2);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT next_offset FROM consumer_offsets"), 6,
+                 "the held commands' offsets are stored: the partition flows on");
+    /* The cause fixed, the same command sent again (a redrive, at a new offset). */
     pg_exec_in(schema.name, "ALTER TABLE posts DROP CONSTRAINT no_evil");
-    cr_assert_eq(pw_dispatch_run(&app, &in[1], 1, NULL, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
+    in[1].origin.offset = 7;
+    off.next = 8;
+    b = (struct pw_batch){.seq = 2, .in = &in[1], .n = 1, .offsets = &off, .noffsets = 1,
+                          .outs = outs};
+    cr_assert_eq(pw_service_run(&svc, &b, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    cr_assert(b.resolved, "the worker drains next");
+    const struct pw_input *din;
+    const struct pw_outcome *douts;
+    size_t n;
+    cr_assert_eq(pw_service_drain(&svc, decode_by_id, &din, &douts, &n, &err), PW_OK, "%s",
+                 err.msg);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(douts[0].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(douts[0].version, 3, "the held ones right after it, in order");
+    cr_assert_eq(douts[1].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(douts[1].version, 4);
+    cr_assert_eq(pw_service_drain(&svc, decode_by_id, &din, &douts, &n, &err), PW_OK);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT version FROM posts WHERE post_id = 'p'"), 4);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM posts WHERE post_id = 'p'"
+                                           " AND title = 'three' AND deleted_at IS NOT NULL"), 1);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM parked_posts"), 0);
+    cr_assert_eq(pg_schema_scalar(&schema, "SELECT count(*) FROM held_commands"), 0);
     free(in);
     pw_app_close(&app);
+    pw_store_close(&st);
+    pw_uow_close(&uow);
+    pg_schema_close(&schema);
+}
+
+/*
+ * statement_timeout cuts a statement off with SQLSTATE 57014: interrupted,
+ * so that the failure path counts it when it keeps happening to one run.
+ */
+Test(pg, a_statement_cut_off_by_the_server_is_interrupted)
+{
+    struct pg_schema schema;
+    pg_schema_open(&schema);
+    pg_exec_in(schema.name,
+               "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+               " IF NEW.title = 'slow' THEN"
+               " RAISE EXCEPTION 'canceling statement due to statement timeout'"
+               " USING ERRCODE = 'query_canceled'; END IF; RETURN NEW; END $$;"
+               " CREATE TRIGGER slow BEFORE INSERT ON posts FOR EACH ROW EXECUTE FUNCTION slow()");
+    struct pw_uow uow;
+    cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
+    struct pw_errbuf err;
+    struct pw_post post = store_post_make("cut", 1);
+    free((char *)post.title);
+    post.title = strdup("slow");
+    cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK, "%s", err.msg);
+    struct pw_repo repo = pw_uow_posts(&uow);
+    cr_assert_eq(pw_repo_add(&repo, &post, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_commit(&uow, &err), PW_E_INTERRUPTED, "%s", err.msg);
+    cr_assert(strstr(err.msg, "57014"), "%s", err.msg);
+    pw_post_release(&post);
     pw_uow_close(&uow);
     pg_schema_close(&schema);
 }

@@ -19,7 +19,7 @@ static void run_batch(struct pw_app *app, struct pw_cmd *cmds, size_t n)
     struct pw_outcome outs[16];
     struct pw_errbuf err;
     struct pw_input *in = inputs_of(cmds, n);
-    cr_assert_eq(pw_dispatch_batch(app, in, n, NULL, 0, outs, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(app, in, n, NULL, 0, outs, NULL, &err), PW_OK, "%s", err.msg);
     free(in);
 }
 
@@ -32,7 +32,7 @@ Test(pg_relay, a_restarted_relay_publishes_what_a_crash_left_in_commit_order)
     cr_assert_eq(pw_pg_uow_open(&uow, schema.store), PW_OK);
     pw_uuid_ids_open(&ids);
     struct pw_app d;
-    app_on_uow(&d, &uow, &ids);
+    app_on_uow(&d, &uow, NULL, &ids);
     struct pw_cmd first[] = {cmd_create("c1", "p1", T0), cmd_create("c2", "p2", T0),
                              cmd_update("c3", "p1", "two", 1, T0 + 1)};
     struct pw_cmd second[] = {cmd_update("c4", "p2", "two", 1, T0 + 2),

@@ -3,6 +3,12 @@
 
 bool pw_fault_hit(struct pw_fault *plan, struct pw_errbuf *err, enum pw_err *rc)
 {
+    if (plan->dead) {
+        *rc = pw_err_set(err, PW_E_FATAL, "injected: the process is dead");
+        return true;
+    }
+    if (plan->after_commit && !plan->commits)
+        return false;
     plan->calls++;
     if (!plan->nth || plan->calls < plan->nth || (plan->calls > plan->nth && !plan->from_then_on))
         return false;

@@ -13,6 +13,7 @@
 
 #include "ports/bus.h"
 #include "ports/outbox.h"
+#include "ports/store.h"
 #include "ports/uow.h"
 
 struct pw_fault {
@@ -21,6 +22,14 @@ struct pw_fault {
     enum pw_err code;   /* what it fails with, PW_E_TRANSIENT by default (0) */
     unsigned calls;     /* counted so far */
     unsigned failures;  /* injected so far */
+    /*
+     * Counting starts only once a unit of work has committed through the
+     * wrapper: "fail the nth call after the first commit", a crash of a
+     * process that has made progress.
+     */
+    bool after_commit;
+    unsigned commits;   /* transactions committed through the wrapper so far */
+    unsigned begins;    /* transactions begun through the wrapper so far */
     /*
      * When set, the process kills itself (SIGKILL, as the kernel's OOM
      * killer would) the moment the inbox is asked about a command of this
@@ -32,6 +41,17 @@ struct pw_fault {
     const char *hang_id;
     /* The first time the inbox is asked about a command of this id, the call fails transiently. */
     const char *fail_id;
+    /*
+     * Every transaction that asks the inbox about a command of this id
+     * fails: with poison_code at its commit (PW_E_APPLY_FAILED: a
+     * constraint refuses the command; PW_E_INTERRUPTED: the store cuts the
+     * statement off), or with PW_E_FATAL at once, and then every call of
+     * the plan fails until dead is cleared: a process that dies there, in
+     * tests that start another.
+     */
+    const char *poison_id;
+    enum pw_err poison_code;
+    bool dead;
 };
 
 /*
@@ -42,6 +62,8 @@ enum pw_err pw_fault_uow_open(struct pw_uow *uow, struct pw_uow *inner, struct p
 enum pw_err pw_fault_bus_open(struct pw_bus *bus, struct pw_bus *inner, struct pw_fault *plan);
 enum pw_err pw_fault_outbox_open(struct pw_outbox *outbox, struct pw_outbox *inner,
                                  struct pw_fault *plan);
+enum pw_err pw_fault_store_open(struct pw_store *store, struct pw_store *inner,
+                                struct pw_fault *plan);
 
 /* Counts a call of plan; true (with *rc and err set) if this one is to fail. */
 bool pw_fault_hit(struct pw_fault *plan, struct pw_errbuf *err, enum pw_err *rc);

@@ -15,6 +15,7 @@ struct fault_uow {
     struct pw_uow *inner;
     struct pw_fault *plan;
     struct pw_repo inner_repo;
+    bool poisoned; /* this transaction asked about plan->poison_id */
 };
 
 
@@ -59,7 +60,9 @@ static enum pw_err fault_uow_begin(void *self, struct pw_errbuf *err)
     enum pw_err rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
+    f->poisoned = false;
     rc = pw_uow_begin(f->inner, err);
+    f->plan->begins += rc == PW_OK;
     if (!rc)
         f->inner_repo = pw_uow_posts(f->inner);
     return rc;
@@ -74,7 +77,15 @@ static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
         pw_uow_rollback(f->inner);
         return rc;
     }
-    return pw_uow_commit(f->inner, err);
+    if (f->poisoned) {
+        pw_uow_rollback(f->inner);
+        f->plan->failures++;
+        return pw_err_set(err, f->plan->poison_code, "injected: command '%s' fails its transaction",
+                          f->plan->poison_id);
+    }
+    rc = pw_uow_commit(f->inner, err);
+    f->plan->commits += rc == PW_OK;
+    return rc;
 }
 
 static void fault_uow_rollback(void *self)
@@ -99,6 +110,14 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
         pause();
     if (f->plan->fail_id && strcmp(f->plan->fail_id, id) == 0 && !f->plan->failures++)
         return pw_err_set(err, PW_E_TRANSIENT, "injected fault on command '%s'", id);
+    if (f->plan->poison_id && strcmp(f->plan->poison_id, id) == 0) {
+        if (f->plan->poison_code == PW_E_FATAL) {
+            f->plan->dead = true;
+            f->plan->failures++;
+            return pw_err_set(err, PW_E_FATAL, "injected: command '%s' kills the process", id);
+        }
+        f->poisoned = true;
+    }
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);
@@ -145,24 +164,62 @@ static enum pw_err fault_uow_offset_put(void *self, const char *group, const cha
     return pw_uow_offset_put(f->inner, group, topic, partition, offset, err);
 }
 
-static enum pw_err fault_uow_offset_get(void *self, const char *group, const char *topic,
-                                        int32_t partition, int64_t *offset, struct pw_errbuf *err)
+static enum pw_err fault_uow_parked_get(void *self, const char *post_id, struct pw_parked *p,
+                                        bool *found, struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_offset_get(f->inner, group, topic, partition, offset, err);
+    return pw_uow_parked_get(f->inner, post_id, p, found, err);
 }
 
-static enum pw_err fault_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
-                                            struct pw_errbuf *err)
+static enum pw_err fault_uow_park(void *self, const struct pw_parked *p, struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_attempts_start(f->inner, a, n, err);
+    return pw_uow_park(f->inner, p, err);
+}
+
+static enum pw_err fault_uow_unpark(void *self, const char *post_id, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_unpark(f->inner, post_id, err);
+}
+
+static enum pw_err fault_uow_hold(void *self, const char *post_id, const char *source,
+                                  const char *id, const struct pw_origin *o,
+                                  struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_hold(f->inner, post_id, source, id, o, err);
+}
+
+static enum pw_err fault_uow_held_get(void *self, const char *source, const char *id,
+                                      bool *found, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_held_get(f->inner, source, id, found, err);
+}
+
+static enum pw_err fault_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_uow_held_done(f->inner, seq, err);
 }
 
 static enum pw_err fault_uow_prefetch(void *self, const struct pw_cmd *const *cmds, size_t n,
@@ -191,8 +248,12 @@ static const struct pw_uow_ops fault_uow_ops = {
     .outbox_put = fault_uow_outbox_put,
     .dead_letter_put = fault_uow_dead_letter_put,
     .offset_put = fault_uow_offset_put,
-    .offset_get = fault_uow_offset_get,
-    .attempts_start = fault_uow_attempts_start,
+    .parked_get = fault_uow_parked_get,
+    .park = fault_uow_park,
+    .unpark = fault_uow_unpark,
+    .hold = fault_uow_hold,
+    .held_get = fault_uow_held_get,
+    .held_done = fault_uow_held_done,
     .prefetch = fault_uow_prefetch,
     .close = fault_uow_close,
 };

@@ -66,7 +66,10 @@ static void process_metrics(FILE *out, const struct pw_metrics *m)
 void pw_metrics_write(const struct pw_metrics *m, FILE *out)
 {
     static const char *const outcomes[PW_M__OUTCOMES] = {
-        "applied", "duplicate", "rejected", "failed", "malformed", "unsupported"};
+#define PW_M_OUTCOME_LABEL(suffix, label) label,
+        PW_METRIC_OUTCOMES(PW_M_OUTCOME_LABEL)
+#undef PW_M_OUTCOME_LABEL
+    };
     static const char *const retries[PW_M__RETRIES] = {"batch", "publish", "dead_letter"};
     static const char *const deps[PW_M__DEPENDENCIES] = {"kafka", "store"};
 
@@ -114,6 +117,20 @@ void pw_metrics_write(const struct pw_metrics *m, FILE *out)
     if (pending >= 0)
         fprintf(out, "postworker_outbox_oldest_age_seconds %.3f\n",
                 (double)atomic_load(&m->outbox_oldest_ms) / 1000);
+
+    int64_t parked = atomic_load(&m->parked_posts);
+    family(out, "postworker_parked_posts", "gauge",
+           "Posts parked behind a command that failed (postworker parked lists them).");
+    if (parked >= 0)
+        fprintf(out, "postworker_parked_posts %lld\n", (long long)parked);
+    family(out, "postworker_held_commands", "gauge", "Commands held behind a parked post's failed one.");
+    if (parked >= 0)
+        fprintf(out, "postworker_held_commands %lld\n", (long long)atomic_load(&m->held_commands));
+    family(out, "postworker_parked_oldest_age_seconds", "gauge",
+           "Age of the oldest held command (or parked post with none held); 0 when none.");
+    if (parked >= 0)
+        fprintf(out, "postworker_parked_oldest_age_seconds %.3f\n",
+                (double)atomic_load(&m->parked_oldest_ms) / 1000);
 
     family(out, "postworker_dependency_up", "gauge", "1 when the dependency answers, else 0.");
     for (int d = 0; d < PW_M__DEPENDENCIES; d++)

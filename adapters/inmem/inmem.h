@@ -2,10 +2,11 @@
  * The in-memory adapters: the reference implementation of the store ports
  * and the message bus, and the fakes that tests build worlds from.
  *
- * A store is the shared state (posts, inbox, outbox, offsets) that several
- * units of work and outbox readers can be opened on, as several connections
- * are opened on one database. It lives until pw_inmem_store_free, which must
- * come after every handle opened on it is closed.
+ * A store is the shared state (posts, inbox, outbox, offsets, parking)
+ * that several units of work, store ports and outbox readers can be opened
+ * on, as several connections are opened on one database. It lives until
+ * pw_inmem_store_free, which must come after every handle opened on it is
+ * closed.
  */
 #ifndef PW_ADAPTERS_INMEM_INMEM_H
 #define PW_ADAPTERS_INMEM_INMEM_H
@@ -15,6 +16,7 @@
 #include "domain/err.h"
 #include "ports/bus.h"
 #include "ports/outbox.h"
+#include "ports/store.h"
 #include "ports/uow.h"
 
 struct pw_inmem_store;
@@ -25,6 +27,9 @@ void pw_inmem_store_free(struct pw_inmem_store *store);
 
 /* Opens a unit of work (one "connection") on store. PW_E_NOMEM on failure. */
 enum pw_err pw_inmem_uow_open(struct pw_uow *uow, struct pw_inmem_store *store);
+
+/* Opens the store port (ports/store.h) on store. PW_E_NOMEM on failure. */
+enum pw_err pw_inmem_store_open(struct pw_store *port, struct pw_inmem_store *store);
 
 /* Opens the outbox's read side on store. PW_E_NOMEM on failure. */
 enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store *store);

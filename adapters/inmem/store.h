@@ -12,6 +12,8 @@
 
 #include "adapters/inmem/map.h"
 #include "ports/message.h"
+#include "ports/parking.h"
+#include "ports/store.h"
 
 struct inmem_outbox_row {
     uint64_t seq; /* commit order, from 1 */
@@ -20,12 +22,44 @@ struct inmem_outbox_row {
     struct pw_out out;
 };
 
+/* The last run started at a partition (ports/store.h, struct pw_run_start). */
+struct inmem_run {
+    int64_t offset;
+    uint64_t token;
+    bool alone;
+    unsigned deaths;
+};
+
+/* A held command, with the time it was held. */
+struct inmem_held {
+    struct pw_held h;
+    char source[PW_CMD_SOURCE_BYTES + 1];
+    char id[PW_CMD_ID_BYTES + 1];
+    int64_t held_ms;
+};
+
+/*
+ * A post's parking: what it waits on (p.value points at value) and its held
+ * commands in order. version counts changes, for the commit's check. A
+ * transaction works on a copy whose queue borrows the store's entries.
+ */
+struct inmem_park {
+    struct pw_parked p;
+    char *value;
+    struct inmem_held **q;
+    size_t nq, cap;
+    uint64_t version;
+};
+
 struct pw_inmem_store {
     pthread_mutex_t lock;
     struct inmem_map posts;   /* post_id -> struct pw_post * */
     struct inmem_map inbox;   /* source NUL id -> num: outcome code */
     struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
-    struct inmem_map attempts; /* the same key -> num: offset, val: unsigned * tries */
+    struct inmem_map runs;    /* the same key -> struct inmem_run * */
+    struct inmem_map parks;   /* post_id -> struct inmem_park *, NULL when not parked */
+    struct inmem_map held_ids; /* source NUL id -> num: seq of the held command, 0 none */
+    uint64_t next_held_seq;
     struct inmem_outbox_row *outbox;
     size_t outbox_head, outbox_len, outbox_cap; /* live rows are [head, len) */
     uint64_t next_seq;
@@ -34,5 +68,32 @@ struct pw_inmem_store {
 
 /* Frees a struct pw_post * stored as a map value. */
 void inmem_post_free(void *val);
+
+/* Inbox and held-command keys are source NUL id; both are bounded by the codec's limits. */
+#define INMEM_KEY_MAX (PW_CMD_SOURCE_BYTES + PW_CMD_ID_BYTES + 2)
+
+/* key = a NUL b; b of blen bytes. PW_E_FATAL if it would not fit in INMEM_KEY_MAX. */
+enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void *b, size_t blen,
+                      struct pw_errbuf *err);
+
+/* The offsets and runs key: group NUL topic NUL partition. */
+enum pw_err inmem_offset_key(char *buf, size_t *klen, const char *group, const char *topic,
+                             int32_t partition, struct pw_errbuf *err);
+
+/* A copy of park whose queue borrows park's entries (NULL park: a new, empty one); NULL on ENOMEM. */
+struct inmem_park *inmem_park_copy(const struct inmem_park *park);
+/* Frees a park, not the entries of its queue. */
+void inmem_park_free(void *park);
+/* Frees a held entry and what it owns. */
+void inmem_held_free(struct inmem_held *held);
+
+/* The store port's parking queries (park_inmem.c), with the store's lock held. */
+enum pw_err inmem_held_next(struct pw_inmem_store *st, struct pw_held *h, bool *found,
+                            struct pw_errbuf *err);
+enum pw_err inmem_parked_list(struct pw_inmem_store *st, const char *after,
+                              struct pw_parked *out, size_t max, size_t *n);
+void inmem_parking_stats(struct pw_inmem_store *st, struct pw_parking_stats *stats);
+enum pw_err inmem_release(struct pw_inmem_store *st, const char *post_id, bool dry_run,
+                          struct pw_parked *p, bool *found, struct pw_errbuf *err);
 
 #endif

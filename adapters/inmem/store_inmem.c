@@ -1,10 +1,12 @@
 /*
- * The in-memory store's life cycle. Its state is read and written by the
- * unit of work and the outbox reader; this file only makes and frees it.
+ * The in-memory store: its life cycle, its keys, and the store port
+ * (ports/store.h) on it. Its state is read and written by the unit of
+ * work, the outbox reader and the store port, each under its one lock.
  */
 #include "adapters/inmem/inmem.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "adapters/inmem/store.h"
 
@@ -14,6 +16,34 @@ void inmem_post_free(void *val)
     if (post)
         pw_post_release(post);
     free(post);
+}
+
+enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void *b, size_t blen,
+                      struct pw_errbuf *err)
+{
+    size_t alen = strlen(a);
+    if (alen + 1 + blen > INMEM_KEY_MAX)
+        return pw_err_set(err, PW_E_FATAL, "key of %zu bytes is longer than the store takes",
+                          alen + 1 + blen);
+    memcpy(buf, a, alen);
+    buf[alen] = '\0';
+    if (blen)
+        memcpy(buf + alen + 1, b, blen);
+    *klen = alen + 1 + blen;
+    return PW_OK;
+}
+
+enum pw_err inmem_offset_key(char *buf, size_t *klen, const char *group, const char *topic,
+                             int32_t partition, struct pw_errbuf *err)
+{
+    char tp[PW_TOPIC_MAX + 1 + sizeof partition];
+    size_t tlen = strlen(topic);
+    if (tlen > PW_TOPIC_MAX)
+        return pw_err_set(err, PW_E_FATAL, "topic name of %zu bytes is longer than Kafka allows",
+                          tlen);
+    memcpy(tp, topic, tlen + 1);
+    memcpy(tp + tlen + 1, &partition, sizeof partition);
+    return inmem_key(buf, klen, group, tp, tlen + 1 + sizeof partition, err);
 }
 
 struct pw_inmem_store *pw_inmem_store_new(void)
@@ -29,6 +59,14 @@ struct pw_inmem_store *pw_inmem_store_new(void)
     return store;
 }
 
+static void inmem_park_free_all(void *val)
+{
+    struct inmem_park *park = val;
+    for (size_t k = 0; park && k < park->nq; k++)
+        inmem_held_free(park->q[k]);
+    inmem_park_free(park);
+}
+
 void pw_inmem_store_free(struct pw_inmem_store *store)
 {
     if (!store)
@@ -36,10 +74,135 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
     inmem_map_clear(&store->posts, inmem_post_free);
     inmem_map_clear(&store->inbox, NULL);
     inmem_map_clear(&store->offsets, NULL);
-    inmem_map_clear(&store->attempts, free);
+    inmem_map_clear(&store->runs, free);
+    inmem_map_clear(&store->parks, inmem_park_free_all);
+    inmem_map_clear(&store->held_ids, NULL);
     for (size_t i = store->outbox_head; i < store->outbox_len; i++)
         pw_out_release(&store->outbox[i].out);
     free(store->outbox);
     pthread_mutex_destroy(&store->lock);
     free(store);
+}
+
+static enum pw_err inmem_store_offset_get(void *self, const char *group, const char *topic,
+                                          int32_t partition, int64_t *offset,
+                                          struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = self;
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    enum pw_err rc = inmem_offset_key(key, &klen, group, topic, partition, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&st->lock);
+    struct inmem_slot *s = inmem_map_get(&st->offsets, key, klen);
+    *offset = s ? s->num : -1;
+    pthread_mutex_unlock(&st->lock);
+    return PW_OK;
+}
+
+/* The run row of r's partition into *run, made if need be (a new one at offset -1). */
+static enum pw_err inmem_run_row(struct pw_inmem_store *st, const struct pw_run_start *r,
+                                 struct inmem_run **run, struct pw_errbuf *err)
+{
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    int created;
+    enum pw_err rc = inmem_offset_key(key, &klen, r->group, r->topic, r->partition, err);
+    if (rc)
+        return rc;
+    struct inmem_slot *s = inmem_map_put(&st->runs, key, klen, &created);
+    if (s && !s->val && (s->val = calloc(1, sizeof(struct inmem_run))))
+        ((struct inmem_run *)s->val)->offset = -1;
+    if (!s || !s->val)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory counting runs");
+    *run = s->val;
+    return PW_OK;
+}
+
+static enum pw_err inmem_store_runs_start(void *self, struct pw_run_start *r, size_t n,
+                                          struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = self;
+    enum pw_err rc = PW_OK;
+    pthread_mutex_lock(&st->lock);
+    /* Every row first, so that a failure records nothing; then the starts, which cannot fail. */
+    struct inmem_run *run = NULL;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = inmem_run_row(st, &r[i], &run, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        inmem_run_row(st, &r[i], &run, NULL);
+        bool same = run->offset == r[i].offset;
+        r[i].died = same && run->token != r[i].ended;
+        r[i].deaths = same ? run->deaths + (r[i].died && run->alone) : 0;
+        *run = (struct inmem_run){.offset = r[i].offset, .token = r[i].token,
+                                  .alone = r[i].alone, .deaths = r[i].deaths};
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum pw_err inmem_store_held_next(void *self, struct pw_held *h, bool *found,
+                                         struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = self;
+    pthread_mutex_lock(&st->lock);
+    enum pw_err rc = inmem_held_next(st, h, found, err);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum pw_err inmem_store_parked_list(void *self, const char *after, struct pw_parked *out,
+                                           size_t max, size_t *n, struct pw_errbuf *err)
+{
+    (void)err;
+    struct pw_inmem_store *st = self;
+    pthread_mutex_lock(&st->lock);
+    enum pw_err rc = inmem_parked_list(st, after, out, max, n);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum pw_err inmem_store_parking_stats(void *self, struct pw_parking_stats *stats,
+                                             struct pw_errbuf *err)
+{
+    (void)err;
+    struct pw_inmem_store *st = self;
+    pthread_mutex_lock(&st->lock);
+    inmem_parking_stats(st, stats);
+    pthread_mutex_unlock(&st->lock);
+    return PW_OK;
+}
+
+static enum pw_err inmem_store_release(void *self, const char *post_id, bool dry_run,
+                                       struct pw_parked *p, bool *found, struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = self;
+    pthread_mutex_lock(&st->lock);
+    enum pw_err rc = inmem_release(st, post_id, dry_run, p, found, err);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static void inmem_store_close(void *self)
+{
+    (void)self; /* the port is a view of the store, which its owner frees */
+}
+
+static const struct pw_store_ops inmem_store_ops = {
+    .name = "inmem",
+    .offset_get = inmem_store_offset_get,
+    .runs_start = inmem_store_runs_start,
+    .held_next = inmem_store_held_next,
+    .parked_list = inmem_store_parked_list,
+    .parking_stats = inmem_store_parking_stats,
+    .release = inmem_store_release,
+    .close = inmem_store_close,
+};
+
+enum pw_err pw_inmem_store_open(struct pw_store *port, struct pw_inmem_store *store)
+{
+    port->ops = &inmem_store_ops;
+    port->self = store;
+    return PW_OK;
 }

@@ -1,71 +1,23 @@
 /*
  * The in-memory unit of work. A transaction writes into an overlay of its
- * own (posts, inbox marks, offsets, events) and reads through it to the
- * store; commit moves the overlay into the store under the store's lock, and
- * rollback drops it. So a rolled-back batch leaves no trace at all.
+ * own (posts, inbox marks, offsets, events, parking) and reads through it to
+ * the store; commit (commit_inmem.c) moves the overlay into the store under
+ * the store's lock, and rollback drops it. So a rolled-back batch leaves no
+ * trace at all. This file is the transaction and its overlay; parking's
+ * operations are in park_inmem.c.
  *
  * Like a database under concurrent transactions, commit refuses (with a
  * transient error) when another unit of work committed a change to the same
- * post or the same inbox mark since this one read it: two workers sharing a
- * store can race, but they cannot both apply.
+ * post, inbox mark or parked post since this one read it: two workers
+ * sharing a store can race, but they cannot both apply.
  */
 #include "adapters/inmem/inmem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
 
-#include "adapters/inmem/store.h"
-
-/* Outbox rows of one kind, in the order recorded. */
-struct inmem_rows {
-    struct pw_out *v;
-    size_t n, cap;
-};
-
-struct inmem_uow {
-    struct pw_inmem_store *store;
-    bool open;
-    struct inmem_map posts;   /* post_id -> struct pw_post *; num: store version seen, 0 none */
-    struct inmem_map inbox;   /* source NUL id -> num: outcome */
-    struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
-    struct inmem_rows events; /* the outbox rows of this transaction: events, */
-    struct inmem_rows dead;   /* then dead letters */
-};
-
-/* Inbox keys are source NUL id; both are bounded by the codec's limits. */
-#define INMEM_KEY_MAX (PW_CMD_SOURCE_BYTES + PW_CMD_ID_BYTES + 2)
-
-/* key = a NUL b; b of blen bytes (b may be NULL: then the key is a NUL). */
-static enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void *b, size_t blen,
-                             struct pw_errbuf *err)
-{
-    size_t alen = strlen(a);
-    if (alen + 1 + blen > INMEM_KEY_MAX)
-        return pw_err_set(err, PW_E_FATAL, "key of %zu bytes is longer than the store takes",
-                          alen + 1 + blen);
-    memcpy(buf, a, alen);
-    buf[alen] = '\0';
-    if (blen)
-        memcpy(buf + alen + 1, b, blen);
-    *klen = alen + 1 + blen;
-    return PW_OK;
-}
-
-/* The offsets key: group NUL topic NUL partition. */
-static enum pw_err inmem_offset_key(char *buf, size_t *klen, const char *group, const char *topic,
-                                    int32_t partition, struct pw_errbuf *err)
-{
-    char tp[PW_TOPIC_MAX + 1 + sizeof partition];
-    size_t tlen = strlen(topic);
-    if (tlen > PW_TOPIC_MAX)
-        return pw_err_set(err, PW_E_FATAL, "topic name of %zu bytes is longer than Kafka allows",
-                          tlen);
-    memcpy(tp, topic, tlen + 1);
-    memcpy(tp + tlen + 1, &partition, sizeof partition);
-    return inmem_key(buf, klen, group, tp, tlen + 1 + sizeof partition, err);
-}
+#include "adapters/inmem/uow_inmem.h"
 
 static void inmem_rows_clear(struct inmem_rows *rows)
 {
@@ -93,17 +45,22 @@ static struct pw_out *inmem_rows_add(struct inmem_rows *rows, enum pw_out_kind k
     return out;
 }
 
-static void inmem_uow_drop(struct inmem_uow *u)
+void inmem_uow_drop(struct inmem_uow *u)
 {
     inmem_map_clear(&u->posts, inmem_post_free);
     inmem_map_clear(&u->inbox, NULL);
     inmem_map_clear(&u->offsets, NULL);
+    inmem_map_clear(&u->parks, inmem_park_free);
+    inmem_map_clear(&u->held_ids, NULL);
+    for (size_t i = 0; i < u->nfresh; i++)
+        inmem_held_free(u->fresh[i]); /* a commit took those it kept: these are NULL */
+    u->nfresh = 0;
     inmem_rows_clear(&u->events);
     inmem_rows_clear(&u->dead);
     u->open = false;
 }
 
-static enum pw_err inmem_uow_need_open(struct inmem_uow *u, struct pw_errbuf *err)
+enum pw_err inmem_uow_need_open(struct inmem_uow *u, struct pw_errbuf *err)
 {
     if (!u->open)
         return pw_err_set(err, PW_E_FATAL, "no transaction is open: call begin first");
@@ -318,158 +275,6 @@ static enum pw_err inmem_uow_offset_put(void *self, const char *group, const cha
     return PW_OK;
 }
 
-static enum pw_err inmem_uow_offset_get(void *self, const char *group, const char *topic,
-                                        int32_t partition, int64_t *offset, struct pw_errbuf *err)
-{
-    struct inmem_uow *u = self;
-    char key[INMEM_KEY_MAX];
-    size_t klen;
-    enum pw_err rc = inmem_offset_key(key, &klen, group, topic, partition, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&u->store->lock);
-    struct inmem_slot *s = inmem_map_get(&u->store->offsets, key, klen);
-    *offset = s ? s->num : -1;
-    pthread_mutex_unlock(&u->store->lock);
-    return PW_OK;
-}
-
-/* Not transactional: the count goes straight to the store, as the port says. */
-static enum pw_err inmem_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
-                                            struct pw_errbuf *err)
-{
-    struct inmem_uow *u = self;
-    struct pw_inmem_store *st = u->store;
-    enum pw_err rc = PW_OK;
-    pthread_mutex_lock(&st->lock);
-    for (size_t i = 0; i < n && !rc; i++) {
-        char key[INMEM_KEY_MAX];
-        size_t klen;
-        int created;
-        rc = inmem_offset_key(key, &klen, a[i].group, a[i].topic, a[i].partition, err);
-        if (rc)
-            break;
-        struct inmem_slot *s = inmem_map_put(&st->attempts, key, klen, &created);
-        bool fresh = s && !s->val;
-        if (fresh && !(s->val = malloc(sizeof(unsigned))))
-            s = NULL; /* an empty slot stays: the next call fills it */
-        if (!s) {
-            rc = pw_err_set(err, PW_E_NOMEM, "out of memory counting attempts");
-            break;
-        }
-        unsigned *tries = s->val;
-        if (!fresh && s->num == a[i].offset)
-            a[i].tries = *tries + 1;
-        s->num = a[i].offset;
-        *tries = a[i].tries;
-    }
-    pthread_mutex_unlock(&st->lock);
-    return rc;
-}
-
-/* First half of commit: would applying the overlay overwrite a change made since it was read? */
-static enum pw_err inmem_uow_check(struct inmem_uow *u, struct pw_errbuf *err)
-{
-    struct pw_inmem_store *st = u->store;
-    for (size_t i = 0; i < u->posts.cap; i++) {
-        struct inmem_slot *s = &u->posts.slots[i];
-        if (!s->key)
-            continue;
-        struct inmem_slot *base = inmem_map_get(&st->posts, s->key, s->klen);
-        int64_t version = base ? ((struct pw_post *)base->val)->version : 0;
-        if (version != s->num)
-            return pw_err_set(err, PW_E_TRANSIENT,
-                              "serialization failure: post '%s' changed under this transaction",
-                              ((struct pw_post *)s->val)->post_id);
-    }
-    for (size_t i = 0; i < u->inbox.cap; i++) {
-        struct inmem_slot *s = &u->inbox.slots[i];
-        if (s->key && inmem_map_get(&st->inbox, s->key, s->klen))
-            return pw_err_set(err, PW_E_TRANSIENT,
-                              "serialization failure: a command was processed by another transaction");
-    }
-    size_t live = st->outbox_len - st->outbox_head, rows = u->events.n + u->dead.n;
-    if (st->outbox_head > 0 && st->outbox_len + rows > st->outbox_cap) {
-        memmove(st->outbox, st->outbox + st->outbox_head, live * sizeof *st->outbox);
-        st->outbox_head = 0;
-        st->outbox_len = live;
-    }
-    if (st->outbox_len + rows > st->outbox_cap) {
-        size_t cap = st->outbox_cap ? st->outbox_cap : 64;
-        while (cap < st->outbox_len + rows)
-            cap *= 2;
-        struct inmem_outbox_row *grown = realloc(st->outbox, cap * sizeof *grown);
-        if (!grown)
-            return pw_err_set(err, PW_E_NOMEM, "out of memory growing the outbox");
-        st->outbox = grown;
-        st->outbox_cap = cap;
-    }
-    return PW_OK;
-}
-
-/* Second half: move the overlay into the store. Only a failed key allocation can stop it. */
-static enum pw_err inmem_uow_apply(struct inmem_uow *u, struct pw_errbuf *err)
-{
-    struct pw_inmem_store *st = u->store;
-    int created;
-    for (size_t i = 0; i < u->posts.cap; i++) {
-        struct inmem_slot *s = &u->posts.slots[i];
-        if (!s->key)
-            continue;
-        struct inmem_slot *base = inmem_map_put(&st->posts, s->key, s->klen, &created);
-        if (!base)
-            return pw_err_set(err, PW_E_NOMEM, "out of memory committing: the store is now unreliable");
-        inmem_post_free(base->val);
-        base->val = s->val;
-        s->val = NULL;
-    }
-    struct inmem_map *maps[][2] = {{&u->inbox, &st->inbox}, {&u->offsets, &st->offsets}};
-    for (size_t m = 0; m < 2; m++) {
-        struct inmem_map *from = maps[m][0], *to = maps[m][1];
-        for (size_t i = 0; i < from->cap; i++) {
-            struct inmem_slot *s = &from->slots[i];
-            if (!s->key)
-                continue;
-            struct inmem_slot *base = inmem_map_put(to, s->key, s->klen, &created);
-            if (!base)
-                return pw_err_set(err, PW_E_NOMEM,
-                                  "out of memory committing: the store is now unreliable");
-            /* An offset never moves backwards; an inbox mark is only ever new. */
-            if (created || s->num > base->num)
-                base->num = s->num;
-        }
-    }
-    struct inmem_rows *kinds[] = {&u->events, &u->dead};
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    for (size_t k = 0; k < 2; k++) {
-        for (size_t i = 0; i < kinds[k]->n; i++) {
-            struct inmem_outbox_row *row = &st->outbox[st->outbox_len++];
-            row->seq = st->next_seq++;
-            row->committed_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-            row->removed = false;
-            row->out = kinds[k]->v[i];
-        }
-        kinds[k]->n = 0; /* moved into the store */
-    }
-    return PW_OK;
-}
-
-static enum pw_err inmem_uow_commit(void *self, struct pw_errbuf *err)
-{
-    struct inmem_uow *u = self;
-    enum pw_err rc = inmem_uow_need_open(u, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&u->store->lock);
-    rc = inmem_uow_check(u, err);
-    if (!rc)
-        rc = inmem_uow_apply(u, err);
-    pthread_mutex_unlock(&u->store->lock);
-    inmem_uow_drop(u);
-    return rc;
-}
-
 static void inmem_uow_rollback(void *self)
 {
     inmem_uow_drop(self);
@@ -481,6 +286,7 @@ static void inmem_uow_close(void *self)
     if (!u)
         return;
     inmem_uow_drop(u);
+    free(u->fresh);
     free(u->events.v);
     free(u->dead.v);
     free(u);
@@ -497,8 +303,12 @@ static const struct pw_uow_ops inmem_uow_ops = {
     .outbox_put = inmem_uow_outbox_put,
     .dead_letter_put = inmem_uow_dead_letter_put,
     .offset_put = inmem_uow_offset_put,
-    .offset_get = inmem_uow_offset_get,
-    .attempts_start = inmem_uow_attempts_start,
+    .parked_get = inmem_uow_parked_get,
+    .park = inmem_uow_park,
+    .unpark = inmem_uow_unpark,
+    .hold = inmem_uow_hold,
+    .held_get = inmem_uow_held_get,
+    .held_done = inmem_uow_held_done,
     .prefetch = NULL,
     .close = inmem_uow_close,
 };

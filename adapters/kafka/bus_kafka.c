@@ -159,7 +159,7 @@ static enum pw_err kafka_bus_event(struct kafka_bus *b, const char *topic,
 static rd_kafka_headers_t *kafka_dead_headers(const struct pw_dead_letter *dl)
 {
     const struct pw_origin *o = &dl->origin;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(o->nheaders + 11);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(o->nheaders + 12);
     for (size_t i = 0; i < o->nheaders; i++)
         rd_kafka_header_add(hdrs, o->headers[i].name, -1, o->headers[i].value,
                             o->headers[i].value ? (ssize_t)o->headers[i].len : 0);
@@ -178,6 +178,8 @@ static rd_kafka_headers_t *kafka_dead_headers(const struct pw_dead_letter *dl)
         rd_kafka_header_add(hdrs, "dlq.original.timestamp", -1, ts, -1);
     rd_kafka_header_add(hdrs, "dlq.consumer.group", -1, o->group ? o->group : "", -1);
     rd_kafka_header_add(hdrs, "dlq.attempts", -1, attempts, -1);
+    if (dl->parked[0])
+        rd_kafka_header_add(hdrs, "dlq.parked", -1, dl->parked, -1);
     return hdrs;
 }
 

@@ -8,6 +8,7 @@ void kafka_observe_outcome(struct pw_metrics *m, const struct pw_outcome *out)
     switch (out->kind) {
     case PW_OUTCOME_APPLIED: o = PW_M_APPLIED; break;
     case PW_OUTCOME_DUPLICATE: o = PW_M_DUPLICATE; break;
+    case PW_OUTCOME_HELD: o = PW_M_HELD; break;
     case PW_OUTCOME_REJECTED:
         switch (pw_err_kind(out->err.code)) {
         case PW_KIND_MALFORMED: o = PW_M_MALFORMED; break;
@@ -72,13 +73,16 @@ void kafka_observe_probe(struct pw_metrics *m, rd_kafka_t *rk, struct pw_service
 {
     if (rk)
         kafka_observe_lag(m, rk);
-    int64_t pending = 0, oldest = 0;
+    struct pw_service_stats st;
     struct pw_errbuf err;
-    enum pw_err rc = pw_service_outbox_stats(svc, &pending, &oldest, &err);
+    enum pw_err rc = pw_service_stats(svc, &st, &err);
     atomic_store_explicit(&m->dependency_up[PW_M_STORE], rc == PW_OK, memory_order_relaxed);
     if (!rc) {
-        atomic_store(&m->outbox_pending, pending);
-        atomic_store(&m->outbox_oldest_ms, oldest);
+        atomic_store(&m->outbox_pending, st.outbox_pending);
+        atomic_store(&m->outbox_oldest_ms, st.outbox_oldest_ms);
+        atomic_store(&m->parked_posts, st.parking.posts);
+        atomic_store(&m->held_commands, st.parking.held);
+        atomic_store(&m->parked_oldest_ms, st.parking.oldest_ms);
     }
 }
 
@@ -97,6 +101,9 @@ void kafka_log_outcome(const struct pw_kafka_settings *s, const struct pw_input 
     } else if (each && out->kind == PW_OUTCOME_APPLIED && out->nevents) {
         kafka_log(s, "info", "applied %s '%s': %s '%s' version %lld", type, cmd->env.id,
                   pw_event_type_name(out->event), cmd->post_id, (long long)out->version);
+    } else if (out->kind == PW_OUTCOME_HELD) {
+        kafka_log(s, each ? "info" : "debug", "held %s '%s' from '%s': %s", type, cmd->env.id,
+                  cmd->env.source, out->err.msg);
     } else if (each && out->kind == PW_OUTCOME_DUPLICATE) {
         kafka_log(s, "info", "duplicate %s '%s' from '%s': already processed", type,
                   cmd->env.id, cmd->env.source);

@@ -65,6 +65,7 @@ struct kworker {
     size_t npending_stamps;    /* how many: they wait for the round in flight */
     int64_t *stamps_next;      /* the same for the batch in hand */
     long long next_probe_ms;   /* when to measure the lag and the outbox again */
+    uint64_t seq;              /* the batch in hand's identity for the service */
 };
 
 #define KW_PROBE_MS 2000
@@ -89,12 +90,15 @@ static bool kw_replaying(const struct kworker *kw)
     return kw->o->start != PW_START_GROUP;
 }
 
-/* Every few seconds: lag and outbox (observe_kafka.c), which also probes the store. */
-static void kw_probe(struct kworker *kw)
+/*
+ * Every few seconds: lag, outbox and parking (observe_kafka.c), which also
+ * probes the store; true when it probed.
+ */
+static bool kw_probe(struct kworker *kw)
 {
     long long now = kafka_now_ms();
     if (now < kw->next_probe_ms)
-        return;
+        return false;
     kw->next_probe_ms = now + KW_PROBE_MS;
     kafka_observe_probe(kw->m, kw_replaying(kw) ? NULL : kw->rk, kw->svc);
     /* An idle consumer hears nothing when the broker comes back: ask it. */
@@ -105,6 +109,7 @@ static void kw_probe(struct kworker *kw)
         if (md)
             rd_kafka_metadata_destroy(md);
     }
+    return true;
 }
 
 /*
@@ -151,31 +156,30 @@ static void kw_recovered(struct kworker *kw)
 #define KW_LOG_EACH_MAX 8
 
 /*
- * One pass over the batch's outcomes: the counts, the metrics, the log
- * lines, and into stamps_next the Kafka timestamps of the commands whose
- * events are on their way (for their latency); how many.
+ * One pass over outcomes[0..n) of in[0..n): the counts, the metrics, the
+ * log lines, and into stamps (if not NULL) the Kafka timestamps of the
+ * commands whose events are on their way (for their latency); how many.
  */
-static size_t kw_count_outcomes(struct kworker *kw)
+static size_t kw_count_outcomes(struct kworker *kw, const struct pw_input *in,
+                                const struct pw_outcome *outs, size_t n, int64_t *stamps)
 {
-    const struct kafka_batch *b = &kw->batch;
-    bool each = b->n <= KW_LOG_EACH_MAX;
+    bool each = n <= KW_LOG_EACH_MAX;
     size_t nstamps = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const struct pw_outcome *out = &b->outs[i];
-        const struct pw_input *in = &b->in[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct pw_outcome *out = &outs[i];
         bool rejected = out->kind == PW_OUTCOME_REJECTED;
         kw->stats.applied += out->kind == PW_OUTCOME_APPLIED;
         kw->stats.duplicates += out->kind == PW_OUTCOME_DUPLICATE;
+        kw->stats.held += out->kind == PW_OUTCOME_HELD;
         kw->stats.dead_letters += rejected;
-        kw->stats.rejected += rejected && in->ready && in->decoded.code == PW_OK;
+        kw->stats.rejected += rejected && in[i].ready && in[i].decoded.code == PW_OK;
         kafka_observe_outcome(kw->m, out);
-        if (out->kind == PW_OUTCOME_APPLIED && out->nevents && in->origin.timestamp_ms >= 0)
-            kw->stamps_next[nstamps++] = in->origin.timestamp_ms;
+        if (stamps && out->kind == PW_OUTCOME_APPLIED && out->nevents &&
+            in[i].origin.timestamp_ms >= 0)
+            stamps[nstamps++] = in[i].origin.timestamp_ms;
         if (rejected ? kafka_talk_admit(&kw->talk, kw->s) : each)
-            kafka_log_outcome(kw->s, in, out, each);
+            kafka_log_outcome(kw->s, &in[i], out, each);
     }
-    kw->stats.consumed += b->n;
-    kw->stats.batches++;
     return nstamps;
 }
 
@@ -252,6 +256,26 @@ static enum pw_err kw_publish(struct kworker *kw, const struct pw_offset *cur, s
 }
 
 /*
+ * Runs held commands whose post drains, a round at a time, until none
+ * waits. A dependency that is down ends it for now: the next probe, or
+ * the next batch that resolves a parked post, drains again.
+ */
+static enum pw_err kw_drain(struct kworker *kw, struct pw_errbuf *err)
+{
+    for (;;) {
+        const struct pw_input *in;
+        const struct pw_outcome *outs;
+        size_t n;
+        enum pw_err rc = pw_service_drain(kw->svc, kafka_batch_decode_one, &in, &outs, &n, err);
+        kw_count_outcomes(kw, in, outs, n, NULL);
+        if (rc)
+            return pw_err_is_transient(rc) ? PW_OK : rc;
+        if (!n)
+            return PW_OK;
+    }
+}
+
+/*
  * Runs the batch in hand to the end. PW_OK when it is done and committed;
  * PW_E_TRANSIENT when a stop came while a dependency was down (the batch is
  * dropped uncommitted, to be redelivered); a fatal code otherwise.
@@ -264,11 +288,12 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     enum pw_err rc = PW_OK;
     kafka_batch_prepare(b, kw->s->group, kw->s->commands_topic);
     /* A replay stores no offsets: it must not move the group's position. */
-    size_t noffsets = kw_replaying(kw) ? 0 : b->noffsets;
+    struct pw_batch run = {.seq = ++kw->seq, .in = b->in, .n = b->n,
+                           .decode = kafka_batch_decode_one, .offsets = b->offsets,
+                           .noffsets = kw_replaying(kw) ? 0 : b->noffsets, .outs = b->outs};
     long long started = kafka_now_us();
     for (unsigned attempt = 0; !rc; attempt++) {
-        rc = pw_service_run(kw->svc, b->in, b->n, kafka_batch_decode_one, b->offsets, noffsets,
-                            b->outs, err);
+        rc = pw_service_run(kw->svc, &run, err); /* the same seq: what is done stays done */
         kw_up(kw, PW_M_STORE, !pw_err_is_transient(rc));
         if (!rc || !pw_err_is_transient(rc) ||
             !kw_wait(kw, "a batch", PW_M_RETRY_BATCH, attempt, err))
@@ -278,14 +303,24 @@ static enum pw_err kw_run_batch(struct kworker *kw, struct pw_errbuf *err)
     if (!rc) {
         pw_histogram_observe(&kw->m->batch_duration, (double)(kafka_now_us() - started) / 1e6);
         kw_recovered(kw);
-        size_t nstamps = kw_count_outcomes(kw);
+        kw->stats.consumed += b->n;
+        kw->stats.batches++;
+        size_t nstamps = kw_count_outcomes(kw, b->in, b->outs, b->n, kw->stamps_next);
         rc = kw_publish(kw, b->offsets, b->noffsets, nstamps, false, err);
     }
     kafka_batch_drop(b);
+    if (!rc && run.resolved) /* held commands wait behind what this batch ran: now */
+        rc = kw_drain(kw, err);
     return rc;
 }
 
-/* Starts each assigned partition at the later of the stored and committed offsets. */
+/*
+ * Starts each assigned partition at its offset stored with the data, the
+ * truth wherever one exists: after a database restored from a backup, the
+ * worker applies again everything after it, whatever the group committed.
+ * The group's committed offset only stands in where the store has none
+ * (the in-memory store after a restart, a new database).
+ */
 static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
@@ -299,10 +334,10 @@ static void kw_assign(struct kworker *kw, rd_kafka_topic_partition_list_t *parts
              attempt++)
             if (!kw_wait(kw, "reading the stored offsets", PW_M_RETRY_BATCH, attempt, &err))
                 break;
-        if (!e && committed->elems[i].offset >= 0)
-            start = committed->elems[i].offset;
-        if (stored > start)
+        if (stored >= 0)
             start = stored;
+        else if (!e && committed->elems[i].offset >= 0)
+            start = committed->elems[i].offset;
         if (start >= 0) {
             p->offset = start;
             kafka_check_retention(kw->s, kw->rk, p->topic, p->partition, start);
@@ -459,7 +494,9 @@ static enum pw_err kw_loop(struct kworker *kw, struct pw_errbuf *err)
     enum pw_err rc = kw_publish(kw, NULL, 0, 0, true, err);
     while (!rc && !kw_stopping(kw)) {
         kw_beat(kw);
-        kw_probe(kw);
+        /* A post released by hand (postworker release) drains within a probe's time. */
+        if (kw_probe(kw) && !kw_replaying(kw) && (rc = kw_drain(kw, err)))
+            break;
         kw_progress(kw);
         if (kw_replaying(kw) && kafka_span_done(&kw->span))
             break;

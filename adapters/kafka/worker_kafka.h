@@ -16,7 +16,7 @@
 
 /* Counters of a run, for logs, tests and the benchmark. */
 struct pw_kafka_worker_stats {
-    uint64_t consumed, applied, duplicates, rejected, dead_letters, published, batches;
+    uint64_t consumed, applied, duplicates, rejected, dead_letters, held, published, batches;
 };
 
 struct pw_kafka_worker_opts {

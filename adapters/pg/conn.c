@@ -175,7 +175,19 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
      */
     bool data = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
                           strncmp(state, "54", 2) == 0);
-    enum pw_err code = transient ? PW_E_TRANSIENT : data ? PW_E_APPLY_FAILED : PW_E_FATAL;
+    /*
+     * A statement the server cut off (statement_timeout, a cancel) or lost
+     * with its backend (crashed, or ended by another backend's crash) may
+     * be the data's doing, unlike an outage (admin shutdown, a refused
+     * connection): interrupted, which the failure path counts when it keeps
+     * happening to the same run.
+     */
+    bool interrupted = state ? strcmp(state, "57014") == 0 || strcmp(state, "57P02") == 0
+                             : PQstatus(c->pg) != CONNECTION_OK;
+    enum pw_err code = interrupted ? PW_E_INTERRUPTED
+                       : transient ? PW_E_TRANSIENT
+                       : data      ? PW_E_APPLY_FAILED
+                                   : PW_E_FATAL;
     PQclear(r);
     if (PQstatus(c->pg) != CONNECTION_OK)
         pg_disconnect(c); /* the next begin connects again */
@@ -304,4 +316,23 @@ void pg_arrays_release(struct pg_array *a, int n)
 {
     for (int i = 0; i < n; i++)
         pg_array_release(&a[i]);
+}
+
+char *pg_hex_text(const void *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (!bytes)
+        return NULL;
+    char *t = malloc(2 * len + 3);
+    if (!t)
+        return NULL;
+    const unsigned char *b = bytes;
+    t[0] = '\\';
+    t[1] = 'x';
+    for (size_t i = 0; i < len; i++) {
+        t[2 + 2 * i] = digits[b[i] >> 4];
+        t[3 + 2 * i] = digits[b[i] & 15];
+    }
+    t[2 + 2 * len] = '\0';
+    return t;
 }

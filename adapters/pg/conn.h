@@ -41,8 +41,10 @@ void pg_disconnect(struct pg_conn *c);
  * statements and takes none). sql must be a string literal: it is prepared
  * once per connection, the first time, and known after by its address. On PW_OK *res (if res is not NULL) is the
  * result, for the caller to PQclear. On failure the code says what kind:
- * transient for connection loss and SQLSTATE classes 08, 40, 53, 57; fatal
- * otherwise. what names the statement in the message.
+ * interrupted for a statement cut off (57014) or lost with its backend
+ * (57P02, or the connection gone with no SQLSTATE); transient for the rest
+ * of classes 08, 40, 53, 57; apply_failed for the data's (22, 23, 54);
+ * fatal otherwise. what names the statement in the message.
  */
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err);
@@ -70,6 +72,11 @@ void pg_array_add_int(struct pg_array *a, long long v);
 void pg_array_add_time(struct pg_array *a, pw_time t); /* PW_TIME_NONE adds NULL */
 /* Bytes as hex text, for decode(x, 'hex') on the server; NULL adds NULL. */
 void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len);
+/*
+ * bytes as one bytea parameter in hex ("\\x00ff"), for the caller to free;
+ * NULL for NULL bytes, or when memory runs out (then bytes is not NULL).
+ */
+char *pg_hex_text(const void *bytes, size_t len);
 /* The literal, NUL-terminated, owned by a; NULL if memory ran out. */
 const char *pg_array_done(struct pg_array *a);
 void pg_array_release(struct pg_array *a);

@@ -153,6 +153,7 @@ enum pw_err pg_outbox_bind_dead(struct pg_array *c, const char *topic,
     pg_array_add_hex(&c[PG_OB_DL_KEY], o->key, o->key_len);
     pg_array_add_hex(&c[PG_OB_DL_VALUE], o->value, o->value_len);
     pg_array_add_hex(&c[PG_OB_DL_HEADERS], packed, hlen);
+    pg_array_add(&c[PG_OB_DL_PARKED], dl->parked[0] ? dl->parked : NULL);
     free(packed);
     return PW_OK;
 }
@@ -230,6 +231,7 @@ static enum pw_err pg_fill_dead(struct pw_dead_letter *dl, const PGresult *res, 
             .attempts = (unsigned)pg_int(res, r, PG_OB_DL_ATTEMPTS + 1),
         };
         snprintf(borrowed.message, sizeof borrowed.message, "%s", pg_col(res, r, PG_OB_DL_MESSAGE));
+        snprintf(borrowed.parked, sizeof borrowed.parked, "%s", pg_col(res, r, PG_OB_DL_PARKED));
         rc = pw_dead_letter_copy(dl, &borrowed);
     }
     free(hs);

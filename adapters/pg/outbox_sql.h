@@ -40,7 +40,8 @@
     X(DL_TIMESTAMP,   "dl_timestamp",   "int8")        \
     X(DL_KEY,         "dl_key",         "bytea")       \
     X(DL_VALUE,       "dl_value",       "bytea")       \
-    X(DL_HEADERS,     "dl_headers",     "bytea")
+    X(DL_HEADERS,     "dl_headers",     "bytea")       \
+    X(DL_PARKED,      "dl_parked",      "text")
 
 enum pg_outbox_col {
 #define PG_OUTBOX_ENUM(suffix, name, type) PG_OB_##suffix,

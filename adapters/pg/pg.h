@@ -8,6 +8,7 @@
 
 #include "domain/err.h"
 #include "ports/outbox.h"
+#include "ports/store.h"
 #include "ports/uow.h"
 
 struct pw_pg_store;
@@ -38,6 +39,9 @@ enum pw_err pw_pg_migrate(struct pw_pg_store *store, int *applied, struct pw_err
  */
 enum pw_err pw_pg_ceiling(const char *url, size_t n, size_t batch, double *seconds,
                           struct pw_errbuf *err);
+
+/* The store port (ports/store.h) on its own connection. PW_E_NOMEM on failure. */
+enum pw_err pw_pg_store_open(struct pw_store *port, struct pw_pg_store *store);
 
 /* A unit of work on its own connection. PW_E_NOMEM on failure. */
 enum pw_err pw_pg_uow_open(struct pw_uow *uow, struct pw_pg_store *store);

@@ -1,22 +1,14 @@
 /*
- * The PostgreSQL store: where the database is, and its migrations. The
- * migrations run under an advisory lock, so that two workers starting
- * together apply each one once; each migration and its record commit
- * together, so a crash midway leaves either both or neither.
+ * The PostgreSQL store: where the database is (struct pw_pg_store, which
+ * every handle connects through), and the store port (ports/store.h) on a
+ * connection of its own: stored offsets, runs (runs_pg.c) and the queries
+ * of parked posts (parking_pg.c). Migrations are in migrate_pg.c.
  */
-#include "adapters/pg/conn.h"
+#include "adapters/pg/uow_pg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "adapters/pg/migrations.h"
-
-/*
- * postworker's migration lock: an arbitrary constant and the schema, so that
- * deployments (and tests) in different schemas do not wait for each other.
- */
-#define PG_MIGRATION_LOCK "730530, hashtext(current_schema())"
 
 /*
  * A URI whose authority holds two '@' has one in its password, unescaped:
@@ -93,58 +85,100 @@ void pw_pg_store_free(struct pw_pg_store *store)
     free(store);
 }
 
-static enum pw_err pg_migrate_one(struct pg_conn *c, const struct pg_migration *m,
-                                  struct pw_errbuf *err)
+struct pg_store_port {
+    struct pg_conn conn;
+};
+
+/*
+ * Offsets stored before they were kept per group (migration 0002) are under
+ * the group '': a group with none of its own yet starts from them, as the
+ * deployment that wrote them would. Sharing them is safe: groups that share
+ * a database share its inbox, so what another group applied is a duplicate.
+ */
+static enum pw_err pg_store_offset_get(void *self, const char *group, const char *topic,
+                                       int32_t partition, int64_t *offset, struct pw_errbuf *err)
 {
-    char version[16];
-    snprintf(version, sizeof version, "%d", m->version);
-    const char *vals[] = {version, m->name};
-    enum pw_err rc = pg_query(c, "begin migration", "BEGIN", 0, NULL, NULL, err);
+    struct pg_store_port *p = self;
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)partition);
+    const char *vals[] = {group, topic, part};
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&p->conn, err);
     if (!rc)
-        rc = pg_query(c, m->name, m->sql, -1, NULL, NULL, err);
-    if (!rc)
-        rc = pg_query(c, "record migration",
-                      "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, vals,
-                      NULL, err);
-    if (!rc)
-        rc = pg_query(c, "commit migration", "COMMIT", 0, NULL, NULL, err);
-    if (rc && c->pg)
-        pg_query(c, "rollback migration", "ROLLBACK", 0, NULL, NULL, NULL);
-    return rc;
+        rc = pg_query(&p->conn, "read the stored offset",
+                      "SELECT next_offset FROM consumer_offsets"
+                      " WHERE consumer_group IN ($1, '') AND topic = $2 AND partition = $3"
+                      " ORDER BY consumer_group = $1 DESC LIMIT 1",
+                      3, vals, &res, err);
+    if (rc)
+        return rc;
+    *offset = PQntuples(res) == 1 ? pg_int(res, 0, 0) : -1;
+    PQclear(res);
+    return PW_OK;
 }
 
-enum pw_err pw_pg_migrate(struct pw_pg_store *store, int *applied, struct pw_errbuf *err)
+static enum pw_err pg_store_runs_start(void *self, struct pw_run_start *r, size_t n,
+                                       struct pw_errbuf *err)
 {
-    struct pg_conn c = {.store = store};
-    PGresult *res = NULL;
-    int done = 0;
-    enum pw_err rc = pg_connect(&c, err);
-    if (rc)
-        goto out;
-    rc = pg_query(&c, "take the migration lock", "SELECT pg_advisory_lock(" PG_MIGRATION_LOCK ")",
-                  0, NULL, NULL, err);
-    if (!rc)
-        rc = pg_query(&c, "create schema_migrations",
-                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                      " version integer PRIMARY KEY, name text NOT NULL,"
-                      " applied_at timestamptz NOT NULL DEFAULT now())",
-                      0, NULL, NULL, err);
-    if (!rc)
-        rc = pg_query(&c, "read schema_migrations",
-                      "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &res, err);
-    if (rc)
-        goto out;
-    int64_t current = pg_int(res, 0, 0);
-    for (size_t i = 0; i < pg_nmigrations && !rc; i++) {
-        if (pg_migrations[i].version <= current)
-            continue;
-        rc = pg_migrate_one(&c, &pg_migrations[i], err);
-        done += !rc;
-    }
-out:
-    PQclear(res);
-    pg_disconnect(&c); /* ends the session, and with it the advisory lock */
-    if (applied)
-        *applied = done;
-    return rc;
+    struct pg_store_port *p = self;
+    return pg_runs_start(&p->conn, r, n, err);
+}
+
+static enum pw_err pg_store_held_next(void *self, struct pw_held *h, bool *found,
+                                      struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    return pg_held_next(&p->conn, h, found, err);
+}
+
+static enum pw_err pg_store_parked_list(void *self, const char *after, struct pw_parked *out,
+                                        size_t max, size_t *n, struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    return pg_parked_list(&p->conn, after, out, max, n, err);
+}
+
+static enum pw_err pg_store_parking_stats(void *self, struct pw_parking_stats *st,
+                                          struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    return pg_parking_stats(&p->conn, st, err);
+}
+
+static enum pw_err pg_store_release(void *self, const char *post_id, bool dry_run,
+                                    struct pw_parked *parked, bool *found, struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    return pg_release(&p->conn, post_id, dry_run, parked, found, err);
+}
+
+static void pg_store_close(void *self)
+{
+    struct pg_store_port *p = self;
+    if (!p)
+        return;
+    pg_disconnect(&p->conn);
+    free(p);
+}
+
+static const struct pw_store_ops pg_store_ops = {
+    .name = "pg",
+    .offset_get = pg_store_offset_get,
+    .runs_start = pg_store_runs_start,
+    .held_next = pg_store_held_next,
+    .parked_list = pg_store_parked_list,
+    .parking_stats = pg_store_parking_stats,
+    .release = pg_store_release,
+    .close = pg_store_close,
+};
+
+enum pw_err pw_pg_store_open(struct pw_store *port, struct pw_pg_store *store)
+{
+    struct pg_store_port *p = calloc(1, sizeof *p);
+    if (!p)
+        return PW_E_NOMEM;
+    p->conn.store = store;
+    port->ops = &pg_store_ops;
+    port->self = p;
+    return PW_OK;
 }

@@ -48,11 +48,13 @@ static void pg_uow_drop(struct pg_uow *u)
         pw_out_release(&u->dead[i]);
     for (size_t i = 0; i < u->noffsets; i++)
         free(u->offsets[i].buf);
-    u->nposts = u->nmarks = u->nevents = u->ndead = u->noffsets = 0;
+    for (size_t i = 0; i < u->nvalues; i++)
+        PQfreemem(u->values[i]);
+    u->nposts = u->nmarks = u->nevents = u->ndead = u->noffsets = u->nvalues = 0;
     u->open = false;
 }
 
-static struct pg_post_slot *pg_post_find(struct pg_uow *u, const char *post_id)
+struct pg_post_slot *pg_post_find(struct pg_uow *u, const char *post_id)
 {
     struct pg_post_slot key;
     snprintf(key.post.post_id, sizeof key.post.post_id, "%s", post_id);
@@ -69,6 +71,7 @@ static struct pg_post_slot *pg_post_slot_new(struct pg_uow *u, const char *post_
         return NULL;
     }
     snprintf(s->post.post_id, sizeof s->post.post_id, "%s", post_id);
+    s->parked = -1;
     if (!tsearch(s, &u->posts_index, pg_post_cmp)) {
         free(s);
         return NULL;
@@ -127,7 +130,7 @@ static enum pw_err pg_post_fill(struct pg_post_slot *s, const PGresult *res, int
     return PW_OK;
 }
 
-static enum pw_err pg_uow_need_open(struct pg_uow *u, struct pw_errbuf *err)
+enum pw_err pg_uow_need_open(struct pg_uow *u, struct pw_errbuf *err)
 {
     if (!u->open)
         return pw_err_set(err, PW_E_FATAL, "no transaction is open: call begin first");
@@ -231,6 +234,8 @@ static enum pw_err pg_uow_begin(void *self, struct pw_errbuf *err)
     enum pw_err rc = pg_connect(&u->conn, err);
     if (!rc)
         rc = pg_query(&u->conn, "begin", "BEGIN", 0, NULL, NULL, err);
+    if (rc == PW_E_INTERRUPTED) /* a connection that died while idle: no statement of ours */
+        rc = err ? (err->code = PW_E_TRANSIENT) : PW_E_TRANSIENT;
     if (!rc)
         u->open = true;
     return rc;
@@ -330,34 +335,18 @@ static enum pw_err pg_uow_dead_letter_put(void *self, const char *topic,
 }
 
 /*
- * Offsets stored before they were kept per group (migration 0002) are under
- * the group '': a group with none of its own yet starts from them, as the
- * deployment that wrote them would. Sharing them is safe: groups that share
- * a database share its inbox, so what another group applied is a duplicate.
+ * The posts of $1, and a row for each that is parked (its last column
+ * true): parking costs the normal path no round trip of its own.
  */
-static enum pw_err pg_uow_offset_get(void *self, const char *group, const char *topic,
-                                     int32_t partition, int64_t *offset, struct pw_errbuf *err)
-{
-    struct pg_uow *u = self;
-    char part[16];
-    snprintf(part, sizeof part, "%d", (int)partition);
-    const char *vals[] = {group, topic, part};
-    PGresult *res = NULL;
-    enum pw_err rc = pg_connect(&u->conn, err);
-    if (!rc)
-        rc = pg_query(&u->conn, "read the stored offset",
-                      "SELECT next_offset FROM consumer_offsets"
-                      " WHERE consumer_group IN ($1, '') AND topic = $2 AND partition = $3"
-                      " ORDER BY consumer_group = $1 DESC LIMIT 1",
-                      3, vals, &res, err);
-    if (rc)
-        return rc;
-    *offset = PQntuples(res) == 1 ? pg_int(res, 0, 0) : -1;
-    PQclear(res);
-    return PW_OK;
-}
+#define PG_POSTS_PREFETCH                                                                      \
+    "SELECT " PG_POST_COLUMNS ", false FROM posts WHERE post_id = ANY($1::text[])"            \
+    " UNION ALL SELECT post_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true"               \
+    " FROM parked_posts WHERE post_id = ANY($1::text[])"
 
-/* Loads, in two queries, the posts and inbox marks of cmds not seen yet. */
+/*
+ * Loads, in two queries, the posts (and whether each is parked) and the
+ * inbox marks of cmds not seen yet.
+ */
 static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds, size_t n,
                                    struct pw_errbuf *err)
 {
@@ -365,6 +354,7 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
     struct pg_array ids = {0}, sources = {0}, cids = {0};
     PGresult *res = NULL;
     enum pw_err rc = pg_uow_need_open(u, err);
+    size_t first = u->nposts; /* the slots from here on are this prefetch's */
     for (size_t i = 0; i < n && !rc; i++) {
         const struct pw_cmd *cmd = cmds[i];
         if (cmd->post_id && strlen(cmd->post_id) <= PW_POST_ID_MAX && !pg_post_find(u, cmd->post_id)) {
@@ -381,13 +371,15 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
     }
     if (!rc && ids.n) {
         const char *vals[] = {pg_array_done(&ids)};
-        rc = vals[0] ? pg_query(&u->conn, "prefetch posts",
-                                "SELECT " PG_POST_COLUMNS " FROM posts WHERE post_id = ANY($1::text[])",
-                                1, vals, &res, err)
+        rc = vals[0] ? pg_query(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1, vals, &res, err)
                      : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
+        for (size_t i = first; !rc && i < u->nposts; i++)
+            u->posts[i]->parked = 0; /* asked about: unless a row below says otherwise */
         for (int r = 0; !rc && r < PQntuples(res); r++) {
             struct pg_post_slot *s = pg_post_find(u, PQgetvalue(res, r, 0));
-            if (s && !s->found)
+            if (s && PQgetvalue(res, r, 8)[0] == 't')
+                s->parked = -1; /* parked: parked_get reads the rest */
+            else if (s && !s->found)
                 rc = pg_post_fill(s, res, r, err);
         }
         PQclear(res);
@@ -451,6 +443,7 @@ static void pg_uow_close(void *self)
     free(u->events);
     free(u->dead);
     free(u->offsets);
+    free(u->values);
     free(u);
 }
 
@@ -465,8 +458,12 @@ static const struct pw_uow_ops pg_uow_ops = {
     .outbox_put = pg_uow_outbox_put,
     .dead_letter_put = pg_uow_dead_letter_put,
     .offset_put = pg_uow_offset_put,
-    .offset_get = pg_uow_offset_get,
-    .attempts_start = pg_uow_attempts_start,
+    .parked_get = pg_uow_parked_get,
+    .park = pg_uow_park,
+    .unpark = pg_uow_unpark,
+    .hold = pg_uow_hold,
+    .held_get = pg_uow_held_get,
+    .held_done = pg_uow_held_done,
     .prefetch = pg_uow_prefetch,
     .close = pg_uow_close,
 };

@@ -8,6 +8,7 @@
 
 #include "adapters/pg/conn.h"
 #include "ports/message.h"
+#include "ports/store.h"
 #include "ports/uow.h"
 
 /*
@@ -28,6 +29,7 @@ struct pg_post_slot {
     struct pw_post post; /* post_id always set; the rest only if found */
     bool found;
     bool written;
+    signed char parked; /* 0: the prefetch found it not parked, and nothing parked it since; -1 ask */
     int64_t base; /* the version in the database when first read, 0 if none */
 };
 
@@ -63,7 +65,12 @@ struct pg_uow {
     size_t ndead, cap_dead;
     struct pg_offset *offsets;
     size_t noffsets, cap_offsets;
+    unsigned char **values; /* failed values of parked posts read, PQfreemem'd at the end */
+    size_t nvalues, cap_values;
 };
+
+enum pw_err pg_uow_need_open(struct pg_uow *u, struct pw_errbuf *err);
+struct pg_post_slot *pg_post_find(struct pg_uow *u, const char *post_id);
 
 /* Grows *v (of *cap elements of size) to hold need; -1 when memory runs out. */
 int pg_grow(void **v, size_t *cap, size_t need, size_t size);
@@ -82,9 +89,28 @@ extern const char pg_insert_posts_sql[];
 extern const char pg_insert_inbox_sql[];
 extern const char pg_upsert_offsets_sql[];
 
-/* The unit of work's attempts_start (ports/uow.h): in attempts_pg.c. */
-enum pw_err pg_uow_attempts_start(void *self, struct pw_attempt *a, size_t n,
-                                  struct pw_errbuf *err);
+/* The unit of work's parking operations (ports/uow.h): in parking_pg.c. */
+enum pw_err pg_uow_parked_get(void *self, const char *post_id, struct pw_parked *p, bool *found,
+                              struct pw_errbuf *err);
+enum pw_err pg_uow_park(void *self, const struct pw_parked *p, struct pw_errbuf *err);
+enum pw_err pg_uow_unpark(void *self, const char *post_id, struct pw_errbuf *err);
+enum pw_err pg_uow_hold(void *self, const char *post_id, const char *source, const char *id,
+                        const struct pw_origin *o, struct pw_errbuf *err);
+enum pw_err pg_uow_held_get(void *self, const char *source, const char *id, bool *found,
+                            struct pw_errbuf *err);
+enum pw_err pg_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err);
+
+/* The store port's queries (ports/store.h) on connection c: in parking_pg.c and runs_pg.c. */
+enum pw_err pg_held_next(struct pg_conn *c, struct pw_held *h, bool *found,
+                         struct pw_errbuf *err);
+enum pw_err pg_parked_list(struct pg_conn *c, const char *after, struct pw_parked *out,
+                           size_t max, size_t *n, struct pw_errbuf *err);
+enum pw_err pg_parking_stats(struct pg_conn *c, struct pw_parking_stats *st,
+                             struct pw_errbuf *err);
+enum pw_err pg_release(struct pg_conn *c, const char *post_id, bool dry_run, struct pw_parked *p,
+                       bool *found, struct pw_errbuf *err);
+enum pw_err pg_runs_start(struct pg_conn *c, struct pw_run_start *r, size_t n,
+                          struct pw_errbuf *err);
 
 /*
  * Sends the transaction's buffered writes, one multi-row statement per

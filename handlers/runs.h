@@ -1,0 +1,64 @@
+/*
+ * The run counter: before a run of messages starts, it is recorded with
+ * the data (ports/store.h, runs_start), one start per partition, so that
+ * whoever starts there next learns whether this run's process died. It is
+ * a counter only: what to run after a death is the failure path's
+ * (handlers/isolate.c).
+ *
+ * Each run gets a token of its own. The memo keeps, per partition, the
+ * last run this process started there; it ended alive (the process is
+ * still here to ask), so a run that starts there again passes its token as
+ * `ended`, and the store counts no death. A death this process declares
+ * (a run whose statements the store kept cutting off) is the memo
+ * forgetting it.
+ */
+#ifndef PW_HANDLERS_RUNS_H
+#define PW_HANDLERS_RUNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ports/service.h"
+#include "ports/store.h"
+
+struct pw_runs_memo {
+    int32_t partition;
+    int64_t offset;
+    uint64_t token;
+};
+
+struct pw_runs {
+    uint64_t instance, next;                  /* tokens are instance + next++, never 0 */
+    char group[256], topic[PW_TOPIC_MAX + 1]; /* of every position in memo */
+    bool bound;
+    struct pw_runs_memo *memo;
+    size_t nmemo, cap_memo;
+    struct pw_run_start *starts; /* the last record's, one per partition */
+    size_t nstarts, cap_starts;
+};
+
+/* A counter whose tokens start at instance (any value; a process's own, at random). */
+void pw_runs_init(struct pw_runs *r, uint64_t instance);
+void pw_runs_release(struct pw_runs *r);
+
+/*
+ * Records that a run of in[idx[0..n)] (in run order) starts: at each
+ * partition's first message; alone when n is 1. A held command run by a
+ * drain counts at its place instead (PW_HELD_PARTITION, its seq). The
+ * verdicts are in r->starts[0..r->nstarts) (pw_runs_find). On failure
+ * nothing is recorded.
+ */
+enum pw_err pw_runs_start(struct pw_runs *r, struct pw_store *st, const struct pw_input *in,
+                          const size_t *idx, size_t n, struct pw_errbuf *err);
+
+/* The last record's start in in's partition (of its group and topic), or NULL. */
+const struct pw_run_start *pw_runs_find(const struct pw_runs *r, const struct pw_input *in);
+
+/*
+ * Declares the last run this process started in in's partition dead: the
+ * next run that starts there counts it as one that died.
+ */
+void pw_runs_forget(struct pw_runs *r, const struct pw_input *in);
+
+#endif
