@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/post.h"
+
 const char pw_config_usage[] =
-    "usage: postworker [run|migrate|replay|redrive] [options]\n"
+    "usage: postworker [run|migrate|replay|redrive|parked|release] [options]\n"
     "\n"
     "  run                      consume commands and publish events (the default)\n"
     "  migrate                  apply the database migrations and exit\n"
@@ -22,6 +24,9 @@ const char pw_config_usage[] =
     "                           topic to its end now) back to the commands topic;\n"
     "                           K: malformed, unsupported, rejected, failed;\n"
     "                           C: a dlq.error.code such as apply_failed\n"
+    "  parked                   list the posts parked behind a command that failed\n"
+    "  release --post-id P [--dry-run]\n"
+    "                           give up on P's failed command and run its held ones\n"
     "\n"
     "options (flags win over the environment):\n"
     "  --brokers LIST           KAFKA_BROKERS; unset: an embedded broker\n"
@@ -298,6 +303,8 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         cfg->dry_run = true;
         return PW_OK;
     }
+    if (is_flag(arg, "--post-id", &flen))
+        return flag_value(arg, flen, argc, argv, i, &cfg->post_id, err);
     if (is_flag(arg, "--kind", &flen) || is_flag(arg, "--code", &flen)) {
         bool kind = arg[2] == 'k';
         if ((rc = flag_value(arg, flen, argc, argv, i, &value, err)))
@@ -325,9 +332,15 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         cfg->mode = PW_MODE_REPLAY;
     else if (strcmp(arg, "redrive") == 0)
         cfg->mode = PW_MODE_REDRIVE;
+    else if (strcmp(arg, "parked") == 0)
+        cfg->mode = PW_MODE_PARKED;
+    else if (strcmp(arg, "release") == 0)
+        cfg->mode = PW_MODE_RELEASE;
     else
         return pw_err_set(err, PW_E_USAGE,
-                          "unknown command '%.60s': use run, migrate, replay or redrive", arg);
+                          "unknown command '%.60s': use run, migrate, replay, redrive, parked or "
+                          "release",
+                          arg);
     return PW_OK;
 }
 
@@ -445,9 +458,23 @@ enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_get
     if (cfg->mode != PW_MODE_REPLAY && cfg->mode != PW_MODE_REDRIVE &&
         cfg->replay_from != PW_START_GROUP)
         return pw_err_set(err, PW_E_USAGE, "--from-* options go with replay or redrive only");
-    if (cfg->mode != PW_MODE_REDRIVE && (cfg->nkinds || cfg->ncodes || cfg->dry_run))
-        return pw_err_set(err, PW_E_USAGE, "--kind, --code and --dry-run go with redrive only");
+    if (cfg->mode != PW_MODE_REDRIVE && (cfg->nkinds || cfg->ncodes))
+        return pw_err_set(err, PW_E_USAGE, "--kind and --code go with redrive only");
+    if (cfg->mode != PW_MODE_REDRIVE && cfg->mode != PW_MODE_RELEASE && cfg->dry_run)
+        return pw_err_set(err, PW_E_USAGE, "--dry-run goes with redrive or release only");
+    if ((cfg->mode == PW_MODE_RELEASE) != (cfg->post_id != NULL))
+        return pw_err_set(err, PW_E_USAGE, cfg->post_id ? "--post-id goes with release only"
+                                                        : "release needs --post-id P");
+    if (cfg->post_id && pw_post_check_id(cfg->post_id, NULL))
+        return pw_err_set(err, PW_E_USAGE,
+                          "--post-id '%.64s' is not a post id: 1 to 64 of A-Z a-z 0-9 . _ -",
+                          cfg->post_id);
     if (cfg->mode == PW_MODE_MIGRATE && !cfg->database)
         return pw_err_set(err, PW_E_USAGE, "migrate needs a database: set DATABASE_URL or --database");
+    if ((cfg->mode == PW_MODE_PARKED || cfg->mode == PW_MODE_RELEASE) && !cfg->database)
+        return pw_err_set(err, PW_E_USAGE,
+                          "%s needs the database the workers use: set DATABASE_URL or --database "
+                          "(the in-memory store lives inside its worker: see its GET /parked)",
+                          cfg->mode == PW_MODE_PARKED ? "parked" : "release");
     return pw_config_finish(cfg, err);
 }

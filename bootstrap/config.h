@@ -13,7 +13,14 @@
 #include "domain/err.h"
 #include "domain/time.h"
 
-enum pw_mode { PW_MODE_RUN, PW_MODE_MIGRATE, PW_MODE_REPLAY, PW_MODE_REDRIVE };
+enum pw_mode {
+    PW_MODE_RUN,
+    PW_MODE_MIGRATE,
+    PW_MODE_REPLAY,
+    PW_MODE_REDRIVE,
+    PW_MODE_PARKED,
+    PW_MODE_RELEASE
+};
 
 /* The programs that share the table: each setting says which take it. */
 enum pw_program { PW_PROG_WORKER = 1, PW_PROG_CTL = 2 };
@@ -56,7 +63,8 @@ struct pw_config {
     size_t nkinds;
     const char *codes[PW_CONFIG_MAX_FILTERS];
     size_t ncodes;
-    bool dry_run;
+    bool dry_run;          /* redrive, release: say what would be done, do nothing */
+    const char *post_id;   /* release: the post to release */
 };
 
 /* Looks up an environment variable; getenv, or a table in tests. */

@@ -9,6 +9,7 @@
  *   GET /readyz   200 once it joined its group and Kafka and the store
  *                 answer; 503 otherwise; a JSON body says why
  *   GET /metrics  the Prometheus text exposition format, version 0.0.4
+ *   GET /parked   the parked posts, from the store (once one is given)
  */
 #ifndef PW_ADAPTERS_HTTP_HTTP_H
 #define PW_ADAPTERS_HTTP_HTTP_H
@@ -17,6 +18,7 @@
 
 #include "domain/err.h"
 #include "ports/metrics.h"
+#include "ports/store.h"
 
 #define PW_HTTP_STUCK_MS 30000
 
@@ -29,6 +31,12 @@ struct pw_http;
  */
 enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct pw_metrics *m,
                           struct pw_errbuf *err);
+
+/*
+ * Answers GET /parked from store from now on (borrowed, used by the
+ * listener's thread alone, outliving the listener); before it, 503.
+ */
+void pw_http_serve_store(struct pw_http *h, struct pw_store *store);
 
 /* The port it listens on. */
 int pw_http_port(const struct pw_http *h);

@@ -4,17 +4,21 @@
  * libmicrohttpd to free: the HTTP thread allocates, the batch loop never
  * waits for it.
  */
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "adapters/http/http.h"
+#include "domain/text.h"
 
 struct pw_http {
     struct MHD_Daemon *daemon;
     const struct pw_metrics *m;
+    struct pw_store *_Atomic store; /* for GET /parked; NULL until the store is open */
     int port;
 };
 
@@ -66,6 +70,80 @@ static enum MHD_Result health(struct MHD_Connection *c, const struct pw_metrics 
                   len, true);
 }
 
+/* Queues a JSON error body: {"error": code, "message": text}. */
+static enum MHD_Result answer_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                    const char *message)
+{
+    json_t *body = json_pack("{s:s, s:s}", "error", code, "message", message);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text ? answer(c, status, "application/json", text, strlen(text), true) : MHD_NO;
+}
+
+/* s as a JSON string, its bytes made valid UTF-8 first if they are not. */
+static json_t *text_json(const char *s)
+{
+    json_t *v = json_string(s);
+    char *copy = v ? NULL : strdup(s);
+    if (copy) {
+        pw_text_scrub(copy);
+        v = json_string(copy);
+        free(copy);
+    }
+    return v;
+}
+
+/* One parked post as JSON; the failed command's source and id came from a message. */
+static json_t *parked_json(const struct pw_parked *p, int64_t now)
+{
+    json_t *failed = json_pack("{s:s, s:s, s:I, s:I}", "code", pw_err_name(p->code), "topic",
+                               p->topic, "partition", (json_int_t)p->partition, "offset",
+                               (json_int_t)p->offset);
+    if (failed && p->id[0]) {
+        json_object_set_new(failed, "source", text_json(p->source));
+        json_object_set_new(failed, "id", text_json(p->id));
+    }
+    json_t *post = json_pack("{s:s, s:s, s:o, s:I, s:f}", "post_id", p->post_id, "state",
+                             p->draining ? "draining" : "parked", "failed", failed, "held",
+                             (json_int_t)p->held, "parked_age_seconds",
+                             (double)((now - p->parked_ms) / 10) / 100);
+    if (post)
+        json_object_set_new(post, "oldest_held_age_seconds",
+                            p->held ? json_real((double)((now - p->oldest_ms) / 10) / 100)
+                                    : json_null());
+    return post;
+}
+
+/* GET /parked: every parked post, in post_id order. */
+static enum MHD_Result http_parked(struct MHD_Connection *c, struct pw_store *store)
+{
+    if (!store)
+        return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+                            "the store is not open yet");
+    static struct pw_parked page[100]; /* the listener's one thread uses it */
+    char after[PW_POST_ID_MAX + 1] = "";
+    json_t *list = json_array();
+    int64_t now = pw_metrics_now_ms();
+    size_t n = 0;
+    struct pw_errbuf err;
+    enum pw_err rc;
+    while (list && (rc = pw_store_parked_list(store, after, page, 100, &n, &err)) == PW_OK && n) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(list, parked_json(&page[i], now));
+        snprintf(after, sizeof after, "%s", page[n - 1].post_id);
+    }
+    if (!list)
+        return MHD_NO;
+    if (rc) {
+        json_decref(list);
+        return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", err.msg);
+    }
+    json_t *body = json_pack("{s:o}", "parked", list);
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(body);
+    return text ? answer(c, MHD_HTTP_OK, "application/json", text, strlen(text), true) : MHD_NO;
+}
+
 static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *url,
                              const char *method, const char *version, const char *upload,
                              size_t *upload_size, void **state)
@@ -76,7 +154,7 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
     (void)state;
     const struct pw_http *h = cls;
     static char not_allowed[] = "only GET and HEAD\n";
-    static char not_found[] = "not found: try /healthz, /readyz or /metrics\n";
+    static char not_found[] = "not found: try /healthz, /readyz, /metrics or /parked\n";
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", not_allowed,
                       sizeof not_allowed - 1, false);
@@ -84,6 +162,8 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
         return health(c, h->m, false);
     if (strcmp(url, "/readyz") == 0)
         return health(c, h->m, true);
+    if (strcmp(url, "/parked") == 0)
+        return http_parked(c, atomic_load(&((struct pw_http *)cls)->store));
     if (strcmp(url, "/metrics") != 0)
         return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof not_found - 1, false);
     char *body = NULL;
@@ -153,6 +233,12 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     h->port = info ? info->port : 0;
     *out = h;
     return PW_OK;
+}
+
+void pw_http_serve_store(struct pw_http *h, struct pw_store *store)
+{
+    if (h)
+        atomic_store(&h->store, store);
 }
 
 int pw_http_port(const struct pw_http *h)

@@ -373,7 +373,8 @@ enum pw_err pw_kafka_watch_await(struct pw_kafka_watch *w, const char *source, c
         }
     }
     snprintf(line, size, "no event or dead letter within %d s: is the worker running? (a command "
-                         "processed before publishes nothing again)",
+                         "processed before publishes nothing again, and one held behind its "
+                         "post's failed command waits: postworker parked lists them)",
              timeout_ms / 1000);
     return PW_E_TRANSIENT;
 }

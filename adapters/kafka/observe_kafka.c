@@ -95,6 +95,11 @@ void kafka_log_outcome(const struct pw_kafka_settings *s, const struct pw_input 
         kafka_log(s, "warn", "dead letter: partition %d offset %lld: %s: %s",
                   (int)in->origin.partition, (long long)in->origin.offset,
                   pw_err_name(out->err.code), out->err.msg);
+    } else if (out->kind == PW_OUTCOME_REJECTED && pw_err_kind(out->err.code) == PW_KIND_FAILED) {
+        kafka_log(s, "warn", "failed %s '%s' from '%s': %s: %s; post '%s' is parked behind it "
+                  "until it is sent again (postworker redrive) or released (postworker release)",
+                  type, cmd->env.id, cmd->env.source, pw_err_name(out->err.code), out->err.msg,
+                  cmd->post_id ? cmd->post_id : "?");
     } else if (out->kind == PW_OUTCOME_REJECTED) {
         kafka_log(s, "warn", "rejected %s '%s' from '%s': %s: %s", type, cmd->env.id,
                   cmd->env.source, pw_err_name(out->err.code), out->err.msg);

@@ -80,6 +80,33 @@ while IFS= read -r expr; do
 done <exprs.txt
 kill $prom 2>/dev/null
 
+# A command the database refuses parks its post: GET /parked, the metrics and
+# postworker parked say so; a release gives it up and the held command runs.
+sql() { psql -qtAX "$DATABASE_URL" -c "$1"; }
+sql "ALTER TABLE posts ADD CONSTRAINT obs_no_evil CHECK (body <> 'evil')"
+"$PC" create --post-id obs-park --author A --title T --body b >/dev/null
+"$PC" update --post-id obs-park --body evil --id obs-evil >/dev/null
+"$PC" update --post-id obs-park --title held >/dev/null
+parked1() { curl -s "$url/parked" | grep -q '"post_id":"obs-park","state":"parked",.*"id":"obs-evil".*"held":1,'; }
+check "GET /parked lists the post, the command it waits on and the one held" until_ok 30 parked1
+held1() { test "$(metric postworker_held_commands)" = 1 && test "$(metric postworker_parked_posts)" = 1; }
+check "the parking gauges count them" until_ok 10 held1
+"$PW" parked >parked.txt 2>&1
+check "postworker parked lists it" grep -q "^obs-park: parked .* behind command 'obs-evil' from '/postctl' (apply_failed" parked.txt
+"$PW" release --post-id obs-park --dry-run >dry.txt 2>&1
+check "release --dry-run says what it would do" grep -q "^would release 'obs-park'" dry.txt
+check "and does nothing" parked1
+"$PW" release --post-id obs-park >release.txt 2>&1
+check "release gives the failed command up" grep -q "^released 'obs-park': gave up on command 'obs-evil'" release.txt
+drained() { curl -s "$url/parked" | grep -q '^{"parked":\[\]}$'; }
+check "the worker drains the post within seconds" until_ok 30 drained
+check "the held command ran" test "$(sql "SELECT title FROM posts WHERE post_id = 'obs-park'")" = held
+"$PW" release --post-id obs-park >/dev/null 2>&1
+check "a post not parked is not released: exit 1" test $? = 1
+"$PW" release --post-id 'bad id' >/dev/null 2>&1
+check "a bad --post-id is usage: exit 2" test $? = 2
+sql "ALTER TABLE posts DROP CONSTRAINT obs_no_evil"
+
 # The database goes away: not ready, still live; it comes back: ready again.
 if [ -n "${PW_PG_CTL:-}" ]; then
     sh -c "$PW_PG_CTL stop" >/dev/null 2>&1
