@@ -244,8 +244,9 @@ Test(real, kill_9_under_a_stream_again_and_again_loses_and_applies_twice_nothing
 /*
  * A message that kills whoever runs it (the test build's fault: SIGKILL,
  * as the OOM killer would), with a supervisor that restarts the worker each
- * time: it kills the worker POSTWORKER_MAX_ATTEMPTS times, then goes to the
- * dead-letter topic, and every other command is applied once.
+ * time: it kills the worker once in its batch and POSTWORKER_MAX_ATTEMPTS
+ * times alone, then goes to the dead-letter topic parking its post, and
+ * every other command is applied once.
  */
 Test(real, a_message_that_kills_the_worker_is_dead_lettered_after_max_attempts, .timeout = 300)
 {
@@ -255,6 +256,8 @@ Test(real, a_message_that_kills_the_worker_is_dead_lettered_after_max_attempts, 
     rworld_preload(&w, "before", 0, BEFORE);
     send_str(&w, "victim", CMD("CreatePost", "killer", "{\"post_id\":\"victim\","
                                "\"author_name\":\"A\",\"title\":\"T\",\"body\":\"b\"}"));
+    send_str(&w, "victim", CMD("UpdatePost", "after-killer", "{\"post_id\":\"victim\","
+                               "\"title\":\"T2\"}"));
     rworld_preload(&w, "after", 0, AFTER);
     struct rworker p = {.program = "build/postworker-faults", .env = "PW_TEST_KILL_ID=killer"};
     int deaths = 0, status = -1;
@@ -274,7 +277,9 @@ Test(real, a_message_that_kills_the_worker_is_dead_lettered_after_max_attempts, 
     }
     cr_assert_eq(status, -2, "the worker lives on after the message is given up (status %d)",
                  status);
-    cr_assert_eq(deaths, 3, "killed POSTWORKER_MAX_ATTEMPTS times, then given up: %d", deaths);
+    /* The death of its batch only says where to look; three more while it ran alone. */
+    cr_assert_eq(deaths, 4, "killed once in its batch, then POSTWORKER_MAX_ATTEMPTS times alone, "
+                            "then given up: %d", deaths);
     cr_assert_geq(rworld_wait_for(&w, w.events, BEFORE + AFTER, 60000), BEFORE + AFTER);
     sleep(1);
     cr_assert_eq(rworker_stop(&p), 0);
@@ -282,8 +287,11 @@ Test(real, a_message_that_kills_the_worker_is_dead_lettered_after_max_attempts, 
     cr_assert_eq(rworld_read(&w, w.dlq, 1, 20000, &dl), 1, "one dead letter, the killer's");
     cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.kind"), "failed");
     cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.code"), "max_attempts");
-    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.attempts"), "3");
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.attempts"), "3", "three deaths in which it ran alone");
+    cr_assert_str_eq(kmsg_header(&dl[0], "dlq.parked"), "victim", "it parks the post of its key");
     cr_assert_str_eq(dl[0].key, "victim");
+    cr_assert_eq(rworld_sql(&w, "SELECT held FROM parked_posts WHERE post_id = 'victim'"), 1,
+                 "the victim's next command is held behind it");
     kmsgs_free(dl, 1);
     size_t total, distinct = distinct_events(&w, BEFORE + AFTER, &total);
     cr_assert_eq(distinct, BEFORE + AFTER, "every other command's event (%zu in all)", total);
@@ -482,7 +490,8 @@ static void send_hostile(struct rworld *w, const struct hostile *h)
 /*
  * The issue's end state: every hostile message of the audit in one stream,
  * each followed by good commands on its key. One worker on PostgreSQL
- * applies every good command, dead-letters every hostile one with its
+ * applies every good command (but those held behind the one the database
+ * refused, which parks its post), dead-letters every hostile one with its
  * code, never exits, and stops with 0 on SIGTERM.
  */
 Test(real, every_hostile_message_in_one_stream_leaves_the_worker_running, .timeout = 240)
@@ -518,14 +527,17 @@ Test(real, every_hostile_message_in_one_stream_leaves_the_worker_running, .timeo
         send_str(&w, h->key, buf);
         cr_assert_eq(rworker_poll(&p), -2, "the worker lives after '%s'", h->key);
     }
-    cr_assert_eq(rworld_wait_for(&w, w.events, 2 * NHOSTILE, 90000), 2 * NHOSTILE,
-                 "every good command's event");
+    /* h-check's failed command parks its post: its two good commands are held behind it. */
+    cr_assert_eq(rworld_wait_for(&w, w.events, 2 * NHOSTILE - 2, 90000), 2 * NHOSTILE - 2,
+                 "every good command's event, but the two held");
     cr_assert_eq(rworld_wait_for(&w, w.dlq, ndead, 30000), ndead);
     sleep(1);
     cr_assert_eq(rworker_poll(&p), -2, "it never exited");
     cr_assert_eq(rworker_stop(&p), 0, "and stops cleanly on SIGTERM");
     cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE version = 2 AND title = 'v2'"),
-                 (long long)NHOSTILE, "every good command applied, in order on its key");
+                 (long long)NHOSTILE - 1, "every good command applied, in order on its key");
+    cr_assert_eq(rworld_sql(&w, "SELECT held FROM parked_posts WHERE post_id = 'h-check'"), 2,
+                 "but h-check's, held behind its failed command");
     struct kmsg *dl;
     size_t nd = rworld_read(&w, w.dlq, ndead + 1, 20000, &dl);
     cr_assert_eq(nd, ndead, "one dead letter for each hostile message, no more");
@@ -536,6 +548,8 @@ Test(real, every_hostile_message_in_one_stream_leaves_the_worker_running, .timeo
             if (dl[j].key && strcmp(dl[j].key, h->key) == 0) {
                 found++;
                 cr_assert_str_eq(kmsg_header(&dl[j], "dlq.error.code"), h->code, "%s", h->key);
+                if (strcmp(h->code, "apply_failed") == 0)
+                    cr_assert_str_eq(kmsg_header(&dl[j], "dlq.parked"), h->key);
             }
         cr_assert_eq(found, h->code ? 1 : 0, "%s: %zu dead letters", h->key, found);
     }
