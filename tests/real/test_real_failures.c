@@ -153,6 +153,11 @@ Test(real, kill_9s_around_a_stream_never_dead_letter_a_healthy_command, .timeout
     for (int i = 0; i < 300 && rworld_sql(&w, "SELECT count(*) FROM outbox") > 0; i++)
         nap_ms(100);
     cr_assert_eq(rworker_stop(&p), 0);
+    cr_log_info("after 10 kills: %zu dead letters, %lld commands rejected not_found, %lld posts "
+                "at version 10",
+                rworld_wait_for(&w, w.dlq, 1, 0),
+                rworld_sql(&w, "SELECT count(*) FROM inbox WHERE outcome = 'not_found'"),
+                rworld_sql(&w, done));
     cr_assert_eq(rworld_wait_for(&w, w.dlq, 1, 0), 0, "no command was dead-lettered");
     cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM parked_posts"), 0, "no post parked");
     cr_assert_eq(rworld_sql(&w, done), STREAM_POSTS, "every post at version 10");
