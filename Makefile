@@ -186,7 +186,7 @@ bench-real: deps
 # kept in tests/fuzz/corpus; new inputs it finds go to build/fuzz-new. An input
 # that found a bug goes into the corpus with its fix, so make test replays it.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(wildcard domain/*.c) ports/message.c adapters/kafka/cloudevents.c \
+FUZZ_SRC := $(wildcard domain/*.c) ports/message.c adapters/kafka/cloudevents.c adapters/kafka/ce_out.c \
 	adapters/kafka/json_in.c adapters/kafka/json_out.c
 build/fuzz-codec: tests/fuzz/fuzz_codec.c $(FUZZ_SRC)
 	@mkdir -p $(@D)

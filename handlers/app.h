@@ -49,8 +49,8 @@ struct pw_app_config {
 struct pw_isolation {
     uint64_t seq;              /* the batch it is about; 0 none */
     size_t n, cap;
-    unsigned char *done;       /* per message: finished, its outcome in outs */
-    struct pw_outcome *outs;
+    unsigned char *done;       /* per message: finished (in a part of the batch run on its own) */
+    struct pw_outcome *outs;   /* the outcomes of those, for a rerun after a failure */
     size_t *idx;               /* scratch: the messages of a run, in order */
     struct pw_input *in;       /* scratch: a run's inputs gathered */
     struct pw_outcome *run_outs;

@@ -115,8 +115,10 @@ static enum pw_err iso_set_aside(struct pw_app *app, const struct pw_batch *b, s
     size_t nown = iso_offsets(b, &i, 1, own);
     enum pw_err rc = pw_dispatch_set_aside(app, &b->in[i], code, cause, attempts, own, nown,
                                            &iso->outs[i], err);
-    if (!rc)
+    if (!rc) {
         iso->done[i] = 1;
+        b->outs[i] = iso->outs[i];
+    }
     return rc;
 }
 
@@ -204,7 +206,7 @@ static bool iso_record(struct pw_app *app, const struct pw_batch *b, const size_
     return true;
 }
 
-/* Decodes what is not yet, and runs L[0..n) in one transaction; the outcomes into iso->outs. */
+/* Decodes what is not yet, and runs L[0..n) in one transaction; the outcomes into b->outs. */
 static enum pw_err iso_dispatch(struct pw_app *app, const struct pw_batch *b, const size_t *L,
                                 size_t n, struct pw_errbuf *err)
 {
@@ -218,7 +220,7 @@ static enum pw_err iso_dispatch(struct pw_app *app, const struct pw_batch *b, co
     bool whole = n == b->n, resolved = false;
     enum pw_err rc;
     if (whole) { /* the normal path: the batch as it came, nothing copied */
-        rc = pw_dispatch_batch(app, b->in, n, b->offsets, b->noffsets, iso->outs, &resolved, err);
+        rc = pw_dispatch_batch(app, b->in, n, b->offsets, b->noffsets, b->outs, &resolved, err);
     } else {
         struct pw_offset *offs = malloc((b->noffsets ? b->noffsets : 1) * sizeof *offs);
         if (!offs)
@@ -228,8 +230,9 @@ static enum pw_err iso_dispatch(struct pw_app *app, const struct pw_batch *b, co
             iso->in[j] = b->in[L[j]];
         rc = pw_dispatch_batch(app, iso->in, n, offs, noffs, iso->run_outs, &resolved, err);
         free(offs);
+        /* Kept, for a rerun after a later failure reports what this one did. */
         for (size_t j = 0; j < n && !rc; j++)
-            iso->outs[L[j]] = iso->run_outs[j];
+            b->outs[L[j]] = iso->outs[L[j]] = iso->run_outs[j];
     }
     if (rc)
         return rc;
@@ -325,13 +328,15 @@ enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, struct pw_err
         err = &local;
     struct pw_isolation *iso = &app->iso;
     enum pw_err rc = iso_bind(iso, b, err);
+    for (size_t i = 0; !rc && i < b->n; i++)
+        if (iso->done[i]) /* finished by an earlier try of this batch */
+            b->outs[i] = iso->outs[i];
     if (!rc)
         rc = iso_pending(app, b, err);
     if (rc) {
         iso_fail_all(b->outs, b->n, err);
         return rc;
     }
-    memcpy(b->outs, iso->outs, b->n * sizeof *b->outs);
     b->resolved = iso->resolved;
     iso->seq = 0; /* finished: the same seq again would be a new batch */
     return PW_OK;

@@ -66,7 +66,7 @@ struct pw_metrics {
     _Atomic int64_t outbox_oldest_ms;  /* age of the oldest row; 0 when empty */
     _Atomic int64_t parked_posts;      /* -1: not known yet */
     _Atomic int64_t held_commands;
-    _Atomic int64_t parked_oldest_ms;  /* age of the oldest held command (or parked post) */
+    _Atomic int64_t parked_oldest_ms;  /* how long the longest-parked post has been parked */
 };
 
 /* Zeroes m, with no partition's lag known, both dependencies down and now as the start. */

@@ -47,7 +47,7 @@ struct pw_run_start {
 struct pw_parking_stats {
     int64_t posts;     /* parked posts */
     int64_t held;      /* commands held behind them */
-    int64_t oldest_ms; /* the age of the oldest held command (or parked post), 0 when none */
+    int64_t oldest_ms; /* how long the longest-parked post has been parked, 0 when none is */
 };
 
 struct pw_store_ops {

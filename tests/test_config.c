@@ -176,7 +176,8 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         const char *msg;
     } cases[] = {
         {{NULL}, {"--bogus", NULL}, "unknown option '--bogus': see --help"},
-        {{NULL}, {"launch", NULL}, "unknown command 'launch': use run, migrate, replay or redrive"},
+        {{NULL}, {"launch", NULL},
+         "unknown command 'launch': use run, migrate, replay, redrive, parked or release"},
         {{NULL}, {"run", "extra", NULL}, "unexpected argument 'extra': see --help"},
         {{NULL}, {"--group", NULL}, "--group needs a value"},
         {{NULL}, {"--group=", NULL}, "--group is empty: give a value or unset it"},
@@ -207,7 +208,19 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
          "--kind 'faild' is not a dead-letter kind: use malformed, unsupported, rejected or failed"},
         {{NULL}, {"redrive", "--code", "transient", NULL},
          "--code 'transient' is not a dead-letter code: see dlq.error.code in the README"},
-        {{NULL}, {"run", "--dry-run", NULL}, "--kind, --code and --dry-run go with redrive only"},
+        {{NULL}, {"run", "--dry-run", NULL}, "--dry-run goes with redrive or release only"},
+        {{NULL}, {"run", "--code", "apply_failed", NULL}, "--kind and --code go with redrive only"},
+        {{"DATABASE_URL=postgresql:///x", NULL}, {"release", NULL}, "release needs --post-id P"},
+        {{"DATABASE_URL=postgresql:///x", NULL}, {"--post-id", "p", NULL},
+         "--post-id goes with release only"},
+        {{"DATABASE_URL=postgresql:///x", NULL}, {"release", "--post-id", "a b", NULL},
+         "--post-id 'a b' is not a post id: 1 to 64 of A-Z a-z 0-9 . _ -"},
+        {{NULL}, {"parked", NULL},
+         "parked needs the database the workers use: set DATABASE_URL or --database (the "
+         "in-memory store lives inside its worker: see its GET /parked)"},
+        {{NULL}, {"release", "--post-id", "p", NULL},
+         "release needs the database the workers use: set DATABASE_URL or --database (the "
+         "in-memory store lives inside its worker: see its GET /parked)"},
         {{NULL}, {"--log-format", "xml", NULL}, "--log-format 'xml' must be one of text|json"},
         {{"POSTWORKER_LOG_LEVEL=loud", NULL}, {NULL},
          "POSTWORKER_LOG_LEVEL 'loud' must be one of debug|info|warn|error"},
@@ -234,4 +247,19 @@ Test(config, help_is_recognised_anywhere)
     const char *args[] = {"replay", "--help", NULL};
     cr_assert_eq(parse(&cfg, NULL, args, NULL), PW_OK);
     cr_assert(cfg.help);
+}
+
+Test(config, parked_and_release_take_the_database_and_a_post)
+{
+    struct pw_config cfg;
+    struct pw_errbuf err;
+    const char *env[] = {"DATABASE_URL=postgresql:///x", NULL};
+    const char *parked[] = {"parked", NULL};
+    cr_assert_eq(parse(&cfg, env, parked, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(cfg.mode, PW_MODE_PARKED);
+    const char *release[] = {"release", "--post-id=hello-world", "--dry-run", NULL};
+    cr_assert_eq(parse(&cfg, env, release, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(cfg.mode, PW_MODE_RELEASE);
+    cr_assert_str_eq(cfg.post_id, "hello-world");
+    cr_assert(cfg.dry_run);
 }

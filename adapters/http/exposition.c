@@ -127,7 +127,7 @@ void pw_metrics_write(const struct pw_metrics *m, FILE *out)
     if (parked >= 0)
         fprintf(out, "postworker_held_commands %lld\n", (long long)atomic_load(&m->held_commands));
     family(out, "postworker_parked_oldest_age_seconds", "gauge",
-           "Age of the oldest held command (or parked post with none held); 0 when none.");
+           "How long the longest-parked post has been parked; 0 when none is.");
     if (parked >= 0)
         fprintf(out, "postworker_parked_oldest_age_seconds %.3f\n",
                 (double)atomic_load(&m->parked_oldest_ms) / 1000);

@@ -343,9 +343,8 @@ void inmem_parking_stats(struct pw_inmem_store *st, struct pw_parking_stats *sta
             continue;
         stats->posts++;
         stats->held += (int64_t)park->nq;
-        int64_t since = park->nq ? park->q[0]->held_ms : park->p.parked_ms;
-        if (!oldest || since < oldest)
-            oldest = since;
+        if (!oldest || park->p.parked_ms < oldest)
+            oldest = park->p.parked_ms;
     }
     stats->oldest_ms = oldest ? now - oldest : 0;
 }
