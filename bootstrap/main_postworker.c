@@ -24,8 +24,8 @@
 #include "adapters/uuid/ids_uuid.h"
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
+#include "bootstrap/parking.h"
 #include "bootstrap/version.h"
-#include "domain/text.h"
 #include "handlers/app.h"
 #include "ports/backoff.h"
 
@@ -380,88 +380,34 @@ static int redrive(const struct pw_config *cfg)
     return rc == PW_E_USAGE ? 2 : 1;
 }
 
-/* How long ago ms was (wall clock, milliseconds), for people: "42s", "3m05s", "2h10m". */
-static const char *age(int64_t ms, char buf[32])
-{
-    int64_t s = ms > 0 ? (pw_metrics_now_ms() - ms) / 1000 : 0;
-    if (s < 60)
-        snprintf(buf, 32, "%llds", (long long)(s < 0 ? 0 : s));
-    else if (s < 3600)
-        snprintf(buf, 32, "%lldm%02llds", (long long)s / 60, (long long)s % 60);
-    else
-        snprintf(buf, 32, "%lldh%02lldm", (long long)s / 3600, (long long)s / 60 % 60);
-    return buf;
-}
-
-/* What p waits on, for people (a command's source and id come from a message: escaped). */
-static void describe(const struct pw_parked *p, char *buf, size_t size)
-{
-    char source[2 * PW_CMD_SOURCE_BYTES + 1], id[2 * PW_CMD_ID_BYTES + 1];
-    if (p->id[0])
-        snprintf(buf, size, "command '%s' from '%s' (%s, '%s' partition %d offset %lld)",
-                 pw_text_escape(p->id, id, sizeof id), pw_text_escape(p->source, source, sizeof source),
-                 pw_err_name(p->code), p->topic, (int)p->partition, (long long)p->offset);
-    else
-        snprintf(buf, size, "the message at '%s' partition %d offset %lld (%s, never decoded)",
-                 p->topic, (int)p->partition, (long long)p->offset, pw_err_name(p->code));
-}
-
-/* The parked posts, a line each. 0; 1 if the database fails. */
+/* The parked posts, a line each (parking.c). 0; 1 if the database fails. */
 static int parked_list(const struct pw_config *cfg)
 {
     struct stores st;
     struct pw_errbuf err;
     enum pw_err rc = stores_open(&st, cfg, &err);
-    char after[PW_POST_ID_MAX + 1] = "";
-    size_t total = 0, n = 0;
-    static struct pw_parked page[100];
-    while (!rc && (rc = pw_store_parked_list(&st.store, after, page, 100, &n, &err)) == PW_OK && n) {
-        for (size_t i = 0; i < n; i++) {
-            char what[3 * PW_CMD_SOURCE_BYTES], since[32], oldest[32];
-            describe(&page[i], what, sizeof what);
-            printf("%s: %s %s ago behind %s; %lld held%s%s\n", page[i].post_id,
-                   page[i].draining ? "draining, parked" : "parked", age(page[i].parked_ms, since),
-                   what, (long long)page[i].held, page[i].held ? ", the oldest for " : "",
-                   page[i].held ? age(page[i].oldest_ms, oldest) : "");
-        }
-        total += n;
-        snprintf(after, sizeof after, "%s", page[n - 1].post_id);
-    }
-    stores_close(&st);
     if (!rc)
-        printf("%zu parked post%s\n", total, total == 1 ? "" : "s");
+        rc = pw_parked_print(&st.store, stdout, &err);
+    stores_close(&st);
     return exit_status(rc, &err);
 }
 
-/*
- * Gives up on a parked post's failed command and lets its held commands
- * run (a running worker drains them within seconds). 0 done, 1 if it is not
- * parked (or drains already) or the database fails.
- */
+/* release (parking.c): 0 done, 1 if it is not parked or the database fails. */
 static int release(const struct pw_config *cfg)
 {
     struct stores st;
     struct pw_errbuf err;
-    struct pw_parked p;
     bool found = false;
     enum pw_err rc = stores_open(&st, cfg, &err);
     if (!rc)
-        rc = pw_store_release(&st.store, cfg->post_id, cfg->dry_run, &p, &found, &err);
+        rc = pw_release_print(&st.store, cfg->post_id, cfg->dry_run, stdout, &found, &err);
     stores_close(&st);
     if (rc)
         return exit_status(rc, &err);
-    if (!found) {
+    if (!found)
         fprintf(stderr, "postworker: post '%s' is not parked, or drains already: nothing to "
                         "release (postworker parked lists them)\n", cfg->post_id);
-        return 1;
-    }
-    char what[3 * PW_CMD_SOURCE_BYTES];
-    describe(&p, what, sizeof what);
-    printf("%s '%s': %s %s; %lld held command%s %s\n", cfg->dry_run ? "would release" : "released",
-           cfg->post_id, cfg->dry_run ? "would give up on" : "gave up on", what, (long long)p.held,
-           p.held == 1 ? "" : "s",
-           cfg->dry_run ? "would run next" : "run next, in order, by a running worker");
-    return 0;
+    return found ? 0 : 1;
 }
 
 /* The mode cfg asks for; its exit status. */

@@ -144,13 +144,14 @@ Test(real, kill_9s_around_a_stream_never_dead_letter_a_healthy_command, .timeout
         cr_assert_gt(after, before, "restart %d published an event", kill);
         /*
          * Its first event may be one the killed worker left in the outbox:
-         * wait for one of its own commands, so that the kill lands while it
-         * works (after a death, while it runs a batch one message at a time).
+         * wait for one of its own commands, then kill it soon, while it
+         * works through the backlog its restart let build up (after a
+         * death, one message at a time), not while it idles.
          */
         long long done = rworld_sql(&w, applied);
         for (int i = 0; i < 1200 && rworld_sql(&w, applied) == done; i++)
             nap_ms(10);
-        nap_ms(rand() % 600);
+        nap_ms(rand() % 200);
         rworker_kill(&p); /* the supervisor's restart follows */
     }
     rworker_start(&w, &p, args);
