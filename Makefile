@@ -121,9 +121,11 @@ install: all
 	sed 's|@BINDIR@|$(BINDIR)|g' contrib/postworker.service.in >$(DESTDIR)$(UNITDIR)/postworker.service
 	install -m 644 contrib/postworker.env contrib/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/
 
-# The include rules of the hexagon fail the build when a file breaks them.
+# The include rules of the hexagon, and files of at most 500 lines, fail the
+# build when a file breaks them.
 check-layers:
 	@tools/check-layers .
+	@tools/check-size .
 
 # Criterion forks a process per test; ASan's leak check runs in each.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
