@@ -15,10 +15,10 @@
  *   whose runs alone died before goes first, so that a restart which makes
  *   any progress has run it to an end. After max_attempts such deaths it
  *   is set aside undecoded.
- * - A run the store keeps cutting off (statement_timeout, a backend that
- *   crashed: PW_E_INTERRUPTED) ISO_CUT_LIMIT times in a row counts as one
- *   that died, so that a command which does that ends as failed instead of
- *   stalling its partition for good.
+ * - A run the store keeps cutting off (statement_timeout:
+ *   PW_E_INTERRUPTED) ISO_CUT_LIMIT times counts as one that died, so that
+ *   a command which does that ends as failed instead of stalling its
+ *   partition for good.
  *
  * The batch is known by the seq its caller gives it: run again with the
  * same seq after a failure, what was finished stays finished.
@@ -135,12 +135,20 @@ static enum pw_err iso_give_up(struct pw_app *app, const struct pw_batch *b, siz
 
 /*
  * A run cut off by the store: the same run again, until it was cut off
- * ISO_CUT_LIMIT times in a row; then it counts as one that died.
+ * ISO_CUT_LIMIT times; then it counts as one that died. A run of many is
+ * this batch's (the caller reruns it before anything else); a run alone is
+ * counted with its place (pw_runs_cut), since a drain's reruns have the
+ * worker's batches in between.
  */
 static enum pw_err iso_cut(struct pw_app *app, const struct pw_batch *b, const size_t *L,
                            size_t n, enum pw_err rc)
 {
     struct pw_isolation *iso = &app->iso;
+    if (n == 1 && iso_counted(b)) {
+        if (pw_runs_cut(&app->runs, &b->in[L[0]]) >= ISO_CUT_LIMIT)
+            pw_runs_forget(&app->runs, &b->in[L[0]]); /* the next record counts a death */
+        return rc;
+    }
     if (iso->cut_first != L[0] || iso->cut_n != n) {
         iso->cut_first = L[0];
         iso->cut_n = n;
@@ -151,8 +159,6 @@ static enum pw_err iso_cut(struct pw_app *app, const struct pw_batch *b, const s
     iso->cut = 0;
     if (n > 1)
         iso->alone = true; /* where to look: one message at a time */
-    else if (iso_counted(b))
-        pw_runs_forget(&app->runs, &b->in[L[0]]); /* the next record counts a death */
     else
         iso->declared++;
     return rc;

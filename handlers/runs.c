@@ -76,8 +76,11 @@ static void runs_keep(struct pw_runs *r, const struct pw_run_start *s)
             r->cap_memo = cap;
         }
         m = &r->memo[r->nmemo++];
+        m->offset = -1;
     }
-    *m = (struct pw_runs_memo){.partition = s->partition, .offset = s->offset, .token = s->token};
+    unsigned cut = m->offset == s->offset && m->partition == s->partition ? m->cut : 0;
+    *m = (struct pw_runs_memo){.partition = s->partition, .offset = s->offset, .token = s->token,
+                               .cut = cut};
 }
 
 enum pw_err pw_runs_start(struct pw_runs *r, struct pw_store *st, const struct pw_input *in,
@@ -140,4 +143,13 @@ void pw_runs_forget(struct pw_runs *r, const struct pw_input *in)
     struct pw_runs_memo *m = runs_memo(r, in);
     if (m)
         *m = r->memo[--r->nmemo];
+}
+
+unsigned pw_runs_cut(struct pw_runs *r, const struct pw_input *in)
+{
+    struct pw_runs_memo *m = runs_memo(r, in);
+    int32_t partition;
+    int64_t offset;
+    runs_place(in, &partition, &offset);
+    return m && m->offset == offset ? ++m->cut : 0;
 }

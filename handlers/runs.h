@@ -26,6 +26,7 @@ struct pw_runs_memo {
     int32_t partition;
     int64_t offset;
     uint64_t token;
+    unsigned cut; /* how often the store cut off this process's runs alone at offset */
 };
 
 struct pw_runs {
@@ -60,5 +61,13 @@ const struct pw_run_start *pw_runs_find(const struct pw_runs *r, const struct pw
  * next run that starts there counts it as one that died.
  */
 void pw_runs_forget(struct pw_runs *r, const struct pw_input *in);
+
+/*
+ * One more cut-off of the run of in alone, which this process started last
+ * at in's place; how many in all there, kept with the place so that other
+ * runs in between (a drain between batches) do not reset it. 0 if this
+ * process has no run recorded there.
+ */
+unsigned pw_runs_cut(struct pw_runs *r, const struct pw_input *in);
 
 #endif

@@ -143,7 +143,7 @@ struct pw_service_ops {
      * message whose runs alone died max_attempts times first; that one is
      * dead-lettered max_attempts, undecoded, and parks its post (named by
      * its key). A run whose statements the store keeps cutting off
-     * (statement_timeout, a crashed backend) counts as one that died. Each
+     * (statement_timeout) counts as one that died. Each
      * message run alone stores its own offset.
      *
      * Any other code: every outcome is RETRY, and the caller runs the same

@@ -73,7 +73,10 @@ struct pw_store_ops {
      * next among the held commands of draining posts: the one held
      * longest. The same one until it is done with (pw_uow_held_done), so
      * that a command which kills the process is run again first, and
-     * counted. *found false when none waits.
+     * counted. One store handle drains at a time, the first to ask, until
+     * it is closed (or its process dies): for the others *found is false,
+     * so that no two live processes run one held command at once. *found
+     * false when none waits.
      */
     enum pw_err (*held_next)(void *self, struct pw_held *h, bool *found, struct pw_errbuf *err);
     /*

@@ -106,7 +106,7 @@ struct pw_uow_ops {
     /*
      * The held command seq ran (applied, rejected or set aside): it leaves
      * its post's queue, and a draining post with none left is no longer
-     * parked. Nothing happens if seq is not held.
+     * parked. Transient if seq is not held (another transaction ran it).
      */
     enum pw_err (*held_done)(void *self, uint64_t seq, struct pw_errbuf *err);
     /*

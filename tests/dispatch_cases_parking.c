@@ -245,3 +245,73 @@ void dispatch_case_a_killer_parks_the_post_of_its_key_and_is_known_again_by_its_
     free(in);
     cr_assert_eq(post_version(w, "hp"), 4);
 }
+
+/*
+ * A held command the store keeps cutting off, drained between batches of
+ * other commands: its cut-offs add up across them, it ends as failed
+ * (max_attempts, parking its post again), and the other posts' held
+ * commands then drain.
+ */
+void dispatch_case_a_held_command_the_store_keeps_cutting_off_does_not_block_the_drain(
+    struct world *w)
+{
+    static struct pw_cmd cmds[8];
+    cmds[0] = cmd_create("a1", "ha", T0);
+    cmds[1] = cmd_update("a2", "ha", "x", 0, T0); /* held, then always cut off */
+    cmds[2] = cmd_create("b1", "hb", T0);
+    cmds[3] = cmd_create("b2", "hb", T0); /* held: hb's create, b1, failed */
+    cmds[4] = cmd_create("o1", "other", T0);
+    decode_table(cmds, 5);
+    /* Both posts parked behind their creates, each with one command held. */
+    struct pw_fault plan = {.poison_id = "a1", .poison_code = PW_E_APPLY_FAILED};
+    struct proc p;
+    proc_start(&p, w, &plan);
+    struct pw_input *in = inputs_at(cmds, 4, 0, 0);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .next = 4};
+    struct pw_outcome outs[4];
+    struct pw_errbuf err;
+    cr_assert_eq(proc_run(&p, in, 2, &off, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    plan.poison_id = "b1";
+    proc_start(&p, w, &plan);
+    cr_assert_eq(proc_run(&p, in + 2, 2, &off, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    free(in);
+    bool found;
+    struct pw_parked parked;
+    cr_assert_eq(pw_store_release(&w->st, "ha", false, &parked, &found, &err), PW_OK);
+    cr_assert_eq(pw_store_release(&w->st, "hb", false, &parked, &found, &err), PW_OK);
+    /* a2 is the oldest held: it drains first, and is cut off every time. */
+    struct pw_fault cut = {.poison_id = "a2", .poison_code = PW_E_INTERRUPTED};
+    proc_start(&p, w, &cut);
+    struct pw_service svc = pw_app_service(&p.app);
+    int rounds = 0;
+    int64_t at = 10;
+    for (; rounds < 40 && post_version(w, "hb") < 1; rounds++) {
+        const struct pw_input *din;
+        const struct pw_outcome *douts;
+        size_t n;
+        enum pw_err rc = pw_service_drain(&svc, decode_by_id, &din, &douts, &n, &err);
+        cr_assert(rc == PW_OK || rc == PW_E_INTERRUPTED, "%s", err.msg);
+        /* A batch of the worker's in between: another seq, another command. */
+        struct pw_cmd one = cmd_update("o-x", "other", "t", 0, T0);
+        one.env.id[3] = (char)('a' + rounds % 26);
+        struct pw_input *oin = inputs_at(rounds ? &one : &cmds[4], 1, 1, at);
+        struct pw_offset ooff = {.group = "g", .topic = "post-commands", .partition = 1,
+                                 .next = ++at};
+        cr_assert_eq(proc_run(&p, oin, 1, &ooff, 1, false, outs, NULL, &err), PW_OK, "%s",
+                     err.msg);
+        free(oin);
+    }
+    proc_stop(&p);
+    cr_assert_lt(rounds, 40, "the cut-off held command was given up, and hb's drained");
+    cr_assert_eq(post_version(w, "ha"), 0);
+    size_t n = 0;
+    struct pw_parked list[2];
+    cr_assert_eq(pw_store_parked_list(&w->st, "", list, 2, &n, &err), PW_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(list[0].post_id, "ha");
+    cr_assert_str_eq(list[0].id, "", "parked again behind it, given up undecoded");
+    cr_assert_eq(list[0].offset, 1, "the held command's own place");
+    cr_assert_eq(list[0].code, PW_E_MAX_ATTEMPTS);
+}

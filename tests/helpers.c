@@ -13,6 +13,7 @@ static void inmem_open(struct store *s)
     cr_assert_eq(pw_inmem_uow_open(&s->uow, store), PW_OK);
     cr_assert_eq(pw_inmem_uow_open(&s->uow2, store), PW_OK);
     cr_assert_eq(pw_inmem_store_open(&s->st, store), PW_OK);
+    cr_assert_eq(pw_inmem_store_open(&s->st2, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox2, store), PW_OK);
     s->priv = store;
@@ -22,6 +23,7 @@ static void inmem_close(struct store *s)
 {
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
+    pw_store_close(&s->st2);
     pw_store_close(&s->st);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);
@@ -44,6 +46,7 @@ static void fault_open(struct store *s)
     cr_assert_eq(pw_fault_uow_open(&s->uow, &f->inner.uow, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_uow_open(&s->uow2, &f->inner.uow2, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_store_open(&s->st, &f->inner.st, &f->plan), PW_OK);
+    cr_assert_eq(pw_fault_store_open(&s->st2, &f->inner.st2, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&s->outbox, &f->inner.outbox, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&s->outbox2, &f->inner.outbox2, &f->plan), PW_OK);
     s->priv = f;
@@ -56,6 +59,7 @@ static void fault_close(struct store *s)
     cr_assert_gt(f->plan.calls, 0, "the calls went through the wrappers");
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
+    pw_store_close(&s->st2);
     pw_store_close(&s->st);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);

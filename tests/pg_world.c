@@ -68,6 +68,7 @@ static void pg_open(struct store *s)
     cr_assert_eq(pw_pg_uow_open(&s->uow, schema->store), PW_OK);
     cr_assert_eq(pw_pg_uow_open(&s->uow2, schema->store), PW_OK);
     cr_assert_eq(pw_pg_store_open(&s->st, schema->store), PW_OK);
+    cr_assert_eq(pw_pg_store_open(&s->st2, schema->store), PW_OK);
     cr_assert_eq(pw_pg_outbox_open(&s->outbox, schema->store), PW_OK);
     cr_assert_eq(pw_pg_outbox_open(&s->outbox2, schema->store), PW_OK);
     s->priv = schema;
@@ -77,6 +78,7 @@ static void pg_close(struct store *s)
 {
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
+    pw_store_close(&s->st2);
     pw_store_close(&s->st);
     pw_uow_close(&s->uow2);
     pw_uow_close(&s->uow);

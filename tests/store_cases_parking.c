@@ -259,3 +259,37 @@ void store_case_a_hold_behind_a_post_no_longer_parked_fails_the_commit(struct st
     pw_uow_rollback(&s->uow2);
     cr_assert_not(found, "nothing is held");
 }
+
+/*
+ * Two workers' handles: the first to ask drains, the other finds nothing
+ * to run, so that no two live processes run one held command at once.
+ */
+void store_case_one_store_handle_drains_at_a_time(struct store *s)
+{
+    struct pw_errbuf err;
+    struct pw_parked p = parked_behind("p-3", "c-1");
+    struct pw_origin o = origin_of("held", 60);
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_park(&s->uow, &p, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-3", "/test", "c-2", &o, &err), PW_OK, "%s", err.msg);
+    store_commit(&s->uow);
+    bool found = false;
+    cr_assert_eq(pw_store_release(&s->st2, "p-3", false, &p, &found, &err), PW_OK, "%s", err.msg);
+    cr_assert(found);
+    struct pw_held h;
+    cr_assert(next_held(s, &h), "the first to ask drains");
+    uint64_t seq = h.seq;
+    pw_held_release(&h);
+    cr_assert_eq(pw_store_held_next(&s->st2, &h, &found, &err), PW_OK, "%s", err.msg);
+    cr_assert_not(found, "the other finds nothing while the first drains");
+    cr_assert(next_held(s, &h), "and the first goes on");
+    pw_held_release(&h);
+    /* Done by one transaction, the same held command is no longer there for another. */
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_held_done(&s->uow, seq, &err), PW_OK, "%s", err.msg);
+    store_commit(&s->uow);
+    store_begin(&s->uow2);
+    cr_assert_eq(pw_uow_held_done(&s->uow2, seq, &err), PW_E_TRANSIENT,
+                 "run by another transaction");
+    pw_uow_rollback(&s->uow2);
+}

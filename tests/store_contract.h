@@ -14,13 +14,14 @@
 #include "ports/uow.h"
 
 /*
- * Two units of work on one store (two "connections"), the store port, and
- * two outbox readers.
+ * Two units of work on one store (two "connections"), two handles of the
+ * store port, and two outbox readers.
  */
 struct store {
     struct pw_uow uow;
     struct pw_uow uow2;
     struct pw_store st;
+    struct pw_store st2; /* another handle, as another worker's */
     struct pw_outbox outbox;
     struct pw_outbox outbox2;
     void *priv;
@@ -55,7 +56,8 @@ struct store_adapter {
     X(a_round_of_large_dead_letters_stops_at_the_byte_cap)      \
     X(a_run_that_died_is_seen_and_only_a_death_alone_is_counted) \
     X(a_post_parks_holds_in_order_and_drains_when_released)     \
-    X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)
+    X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)   \
+    X(one_store_handle_drains_at_a_time)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

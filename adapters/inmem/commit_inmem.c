@@ -81,14 +81,6 @@ static enum pw_err commit_outbox_room(struct inmem_uow *u, struct pw_errbuf *err
     return PW_OK;
 }
 
-static bool commit_queued(const struct inmem_park *park, const struct inmem_held *e)
-{
-    for (size_t k = 0; park && k < park->nq; k++)
-        if (park->q[k] == e)
-            return true;
-    return false;
-}
-
 static void commit_held_id(struct pw_inmem_store *st, const struct inmem_held *e, int64_t seq)
 {
     char key[INMEM_KEY_MAX];
@@ -118,17 +110,34 @@ static enum pw_err commit_parks(struct inmem_uow *u, struct pw_errbuf *err)
         if (!base)
             return pw_err_set(err, PW_E_NOMEM, "out of memory committing: the store is now unreliable");
         struct inmem_park *old = base->val, *new = s->val;
-        for (size_t k = 0; old && k < old->nq; k++)
-            if (!commit_queued(new, old->q[k])) {
-                commit_held_id(st, old->q[k], 0);
-                inmem_held_free(old->q[k]);
+        /*
+         * The copy's queue in the store's form, in one walk of both (each in
+         * seq order): an entry the store holds is taken by seq, a new one
+         * becomes the store's, and one that left the queue is done with.
+         */
+        size_t o = 0, nold = old ? old->nq : 0, nnew = new ? new->nq : 0;
+        for (size_t j = 0; j < nnew; j++) {
+            struct inmem_qent *q = &new->q[j];
+            for (; o < nold && old->q[o].seq < q->seq; o++) {
+                commit_held_id(st, old->q[o].e, 0);
+                inmem_held_free(old->q[o].e);
             }
-        for (size_t k = 0; new && k < new->nq; k++)
+            if (o < nold && old->q[o].seq == q->seq) {
+                q->e = old->q[o++].e;
+                continue;
+            }
+            if (!q->e) /* the version check makes this impossible */
+                return pw_err_set(err, PW_E_FATAL, "held command %llu is gone from the store",
+                                  (unsigned long long)q->seq);
+            commit_held_id(st, q->e, (int64_t)q->seq);
             for (size_t f = 0; f < u->nfresh; f++)
-                if (u->fresh[f] == new->q[k]) {
-                    commit_held_id(st, new->q[k], (int64_t)new->q[k]->h.seq);
-                    u->fresh[f] = NULL; /* the store's now */
-                }
+                if (u->fresh[f] == q->e)
+                    u->fresh[f] = NULL;
+        }
+        for (; o < nold; o++) {
+            commit_held_id(st, old->q[o].e, 0);
+            inmem_held_free(old->q[o].e);
+        }
         inmem_park_free(old);
         if (new)
             new->version = (uint64_t)s->num + 1;

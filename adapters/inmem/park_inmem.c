@@ -56,8 +56,8 @@ struct inmem_park *inmem_park_copy(const struct inmem_park *park)
     c->p.value = c->value;
     if (c->cap && !(c->q = malloc(c->cap * sizeof *c->q)))
         goto fail;
-    if (c->nq)
-        memcpy(c->q, park->q, c->nq * sizeof *c->q);
+    for (size_t k = 0; k < c->nq; k++)
+        c->q[k] = (struct inmem_qent){.seq = park->q[k].seq, .held_ms = park->q[k].held_ms};
     return c;
 fail:
     inmem_park_free(c);
@@ -85,7 +85,7 @@ static void park_show(const struct inmem_park *park, struct pw_parked *p)
 {
     *p = park->p;
     p->held = (int64_t)park->nq;
-    p->oldest_ms = park->nq ? park->q[0]->held_ms : 0;
+    p->oldest_ms = park->nq ? park->q[0].held_ms : 0;
 }
 
 /*
@@ -208,7 +208,7 @@ enum pw_err inmem_uow_hold(void *self, const char *post_id, const char *source, 
     e->h.seq = ++u->store->next_held_seq;
     pthread_mutex_unlock(&u->store->lock);
     u->fresh[u->nfresh++] = e;
-    park->q[park->nq++] = e;
+    park->q[park->nq++] = (struct inmem_qent){.seq = e->h.seq, .held_ms = e->held_ms, .e = e};
     int created;
     struct inmem_slot *h = inmem_map_put(&u->held_ids, key, klen, &created);
     if (!h)
@@ -243,7 +243,7 @@ enum pw_err inmem_uow_held_get(void *self, const char *source, const char *id, b
 static size_t park_find(const struct inmem_park *park, uint64_t seq)
 {
     size_t k = 0;
-    while (park && k < park->nq && park->q[k]->h.seq != seq)
+    while (park && k < park->nq && park->q[k].seq != seq)
         k++;
     return park ? k : 0;
 }
@@ -265,14 +265,22 @@ enum pw_err inmem_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err)
             snprintf(post_id, sizeof post_id, "%s", park->p.post_id);
     }
     pthread_mutex_unlock(&u->store->lock);
-    if (rc || !post_id[0])
-        return rc;
+    if (!rc && !post_id[0])
+        return pw_err_set(err, PW_E_TRANSIENT,
+                          "serialization failure: held command %llu was run by another "
+                          "transaction",
+                          (unsigned long long)seq);
     struct inmem_slot *s;
-    rc = park_view(u, post_id, true, &s, err);
+    if (!rc)
+        rc = park_view(u, post_id, true, &s, err);
     struct inmem_park *park = rc ? NULL : s->val;
     size_t k = park_find(park, seq);
     if (!park || k == park->nq)
-        return rc;
+        return rc ? rc
+                  : pw_err_set(err, PW_E_TRANSIENT,
+                               "serialization failure: held command %llu was run by another "
+                               "transaction",
+                               (unsigned long long)seq);
     memmove(&park->q[k], &park->q[k + 1], (park->nq - k - 1) * sizeof *park->q);
     park->nq--;
     if (park->p.draining && !park->nq) {
@@ -290,8 +298,8 @@ enum pw_err inmem_held_next(struct pw_inmem_store *st, struct pw_held *h, bool *
     const struct inmem_held *next = NULL;
     for (size_t i = 0; i < st->parks.cap; i++) {
         const struct inmem_park *park = st->parks.slots[i].key ? st->parks.slots[i].val : NULL;
-        if (park && park->p.draining && park->nq && (!next || park->q[0]->h.seq < next->h.seq))
-            next = park->q[0];
+        if (park && park->p.draining && park->nq && (!next || park->q[0].seq < next->h.seq))
+            next = park->q[0].e;
     }
     *found = next != NULL;
     if (!next)

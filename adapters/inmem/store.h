@@ -39,14 +39,26 @@ struct inmem_held {
 };
 
 /*
+ * A place in a post's queue. In the store, e is the held command, which the
+ * store owns. In a transaction's copy, e is NULL for a command the store
+ * holds (the copy knows it by seq: another thread's commit may free it) and
+ * the transaction's own for one it holds.
+ */
+struct inmem_qent {
+    uint64_t seq;
+    int64_t held_ms;
+    struct inmem_held *e;
+};
+
+/*
  * A post's parking: what it waits on (p.value points at value) and its held
  * commands in order. version counts changes, for the commit's check. A
- * transaction works on a copy whose queue borrows the store's entries.
+ * transaction works on a copy (inmem_park_copy).
  */
 struct inmem_park {
     struct pw_parked p;
     char *value;
-    struct inmem_held **q;
+    struct inmem_qent *q;
     size_t nq, cap;
     uint64_t version;
 };
@@ -60,6 +72,7 @@ struct pw_inmem_store {
     struct inmem_map parks;   /* post_id -> struct inmem_park *, NULL when not parked */
     struct inmem_map held_ids; /* source NUL id -> num: seq of the held command, 0 none */
     uint64_t next_held_seq;
+    const void *drainer; /* the store port handle that drains held commands; NULL: none yet */
     struct inmem_outbox_row *outbox;
     size_t outbox_head, outbox_len, outbox_cap; /* live rows are [head, len) */
     uint64_t next_seq;
@@ -80,7 +93,7 @@ enum pw_err inmem_key(char *buf, size_t *klen, const char *a, const void *b, siz
 enum pw_err inmem_offset_key(char *buf, size_t *klen, const char *group, const char *topic,
                              int32_t partition, struct pw_errbuf *err);
 
-/* A copy of park whose queue borrows park's entries (NULL park: a new, empty one); NULL on ENOMEM. */
+/* A transaction's copy of park, its queue by seq (NULL park: a new, empty one); NULL on ENOMEM. */
 struct inmem_park *inmem_park_copy(const struct inmem_park *park);
 /* Frees a park, not the entries of its queue. */
 void inmem_park_free(void *park);

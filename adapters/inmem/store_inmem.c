@@ -63,7 +63,7 @@ static void inmem_park_free_all(void *val)
 {
     struct inmem_park *park = val;
     for (size_t k = 0; park && k < park->nq; k++)
-        inmem_held_free(park->q[k]);
+        inmem_held_free(park->q[k].e);
     inmem_park_free(park);
 }
 
@@ -84,11 +84,16 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
     free(store);
 }
 
+/* A handle of the store port: the store, and who it is, for the one that drains. */
+struct inmem_store_port {
+    struct pw_inmem_store *store;
+};
+
 static enum pw_err inmem_store_offset_get(void *self, const char *group, const char *topic,
                                           int32_t partition, int64_t *offset,
                                           struct pw_errbuf *err)
 {
-    struct pw_inmem_store *st = self;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
     char key[INMEM_KEY_MAX];
     size_t klen;
     enum pw_err rc = inmem_offset_key(key, &klen, group, topic, partition, err);
@@ -123,7 +128,7 @@ static enum pw_err inmem_run_row(struct pw_inmem_store *st, const struct pw_run_
 static enum pw_err inmem_store_runs_start(void *self, struct pw_run_start *r, size_t n,
                                           struct pw_errbuf *err)
 {
-    struct pw_inmem_store *st = self;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
     enum pw_err rc = PW_OK;
     pthread_mutex_lock(&st->lock);
     /* Every row first, so that a failure records nothing; then the starts, which cannot fail. */
@@ -145,9 +150,13 @@ static enum pw_err inmem_store_runs_start(void *self, struct pw_run_start *r, si
 static enum pw_err inmem_store_held_next(void *self, struct pw_held *h, bool *found,
                                          struct pw_errbuf *err)
 {
-    struct pw_inmem_store *st = self;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
+    enum pw_err rc = PW_OK;
     pthread_mutex_lock(&st->lock);
-    enum pw_err rc = inmem_held_next(st, h, found, err);
+    if (!st->drainer)
+        st->drainer = self;
+    if (st->drainer == self) /* another handle drains: it runs them, one at a time */
+        rc = inmem_held_next(st, h, found, err);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
@@ -156,7 +165,7 @@ static enum pw_err inmem_store_parked_list(void *self, const char *after, struct
                                            size_t max, size_t *n, struct pw_errbuf *err)
 {
     (void)err;
-    struct pw_inmem_store *st = self;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
     pthread_mutex_lock(&st->lock);
     enum pw_err rc = inmem_parked_list(st, after, out, max, n);
     pthread_mutex_unlock(&st->lock);
@@ -167,7 +176,7 @@ static enum pw_err inmem_store_parking_stats(void *self, struct pw_parking_stats
                                              struct pw_errbuf *err)
 {
     (void)err;
-    struct pw_inmem_store *st = self;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
     pthread_mutex_lock(&st->lock);
     inmem_parking_stats(st, stats);
     pthread_mutex_unlock(&st->lock);
@@ -177,7 +186,7 @@ static enum pw_err inmem_store_parking_stats(void *self, struct pw_parking_stats
 static enum pw_err inmem_store_release(void *self, const char *post_id, bool dry_run,
                                        struct pw_parked *p, bool *found, struct pw_errbuf *err)
 {
-    struct pw_inmem_store *st = self;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
     pthread_mutex_lock(&st->lock);
     enum pw_err rc = inmem_release(st, post_id, dry_run, p, found, err);
     pthread_mutex_unlock(&st->lock);
@@ -186,7 +195,14 @@ static enum pw_err inmem_store_release(void *self, const char *post_id, bool dry
 
 static void inmem_store_close(void *self)
 {
-    (void)self; /* the port is a view of the store, which its owner frees */
+    struct inmem_store_port *h = self;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->store->lock);
+    if (h->store->drainer == h)
+        h->store->drainer = NULL; /* another handle may drain now */
+    pthread_mutex_unlock(&h->store->lock);
+    free(h);
 }
 
 static const struct pw_store_ops inmem_store_ops = {
@@ -202,7 +218,11 @@ static const struct pw_store_ops inmem_store_ops = {
 
 enum pw_err pw_inmem_store_open(struct pw_store *port, struct pw_inmem_store *store)
 {
+    struct inmem_store_port *h = calloc(1, sizeof *h);
+    if (!h)
+        return PW_E_NOMEM;
+    h->store = store;
     port->ops = &inmem_store_ops;
-    port->self = store;
+    port->self = h;
     return PW_OK;
 }

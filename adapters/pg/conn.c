@@ -176,14 +176,15 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
     bool data = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
                           strncmp(state, "54", 2) == 0);
     /*
-     * A statement the server cut off (statement_timeout, a cancel) or lost
-     * with its backend (crashed, or ended by another backend's crash) may
-     * be the data's doing, unlike an outage (admin shutdown, a refused
-     * connection): interrupted, which the failure path counts when it keeps
-     * happening to the same run.
+     * A statement the server cut off (57014: statement_timeout, a cancel)
+     * while it answers everything else is the statement's doing:
+     * interrupted, which the failure path counts when it keeps happening to
+     * the same run. A connection lost mid-statement is not: a backend that
+     * crashed cannot be told from an outage (a network drop, a restart, a
+     * server that crash-loops on a full disk), and an outage is waited for,
+     * never counted against a command.
      */
-    bool interrupted = state ? strcmp(state, "57014") == 0 || strcmp(state, "57P02") == 0
-                             : PQstatus(c->pg) != CONNECTION_OK;
+    bool interrupted = state && strcmp(state, "57014") == 0;
     enum pw_err code = interrupted ? PW_E_INTERRUPTED
                        : transient ? PW_E_TRANSIENT
                        : data      ? PW_E_APPLY_FAILED

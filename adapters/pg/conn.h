@@ -41,9 +41,9 @@ void pg_disconnect(struct pg_conn *c);
  * statements and takes none). sql must be a string literal: it is prepared
  * once per connection, the first time, and known after by its address. On PW_OK *res (if res is not NULL) is the
  * result, for the caller to PQclear. On failure the code says what kind:
- * interrupted for a statement cut off (57014) or lost with its backend
- * (57P02, or the connection gone with no SQLSTATE); transient for the rest
- * of classes 08, 40, 53, 57; apply_failed for the data's (22, 23, 54);
+ * interrupted for a statement the server cut off (57014); transient for
+ * connection loss and the rest of classes 08, 40, 53, 57; apply_failed for
+ * the data's (22, 23, 54);
  * fatal otherwise. what names the statement in the message.
  */
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,

@@ -229,7 +229,11 @@ enum pw_err pg_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err)
     if (!rc && PQntuples(res) == 1)
         snprintf(post_id, sizeof post_id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    if (rc || !post_id[0])
+    if (!rc && !post_id[0])
+        rc = pw_err_set(err, PW_E_TRANSIENT,
+                        "serialization failure: held command %s was run by another transaction",
+                        num);
+    if (rc)
         return rc;
     const char *post[] = {post_id};
     rc = pg_one_row(u, "count a held command done",

@@ -87,7 +87,32 @@ void pw_pg_store_free(struct pw_pg_store *store)
 
 struct pg_store_port {
     struct pg_conn conn;
+    PGconn *drains; /* the session that holds the drain lock (a new one holds nothing) */
 };
+
+/* The drain lock: an arbitrary constant and the schema, as for the migrations and the relay. */
+#define PG_DRAIN_LOCK "730532, hashtext(current_schema())"
+
+/*
+ * Whether this handle drains: it holds the drain lock in its session, or
+ * takes it now. A session that ends (its process died) lets another take it.
+ */
+static enum pw_err pg_store_drainer(struct pg_store_port *p, bool *drains, struct pw_errbuf *err)
+{
+    enum pw_err rc = pg_connect(&p->conn, err);
+    if (rc || p->drains == p->conn.pg) {
+        *drains = !rc;
+        return rc;
+    }
+    PGresult *res = NULL;
+    rc = pg_query(&p->conn, "take the drain lock", "SELECT pg_try_advisory_lock(" PG_DRAIN_LOCK ")",
+                  0, NULL, &res, err);
+    *drains = !rc && PQgetvalue(res, 0, 0)[0] == 't';
+    if (*drains)
+        p->drains = p->conn.pg;
+    PQclear(res);
+    return rc;
+}
 
 /*
  * Offsets stored before they were kept per group (migration 0002) are under
@@ -128,7 +153,9 @@ static enum pw_err pg_store_held_next(void *self, struct pw_held *h, bool *found
                                       struct pw_errbuf *err)
 {
     struct pg_store_port *p = self;
-    return pg_held_next(&p->conn, h, found, err);
+    bool drains = false;
+    enum pw_err rc = pg_store_drainer(p, &drains, err);
+    return rc || !drains ? rc : pg_held_next(&p->conn, h, found, err);
 }
 
 static enum pw_err pg_store_parked_list(void *self, const char *after, struct pw_parked *out,

@@ -234,8 +234,6 @@ static enum pw_err pg_uow_begin(void *self, struct pw_errbuf *err)
     enum pw_err rc = pg_connect(&u->conn, err);
     if (!rc)
         rc = pg_query(&u->conn, "begin", "BEGIN", 0, NULL, NULL, err);
-    if (rc == PW_E_INTERRUPTED) /* a connection that died while idle: no statement of ours */
-        rc = err ? (err->code = PW_E_TRANSIENT) : PW_E_TRANSIENT;
     if (!rc)
         u->open = true;
     return rc;
