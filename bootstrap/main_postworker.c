@@ -20,7 +20,7 @@
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/embedded_kafka.h"
 #include "adapters/kafka/redrive_kafka.h"
-#include "adapters/kafka/worker_kafka.h"
+#include "bootstrap/worker.h"
 #include "adapters/uuid/ids_uuid.h"
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
@@ -236,7 +236,7 @@ static int run(const struct pw_config *cfg)
     struct pw_bus bus = {0};
     struct pw_ids ids;
     struct pw_app app = {0};
-    struct pw_kafka_worker_stats stats = {0};
+    struct pw_loop_stats stats = {0};
     struct pw_http *http = NULL;
     struct pw_store http_store = {0};
     pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
@@ -289,7 +289,7 @@ static int run(const struct pw_config *cfg)
         goto out;
     }
     struct pw_service svc = pw_app_service(&app);
-    struct pw_kafka_worker_opts opts = {
+    struct pw_worker_opts opts = {
         .settings = &ks,
         .batch_size = cfg->batch_size,
         .batch_wait_ms = cfg->batch_wait_ms,
@@ -309,7 +309,7 @@ static int run(const struct pw_config *cfg)
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,
            cfg->group, cfg->events_topic, cfg->dlq_topic);
-    rc = pw_kafka_worker_run(&opts, &svc, &err);
+    rc = pw_worker_run(&opts, &svc, &err);
     pw_log("info",
            "stopped: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
            "letters, %llu published",

@@ -86,7 +86,7 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
                                 .relay_batch = 256,
                                 .flush_timeout_ms = -1};
     cr_assert_eq(pw_app_open(&kw->app, &ports, &cfg), PW_OK);
-    kw->opts = (struct pw_kafka_worker_opts){
+    kw->opts = (struct pw_worker_opts){
         .settings = &kw->ks,
         .batch_size = batch_size,
         .batch_wait_ms = 5,
@@ -115,7 +115,7 @@ static void *kworld_main(void *arg)
 {
     struct kworld *kw = arg;
     struct pw_service svc = pw_app_service(&kw->app);
-    kw->rc = pw_kafka_worker_run(&kw->opts, &svc, &kw->err);
+    kw->rc = pw_worker_run(&kw->opts, &svc, &kw->err);
     return NULL;
 }
 

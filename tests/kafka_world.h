@@ -11,7 +11,7 @@
 
 #include "adapters/kafka/embedded_kafka.h"
 #include "adapters/kafka/settings.h"
-#include "adapters/kafka/worker_kafka.h"
+#include "bootstrap/worker.h"
 #include "tests/helpers.h"
 #include "tests/pg_world.h"
 
@@ -30,8 +30,8 @@ struct kworld {
     unsigned long stop_after; /* request a stop once this many events went out; 0 never */
     struct pw_ids ids;
     struct pw_app app;
-    struct pw_kafka_worker_opts opts;
-    struct pw_kafka_worker_stats stats;
+    struct pw_worker_opts opts;
+    struct pw_loop_stats stats;
     volatile sig_atomic_t stop;
     pthread_t thread;
     bool running;

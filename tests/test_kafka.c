@@ -232,7 +232,7 @@ Test(kafka, a_clean_stop_mid_stream_loses_and_doubles_nothing, .timeout = 120)
     kw.stop_after = 0;
     struct kmsg *evs;
     cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
-    struct pw_kafka_worker_stats first = kw.stats;
+    struct pw_loop_stats first = kw.stats;
     cr_assert_geq(first.applied, 300);
     cr_assert_lt(first.applied, N, "stopped before the end");
 

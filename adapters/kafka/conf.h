@@ -36,7 +36,7 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
 
 /*
  * How much the worker's consumer prefetches, in KiB, unless the worker's
- * options say (pw_kafka_worker_opts.prefetch_kbytes) or -X does. librdkafka's
+ * options say (pw_kafka_source_opts.prefetch_kbytes) or -X does. librdkafka's
  * 64 MiB held most of the worker's memory while a backlog drained (a
  * 100,000 command backlog is about 60 MiB). Smaller is not free: librdkafka
  * 2.0 (Debian's) stops fetching for a second once the queue is full (2.2

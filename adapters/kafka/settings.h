@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "ports/log.h"
+
 /*
  * Where reading starts: the consumer group's position, or a reader's own
  * starting point (a replay, a tail).
@@ -19,9 +21,6 @@ enum pw_kafka_start {
     PW_START_OFFSET,
     PW_START_TIME,
 };
-
-/* One log line: level is "info", "warn" or "error"; msg has no newline. */
-typedef void (*pw_log_fn)(const char *level, const char *msg);
 
 struct pw_kafka_settings {
     const char *brokers;

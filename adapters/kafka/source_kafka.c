@@ -1,0 +1,307 @@
+/*
+ * The Kafka source: the consumer, its rebalances and a replay's span.
+ * Rebalances use the eager protocol, and librdkafka calls back from inside
+ * the poll, in the middle of filling a batch: the callback tells the
+ * loop's listener (which publishes and commits while the partitions are
+ * still ours) and drops what it had gathered of the batch, to be read again
+ * by the partitions' next owner.
+ */
+#include "adapters/kafka/source_kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/kafka/batch_kafka.h"
+#include "adapters/kafka/conf.h"
+#include "adapters/kafka/observe_kafka.h"
+#include "adapters/kafka/span_kafka.h"
+
+struct ksource {
+    struct kafka_logctx log; /* first: the log callback finds it here */
+    const struct pw_kafka_settings *s;
+    struct pw_kafka_source_opts o;
+    rd_kafka_t *rk;
+    struct kafka_batch batch;
+    struct kafka_span span;
+    struct pw_source_listener listener;
+    struct pw_metrics *m; /* o.metrics, or own_metrics */
+    struct pw_metrics own_metrics;
+};
+
+static bool ks_replaying(const struct ksource *k)
+{
+    return k->o.start != PW_START_GROUP;
+}
+
+static void ks_up(struct ksource *k, bool up)
+{
+    atomic_store_explicit(&k->m->dependency_up[PW_M_KAFKA], up, memory_order_relaxed);
+}
+
+static void ks_listen(void *self, const struct pw_source_listener *l)
+{
+    struct ksource *k = self;
+    k->listener = *l;
+}
+
+/* parts as the port names them; NULL if memory runs out (the listener is then not told). */
+static struct pw_partition *ks_parts(const rd_kafka_topic_partition_list_t *parts)
+{
+    struct pw_partition *v = calloc(parts->cnt ? (size_t)parts->cnt : 1, sizeof *v);
+    for (int i = 0; v && i < parts->cnt; i++)
+        v[i] = (struct pw_partition){.topic = parts->elems[i].topic,
+                                     .partition = parts->elems[i].partition, .start = -1};
+    return v;
+}
+
+/*
+ * Each partition starts where the listener says (the offset stored with
+ * the data), else at the group's committed offset, else (librdkafka's
+ * auto.offset.reset) the earliest.
+ */
+static void ks_assign(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
+{
+    struct pw_partition *v = ks_parts(parts);
+    if (v && k->listener.assigned)
+        k->listener.assigned(k->listener.ctx, v, (size_t)parts->cnt);
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e = rd_kafka_committed(k->rk, committed, 10000);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t start = v ? v[i].start : -1;
+        if (start < 0 && !e && committed->elems[i].offset >= 0)
+            start = committed->elems[i].offset;
+        if (start >= 0) {
+            p->offset = start;
+            kafka_check_retention(k->s, k->rk, p->topic, p->partition, start);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+    free(v);
+    ks_up(k, true);
+    rd_kafka_assign(k->rk, parts);
+    kafka_log(k->s, "info", "assigned %d partitions of '%s'", parts->cnt, k->s->commands_topic);
+}
+
+static void ks_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct ksource *k = opaque;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        ks_assign(k, parts);
+        return;
+    }
+    if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        /* What was gathered of the batch is from partitions no longer ours. */
+        kafka_batch_drop(&k->batch);
+        struct pw_partition *v = ks_parts(parts);
+        bool lost = rd_kafka_assignment_lost(rk);
+        if (v && k->listener.revoked)
+            k->listener.revoked(k->listener.ctx, v, (size_t)parts->cnt, lost);
+        free(v);
+        kafka_log(k->s, "info", "partitions %s", lost ? "lost" : "revoked");
+    }
+    rd_kafka_assign(rk, NULL);
+}
+
+/* Fills the batch: up to max messages, waiting at most linger_ms after the first. */
+static enum pw_err ks_fetch(void *self, size_t max, int linger_ms, struct pw_fetched *f,
+                            struct pw_errbuf *err)
+{
+    struct ksource *k = self;
+    struct kafka_batch *b = &k->batch;
+    long long deadline = 0;
+    size_t cap = max < b->cap ? max : b->cap;
+    while (b->n < cap && !kafka_batch_full(b) && !(k->s->stop && *k->s->stop)) {
+        if (ks_replaying(k) && kafka_span_done(&k->span))
+            break;
+        int timeout = 100;
+        if (b->n) {
+            long long left = deadline - kafka_now_ms();
+            if (left <= 0)
+                break;
+            timeout = left < 100 ? (int)left : 100;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout);
+        if (!m) {
+            if (!b->n)
+                break; /* idle */
+            continue;
+        }
+        if (m->err) {
+            rd_kafka_resp_err_t e = m->err;
+            if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF && ks_replaying(k))
+                kafka_span_seen(&k->span, m->partition, m->offset);
+            rd_kafka_message_destroy(m);
+            if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                continue;
+            if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || e == RD_KAFKA_RESP_ERR__TRANSPORT)
+                ks_up(k, false);
+            char errstr[256];
+            if (rd_kafka_fatal_error(k->rk, errstr, sizeof errstr)) {
+                kafka_batch_drop(b);
+                return pw_err_set(err, PW_E_FATAL, "the consumer failed for good: %s", errstr);
+            }
+            kafka_log(k->s, "warn", "consumer: %s", rd_kafka_err2str(e));
+            continue;
+        }
+        ks_up(k, true);
+        if (ks_replaying(k) && kafka_span_skip(&k->span, m)) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (!b->n)
+            deadline = kafka_now_ms() + linger_ms;
+        enum pw_err rc = kafka_batch_add(b, m, err);
+        if (rc) {
+            kafka_batch_drop(b);
+            return rc;
+        }
+    }
+    kafka_batch_prepare(b, k->s->group, k->s->commands_topic);
+    f->in = b->in;
+    f->n = b->n;
+    f->end = ks_replaying(k) && kafka_span_done(&k->span);
+    return PW_OK;
+}
+
+static void ks_release(void *self)
+{
+    struct ksource *k = self;
+    kafka_batch_drop(&k->batch);
+}
+
+/* Commits offs[0..n) to the group, or advances a replay's span. */
+static enum pw_err ks_commit(void *self, const struct pw_offset *offs, size_t n,
+                             struct pw_errbuf *err)
+{
+    struct ksource *k = self;
+    if (ks_replaying(k)) {
+        for (size_t i = 0; i < n; i++)
+            kafka_span_seen(&k->span, offs[i].partition, offs[i].next);
+        return PW_OK;
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, offs[i].topic, offs[i].partition)->offset =
+            offs[i].next;
+    rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, list, 0);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e)
+        return pw_err_set(err, PW_E_TRANSIENT, "offset commit to the group: %s",
+                          rd_kafka_err2str(e));
+    return PW_OK;
+}
+
+/* The lag; and an idle consumer hears nothing when the broker comes back: ask it. */
+static void ks_probe(void *self)
+{
+    struct ksource *k = self;
+    if (!ks_replaying(k))
+        kafka_observe_lag(k->m, k->rk);
+    if (!atomic_load(&k->m->dependency_up[PW_M_KAFKA])) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(k->rk, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            ks_up(k, true);
+        if (md)
+            rd_kafka_metadata_destroy(md);
+    }
+}
+
+static void ks_close(void *self)
+{
+    struct ksource *k = self;
+    if (k->rk) {
+        if (!ks_replaying(k))
+            rd_kafka_consumer_close(k->rk); /* leaves the group; revokes through the callback */
+        rd_kafka_destroy(k->rk);
+    }
+    kafka_batch_release(&k->batch);
+    kafka_span_release(&k->span);
+    free(k);
+}
+
+static const struct pw_source_ops ks_ops = {
+    .name = "kafka",
+    .listen = ks_listen,
+    .fetch = ks_fetch,
+    .release = ks_release,
+    .decode = kafka_batch_decode_one,
+    .commit = ks_commit,
+    .probe = ks_probe,
+    .close = ks_close,
+};
+
+static enum pw_err ks_start(struct ksource *k, struct pw_errbuf *err)
+{
+    char prefetch[16];
+    snprintf(prefetch, sizeof prefetch, "%d",
+             k->o.prefetch_kbytes > 0 ? k->o.prefetch_kbytes : KAFKA_CONSUMER_QUEUE_KBYTES);
+    const char *const defaults[] = {
+        "group.id", k->s->group,
+        "enable.auto.commit", "false",
+        "enable.auto.offset.store", "false",
+        "auto.offset.reset", "earliest",
+        "enable.partition.eof", ks_replaying(k) ? "true" : "false",
+        "queued.max.messages.kbytes", prefetch,
+        NULL,
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(k->s, defaults, k, err);
+    if (!conf)
+        return err->code;
+    if (!ks_replaying(k))
+        rd_kafka_conf_set_rebalance_cb(conf, ks_rebalance);
+    char errstr[256];
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!k->rk) {
+        rd_kafka_conf_destroy(conf);
+        return pw_err_set(err, PW_E_USAGE, "cannot start the consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(k->rk);
+    if (ks_replaying(k)) {
+        enum pw_err rc = kafka_span_assign(&k->span, k->rk, k->s->commands_topic, k->s->brokers,
+                                           k->o.start, k->o.start_offset, k->o.start_time_ms, err);
+        if (!rc && k->o.start == PW_START_TIME)
+            kafka_log(k->s, "info", "%s",
+                      k->span.looked_up
+                          ? "replay by time: the broker looked up where each partition starts"
+                          : "replay by time: the broker gave no offsets for that time; reading "
+                            "each partition from its start and skipping older messages");
+        return rc;
+    }
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, k->s->commands_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e)
+        return pw_err_set(err, PW_E_USAGE, "cannot subscribe to '%s': %s", k->s->commands_topic,
+                          rd_kafka_err2str(e));
+    return PW_OK;
+}
+
+enum pw_err pw_kafka_source_open(struct pw_source *src, const struct pw_kafka_source_opts *opts,
+                                 struct pw_errbuf *err)
+{
+    *src = (struct pw_source){0};
+    struct ksource *k = calloc(1, sizeof *k);
+    if (!k)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory for the consumer");
+    k->log = (struct kafka_logctx){opts->settings, "consumer"};
+    k->s = opts->settings;
+    k->o = *opts;
+    k->m = opts->metrics;
+    if (!k->m) {
+        pw_metrics_init(&k->own_metrics, "", "");
+        k->m = &k->own_metrics;
+    }
+    enum pw_err rc = kafka_batch_init(&k->batch, opts->batch_size, err);
+    if (!rc)
+        rc = ks_start(k, err);
+    if (rc) {
+        ks_close(k);
+        return rc;
+    }
+    *src = (struct pw_source){.ops = &ks_ops, .self = k};
+    return PW_OK;
+}

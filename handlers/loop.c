@@ -1,0 +1,312 @@
+/*
+ * The worker loop as steps (handlers/loop.h): each phase does one thing
+ * and says what comes next, so that a failure anywhere leaves the loop
+ * where a retry or a restart picks it up.
+ */
+#include "handlers/loop_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum pw_err pw_loop_open(struct pw_loop **out, const struct pw_loop_ports *ports,
+                         const struct pw_loop_config *cfg, struct pw_errbuf *err)
+{
+    struct pw_loop *l = calloc(1, sizeof *l);
+    *out = NULL;
+    if (!l)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory for the worker loop");
+    l->cfg = *cfg;
+    if (!l->cfg.batch_size)
+        l->cfg.batch_size = 1;
+    l->src = ports->source;
+    l->svc = ports->svc;
+    l->clock = ports->clock;
+    l->m = cfg->metrics;
+    if (!l->m) {
+        pw_metrics_init(&l->own_metrics, "", "");
+        l->m = &l->own_metrics;
+    }
+    size_t cap = l->cfg.batch_size;
+    l->outs = calloc(cap, sizeof *l->outs);
+    l->offsets = calloc(cap, sizeof *l->offsets);
+    l->pending = calloc(cap, sizeof *l->pending);
+    l->stamps = calloc(cap, sizeof *l->stamps);
+    l->stamps_next = calloc(cap, sizeof *l->stamps_next);
+    if (!l->outs || !l->offsets || !l->pending || !l->stamps || !l->stamps_next) {
+        pw_loop_close(l);
+        return pw_err_set(err, PW_E_NOMEM, "out of memory for a batch of %zu", cap);
+    }
+    /* Publish what an earlier run left in the outbox before taking new work. */
+    l->phase = LOOP_PUBLISH;
+    l->sync = true;
+    l->after_publish = LOOP_FETCH;
+    if (cfg->replay) { /* its partitions are its own from the start */
+        atomic_store(&l->m->joined, true);
+        loop_up(l, PW_M_KAFKA, true);
+    }
+    struct pw_source_listener listener = loop_listener;
+    listener.ctx = l;
+    pw_source_listen(l->src, &listener);
+    *out = l;
+    return PW_OK;
+}
+
+void pw_loop_close(struct pw_loop *l)
+{
+    if (!l)
+        return;
+    if (l->src) {
+        pw_source_listen(l->src, &(struct pw_source_listener){0});
+        if (l->batch.n)
+            pw_source_release(l->src);
+    }
+    free(l->outs);
+    free(l->offsets);
+    free(l->pending);
+    free(l->stamps);
+    free(l->stamps_next);
+    free(l);
+}
+
+bool pw_loop_done(const struct pw_loop *l)
+{
+    return l->phase == LOOP_DONE;
+}
+
+void pw_loop_stats(const struct pw_loop *l, struct pw_loop_stats *stats)
+{
+    *stats = l->stats;
+}
+
+/* Commits offs[0..n) to the source; a failure is harmless (the store keeps them too). */
+static void loop_commit(struct pw_loop *l, const struct pw_offset *offs, size_t n)
+{
+    struct pw_errbuf err;
+    if (n && pw_source_commit(l->src, offs, n, &err))
+        pw_logf(l->cfg.log, "info", "offset commit failed (%s); the stored offsets stand",
+                err.msg);
+}
+
+/*
+ * One publish call: everything (l->sync) or the overlap, confirming the
+ * last batch's round (and committing its offsets, unless commit_pending is
+ * false: its partitions were lost) and, for a batch in hand, committing
+ * its offsets too (sync) or leaving them pending.
+ */
+enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending, struct pw_errbuf *err)
+{
+    struct pw_publish_result res = {0};
+    enum pw_err rc = pw_service_publish(l->svc, l->sync ? PW_PUBLISH_ALL : PW_PUBLISH_START,
+                                        &res, err);
+    l->stats.published += res.confirmed;
+    pw_metric_add(&l->m->events_published, res.events);
+    if (rc)
+        return rc;
+    loop_recovered(l);
+    if (res.confirmed)
+        loop_up(l, PW_M_KAFKA, true); /* the broker acknowledged */
+    if (commit_pending)
+        loop_commit(l, l->pending, l->npending); /* confirmed by the call above */
+    l->npending = 0;
+    /* The last batch's events are acknowledged: its commands' latency is known. */
+    loop_observe_latency(l, l->stamps, l->npending_stamps);
+    l->npending_stamps = 0;
+    if (res.more) { /* more than one round waits: publish it all, now */
+        l->sync = true;
+        return loop_publish_once(l, commit_pending, err);
+    }
+    if (l->sync) {
+        loop_commit(l, l->offsets, l->noffsets);
+        loop_observe_latency(l, l->stamps_next, l->nstamps);
+    } else {
+        memcpy(l->pending, l->offsets, l->noffsets * sizeof *l->offsets);
+        l->npending = l->noffsets;
+        int64_t *t = l->stamps; /* the batch in hand's stamps become the pending ones */
+        l->stamps = l->stamps_next;
+        l->stamps_next = t;
+        l->npending_stamps = l->nstamps;
+    }
+    l->noffsets = l->nstamps = 0;
+    return PW_OK;
+}
+
+/* The next offset of each partition of the batch in hand. */
+static void loop_offsets(struct pw_loop *l)
+{
+    l->noffsets = 0;
+    for (size_t i = 0; i < l->batch.n; i++) {
+        const struct pw_origin *o = &l->batch.in[i].origin;
+        size_t k = 0;
+        while (k < l->noffsets && (l->offsets[k].partition != o->partition ||
+                                   strcmp(l->offsets[k].topic, o->topic) != 0))
+            k++;
+        if (k == l->noffsets)
+            l->offsets[l->noffsets++] = (struct pw_offset){
+                .group = l->cfg.group, .topic = o->topic, .partition = o->partition};
+        if (o->offset + 1 > l->offsets[k].next)
+            l->offsets[k].next = o->offset + 1;
+    }
+}
+
+static void loop_drop_batch(struct pw_loop *l)
+{
+    if (l->batch.n)
+        pw_source_release(l->src);
+    l->batch.n = 0;
+}
+
+/* Goes to phase next, with no failed tries. */
+static void loop_go(struct pw_loop *l, enum loop_phase next)
+{
+    l->phase = next;
+    l->attempt = 0;
+}
+
+static enum pw_err loop_fetch(struct pw_loop *l, struct pw_errbuf *err)
+{
+    /* A post released by hand (postworker release) drains within a probe's time. */
+    if (loop_probe(l) && !l->cfg.replay) {
+        loop_go(l, LOOP_DRAIN);
+        return PW_OK;
+    }
+    loop_talk_tick(l);
+    if (loop_stopping(l) || (l->cfg.replay && l->end)) {
+        loop_go(l, LOOP_FINISH);
+        return PW_OK;
+    }
+    enum pw_err rc = pw_source_fetch(l->src, l->cfg.batch_size, l->cfg.batch_wait_ms, &l->batch,
+                                     err);
+    loop_beat(l);
+    if (!rc && l->fatal)
+        rc = pw_err_set(err, l->fatal, "%s", l->fatal_err.msg);
+    if (rc) {
+        loop_drop_batch(l);
+        return rc;
+    }
+    l->end |= l->batch.end;
+    if (!l->batch.n) {
+        /*
+         * Idle, publish what other workers (whose relay this may be) or an
+         * earlier run committed; a peek with nothing new costs no query.
+         */
+        l->sync = true;
+        l->after_publish = LOOP_FETCH;
+        loop_go(l, LOOP_PUBLISH);
+        return PW_OK;
+    }
+    loop_offsets(l);
+    l->seq++;
+    l->started_ms = pw_clock_now_ms(l->clock);
+    loop_go(l, LOOP_RUN);
+    return PW_OK;
+}
+
+static enum pw_err loop_run(struct pw_loop *l, struct pw_errbuf *err)
+{
+    /* A replay stores no offsets: it must not move the group's position. */
+    struct pw_batch run = {.seq = l->seq, .in = l->batch.in, .n = l->batch.n,
+                           .decode = l->src->ops->decode, .offsets = l->offsets,
+                           .noffsets = l->cfg.replay ? 0 : l->noffsets, .outs = l->outs};
+    enum pw_err rc = pw_service_run(l->svc, &run, err); /* the same seq: what is done stays done */
+    loop_up(l, PW_M_STORE, !pw_err_is_transient(rc));
+    if (rc && !pw_err_is_transient(rc)) {
+        loop_drop_batch(l);
+        return rc;
+    }
+    if (rc) {
+        if (!loop_wait(l, "a batch", PW_M_RETRY_BATCH, err)) {
+            loop_drop_batch(l); /* stopped during an outage: redelivered, never lost */
+            l->noffsets = 0;
+            loop_go(l, LOOP_FINISH);
+        }
+        return PW_OK;
+    }
+    pw_histogram_observe(&l->m->batch_duration,
+                         (double)(pw_clock_now_ms(l->clock) - l->started_ms) / 1e3);
+    loop_recovered(l);
+    l->stats.consumed += l->batch.n;
+    l->stats.batches++;
+    l->nstamps = loop_count_outcomes(l, l->batch.in, l->outs, l->batch.n, l->stamps_next);
+    l->resolved = run.resolved;
+    loop_drop_batch(l);
+    l->sync = false;
+    /* Held commands wait behind what this batch ran: they drain next. */
+    l->after_publish = l->resolved ? LOOP_DRAIN : LOOP_FETCH;
+    loop_go(l, LOOP_PUBLISH);
+    return PW_OK;
+}
+
+static enum pw_err loop_publish(struct pw_loop *l, struct pw_errbuf *err)
+{
+    enum pw_err rc = loop_publish_once(l, true, err);
+    if (!rc) {
+        loop_go(l, l->after_publish);
+        return PW_OK;
+    }
+    if (!pw_err_is_transient(rc))
+        return rc;
+    if (!loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, err))
+        loop_go(l, LOOP_FINISH);
+    return PW_OK;
+}
+
+/*
+ * One round of held commands whose post drains. A dependency that is down
+ * ends it for now: the next probe, or the next batch that resolves a
+ * parked post, drains again.
+ */
+static enum pw_err loop_drain(struct pw_loop *l, struct pw_errbuf *err)
+{
+    const struct pw_input *in;
+    const struct pw_outcome *outs;
+    size_t n;
+    enum pw_err rc = pw_service_drain(l->svc, l->src->ops->decode, &in, &outs, &n, err);
+    loop_count_outcomes(l, in, outs, n, NULL);
+    if (rc && !pw_err_is_transient(rc))
+        return rc;
+    if (rc || !n)
+        loop_go(l, LOOP_FETCH);
+    return PW_OK;
+}
+
+/* A stop or a replay's end: the last batch's rows confirmed and its offsets committed. */
+static enum pw_err loop_finish(struct pw_loop *l, struct pw_errbuf *err)
+{
+    l->sync = true;
+    enum pw_err rc = loop_publish_once(l, true, err);
+    if (rc && !pw_err_is_transient(rc))
+        return rc;
+    if (!rc || loop_stopping(l) || !loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, err))
+        loop_go(l, LOOP_DONE); /* stopped during an outage: redelivered, never lost */
+    return PW_OK;
+}
+
+enum pw_err pw_loop_step(struct pw_loop *l, struct pw_errbuf *err)
+{
+    enum pw_err rc = PW_OK;
+    loop_beat(l);
+    switch (l->phase) {
+    case LOOP_FETCH: rc = loop_fetch(l, err); break;
+    case LOOP_RUN: rc = loop_run(l, err); break;
+    case LOOP_PUBLISH: rc = loop_publish(l, err); break;
+    case LOOP_DRAIN: rc = loop_drain(l, err); break;
+    case LOOP_FINISH: rc = loop_finish(l, err); break;
+    case LOOP_DONE: break;
+    }
+    if (rc)
+        l->phase = LOOP_DONE;
+    return rc;
+}
+
+enum pw_err pw_loop_run(const struct pw_loop_ports *ports, const struct pw_loop_config *cfg,
+                        struct pw_loop_stats *stats, struct pw_errbuf *err)
+{
+    struct pw_loop *l;
+    enum pw_err rc = pw_loop_open(&l, ports, cfg, err);
+    while (!rc && !pw_loop_done(l))
+        rc = pw_loop_step(l, err);
+    if (l && stats)
+        pw_loop_stats(l, stats);
+    pw_loop_close(l);
+    return rc;
+}

@@ -1,0 +1,142 @@
+/*
+ * The loop's waits for a dependency that is down, its probe of the store
+ * and the source, and its listener of the source's assignment changes.
+ */
+#include "handlers/loop_int.h"
+
+#include "ports/backoff.h"
+
+/*
+ * Says that a dependency is down, then again at least once a minute while
+ * it stays down (not once per retry), and waits the backoff of the step's
+ * next try; false if a stop came meanwhile.
+ */
+bool loop_wait(struct pw_loop *l, const char *what, enum pw_metric_retry kind,
+               const struct pw_errbuf *err)
+{
+    int64_t now = pw_clock_now_ms(l->clock);
+    loop_beat(l); /* waiting out a dependency is not being stuck */
+    pw_metric_add(&l->m->retries[kind], 1);
+    /* Which one is down: the probe asks the store; if it answers, publishing waits for Kafka. */
+    loop_probe(l);
+    if (kind == PW_M_RETRY_PUBLISH && atomic_load(&l->m->dependency_up[PW_M_STORE]))
+        loop_up(l, PW_M_KAFKA, false);
+    int repeat = l->cfg.wait_repeat_ms > 0 ? l->cfg.wait_repeat_ms : 60000;
+    if (!l->waiting) {
+        pw_logf(l->cfg.log, "warn", "%s failed, retrying with backoff until it works: %s", what,
+                err->msg);
+        l->waiting_since_ms = l->waiting_said_ms = now;
+    } else if (now - l->waiting_said_ms >= repeat) {
+        pw_logf(l->cfg.log, "warn", "still waiting after %lld s: %s failed: %s",
+                (long long)(now - l->waiting_since_ms) / 1000, what, err->msg);
+        l->waiting_said_ms = now;
+    }
+    l->waiting = true;
+    return pw_clock_sleep_ms(l->clock, pw_backoff_ms(l->attempt++), l->cfg.stop);
+}
+
+void loop_recovered(struct pw_loop *l)
+{
+    if (!l->waiting)
+        return;
+    l->waiting = false;
+    pw_logf(l->cfg.log, "info", "recovered after %lld s",
+            (long long)(pw_clock_now_ms(l->clock) - l->waiting_since_ms) / 1000);
+}
+
+/*
+ * Every few seconds: the source's lag, and the outbox's depth and parking,
+ * a query of the store that also says whether it answers (an idle worker
+ * learns so that it went away or came back); true when it probed.
+ */
+bool loop_probe(struct pw_loop *l)
+{
+    int64_t now = pw_clock_now_ms(l->clock);
+    if (now < l->next_probe_ms)
+        return false;
+    l->next_probe_ms = now + LOOP_PROBE_MS;
+    pw_source_probe(l->src);
+    struct pw_service_stats st;
+    struct pw_errbuf err;
+    enum pw_err rc = pw_service_stats(l->svc, &st, &err);
+    loop_up(l, PW_M_STORE, rc == PW_OK);
+    if (!rc) {
+        struct pw_metrics *m = l->m;
+        atomic_store(&m->outbox_pending, st.outbox_pending);
+        atomic_store(&m->outbox_oldest_ms, st.outbox_oldest_ms);
+        atomic_store(&m->parked_posts, st.parking.posts);
+        atomic_store(&m->held_commands, st.parking.held);
+        atomic_store(&m->parked_oldest_ms, st.parking.oldest_ms);
+    }
+    return true;
+}
+
+/*
+ * Starts each assigned partition at its offset stored with the data, the
+ * truth wherever one exists: after a database restored from a backup, the
+ * worker applies again everything after it, whatever the group committed.
+ * The source's committed offset only stands in where the store has none
+ * (the in-memory store after a restart, a new database).
+ */
+static void loop_assigned(void *ctx, struct pw_partition *parts, size_t n)
+{
+    struct pw_loop *l = ctx;
+    for (size_t i = 0; i < n; i++) {
+        struct pw_partition *p = &parts[i];
+        int64_t stored = -1;
+        struct pw_errbuf err;
+        l->attempt = 0;
+        enum pw_err rc;
+        while ((rc = pw_service_position(l->svc, l->cfg.group, p->topic, p->partition, &stored,
+                                         &err)) != PW_OK) {
+            if (!pw_err_is_transient(rc)) { /* not to be waited out: the loop stops on it */
+                l->fatal = rc;
+                l->fatal_err = err;
+                break;
+            }
+            if (!loop_wait(l, "reading the stored offsets", PW_M_RETRY_BATCH, &err))
+                break;
+        }
+        p->start = stored >= 0 ? stored : -1;
+    }
+    l->attempt = 0;
+    pw_metric_add(&l->m->assigns, 1);
+    atomic_store(&l->m->joined, true);
+    loop_up(l, PW_M_KAFKA, true);
+}
+
+/*
+ * Publishes everything and commits what is confirmed while the partitions
+ * are still ours (not when they were lost: another worker may have moved
+ * on). The batch in hand was fetched from them: the source dropped it.
+ */
+static void loop_revoked(void *ctx, const struct pw_partition *parts, size_t n, bool lost)
+{
+    (void)parts;
+    (void)n;
+    struct pw_loop *l = ctx;
+    pw_metric_add(&l->m->revokes, 1);
+    l->sync = true;
+    l->attempt = 0;
+    for (;;) {
+        enum pw_err rc = loop_publish_once(l, !lost, &l->fatal_err);
+        if (!rc)
+            break;
+        if (!pw_err_is_transient(rc)) {
+            l->fatal = rc;
+            break;
+        }
+        if (!loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, &l->fatal_err))
+            break;
+    }
+    l->attempt = 0;
+    /* Offsets not committed by now are for partitions no longer ours. */
+    l->npending = 0;
+    l->npending_stamps = 0;
+    loop_observe_no_lag(l);
+}
+
+const struct pw_source_listener loop_listener = {
+    .assigned = loop_assigned,
+    .revoked = loop_revoked,
+};
