@@ -94,6 +94,12 @@ static enum pw_err app_stats(void *self, struct pw_service_stats *st, struct pw_
     return rc ? rc : pw_store_parking_stats(app->store, &st->parking, err);
 }
 
+static enum pw_err app_finish(void *self, struct pw_errbuf *err)
+{
+    struct pw_app *app = self;
+    return pw_runs_end(&app->runs, app->store, err);
+}
+
 static enum pw_err app_position(void *self, const char *group, const char *topic,
                                 int32_t partition, int64_t *offset, struct pw_errbuf *err)
 {
@@ -107,6 +113,7 @@ static const struct pw_service_ops app_service_ops = {
     .drain = app_drain,
     .publish = app_publish,
     .stats = app_stats,
+    .finish = app_finish,
     .position = app_position,
 };
 

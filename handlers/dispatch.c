@@ -315,8 +315,23 @@ enum pw_err pw_dispatch_set_aside(struct pw_app *app, const struct pw_input *in,
     char buf[PW_POST_ID_MAX + 1];
     const char *post = dispatch_parks(in, buf);
     enum pw_err rc = pw_uow_begin(app->uow, err);
-    if (rc)
+    if (!rc && post && !in->held) {
+        /*
+         * A post that already waits on another failed command keeps waiting
+         * on that one: this one (given up before it could be held) does not
+         * take its place, or the commands held behind the first would run
+         * once this one is sent again.
+         */
+        struct pw_parked p;
+        bool parked = false;
+        rc = pw_uow_parked_get(app->uow, post, &p, &parked, err);
+        if (!rc && parked && !p.draining)
+            post = NULL;
+    }
+    if (rc) {
+        pw_uow_rollback(app->uow);
         return rc;
+    }
     rc = dispatch_dead_letter(app, in, out, attempts, post, err);
     if (!rc && post)
         rc = dispatch_park(app, in, post, code, err);

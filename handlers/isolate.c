@@ -178,6 +178,47 @@ static enum pw_err iso_each_alone(struct pw_app *app, const struct pw_batch *b, 
 }
 
 /*
+ * Messages of L[0..n) below their partition's stored offset were finished
+ * by another worker, which took the partition over while this one was
+ * paused: done, as duplicates, and not run again (a command given up
+ * there is not in the inbox, and would otherwise be applied after the
+ * ones that followed it). Then the rest runs on its own. false (with *rc)
+ * when that decided the run.
+ */
+static bool iso_stale(struct pw_app *app, const struct pw_batch *b, const size_t *L, size_t n,
+                      enum pw_err *rc, struct pw_errbuf *err)
+{
+    struct pw_isolation *iso = &app->iso;
+    size_t dropped = 0;
+    for (size_t i = 0; i < app->runs.nstarts; i++) {
+        const struct pw_run_start *s = &app->runs.starts[i];
+        for (size_t j = 0; s->stored >= 0 && j < n; j++) {
+            const struct pw_input *in = &b->in[L[j]];
+            if (in->held || in->origin.partition != s->partition ||
+                strcmp(in->origin.topic, s->topic) != 0 || in->origin.offset >= s->stored)
+                continue;
+            iso->outs[L[j]] = (struct pw_outcome){.kind = PW_OUTCOME_DUPLICATE};
+            b->outs[L[j]] = iso->outs[L[j]];
+            iso->done[L[j]] = 1;
+            dropped++;
+        }
+    }
+    if (!dropped)
+        return true;
+    size_t m = 0, *rest = malloc(n * sizeof *rest);
+    if (!rest) {
+        *rc = pw_err_set(err, PW_E_NOMEM, "out of memory after a rebalance");
+        return false;
+    }
+    for (size_t j = 0; j < n; j++)
+        if (!iso->done[L[j]])
+            rest[m++] = L[j];
+    *rc = m ? iso_list(app, b, rest, m, 1, false, err) : PW_OK;
+    free(rest);
+    return false;
+}
+
+/*
  * Records the run of L[0..n) (when counted). false with *rc set when the
  * record decided it: an error, or a message given up, or a death seen that
  * sends the run one message at a time.
@@ -193,7 +234,8 @@ static bool iso_record(struct pw_app *app, const struct pw_batch *b, const size_
         }
         return true;
     }
-    if ((*rc = pw_runs_start(&app->runs, app->store, b->in, L, n, err)))
+    if ((*rc = pw_runs_start(&app->runs, app->store, b->in, L, n, err)) ||
+        !iso_stale(app, b, L, n, rc, err))
         return false;
     if (n == 1) {
         const struct pw_run_start *s = pw_runs_find(&app->runs, &b->in[L[0]]);
@@ -294,7 +336,7 @@ static enum pw_err iso_pending(struct pw_app *app, const struct pw_batch *b,
     if (iso->alone || !iso_counted(b))
         return iso->alone ? iso_each_alone(app, b, L, n, err) : iso_list(app, b, L, n, 1, false, err);
     enum pw_err rc = pw_runs_start(&app->runs, app->store, b->in, L, n, err);
-    if (rc)
+    if (rc || !iso_stale(app, b, L, n, &rc, err))
         return rc;
     bool died = false;
     for (size_t i = 0; i < app->runs.nstarts; i++)
@@ -339,6 +381,9 @@ enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, struct pw_err
             b->outs[i] = iso->outs[i];
     if (!rc)
         rc = iso_pending(app, b, err);
+    /* It failed and this process lives on: not a death (a cut-off is counted as one). */
+    if (pw_err_is_transient(rc) && rc != PW_E_INTERRUPTED && iso_counted(b))
+        pw_runs_end_last(&app->runs, app->store);
     if (rc) {
         iso_fail_all(b->outs, b->n, err);
         return rc;

@@ -276,8 +276,14 @@ static enum pw_err loop_finish(struct pw_loop *l, struct pw_errbuf *err)
     enum pw_err rc = loop_publish_once(l, true, err);
     if (rc && !pw_err_is_transient(rc))
         return rc;
-    if (!rc || loop_stopping(l) || !loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, err))
-        loop_go(l, LOOP_DONE); /* stopped during an outage: redelivered, never lost */
+    if (rc && !loop_stopping(l) && loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, err))
+        return PW_OK;
+    /* Stopped during an outage: what is not done is redelivered, never lost. */
+    struct pw_errbuf ferr;
+    if (pw_service_finish(l->svc, &ferr))
+        pw_logf(l->cfg.log, "info", "could not record that the last runs ended (%s): the next "
+                "worker counts them as one try", ferr.msg);
+    loop_go(l, LOOP_DONE);
     return PW_OK;
 }
 

@@ -111,7 +111,7 @@ enum pw_err pw_runs_start(struct pw_runs *r, struct pw_store *st, const struct p
             r->next++;
         r->starts[r->nstarts++] = (struct pw_run_start){
             .group = o->group, .topic = o->topic, .partition = partition, .offset = offset,
-            .alone = n == 1, .token = r->instance + r->next,
+            .alone = n == 1, .token = r->instance + r->next, .stored = -1,
             .ended = m && m->offset == offset ? m->token : 0};
     }
     enum pw_err rc = pw_store_runs_start(st, r->starts, r->nstarts, err);
@@ -143,6 +143,30 @@ void pw_runs_forget(struct pw_runs *r, const struct pw_input *in)
     struct pw_runs_memo *m = runs_memo(r, in);
     if (m)
         *m = r->memo[--r->nmemo];
+}
+
+enum pw_err pw_runs_end(struct pw_runs *r, struct pw_store *st, struct pw_errbuf *err)
+{
+    if (!r->nmemo)
+        return PW_OK;
+    struct pw_run_start *v = calloc(r->nmemo, sizeof *v);
+    if (!v)
+        return pw_err_set(err, PW_E_NOMEM, "out of memory ending runs");
+    for (size_t i = 0; i < r->nmemo; i++)
+        v[i] = (struct pw_run_start){.group = r->group, .topic = r->topic,
+                                     .partition = r->memo[i].partition,
+                                     .offset = r->memo[i].offset, .token = r->memo[i].token};
+    enum pw_err rc = pw_store_runs_end(st, v, r->nmemo, err);
+    free(v);
+    r->nmemo = 0;
+    return rc;
+}
+
+void pw_runs_end_last(struct pw_runs *r, struct pw_store *st)
+{
+    struct pw_errbuf err;
+    if (r->nstarts)
+        (void)pw_store_runs_end(st, r->starts, r->nstarts, &err);
 }
 
 unsigned pw_runs_cut(struct pw_runs *r, const struct pw_input *in)

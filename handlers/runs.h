@@ -63,6 +63,21 @@ const struct pw_run_start *pw_runs_find(const struct pw_runs *r, const struct pw
 void pw_runs_forget(struct pw_runs *r, const struct pw_input *in);
 
 /*
+ * The process stops cleanly: every run it recorded and is still here to
+ * vouch for ended alive (runs_end), so that whoever starts there next
+ * counts no death. The memo is forgotten either way.
+ */
+enum pw_err pw_runs_end(struct pw_runs *r, struct pw_store *st, struct pw_errbuf *err);
+
+/*
+ * The last record's runs failed, and this process lives on: they ended
+ * alive (runs_end), so that its death later, running something else, is
+ * not counted against them. Best effort (the store may be the trouble);
+ * the memo stays.
+ */
+void pw_runs_end_last(struct pw_runs *r, struct pw_store *st);
+
+/*
  * One more cut-off of the run of in alone, which this process started last
  * at in's place; how many in all there, kept with the place so that other
  * runs in between (a drain between batches) do not reset it. 0 if this

@@ -169,6 +169,13 @@ struct pw_service_ops {
      * store, so also a probe of it (transient when it cannot be reached).
      */
     enum pw_err (*stats)(void *self, struct pw_service_stats *st, struct pw_errbuf *err);
+    /*
+     * The caller stops cleanly (a stop, the end of a replay): what it ran
+     * and did not finish (a run that failed transiently) is recorded as
+     * ended alive, so that the next worker to run it does not count it as
+     * a death. Best effort: on failure, that next worker counts one.
+     */
+    enum pw_err (*finish)(void *self, struct pw_errbuf *err);
     /* The stored next offset of group's topic/partition, -1 if none. */
     enum pw_err (*position)(void *self, const char *group, const char *topic, int32_t partition,
                             int64_t *offset, struct pw_errbuf *err);
@@ -207,6 +214,11 @@ static inline enum pw_err pw_service_stats(struct pw_service *svc, struct pw_ser
                                            struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, svc->ops->stats(svc->self, st, err));
+}
+
+static inline enum pw_err pw_service_finish(struct pw_service *svc, struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, svc->ops->finish(svc->self, err));
 }
 
 static inline enum pw_err pw_service_position(struct pw_service *svc, const char *group,

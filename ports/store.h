@@ -27,7 +27,8 @@
  * that offset.
  *
  * A run that starts where the last one did, when the last one's token is
- * not `ended`, follows a run whose process died: `died`. Only when that run
+ * not `ended` (and the last one was not ended by runs_end), follows a run
+ * whose process died: `died`. Only when that run
  * was one message alone is the death counted against the message
  * (`deaths`): a death in a run of many only says where to look.
  */
@@ -41,6 +42,11 @@ struct pw_run_start {
     uint64_t ended;    /* the caller's own last run here, known to have ended alive; 0 none */
     bool died;         /* out: the last run from this offset started and its process died */
     unsigned deaths;   /* out: deaths counted at this offset, this one included */
+    /*
+     * out: the partition's stored offset when the run starts below it (it
+     * reruns what another worker already finished: not recorded); else -1.
+     */
+    int64_t stored;
 };
 
 /* What the metrics show of parking. */
@@ -61,13 +67,25 @@ struct pw_store_ops {
     /*
      * Records that a run starts at each of r[0..n) (at most one per group,
      * topic and partition) and fills each one's died and deaths, as struct
-     * pw_run_start says. Durable when it returns: a death of the caller the
+     * pw_run_start says. A run below its partition's stored offset reruns
+     * what is done (a worker that lost the partition while paused): it is
+     * not recorded, counts as neither dead nor dying, and says where the
+     * partition stands (stored). Durable when it returns: a death of the caller the
      * next instant is seen by whoever starts there next (a crash of the
      * store itself may lose the last record, which allows one more try,
      * never one less). On failure nothing is recorded.
      */
     enum pw_err (*runs_start)(void *self, struct pw_run_start *r, size_t n,
                               struct pw_errbuf *err);
+    /*
+     * Records that the runs r[0..n) (by token) ended with their process
+     * alive, which then stops cleanly: whoever starts next where one of
+     * them was the last run counts no death for it. A run that is no longer
+     * the last at its place is left alone. On failure nothing is recorded
+     * (the next start then counts a death: one try less).
+     */
+    enum pw_err (*runs_end)(void *self, const struct pw_run_start *r, size_t n,
+                            struct pw_errbuf *err);
     /*
      * Fills h with a copy (the caller releases it) of the command to run
      * next among the held commands of draining posts: the one held
@@ -115,6 +133,12 @@ static inline enum pw_err pw_store_runs_start(struct pw_store *st, struct pw_run
                                               size_t n, struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, st->ops->runs_start(st->self, r, n, err));
+}
+
+static inline enum pw_err pw_store_runs_end(struct pw_store *st, const struct pw_run_start *r,
+                                            size_t n, struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, st->ops->runs_end(st->self, r, n, err));
 }
 
 static inline enum pw_err pw_store_held_next(struct pw_store *st, struct pw_held *h, bool *found,

@@ -292,6 +292,117 @@ void dispatch_case_a_command_the_store_keeps_cutting_off_ends_as_failed(struct w
 }
 
 /*
+ * A worker paused long enough to lose its partitions wakes with a batch in
+ * hand that the partition's new owner went past: what is below the stored
+ * offset is done, and not run again. (The simulator found a command given
+ * up there applied by the woken worker after the ones that followed it.)
+ */
+void dispatch_case_a_batch_below_the_stored_offset_runs_only_what_is_past_it(struct world *w)
+{
+    struct pw_errbuf err;
+    store_begin(&w->uow);
+    cr_assert_eq(pw_uow_offset_put(&w->uow, "g", "post-commands", 0, 2, &err), PW_OK, "%s",
+                 err.msg);
+    store_commit(&w->uow);
+    struct pw_cmd cmds[] = {cmd_create("z0", "y0", T0), cmd_create("z1", "y1", T0),
+                            cmd_create("z2", "y2", T0)};
+    struct pw_input *in = inputs_at(cmds, 3, 0, 0);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .next = 3};
+    struct pw_outcome outs[3];
+    struct proc p;
+    proc_start(&p, w, NULL);
+    cr_assert_eq(proc_run(&p, in, 3, &off, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE, "%s", pw_outcome_kind_name(outs[0].kind));
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
+    cr_assert_eq(outs[2].kind, PW_OUTCOME_APPLIED);
+    cr_assert_eq(post_version(w, "y0"), 0, "not run again");
+    cr_assert_eq(post_version(w, "y2"), 1);
+    free(in);
+}
+
+/*
+ * A post parked behind a failed command keeps waiting on that one when
+ * another of its commands is given up before it could be held: else the
+ * commands held behind the first would run once the second is sent again.
+ * (The simulator found the park moved to the second.)
+ */
+void dispatch_case_a_give_up_does_not_move_a_park_to_itself(struct world *w)
+{
+    struct pw_cmd first[] = {cmd_create("k0", "x0", T0), cmd_update("k1", "x0", "a", 0, T0)};
+    struct pw_input *in = inputs_at(first, 2, 0, 0);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .next = 2};
+    struct pw_outcome outs[3];
+    struct pw_errbuf err;
+    struct pw_fault refuse = {.poison_id = "k1", .poison_code = PW_E_APPLY_FAILED};
+    struct proc p;
+    proc_start(&p, w, &refuse);
+    cr_assert_eq(proc_run(&p, in, 2, &off, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    cr_assert_eq(outs[1].err.code, PW_E_APPLY_FAILED, "x0 is parked behind k1");
+    /* k2 kills whoever runs it, alone, until it is given up. */
+    struct pw_cmd second[] = {cmd_update("k2", "x0", "b", 0, T0)};
+    struct pw_input *in2 = inputs_at(second, 1, 0, 2);
+    struct pw_offset off2 = {.group = "g", .topic = "post-commands", .next = 3};
+    enum pw_err rc;
+    int deaths = 0;
+    do {
+        struct pw_fault kill = {.poison_id = "k2", .poison_code = PW_E_FATAL};
+        proc_start(&p, w, &kill);
+        rc = proc_run(&p, in2, 1, &off2, 1, false, outs, NULL, &err);
+        proc_stop(&p);
+        cr_assert_lt(++deaths, 10, "it should have been given up");
+    } while (rc == PW_E_FATAL);
+    cr_assert_eq(rc, PW_OK, "%s", err.msg);
+    cr_assert_eq(outs[0].err.code, PW_E_MAX_ATTEMPTS);
+    struct pw_parked park;
+    bool parked = false;
+    store_begin(&w->uow);
+    cr_assert_eq(pw_uow_parked_get(&w->uow, "x0", &park, &parked, &err), PW_OK, "%s", err.msg);
+    pw_uow_rollback(&w->uow);
+    cr_assert(parked);
+    cr_assert_str_eq(park.id, "k1", "x0 still waits on k1, not on %s", park.id);
+    free(in);
+    free(in2);
+}
+
+/*
+ * A clean stop is no death: a worker whose run of a message alone failed
+ * transiently, and which a deploy then stopped, says so, and a command
+ * that met that max_attempts times over is still applied. (The simulator
+ * found this: each such stop counted as a death, and a healthy command was
+ * given up after one real death and one stop.)
+ */
+void dispatch_case_a_clean_stop_during_a_run_alone_is_no_death(struct world *w)
+{
+    struct pw_cmd cmds[] = {cmd_create("s0", "w0", T0), cmd_create("s1", "w1", T0)};
+    struct pw_input *in = inputs_at(cmds, 2, 0, 0);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .next = 2};
+    struct pw_outcome outs[2];
+    struct pw_errbuf err;
+    /* It dies once on s0: from then on its batch runs one message at a time. */
+    struct pw_fault kill = {.poison_id = "s0", .poison_code = PW_E_FATAL};
+    struct proc p;
+    proc_start(&p, w, &kill);
+    cr_assert_eq(proc_run(&p, in, 2, &off, 1, false, outs, NULL, &err), PW_E_FATAL);
+    proc_stop(&p);
+    for (int k = 0; k < 4; k++) {
+        struct pw_fault once = {.fail_id = "s0"};
+        proc_start(&p, w, &once);
+        cr_assert_eq(proc_run(&p, in, 2, &off, 1, false, outs, NULL, &err), PW_E_TRANSIENT,
+                     "stop %d: %s", k, err.msg);
+        proc_finish(&p);
+    }
+    proc_start(&p, w, NULL);
+    cr_assert_eq(proc_run(&p, in, 2, &off, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED, "one death and four clean stops: %s %s",
+                 pw_outcome_kind_name(outs[0].kind), outs[0].err.msg);
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED);
+    free(in);
+}
+
+/*
  * The same batch again after a transient failure, at any call of a batch
  * that holds a command the store refuses, goes on where it stopped: what
  * committed is not run again, and every outcome is reported once. A replay

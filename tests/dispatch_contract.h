@@ -30,6 +30,9 @@
     X(a_killer_is_given_up_after_max_attempts_deaths_alone_and_parks_its_post) \
     X(a_command_the_store_refuses_is_found_by_halves) \
     X(a_command_the_store_keeps_cutting_off_ends_as_failed) \
+    X(a_clean_stop_during_a_run_alone_is_no_death) \
+    X(a_give_up_does_not_move_a_park_to_itself) \
+    X(a_batch_below_the_stored_offset_runs_only_what_is_past_it) \
     X(a_rerun_here_goes_on_where_it_stopped) \
     X(a_failed_command_parks_its_post_and_sent_again_runs_the_held_ones) \
     X(a_release_gives_up_the_failed_command_and_runs_the_held_ones) \

@@ -26,6 +26,14 @@ void proc_stop(struct proc *p)
     pw_uow_close(&p->uow);
 }
 
+void proc_finish(struct proc *p)
+{
+    struct pw_service svc = pw_app_service(&p->app);
+    struct pw_errbuf err;
+    cr_assert_eq(pw_service_finish(&svc, &err), PW_OK, "%s", err.msg);
+    proc_stop(p);
+}
+
 enum pw_err proc_run(struct proc *p, struct pw_input *in, size_t n, const struct pw_offset *offs,
                      size_t noffs, bool again, struct pw_outcome *outs, bool *resolved,
                      struct pw_errbuf *err)

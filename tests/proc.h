@@ -22,6 +22,8 @@ struct proc {
 /* Starts p on w's store and relay ports, its calls behind plan (NULL: none fails). */
 void proc_start(struct proc *p, struct world *w, const struct pw_fault *plan);
 void proc_stop(struct proc *p);
+/* A clean stop: the application finishes (ports/service.h), then p stops. */
+void proc_finish(struct proc *p);
 
 /*
  * Runs in[0..n) as a new batch (again: the same batch as the last run),

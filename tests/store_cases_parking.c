@@ -72,6 +72,68 @@ void store_case_a_run_that_died_is_seen_and_only_a_death_alone_is_counted(struct
     cr_assert(back[0].died, "partition 0's run from 10 (token 2) never said it ended");
 }
 
+/*
+ * A process that stops cleanly in the middle of a run (it failed
+ * transiently, then a deploy stopped it) says the run ended alive, and
+ * whoever starts there next counts no death; only the last run there can
+ * be ended so.
+ */
+void store_case_a_run_ended_alive_is_no_death_to_the_next(struct store *s)
+{
+    struct pw_errbuf err;
+    struct pw_run_start r[] = {run_at(2, 30, true, 11, 0), run_at(3, 40, false, 11, 0)};
+    runs(s, r, 2);
+    cr_assert_eq(pw_store_runs_end(&s->st, r, 2, &err), PW_OK, "%s", err.msg);
+    struct pw_run_start next[] = {run_at(2, 30, true, 12, 0), run_at(3, 40, true, 12, 0)};
+    runs(s, next, 2);
+    cr_assert_not(next[0].died, "the run before ended alive");
+    cr_assert_eq(next[0].deaths, 0);
+    cr_assert_not(next[1].died);
+    /* Run 11 is no longer the last at 30: ending it again changes nothing. */
+    cr_assert_eq(pw_store_runs_end(&s->st, r, 1, &err), PW_OK, "%s", err.msg);
+    struct pw_run_start third[] = {run_at(2, 30, true, 13, 0)};
+    runs(s, third, 1);
+    cr_assert(third[0].died, "run 12 never said it ended");
+    cr_assert_eq(third[0].deaths, 1);
+    /* Its own token as ended, after a run another process ended: still no death. */
+    cr_assert_eq(pw_store_runs_end(&s->st, third, 1, &err), PW_OK, "%s", err.msg);
+    struct pw_run_start fourth[] = {run_at(2, 30, true, 14, 12)};
+    runs(s, fourth, 1);
+    cr_assert_not(fourth[0].died);
+    cr_assert_eq(fourth[0].deaths, 1, "the count stays");
+}
+
+/*
+ * A run that starts below its partition's stored offset reruns work
+ * already done (a worker that lost its partitions while paused, and runs
+ * the batch it held): it is not recorded, so that it cannot reset the count
+ * of the message at the stored offset. (The simulator found a killer given
+ * up after four deaths, not two, once a paused worker woke.)
+ */
+void store_case_a_run_below_the_stored_offset_changes_no_count(struct store *s)
+{
+    struct pw_errbuf err;
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 5, 50, &err), PW_OK, "%s",
+                 err.msg);
+    store_commit(&s->uow);
+    struct pw_run_start r[] = {run_at(5, 50, true, 21, 0)};
+    runs(s, r, 1); /* it dies */
+    struct pw_run_start again[] = {run_at(5, 50, true, 22, 0)};
+    runs(s, again, 1); /* it dies too */
+    cr_assert_eq(again[0].deaths, 1);
+    struct pw_run_start stale[] = {run_at(5, 48, true, 23, 0)};
+    runs(s, stale, 1);
+    cr_assert_not(stale[0].died);
+    cr_assert_eq(stale[0].deaths, 0);
+    cr_assert_eq(stale[0].stored, 50, "where the partition stands");
+    struct pw_run_start next[] = {run_at(5, 50, true, 24, 0)};
+    runs(s, next, 1);
+    cr_assert(next[0].died, "the last run at the stored offset died");
+    cr_assert_eq(next[0].deaths, 2, "and the stale run reset nothing");
+    cr_assert_eq(next[0].stored, -1);
+}
+
 static struct pw_parked parked_behind(const char *post_id, const char *id)
 {
     struct pw_parked p = {.code = PW_E_APPLY_FAILED, .partition = 2, .offset = 41};

@@ -55,6 +55,8 @@ struct store_adapter {
     X(prefetched_reads_see_what_is_stored_and_what_is_not)       \
     X(a_round_of_large_dead_letters_stops_at_the_byte_cap)      \
     X(a_run_that_died_is_seen_and_only_a_death_alone_is_counted) \
+    X(a_run_ended_alive_is_no_death_to_the_next)                \
+    X(a_run_below_the_stored_offset_changes_no_count)           \
     X(a_post_parks_holds_in_order_and_drains_when_released)     \
     X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)   \
     X(one_store_handle_drains_at_a_time)

@@ -23,6 +23,16 @@ static enum pw_err fault_store_offset_get(void *self, const char *group, const c
     return pw_store_offset_get(f->inner, group, topic, partition, offset, err);
 }
 
+static enum pw_err fault_store_runs_end(void *self, const struct pw_run_start *r, size_t n,
+                                        struct pw_errbuf *err)
+{
+    struct fault_store *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit(f->plan, err, &rc))
+        return rc;
+    return pw_store_runs_end(f->inner, r, n, err);
+}
+
 static enum pw_err fault_store_runs_start(void *self, struct pw_run_start *r, size_t n,
                                           struct pw_errbuf *err)
 {
@@ -82,6 +92,7 @@ static const struct pw_store_ops fault_store_ops = {
     .name = "fault",
     .offset_get = fault_store_offset_get,
     .runs_start = fault_store_runs_start,
+    .runs_end = fault_store_runs_end,
     .held_next = fault_store_held_next,
     .parked_list = fault_store_parked_list,
     .parking_stats = fault_store_parking_stats,

@@ -125,6 +125,22 @@ static enum pw_err inmem_run_row(struct pw_inmem_store *st, const struct pw_run_
     return PW_OK;
 }
 
+/*
+ * A run below its partition's stored offset reruns what is done (a worker
+ * that lost the partition while paused): recorded, it would reset the
+ * count of the message at the stored offset. It is not recorded.
+ */
+static int64_t inmem_run_stale(struct pw_inmem_store *st, const struct pw_run_start *r)
+{
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    if (r->partition == PW_HELD_PARTITION ||
+        inmem_offset_key(key, &klen, r->group, r->topic, r->partition, NULL))
+        return -1;
+    struct inmem_slot *s = inmem_map_get(&st->offsets, key, klen);
+    return s && r->offset < s->num ? s->num : -1;
+}
+
 static enum pw_err inmem_store_runs_start(void *self, struct pw_run_start *r, size_t n,
                                           struct pw_errbuf *err)
 {
@@ -137,11 +153,36 @@ static enum pw_err inmem_store_runs_start(void *self, struct pw_run_start *r, si
         rc = inmem_run_row(st, &r[i], &run, err);
     for (size_t i = 0; i < n && !rc; i++) {
         inmem_run_row(st, &r[i], &run, NULL);
+        r[i].stored = inmem_run_stale(st, &r[i]);
+        if (r[i].stored >= 0) {
+            r[i].died = false;
+            r[i].deaths = 0;
+            continue;
+        }
         bool same = run->offset == r[i].offset;
-        r[i].died = same && run->token != r[i].ended;
+        r[i].died = same && run->token && run->token != r[i].ended; /* 0: ended alive */
         r[i].deaths = same ? run->deaths + (r[i].died && run->alone) : 0;
         *run = (struct inmem_run){.offset = r[i].offset, .token = r[i].token,
                                   .alone = r[i].alone, .deaths = r[i].deaths};
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static enum pw_err inmem_store_runs_end(void *self, const struct pw_run_start *r, size_t n,
+                                        struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
+    enum pw_err rc = PW_OK;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < n && !rc; i++) {
+        char key[INMEM_KEY_MAX];
+        size_t klen;
+        rc = inmem_offset_key(key, &klen, r[i].group, r[i].topic, r[i].partition, err);
+        struct inmem_slot *s = rc ? NULL : inmem_map_get(&st->runs, key, klen);
+        struct inmem_run *run = s ? s->val : NULL;
+        if (run && run->token == r[i].token && run->offset == r[i].offset)
+            run->token = 0; /* ended alive: no death for the next */
     }
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -209,6 +250,7 @@ static const struct pw_store_ops inmem_store_ops = {
     .name = "inmem",
     .offset_get = inmem_store_offset_get,
     .runs_start = inmem_store_runs_start,
+    .runs_end = inmem_store_runs_end,
     .held_next = inmem_store_held_next,
     .parked_list = inmem_store_parked_list,
     .parking_stats = inmem_store_parking_stats,

@@ -142,6 +142,13 @@ static enum pw_err pg_store_offset_get(void *self, const char *group, const char
     return PW_OK;
 }
 
+static enum pw_err pg_store_runs_end(void *self, const struct pw_run_start *r, size_t n,
+                                     struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    return pg_runs_end(&p->conn, r, n, err);
+}
+
 static enum pw_err pg_store_runs_start(void *self, struct pw_run_start *r, size_t n,
                                        struct pw_errbuf *err)
 {
@@ -192,6 +199,7 @@ static const struct pw_store_ops pg_store_ops = {
     .name = "pg",
     .offset_get = pg_store_offset_get,
     .runs_start = pg_store_runs_start,
+    .runs_end = pg_store_runs_end,
     .held_next = pg_store_held_next,
     .parked_list = pg_store_parked_list,
     .parking_stats = pg_store_parking_stats,

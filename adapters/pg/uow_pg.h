@@ -109,6 +109,8 @@ enum pw_err pg_parking_stats(struct pg_conn *c, struct pw_parking_stats *st,
                              struct pw_errbuf *err);
 enum pw_err pg_release(struct pg_conn *c, const char *post_id, bool dry_run, struct pw_parked *p,
                        bool *found, struct pw_errbuf *err);
+enum pw_err pg_runs_end(struct pg_conn *c, const struct pw_run_start *r, size_t n,
+                        struct pw_errbuf *err);
 enum pw_err pg_runs_start(struct pg_conn *c, struct pw_run_start *r, size_t n,
                           struct pw_errbuf *err);
 
