@@ -30,13 +30,17 @@ UNIT_TEST_SRC := $(filter-out $(wildcard tests/test_kafka*.c tests/test_pg*.c) $
 FUZZ_REPLAY_SRC := tests/fuzz/fuzz_codec.c tests/fuzz/replay.c
 # The real binaries against Apache Kafka itself (tools/with-kafka) and PostgreSQL.
 REAL_TEST_SRC := $(wildcard tests/real/*.c) tests/kafka_world.c tests/pg_world.c tests/helpers.c
-TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC) $(REAL_TEST_SRC) $(FUZZ_REPLAY_SRC)
+# The simulator: the real core over simulated adapters, in virtual time (tests/sim/sim.h).
+SIM_SRC := $(wildcard tests/sim/*.c)
+TEST_SRC := $(UNIT_TEST_SRC) $(KAFKA_TEST_SRC) $(PG_TEST_SRC) $(REAL_TEST_SRC) $(FUZZ_REPLAY_SRC) \
+	$(SIM_SRC)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: install all deps test unit kafka pg e2e kafka-real check-layers run bench bench-real allocs fuzz clean
+.PHONY: install all deps test unit kafka pg e2e kafka-real sim sim-mutants check-layers run bench \
+	bench-real allocs fuzz clean
 
 all: build/postworker build/postctl
 
@@ -103,6 +107,9 @@ build/kafka-tests: $(KAFKA_TEST_SRC:%.c=build/san/%.o) build/libpw-san.a
 build/pg-tests: $(sort $(PG_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
+build/sim: $(SIM_SRC:%.c=build/san/%.o) build/libpw-san.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
 build/real-tests: $(sort $(REAL_TEST_SRC:%.c=build/san/%.o)) build/libpw-san.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 
@@ -162,8 +169,21 @@ kafka-real: all build/postworker-faults build/real-tests
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --nodes 3 build/real-tests --filter 'real3/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --sasl build/real-tests --filter 'realsasl/*'
 
+# The simulator for SECONDS (60) under the sanitizers, from SIM_FROM: by
+# default a seed drawn from the commit, so that each commit explores seeds of
+# its own and a run again on it is the same run. A violation prints the seed,
+# the command that replays it and its trace.
+SECONDS ?= 60
+SIM_FROM ?= 0x$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo 1)
+sim: build/sim
+	$(SAN_ENV) build/sim --seconds $(SECONDS) --from $(SIM_FROM)
+
+# Each deliberate bug in tests/sim/mutants must be found (README, Simulator).
+sim-mutants: build/sim
+	$(SAN_ENV) tools/sim-mutants
+
 test: deps
-	@$(MAKE) --no-print-directory unit kafka pg e2e kafka-real
+	@$(MAKE) --no-print-directory unit sim sim-mutants kafka pg e2e kafka-real
 
 run: deps
 	@$(MAKE) --no-print-directory all

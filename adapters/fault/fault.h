@@ -52,6 +52,18 @@ struct pw_fault {
     const char *poison_id;
     enum pw_err poison_code;
     bool dead;
+    /*
+     * Asked before each call while not dead (the simulator's faults): op
+     * names the call (the wrapper's function, "fault_uow_commit"), id the
+     * command the inbox is asked about, else NULL. PW_OK lets the call
+     * through; another code fails it, with err set, and the hook may set
+     * dead first: a process that dies there. For an inbox question,
+     * PW_E_APPLY_FAILED or PW_E_INTERRUPTED fails the transaction at its
+     * commit instead: a command the store refuses.
+     */
+    enum pw_err (*hook)(void *ctx, struct pw_fault *plan, const char *op, const char *id,
+                        struct pw_errbuf *err);
+    void *hook_ctx;
 };
 
 /*
@@ -65,7 +77,12 @@ enum pw_err pw_fault_outbox_open(struct pw_outbox *outbox, struct pw_outbox *inn
 enum pw_err pw_fault_store_open(struct pw_store *store, struct pw_store *inner,
                                 struct pw_fault *plan);
 
-/* Counts a call of plan; true (with *rc and err set) if this one is to fail. */
-bool pw_fault_hit(struct pw_fault *plan, struct pw_errbuf *err, enum pw_err *rc);
+/*
+ * Counts a call of plan, op (about command id, or NULL); true (with *rc and
+ * err set) if this one is to fail.
+ */
+bool pw_fault_hit_at(struct pw_fault *plan, const char *op, const char *id,
+                     struct pw_errbuf *err, enum pw_err *rc);
+#define pw_fault_hit(plan, err, rc) pw_fault_hit_at((plan), __func__, NULL, (err), (rc))
 
 #endif

@@ -16,6 +16,7 @@ struct fault_uow {
     struct pw_fault *plan;
     struct pw_repo inner_repo;
     bool poisoned; /* this transaction asked about plan->poison_id */
+    enum pw_err poison_code; /* what its commit fails with */
 };
 
 
@@ -80,8 +81,7 @@ static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
     if (f->poisoned) {
         pw_uow_rollback(f->inner);
         f->plan->failures++;
-        return pw_err_set(err, f->plan->poison_code, "injected: command '%s' fails its transaction",
-                          f->plan->poison_id);
+        return pw_err_set(err, f->poison_code, "injected: a command fails its transaction");
     }
     rc = pw_uow_commit(f->inner, err);
     f->plan->commits += rc == PW_OK;
@@ -117,9 +117,14 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
             return pw_err_set(err, PW_E_FATAL, "injected: command '%s' kills the process", id);
         }
         f->poisoned = true;
+        f->poison_code = f->plan->poison_code;
     }
-    if (pw_fault_hit(f->plan, err, &rc))
-        return rc;
+    if (pw_fault_hit_at(f->plan, __func__, id, err, &rc)) {
+        if (rc != PW_E_APPLY_FAILED && rc != PW_E_INTERRUPTED)
+            return rc;
+        f->poisoned = true; /* the store refuses it: at the commit */
+        f->poison_code = rc;
+    }
     return pw_uow_inbox_get(f->inner, source, id, found, outcome, err);
 }
 
