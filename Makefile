@@ -235,4 +235,4 @@ clean:
 	rm -rf build
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
-	$(MAINS:%.c=build/obj/%.d) build/obj/bench/bench.d
+	$(MAINS:%.c=build/obj/%.d) build/obj/bootstrap/main_postworker_faults.d build/obj/bench/bench.d

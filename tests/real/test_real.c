@@ -282,7 +282,8 @@ Test(real, a_message_that_kills_the_worker_is_dead_lettered_after_max_attempts, 
                             "then given up: %d", deaths);
     cr_assert_geq(rworld_wait_for(&w, w.events, BEFORE + AFTER, 60000), BEFORE + AFTER);
     sleep(1);
-    cr_assert_eq(rworker_stop(&p), 0);
+    int stopped = rworker_stop(&p);
+    cr_assert_eq(stopped, 0, "a clean stop exits 0, not %d (its log: %s)", stopped, p.log);
     struct kmsg *dl;
     cr_assert_eq(rworld_read(&w, w.dlq, 1, 20000, &dl), 1, "one dead letter, the killer's");
     cr_assert_str_eq(kmsg_header(&dl[0], "dlq.error.kind"), "failed");
