@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const struct pw_source_listener loop_listener; /* below: the source's assignment changes */
+
 enum pw_err pw_loop_open(struct pw_loop **out, const struct pw_loop_ports *ports,
                          const struct pw_loop_config *cfg, struct pw_errbuf *err)
 {
@@ -93,7 +95,8 @@ static void loop_commit(struct pw_loop *l, const struct pw_offset *offs, size_t 
  * false: its partitions were lost) and, for a batch in hand, committing
  * its offsets too (sync) or leaving them pending.
  */
-enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending, struct pw_errbuf *err)
+static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
+                                     struct pw_errbuf *err)
 {
     struct pw_publish_result res = {0};
     enum pw_err rc = pw_service_publish(l->svc, l->sync ? PW_PUBLISH_ALL : PW_PUBLISH_START,
@@ -129,6 +132,76 @@ enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending, struct pw_
     l->noffsets = l->nstamps = 0;
     return PW_OK;
 }
+
+/*
+ * Starts each assigned partition at its offset stored with the data, the
+ * truth wherever one exists: after a database restored from a backup, the
+ * worker applies again everything after it, whatever the group committed.
+ * The source's committed offset only stands in where the store has none
+ * (the in-memory store after a restart, a new database).
+ */
+static void loop_assigned(void *ctx, struct pw_partition *parts, size_t n)
+{
+    struct pw_loop *l = ctx;
+    for (size_t i = 0; i < n; i++) {
+        struct pw_partition *p = &parts[i];
+        int64_t stored = -1;
+        struct pw_errbuf err;
+        l->attempt = 0;
+        enum pw_err rc;
+        while ((rc = pw_service_position(l->svc, l->cfg.group, p->topic, p->partition, &stored,
+                                         &err)) != PW_OK) {
+            if (!pw_err_is_transient(rc)) { /* not to be waited out: the loop stops on it */
+                l->fatal = rc;
+                l->fatal_err = err;
+                break;
+            }
+            if (!loop_wait(l, "reading the stored offsets", PW_M_RETRY_BATCH, &err))
+                break;
+        }
+        p->start = stored >= 0 ? stored : -1;
+    }
+    l->attempt = 0;
+    pw_metric_add(&l->m->assigns, 1);
+    atomic_store(&l->m->joined, true);
+    loop_up(l, PW_M_KAFKA, true);
+}
+
+/*
+ * Publishes everything and commits what is confirmed while the partitions
+ * are still ours (not when they were lost: another worker may have moved
+ * on). The batch in hand was fetched from them: the source dropped it.
+ */
+static void loop_revoked(void *ctx, const struct pw_partition *parts, size_t n, bool lost)
+{
+    (void)parts;
+    (void)n;
+    struct pw_loop *l = ctx;
+    pw_metric_add(&l->m->revokes, 1);
+    l->sync = true;
+    l->attempt = 0;
+    for (;;) {
+        enum pw_err rc = loop_publish_once(l, !lost, &l->fatal_err);
+        if (!rc)
+            break;
+        if (!pw_err_is_transient(rc)) {
+            l->fatal = rc;
+            break;
+        }
+        if (!loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, &l->fatal_err))
+            break;
+    }
+    l->attempt = 0;
+    /* Offsets not committed by now are for partitions no longer ours. */
+    l->npending = 0;
+    l->npending_stamps = 0;
+    loop_observe_no_lag(l);
+}
+
+static const struct pw_source_listener loop_listener = {
+    .assigned = loop_assigned,
+    .revoked = loop_revoked,
+};
 
 /* The next offset of each partition of the batch in hand. */
 static void loop_offsets(struct pw_loop *l)

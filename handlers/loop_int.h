@@ -86,15 +86,11 @@ static inline void loop_beat(struct pw_loop *l)
     atomic_store_explicit(&l->m->heartbeat_ms, pw_metrics_now_ms(), memory_order_relaxed);
 }
 
-/* loop_wait.c: waiting out a dependency, the probe, and the source's listener. */
+/* loop_wait.c: waiting out a dependency, and the probe. */
 bool loop_wait(struct pw_loop *l, const char *what, enum pw_metric_retry kind,
                const struct pw_errbuf *err);
 void loop_recovered(struct pw_loop *l);
 bool loop_probe(struct pw_loop *l);
-extern const struct pw_source_listener loop_listener;
-
-/* loop.c: one publish call, committing what it confirmed. */
-enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending, struct pw_errbuf *err);
 
 /* loop_talk.c */
 size_t loop_count_outcomes(struct pw_loop *l, const struct pw_input *in,

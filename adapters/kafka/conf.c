@@ -14,14 +14,10 @@
 
 void kafka_log(const struct pw_kafka_settings *s, const char *level, const char *fmt, ...)
 {
-    if (!s->log)
-        return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    pw_vlogf(s->log, level, fmt, ap);
     va_end(ap);
-    s->log(level, msg);
 }
 
 /*
