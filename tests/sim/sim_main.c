@@ -75,7 +75,12 @@ int main(int argc, char **argv)
         if (strcmp(a, "--trace") == 0) {
             trace = true;
         } else if (v && strcmp(a, "--seconds") == 0) {
-            seconds = atof(v);
+            char *end;
+            seconds = strtod(v, &end);
+            if (end == v || *end || !(seconds > 0 && seconds <= 86400)) {
+                fprintf(stderr, "sim: --seconds takes a number of seconds above 0, not '%s'\n", v);
+                return 2;
+            }
             i++;
         } else if (v && strcmp(a, "--from") == 0) {
             from = parse_seed(v);
