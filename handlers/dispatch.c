@@ -318,14 +318,14 @@ enum pw_err pw_dispatch_set_aside(struct pw_app *app, const struct pw_input *in,
     if (!rc && post && !in->held) {
         /*
          * A post that already waits on another failed command keeps waiting
-         * on that one: this one (given up before it could be held) does not
-         * take its place, or the commands held behind the first would run
-         * once this one is sent again.
+         * on that one, and one that drains keeps draining: this one (given
+         * up before it could be held) does not take its place, or the
+         * commands held before it would run after it once it is sent again.
          */
         struct pw_parked p;
         bool parked = false;
         rc = pw_uow_parked_get(app->uow, post, &p, &parked, err);
-        if (!rc && parked && !p.draining)
+        if (!rc && parked)
             post = NULL;
     }
     if (rc) {

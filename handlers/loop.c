@@ -143,7 +143,7 @@ static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
 static void loop_assigned(void *ctx, struct pw_partition *parts, size_t n)
 {
     struct pw_loop *l = ctx;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !l->fatal; i++) { /* after a fatal error, the loop stops */
         struct pw_partition *p = &parts[i];
         int64_t stored = -1;
         struct pw_errbuf err;

@@ -362,8 +362,39 @@ void dispatch_case_a_give_up_does_not_move_a_park_to_itself(struct world *w)
     pw_uow_rollback(&w->uow);
     cr_assert(parked);
     cr_assert_str_eq(park.id, "k1", "x0 still waits on k1, not on %s", park.id);
+    /* Released, with a command held: it drains, and a give-up meanwhile does not re-park it. */
+    struct pw_cmd third[] = {cmd_update("k3", "x0", "c", 0, T0), cmd_update("k4", "x0", "d", 0, T0)};
+    struct pw_input *in3 = inputs_at(third, 2, 0, 3);
+    struct pw_offset off3 = {.group = "g", .topic = "post-commands", .next = 4};
+    proc_start(&p, w, NULL);
+    cr_assert_eq(proc_run(&p, in3, 1, &off3, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_HELD);
+    bool found = false;
+    cr_assert_eq(pw_store_release(&w->st, "x0", false, &park, &found, &err), PW_OK, "%s", err.msg);
+    cr_assert(found);
+    struct pw_offset off4 = {.group = "g", .topic = "post-commands", .next = 5};
+    deaths = 0;
+    do {
+        struct pw_fault kill = {.poison_id = "k4", .poison_code = PW_E_FATAL};
+        proc_start(&p, w, &kill);
+        rc = proc_run(&p, &in3[1], 1, &off4, 1, false, outs, NULL, &err);
+        proc_stop(&p);
+        cr_assert_lt(++deaths, 10, "it should have been given up");
+    } while (rc == PW_E_FATAL);
+    cr_assert_eq(outs[0].err.code, PW_E_MAX_ATTEMPTS);
+    store_begin(&w->uow);
+    cr_assert_eq(pw_uow_parked_get(&w->uow, "x0", &park, &parked, &err), PW_OK, "%s", err.msg);
+    pw_uow_rollback(&w->uow);
+    cr_assert(parked && park.draining, "x0 still drains, not parked behind k4");
+    proc_start(&p, w, NULL);
+    decode_table(third, 2);
+    cr_assert_eq(proc_drain(&p, decode_by_id), 1, "k3, held, runs");
+    proc_stop(&p);
+    cr_assert_eq(post_version(w, "x0"), 2, "k3 applied after the release");
     free(in);
     free(in2);
+    free(in3);
 }
 
 /*
