@@ -213,9 +213,9 @@ static enum pw_err spy_runs_start(void *self, struct pw_run_start *r, size_t n,
                                              .part = held ? s->held_part : r[0].partition,
                                              .off = held ? s->held_off : r[0].offset,
                                              .at = r[0].offset};
-    sim_trace(p->w, "w%d: run of %zu from partition %d offset %lld%s: died %d, deaths %u",
+    sim_trace(p->w, "w%d: run of %zu from partition %d offset %lld%s: died %d, deaths %u [tok %llx ended %llx]",
               p->slot, n, (int)r[0].partition, (long long)r[0].offset,
-              alone ? " alone" : "", r[0].died, r[0].deaths);
+              alone ? " alone" : "", r[0].died, r[0].deaths, (unsigned long long)r[0].token, (unsigned long long)r[0].ended);
     return PW_OK;
 }
 
@@ -322,7 +322,8 @@ bool sim_proc_start(struct sim_proc *p)
                                  .drain_batch = 1 + sim_below(&w->rng, 4),
                                  .flush_timeout_ms = -1,
                                  .max_attempts = w->cfg.max_attempts,
-                                 .instance = w->seed * 1000003 + w->incarnations};
+                                 /* At random, as bootstrap draws it: tokens never collide. */
+                                 .instance = sim_next(&w->rng) | 1};
     if (pw_app_open(&p->app, &ports, &acfg))
         abort();
     p->svc = pw_app_service(&p->app);
