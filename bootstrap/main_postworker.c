@@ -69,16 +69,36 @@ static void test_faults_close(void)
 }
 #endif
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, stop_signal;
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGHUP ? "SIGHUP" : sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
 
 /* What the worker counts; the HTTP thread reads it until it stops. */
 static struct pw_metrics metrics;
 
+/*
+ * SIGINT, SIGTERM and SIGHUP (a closed terminal, a supervisor's reload) ask
+ * for a clean stop. A second one during it ends the process at once, and
+ * says why (write(2) is safe in a handler; the log is not).
+ */
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (stop_requested)
-        _exit(1); /* a second signal: the operator means it */
+    if (stop_requested) { /* the operator means it */
+        static const char head[] = "postworker: a second signal (";
+        static const char tail[] = ") during the stop: exiting now, without finishing it (status 1)\n";
+        const char *name = signal_name(sig);
+        size_t n = 0;
+        while (name[n])
+            n++;
+        (void)!write(STDERR_FILENO, head, sizeof head - 1);
+        (void)!write(STDERR_FILENO, name, n);
+        (void)!write(STDERR_FILENO, tail, sizeof tail - 1);
+        _exit(1);
+    }
+    stop_signal = sig;
     stop_requested = 1;
 }
 
@@ -90,6 +110,7 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 static int write_brokers_file(const char *brokers)
@@ -312,10 +333,11 @@ static int run(const struct pw_config *cfg)
     rc = pw_worker_run(&opts, &svc, &err);
     pw_log("info",
            "stopped: %llu consumed, %llu applied, %llu duplicates, %llu rejected, %llu dead "
-           "letters, %llu published",
+           "letters, %llu published%s%s",
            (unsigned long long)stats.consumed, (unsigned long long)stats.applied,
            (unsigned long long)stats.duplicates, (unsigned long long)stats.rejected,
-           (unsigned long long)stats.dead_letters, (unsigned long long)stats.published);
+           (unsigned long long)stats.dead_letters, (unsigned long long)stats.published,
+           stop_signal ? "; asked by " : "", stop_signal ? signal_name(stop_signal) : "");
 out:
     pw_http_stop(http);
     pw_store_close(&http_store);

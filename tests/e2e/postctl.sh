@@ -125,6 +125,31 @@ wait $pid
 check "SIGTERM stops the worker with status 0" test $? = 0
 check "the worker logs its clean stop" grep -q 'stopped:' worker.log
 check "the worker removes its broker file" test ! -e .postworker/brokers
+check "and says which signal asked" grep -q 'stopped: .*; asked by SIGTERM' worker.log
+
+# SIGHUP (a closed terminal, a supervisor's reload) is a clean stop too, never a silent death.
+"$PW" >hup.log 2>&1 &
+hup=$!
+i=0
+while [ ! -s .postworker/brokers ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -HUP $hup
+wait $hup
+check "SIGHUP stops the worker with status 0" test $? = 0
+check "and it says so" grep -q 'stopped: .*; asked by SIGHUP' hup.log
+check "and removes its broker file" test ! -e .postworker/brokers
+
+# A second signal during the stop ends it at once, and says why.
+"$PW" >twice.log 2>&1 &
+twice=$!
+i=0
+while [ ! -s .postworker/brokers ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $twice
+kill -INT $twice
+wait $twice
+check "a second signal during the stop exits 1" test $? = 1
+check "saying why" grep -q 'a second signal (SIGINT) during the stop' twice.log
+rm -f .postworker/brokers
+
 "$PW" replay --from-beginning 2>alone.err
 check "replay with no broker running exits 2" test $? = 2
 check "saying what it needs" grep -q 'replay needs the broker' alone.err
