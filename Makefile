@@ -156,6 +156,7 @@ pg: build/pg-tests
 		PW_PG_OUTAGE=1 build/pg-tests --filter "pg_outage/*"'
 
 e2e: all build/postworker-faults
+	tools/check-docs
 	tests/e2e/postctl.sh
 	tools/with-postgres tests/e2e/observe.sh
 	tests/e2e/install.sh

@@ -40,6 +40,8 @@ static const char usage[] =
     "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
     "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
     "  -X key=value             a librdkafka property (repeatable)\n"
+    "  -F FILE                  POSTWORKER_KAFKA_CONFIG: librdkafka properties, key=value a\n"
+    "                           line, as kcat's -F (keep secrets there); -X wins over it\n"
     "  --version                print the version and exit\n"
     "  -h, --help               this text\n";
 
