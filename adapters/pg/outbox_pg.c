@@ -25,14 +25,22 @@
 /* The relay lock: an arbitrary constant and the schema, as for the migrations. */
 #define PG_RELAY_LOCK "730531, hashtext(current_schema())"
 /* A reader without the lock asks again this often, in case its holder died. */
-#define PG_LEADER_RETRY_S 1
+#define PG_LEADER_RETRY_MS 1000
 
 struct pg_outbox {
     struct pg_conn conn;
     bool listening;
     bool leader;
-    time_t last_try;
+    int64_t last_try_ms; /* on the monotonic clock: a step of the wall clock changes nothing */
+    bool tried;
 };
+
+static int64_t pg_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /*
  * Connects if needed. A new session holds neither the relay lock nor the
@@ -69,10 +77,11 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
         atomic_store(&o->conn.store->dirty, 1);
         PQfreemem(n);
     }
-    time_t now = time(NULL);
-    if (!o->leader && now - o->last_try >= PG_LEADER_RETRY_S) {
+    int64_t now = pg_monotonic_ms();
+    if (!o->leader && (!o->tried || now - o->last_try_ms >= PG_LEADER_RETRY_MS)) {
         PGresult *res = NULL;
-        o->last_try = now;
+        o->last_try_ms = now;
+        o->tried = true;
         rc = pg_query(&o->conn, "take the relay lock",
                       "SELECT pg_try_advisory_lock(" PG_RELAY_LOCK ")", 0, NULL, &res, err);
         if (rc)

@@ -1,0 +1,72 @@
+/*
+ * The relay's lock on PostgreSQL against a wall clock that steps back: an
+ * NTP correction must not stop a waiting reader from taking over from a
+ * relay that died (it waited as long as the step: two hours).
+ */
+#include <criterion/criterion.h>
+#include <time.h>
+
+#include "adapters/pg/pg.h"
+#include "tests/helpers.h"
+#include "tests/pg_world.h"
+#include "tests/store_contract.h"
+
+/*
+ * The wall clock this test process's own code reads, stepped by the test:
+ * time() is defined here, so every call from the worker's code linked into
+ * this binary reads it (libraries keep libc's).
+ */
+static time_t wall_step_s;
+
+time_t time(time_t *t)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    time_t now = ts.tv_sec + wall_step_s;
+    if (t)
+        *t = now;
+    return now;
+}
+
+static size_t peek(struct pw_outbox *ob)
+{
+    struct pw_out outs[4];
+    uint64_t seqs[4];
+    size_t n = 0;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_outbox_peek(ob, outs, seqs, 4, &n, &err), PW_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        pw_out_release(&outs[i]);
+    return n;
+}
+
+Test(pg_relay, a_wall_clock_stepped_back_does_not_keep_the_relay_from_moving, .timeout = 30)
+{
+    struct pg_schema s;
+    pg_schema_open(&s);
+    struct pw_uow uow;
+    struct pw_outbox first, second;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_pg_uow_open(&uow, s.store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&first, s.store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&second, s.store), PW_OK);
+    struct pw_event ev = store_event_make("p-1", "c1");
+    cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_outbox_put(&uow, "post-events", &ev, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_commit(&uow, &err), PW_OK, "%s", err.msg);
+    pw_event_release(&ev);
+    cr_assert_eq(peek(&first), 1, "the first reader is the relay");
+    cr_assert_eq(peek(&second), 0, "the second waits, and will ask again in a second");
+    wall_step_s = -7200; /* NTP steps the clock back two hours */
+    pw_outbox_close(&first); /* the relay dies: its session, and its lock, end */
+    size_t n = 0;
+    for (int i = 0; i < 40 && !n; i++) {
+        struct timespec nap = {0, 100 * 1000000L};
+        nanosleep(&nap, NULL);
+        n = peek(&second);
+    }
+    cr_assert_eq(n, 1, "the second reader took over within 4 s, whatever the wall clock did");
+    pw_outbox_close(&second);
+    pw_uow_close(&uow);
+    pg_schema_close(&s);
+}
