@@ -113,6 +113,7 @@ struct sim_out {
     int32_t partition; /* a dead letter's origin */
     int64_t offset;
     enum pw_err code;
+    bool parked;       /* a dead letter that parked its post */
 };
 
 enum sim_state { SIM_DOWN, SIM_UP, SIM_PAUSED, SIM_STOPPING };

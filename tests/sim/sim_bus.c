@@ -54,6 +54,7 @@ static enum pw_err bus_publish(void *self, const struct pw_out *out, struct pw_e
         o->partition = out->dl.origin.partition;
         o->offset = out->dl.origin.offset;
         o->code = out->dl.code;
+        o->parked = out->dl.parked[0] != '\0';
     }
     return PW_OK;
 }

@@ -44,6 +44,7 @@ struct model {
     enum pw_err *want[SIM_MAX_PARTS];  /* per message: the dead letter it must have, PW_OK none */
     size_t *dls[SIM_MAX_PARTS];        /* per message: dead letters published */
     unsigned char *given_up[SIM_MAX_PARTS];
+    unsigned char *parked[SIM_MAX_PARTS]; /* its dead letter parked its post */
 };
 
 static int post_index(const char *id)
@@ -67,6 +68,8 @@ static void count_dead_letters(struct sim_world *w, struct model *m)
         m->dls[o->partition][o->offset]++;
         if (o->code == PW_E_MAX_ATTEMPTS)
             m->given_up[o->partition][o->offset] = 1;
+        if (o->parked)
+            m->parked[o->partition][o->offset] = 1;
     }
 }
 
@@ -176,7 +179,8 @@ static enum model_ran model_one(struct model_ctx *x, struct model_msg at, bool h
     struct model_park *pk = p >= 0 && p < SIM_MAX_POSTS ? &x->parks[p] : NULL;
     unsigned max = w->cfg.max_attempts, deaths = msg->random_deaths + msg->killer_deaths;
     bool again = false;
-    if (pk && pk->parked && !held && m->given_up[at.q][at.i] && !is_failed_again(x, pk, msg)) {
+    if (pk && pk->parked && !held && m->given_up[at.q][at.i] && !m->parked[at.q][at.i] &&
+        !is_failed_again(x, pk, msg)) {
         /* Given up before it could be held: dead-lettered; the post still waits on the first. */
         if (deaths < max)
             sim_violation(w, "%s (partition %u offset %zu) was given up after %u deaths alone, "
@@ -387,10 +391,15 @@ void sim_check(struct sim_world *w)
         m.want[q] = calloc(n, sizeof *m.want[q]);
         m.dls[q] = calloc(n, sizeof *m.dls[q]);
         m.given_up[q] = calloc(n, 1);
+        m.parked[q] = calloc(n, 1);
     }
     count_dead_letters(w, &m);
     if (!w->violation[0])
         model_run(w, &m);
+    for (unsigned p = 0; p < w->cfg.posts && w->trace; p++)
+        for (size_t k = 0; k < m.posts[p].nev; k++)
+            sim_trace(w, "model: post 'p%u' version %lld by %s", p,
+                      (long long)m.posts[p].ev[k].version, w->cmds[m.posts[p].ev[k].cmd].id);
     if (!w->violation[0])
         check_events(w, &m);
     if (!w->violation[0])
@@ -405,5 +414,6 @@ void sim_check(struct sim_world *w)
         free(m.want[q]);
         free(m.dls[q]);
         free(m.given_up[q]);
+        free(m.parked[q]);
     }
 }
