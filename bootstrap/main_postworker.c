@@ -445,6 +445,14 @@ static int main_mode(const struct pw_config *cfg)
         printf("postworker %s\n", PW_VERSION);
         return 0;
     }
+    if (cfg->mode == PW_MODE_RUN || cfg->mode == PW_MODE_REPLAY || cfg->mode == PW_MODE_REDRIVE) {
+        /* Before anything starts, connects or migrates: a bad flag changes nothing. */
+        struct pw_kafka_settings ks = pw_config_kafka(cfg, NULL);
+        if (pw_kafka_settings_check(&ks, &err)) {
+            fprintf(stderr, "postworker: %s\n", err.msg);
+            return 2;
+        }
+    }
     install_signals();
     if (cfg->mode == PW_MODE_REDRIVE)
         return redrive(cfg);

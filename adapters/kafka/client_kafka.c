@@ -101,7 +101,7 @@ bool pw_kafka_reachable(const char *brokers, int timeout_ms)
     struct pw_kafka_settings s = {.brokers = brokers};
     struct kafka_logctx quiet = {&s, "probe"}; /* s.log is NULL: librdkafka's lines go nowhere */
     struct pw_errbuf err;
-    rd_kafka_conf_t *conf = kafka_conf_new(&s, NULL, &quiet, &err);
+    rd_kafka_conf_t *conf = kafka_conf_new(&s, RD_KAFKA_PRODUCER, NULL, &quiet, &err);
     if (!conf)
         return false;
     char errstr[256];

@@ -54,6 +54,14 @@ enum pw_err pw_kafka_watch_await(struct pw_kafka_watch *w, const char *source, c
 void pw_kafka_watch_free(struct pw_kafka_watch *w);
 
 /* True if a broker at brokers answers a metadata request within timeout_ms. */
+/*
+ * Checks what can be checked of s before anything starts: the broker list's
+ * form, and every -X property and value (as librdkafka's configuration
+ * takes them). PW_E_USAGE with one line naming what is wrong (never a
+ * property's value: it may be a secret).
+ */
+enum pw_err pw_kafka_settings_check(const struct pw_kafka_settings *s, struct pw_errbuf *err);
+
 bool pw_kafka_reachable(const char *brokers, int timeout_ms);
 
 enum pw_tail_format {

@@ -9,8 +9,11 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "domain/text.h"
 
 void kafka_log(const struct pw_kafka_settings *s, const char *level, const char *fmt, ...)
 {
@@ -82,7 +85,9 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     char more[64] = "";
     if (held)
         snprintf(more, sizeof more, " (and %u more like it held back)", held);
-    kafka_log(ctx->s, level <= 3 ? "error" : level <= 4 ? "warn" : "info", "kafka %s %s: %s%s",
+    /* syslog levels: 7 is librdkafka's debug (-X debug=...), shown at --log-level debug. */
+    kafka_log(ctx->s, level <= 3 ? "error" : level <= 4 ? "warn" : level <= 6 ? "info" : "debug",
+              "kafka %s %s: %s%s",
               handle, fac, buf, more);
 }
 
@@ -110,8 +115,54 @@ static int kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,
     return 0;
 }
 
-rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *const *defaults,
-                                void *opaque, struct pw_errbuf *err)
+/*
+ * Which handles know a property, from librdkafka's own table: 'C'
+ * consumers only, 'P' producers only, '*' both; 0 for a name it does not
+ * know (set anyway, so that librdkafka refuses it by name).
+ */
+#define KAFKA_MAX_PROPS 512
+static struct {
+    char name[64];
+    char scope;
+} kafka_props[KAFKA_MAX_PROPS];
+static size_t kafka_nprops;
+static pthread_once_t kafka_props_once = PTHREAD_ONCE_INIT;
+
+static void kafka_props_load(void)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return;
+    rd_kafka_conf_properties_show(f);
+    fclose(f);
+    /* Rows: "name   |  C  | range | ...". */
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char name[64], scope[4];
+        if (kafka_nprops < KAFKA_MAX_PROPS && sscanf(line, "%63s | %3s |", name, scope) == 2 &&
+            (scope[0] == 'C' || scope[0] == 'P' || scope[0] == '*') && !scope[1]) {
+            memcpy(kafka_props[kafka_nprops].name, name, sizeof name);
+            kafka_props[kafka_nprops++].scope = scope[0];
+        }
+    }
+    free(text);
+}
+
+static char kafka_prop_scope(const char *key)
+{
+    pthread_once(&kafka_props_once, kafka_props_load);
+    for (size_t i = 0; i < kafka_nprops; i++)
+        if (strcmp(kafka_props[i].name, key) == 0)
+            return kafka_props[i].scope;
+    return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, rd_kafka_type_t type,
+                                const char *const *defaults, void *opaque, struct pw_errbuf *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (s->brokers && kafka_set(conf, "bootstrap.servers", s->brokers, err))
@@ -131,6 +182,11 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
         }
         memcpy(key, s->props[i], (size_t)(eq - s->props[i]));
         key[eq - s->props[i]] = '\0';
+        /* Each handle gets what it knows: a consumer's setting would make a producer warn. */
+        char scope = kafka_prop_scope(key);
+        if ((scope == 'C' && type != RD_KAFKA_CONSUMER) ||
+            (scope == 'P' && type != RD_KAFKA_PRODUCER))
+            continue;
         if (kafka_set(conf, key, eq + 1, err))
             goto fail;
     }
@@ -140,6 +196,58 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *c
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+/* Each entry of a broker list: [PROTOCOL://]HOST[:PORT], the port from 1 to 65535. */
+static enum pw_err kafka_check_brokers(const char *list, struct pw_errbuf *err)
+{
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char entry[256];
+        if (len == 0 || len >= sizeof entry)
+            return pw_err_set(err, PW_E_USAGE, "the broker list has an %s entry: give "
+                              "HOST:PORT[,HOST:PORT...]", len ? "over-long" : "empty");
+        memcpy(entry, p, len);
+        entry[len] = '\0';
+        const char *host = strstr(entry, "://") ? strstr(entry, "://") + 3 : entry;
+        const char *colon = strrchr(host, ':');
+        if (host[0] == '[' && (!colon || colon < strchr(host, ']')))
+            colon = NULL; /* [::1] without a port */
+        if (colon) {
+            char *end;
+            long port = strtol(colon + 1, &end, 10);
+            if (!colon[1] || *end || port < 1 || port > 65535) {
+                char shown[96];
+                return pw_err_set(err, PW_E_USAGE, "broker '%s': the port is not a number from "
+                                  "1 to 65535", pw_text_escape(entry, shown, sizeof shown));
+            }
+        }
+        if (colon == host || !*host) {
+            char shown[96];
+            return pw_err_set(err, PW_E_USAGE, "broker '%s' has no host: give HOST:PORT",
+                              pw_text_escape(entry, shown, sizeof shown));
+        }
+        if (!p[len])
+            return PW_OK;
+        p += len + 1;
+    }
+}
+
+enum pw_err pw_kafka_settings_check(const struct pw_kafka_settings *s, struct pw_errbuf *err)
+{
+    if (s->brokers && kafka_check_brokers(s->brokers, err))
+        return err->code;
+    struct kafka_logctx quiet = {s, "check"};
+    rd_kafka_conf_t *c = kafka_conf_new(s, RD_KAFKA_CONSUMER, NULL, &quiet, err);
+    if (!c)
+        return err->code;
+    rd_kafka_conf_destroy(c);
+    rd_kafka_conf_t *p = kafka_conf_new(s, RD_KAFKA_PRODUCER, NULL, &quiet, err);
+    if (!p)
+        return err->code;
+    rd_kafka_conf_destroy(p);
+    return PW_OK;
 }
 
 rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *const *extra,
@@ -164,7 +272,7 @@ rd_kafka_t *kafka_producer_new(const struct pw_kafka_settings *s, const char *co
         all[n++] = d[1];
     }
     all[n] = NULL;
-    rd_kafka_conf_t *conf = kafka_conf_new(s, all, opaque, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(s, RD_KAFKA_PRODUCER, all, opaque, err);
     if (!conf)
         return NULL;
     char errstr[256];

@@ -25,14 +25,14 @@ struct kafka_logctx {
 /*
  * A configuration with bootstrap.servers, the given defaults (NULL-ended
  * pairs), then the user's -X properties, so the user can override any of
- * ours. On failure NULL, with a message that names the property but never
+ * ours; of those, only the ones librdkafka says a handle of type knows. On failure NULL, with a message that names the property but never
  * its value (it may be a password).
  *
  * opaque becomes the handle's opaque; it must point to a struct whose first
  * member is a struct kafka_logctx.
  */
-rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, const char *const *defaults,
-                                void *opaque, struct pw_errbuf *err);
+rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, rd_kafka_type_t type,
+                                const char *const *defaults, void *opaque, struct pw_errbuf *err);
 
 /*
  * How much the worker's consumer prefetches, in KiB, unless the worker's

@@ -54,7 +54,7 @@ enum pw_err pw_kafka_noop_worker(const struct pw_kafka_settings *s, struct pw_er
         "group.id", s->group, "enable.auto.commit", "true", "enable.auto.offset.store", "false",
         "auto.commit.interval.ms", "1000", "auto.offset.reset", "earliest", NULL};
     struct noop nw = {.log = {s, "consumer"}, .topic = s->commands_topic};
-    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, &nw, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(s, RD_KAFKA_CONSUMER, defaults, &nw, err);
     char errstr[256];
     if (!conf || !(nw.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
         if (conf)

@@ -247,7 +247,7 @@ static enum pw_err ks_start(struct ksource *k, struct pw_errbuf *err)
         "queued.max.messages.kbytes", prefetch,
         NULL,
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(k->s, defaults, k, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(k->s, RD_KAFKA_CONSUMER, defaults, k, err);
     if (!conf)
         return err->code;
     if (!ks_replaying(k))

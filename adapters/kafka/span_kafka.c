@@ -144,7 +144,7 @@ enum pw_err kafka_reader_open(struct kafka_reader *r, const struct pw_kafka_sett
                                            "enable.partition.eof", "true", NULL};
     memset(r, 0, sizeof *r);
     r->log = (struct kafka_logctx){s, "consumer"};
-    rd_kafka_conf_t *conf = kafka_conf_new(s, defaults, r, err);
+    rd_kafka_conf_t *conf = kafka_conf_new(s, RD_KAFKA_CONSUMER, defaults, r, err);
     if (!conf)
         return err->code;
     char errstr[256];

@@ -94,6 +94,15 @@ check "postctl: without echoing its value" sh -c "! grep -q hunter2 flag.err"
 DATABASE_URL='postgresql://u:s3cr3t@ss@localhost:1/db' "$PW" 2>at.err
 check "postworker: an unescaped @ in the password exits 2" test $? = 2
 check "postworker: showing no part of it" sh -c "! grep -Eq 's3cr3t|ss@' at.err"
+# Flags are checked before anything starts: a database that is not there is never waited for.
+DATABASE_URL='postgresql://u@127.0.0.1:1/db' timeout 10 "$PW" -X no.such.prop=1 2>noprop.err
+check "postworker: an unknown -X exits 2 before the database is waited for" test $? = 2
+check "postworker: in one line naming it" sh -c "test \"\$(wc -l <noprop.err)\" = 1 && grep -q no.such.prop noprop.err"
+timeout 10 "$PW" --brokers localhost:notaport 2>port.err
+check "postworker: a broker port that is not a number exits 2" test $? = 2
+check "postworker: saying so in one line" sh -c "test \"\$(wc -l <port.err)\" = 1 && grep -q 'not a number from 1 to 65535' port.err"
+timeout 10 "$PW" --brokers localhost:0 2>port0.err
+check "postworker: port 0 exits 2" test $? = 2
 env -u DATABASE_URL "$PW" migrate 2>/dev/null
 check "postworker migrate without a database exits 2" test $? = 2
 KAFKA_BROKERS=127.0.0.1:1 "$PC" -X message.timeout.ms=1500 create --post-id x --author a --title t --body b 2>down.err
@@ -128,7 +137,7 @@ check "the worker removes its broker file" test ! -e .postworker/brokers
 check "and says which signal asked" grep -q 'stopped: .*; asked by SIGTERM' worker.log
 
 # SIGHUP (a closed terminal, a supervisor's reload) is a clean stop too, never a silent death.
-"$PW" >hup.log 2>&1 &
+"$PW" -X session.timeout.ms=6000 -X linger.ms=1 >hup.log 2>&1 &
 hup=$!
 i=0
 while [ ! -s .postworker/brokers ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -137,6 +146,7 @@ wait $hup
 check "SIGHUP stops the worker with status 0" test $? = 0
 check "and it says so" grep -q 'stopped: .*; asked by SIGHUP' hup.log
 check "and removes its broker file" test ! -e .postworker/brokers
+check "a consumer's -X and a producer's -X make no handle warn" sh -c "! grep -q 'will be ignored' hup.log"
 
 # A second signal during the stop ends it at once, and says why.
 "$PW" >twice.log 2>&1 &
