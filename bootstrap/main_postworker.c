@@ -326,6 +326,7 @@ static int run(const struct pw_config *cfg)
          * (16 MiB peaked at 47-66 MiB, 8 no slower: README, Benchmark).
          */
         .prefetch_kbytes = st.pg ? 8192 : 0,
+        .embedded = !cfg->brokers, /* started here, or a running worker's */
     };
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,

@@ -92,6 +92,7 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
         .batch_wait_ms = 5,
         .start = PW_START_GROUP,
         .stop = &kw->stop,
+        .embedded = true, /* librdkafka's mock cluster, as make run's */
         .stats = &kw->stats,
     };
 }
@@ -194,6 +195,32 @@ void kafka_preload(const char *brokers, const char *topic, const char *source, c
                            key, source, key);
         cr_assert_eq(pw_kafka_client_produce(c, topic, key, json, (size_t)len, NULL, &err), PW_OK,
                      "%s", err.msg);
+    }
+    cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+    pw_kafka_client_free(c);
+}
+
+void kafka_preload_updates(const char *brokers, const char *topic, const char *source,
+                           const char *prefix, int from, int n, int version, int trickle_ms)
+{
+    struct pw_kafka_settings ks = {.brokers = brokers};
+    struct pw_kafka_client *c;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_kafka_client_new(&c, &ks, &err), PW_OK, "%s", err.msg);
+    for (int i = from; i < from + n; i++) {
+        char key[64], json[512];
+        snprintf(key, sizeof key, "%s-%d", prefix, i);
+        int len = snprintf(json, sizeof json,
+                           "{\"specversion\":\"1.0\",\"id\":\"%s-v%d\",\"source\":\"%s\","
+                           "\"type\":\"UpdatePost\",\"data\":{\"post_id\":\"%s\","
+                           "\"title\":\"T%d\",\"expected_version\":%d}}",
+                           key, version, source, key, version, version);
+        cr_assert_eq(pw_kafka_client_produce(c, topic, key, json, (size_t)len, NULL, &err), PW_OK,
+                     "%s", err.msg);
+        if (trickle_ms && (i - from) % 10 == 9) {
+            cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
+            nanosleep(&(struct timespec){0, trickle_ms * 1000L * 1000L}, NULL);
+        }
     }
     cr_assert_eq(pw_kafka_client_flush(c, &err), 0, "%s", err.msg);
     pw_kafka_client_free(c);

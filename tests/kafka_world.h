@@ -79,6 +79,15 @@ void kworld_preload(struct kworld *kw, const char *prefix, int from, int n);
 void kafka_preload(const char *brokers, const char *topic, const char *source, const char *prefix,
                    int from, int n);
 
+/*
+ * Produces, for each post "<prefix>-<number>" from .. from+n-1, an
+ * UpdatePost expecting version (so a command lost or run out of order is
+ * rejected), command id "<post>-v<version>", acknowledged; trickle_ms
+ * (0: none) is a pause after every 10, for a stream rather than a burst.
+ */
+void kafka_preload_updates(const char *brokers, const char *topic, const char *source,
+                           const char *prefix, int from, int n, int version, int trickle_ms);
+
 /* Reads topic from the beginning until n messages (or timeout_ms); returns how many, in *out. */
 size_t kworld_read(struct kworld *kw, const char *topic, size_t n, int timeout_ms,
                    struct kmsg **out);

@@ -135,6 +135,36 @@ void kafka_batch_decode_one(struct pw_input *in)
     in->ready = true;
 }
 
+/* Whether m is of one of parts (of the batch's topic). */
+static bool batch_in(const rd_kafka_topic_partition_list_t *parts, const rd_kafka_message_t *m)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == m->partition)
+            return true;
+    return false;
+}
+
+void kafka_batch_drop_of(struct kafka_batch *b, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t n = b->n, keep = 0;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = b->msgs[i];
+        if (batch_in(parts, m)) {
+            pw_cmd_release(&b->in[i].cmd);
+            rd_kafka_message_destroy(m);
+        } else {
+            b->msgs[keep++] = m;
+        }
+    }
+    /* Gather the kept ones' headers again: fewer than before, so there is room. */
+    b->n = b->nhdrs = b->noffsets = 0;
+    struct pw_errbuf err;
+    for (size_t i = 0; i < keep; i++) {
+        b->n++;
+        (void)batch_headers(b, b->msgs[i], &b->first[i], &err);
+    }
+}
+
 void kafka_batch_drop(struct kafka_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {

@@ -61,6 +61,12 @@ void kafka_batch_prepare(struct kafka_batch *b, const char *group, const char *t
  */
 void kafka_batch_decode_one(struct pw_input *in);
 
+/*
+ * Drops the messages of parts (a cooperative revocation: the batch keeps
+ * the rest, in order), as kafka_batch_drop does; before prepare.
+ */
+void kafka_batch_drop_of(struct kafka_batch *b, const rd_kafka_topic_partition_list_t *parts);
+
 /* Frees the commands and destroys the messages; the batch is empty again. */
 void kafka_batch_drop(struct kafka_batch *b);
 

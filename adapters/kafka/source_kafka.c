@@ -1,10 +1,10 @@
 /*
  * The Kafka source: the consumer, its rebalances and a replay's span.
- * Rebalances use the eager protocol, and librdkafka calls back from inside
- * the poll, in the middle of filling a batch: the callback tells the
- * loop's listener (which publishes and commits while the partitions are
- * still ours) and drops what it had gathered of the batch, to be read again
- * by the partitions' next owner.
+ * Rebalances use the cooperative protocol unless -X names an eager
+ * strategy. librdkafka calls back from inside the poll, in the middle of
+ * filling a batch: the callback tells the loop's listener (which publishes
+ * and commits while the partitions are still ours) and drops what it had
+ * gathered of the revoked partitions, to be read again by their next owner.
  */
 #include "adapters/kafka/source_kafka.h"
 
@@ -27,6 +27,7 @@ struct ksource {
     struct pw_source_listener listener;
     struct pw_metrics *m; /* o.metrics, or own_metrics */
     struct pw_metrics own_metrics;
+    char failed[512]; /* a rebalance call that failed: the next fetch is fatal */
 };
 
 static bool ks_replaying(const struct ksource *k)
@@ -55,10 +56,28 @@ static struct pw_partition *ks_parts(const rd_kafka_topic_partition_list_t *part
     return v;
 }
 
+/* Whether the group runs the cooperative (incremental) protocol. */
+static bool ks_cooperative(rd_kafka_t *rk)
+{
+    return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
+/* A rebalance call that failed: fatal, said by the next fetch; the supervisor restarts us. */
+static void ks_failed(struct ksource *k, const char *what, rd_kafka_error_t *e)
+{
+    if (!e)
+        return;
+    if (!k->failed[0])
+        snprintf(k->failed, sizeof k->failed, "%s %s failed: %s", what,
+                 k->s->commands_topic, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+}
+
 /*
  * Each partition starts where the listener says (the offset stored with
  * the data), else at the group's committed offset, else (librdkafka's
- * auto.offset.reset) the earliest.
+ * auto.offset.reset) the earliest. Cooperative: parts are the partitions
+ * added, and the others keep flowing.
  */
 static void ks_assign(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
 {
@@ -80,29 +99,55 @@ static void ks_assign(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
     rd_kafka_topic_partition_list_destroy(committed);
     free(v);
     ks_up(k, true);
-    rd_kafka_assign(k->rk, parts);
+    if (ks_cooperative(k->rk)) {
+        ks_failed(k, "assigning partitions of", rd_kafka_incremental_assign(k->rk, parts));
+        rd_kafka_topic_partition_list_t *all = NULL;
+        int total = rd_kafka_assignment(k->rk, &all) ? -1 : all->cnt;
+        if (all)
+            rd_kafka_topic_partition_list_destroy(all);
+        kafka_log(k->s, "info", "assigned %d partitions of '%s' (cooperative: %d in all)",
+                  parts->cnt, k->s->commands_topic, total);
+        return;
+    }
+    rd_kafka_resp_err_t ae = rd_kafka_assign(k->rk, parts);
+    if (ae)
+        ks_failed(k, "assigning partitions of", rd_kafka_error_new(ae, "%s", rd_kafka_err2str(ae)));
     kafka_log(k->s, "info", "assigned %d partitions of '%s'", parts->cnt, k->s->commands_topic);
+}
+
+/*
+ * The eager protocol revokes everything and the batch gathered so far goes;
+ * the cooperative one revokes some partitions, and only their messages go.
+ */
+static void ks_revoke(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
+{
+    bool coop = ks_cooperative(k->rk);
+    if (coop)
+        kafka_batch_drop_of(&k->batch, parts);
+    else
+        kafka_batch_drop(&k->batch);
+    struct pw_partition *v = ks_parts(parts);
+    bool lost = rd_kafka_assignment_lost(k->rk);
+    if (v && k->listener.revoked)
+        k->listener.revoked(k->listener.ctx, v, (size_t)parts->cnt, lost);
+    free(v);
+    kafka_log(k->s, "info", "%d partitions %s", parts->cnt, lost ? "lost" : "revoked");
+    if (coop)
+        ks_failed(k, "revoking partitions of", rd_kafka_incremental_unassign(k->rk, parts));
+    else
+        rd_kafka_assign(k->rk, NULL);
 }
 
 static void ks_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct ksource *k = opaque;
-    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         ks_assign(k, parts);
-        return;
-    }
-    if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        /* What was gathered of the batch is from partitions no longer ours. */
-        kafka_batch_drop(&k->batch);
-        struct pw_partition *v = ks_parts(parts);
-        bool lost = rd_kafka_assignment_lost(rk);
-        if (v && k->listener.revoked)
-            k->listener.revoked(k->listener.ctx, v, (size_t)parts->cnt, lost);
-        free(v);
-        kafka_log(k->s, "info", "partitions %s", lost ? "lost" : "revoked");
-    }
-    rd_kafka_assign(rk, NULL);
+    else if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        ks_revoke(k, parts);
+    else
+        rd_kafka_assign(rk, NULL);
 }
 
 /* Fills the batch: up to max messages, waiting at most linger_ms after the first. */
@@ -124,6 +169,12 @@ static enum pw_err ks_fetch(void *self, size_t max, int linger_ms, struct pw_fet
             timeout = left < 100 ? (int)left : 100;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout);
+        if (k->failed[0]) {
+            if (m)
+                rd_kafka_message_destroy(m);
+            kafka_batch_drop(b);
+            return pw_err_set(err, PW_E_FATAL, "%s", k->failed);
+        }
         if (!m) {
             if (!b->n)
                 break; /* idle */
@@ -172,7 +223,13 @@ static void ks_release(void *self)
     kafka_batch_drop(&k->batch);
 }
 
-/* Commits offs[0..n) to the group, or advances a replay's span. */
+/*
+ * Stores offs[0..n) for the group, or advances a replay's span. librdkafka
+ * commits what is stored every second, when partitions are revoked and at
+ * close, and never while the group rebalances: a commit then (librdkafka
+ * 2.0, cooperative) fails on a stale generation and loses the whole
+ * assignment (librdkafka issue 4059).
+ */
 static enum pw_err ks_commit(void *self, const struct pw_offset *offs, size_t n,
                              struct pw_errbuf *err)
 {
@@ -186,10 +243,12 @@ static enum pw_err ks_commit(void *self, const struct pw_offset *offs, size_t n,
     for (size_t i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(list, offs[i].topic, offs[i].partition)->offset =
             offs[i].next;
-    rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, list, 0);
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(k->rk, list);
+    for (int i = 0; !e && i < list->cnt; i++)
+        e = list->elems[i].err;
     rd_kafka_topic_partition_list_destroy(list);
     if (e)
-        return pw_err_set(err, PW_E_TRANSIENT, "offset commit to the group: %s",
+        return pw_err_set(err, PW_E_TRANSIENT, "storing offsets for the group: %s",
                           rd_kafka_err2str(e));
     return PW_OK;
 }
@@ -238,15 +297,28 @@ static enum pw_err ks_start(struct ksource *k, struct pw_errbuf *err)
     char prefetch[16];
     snprintf(prefetch, sizeof prefetch, "%d",
              k->o.prefetch_kbytes > 0 ? k->o.prefetch_kbytes : KAFKA_CONSUMER_QUEUE_KBYTES);
-    const char *const defaults[] = {
+    const char *defaults[] = {
         "group.id", k->s->group,
-        "enable.auto.commit", "false",
+        /* What the loop stores (ks_commit) is committed in the background; a replay commits nothing. */
+        "enable.auto.commit", ks_replaying(k) ? "false" : "true",
+        "auto.commit.interval.ms", "1000",
         "enable.auto.offset.store", "false",
         "auto.offset.reset", "earliest",
         "enable.partition.eof", ks_replaying(k) ? "true" : "false",
         "queued.max.messages.kbytes", prefetch,
+        /* A join or a leave moves only the partitions that change owner. */
+        "partition.assignment.strategy", "cooperative-sticky",
+        /*
+         * librdkafka 2.0's mock cluster holds every join of a running group
+         * for the session timeout less a second, whoever has rejoined: 44 s
+         * at the default (docs/choices.md). A real broker refuses under 6 s.
+         */
+        "session.timeout.ms", "3000",
+        "heartbeat.interval.ms", "500",
         NULL,
     };
+    if (!k->o.embedded) /* the last two pairs are the embedded broker's */
+        defaults[sizeof defaults / sizeof *defaults - 5] = NULL;
     rd_kafka_conf_t *conf = kafka_conf_new(k->s, RD_KAFKA_CONSUMER, defaults, k, err);
     if (!conf)
         return err->code;

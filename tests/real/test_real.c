@@ -187,27 +187,78 @@ Test(real, dead_letters_keep_the_original_and_one_too_large_goes_without_its_val
     rworld_close(&w);
 }
 
-Test(real, a_worker_joining_and_one_leaving_mid_stream_lose_and_double_nothing, .timeout = 240)
+/* Each post's events on the topic: versions 1..versions, once each, in order. */
+static void assert_versions_in_order(struct rworld *w, int posts, int versions)
 {
-    enum { N = 3000 };
+    struct kmsg *evs;
+    size_t n = rworld_read(w, w->events, (size_t)(posts * versions) + 1, 20000, &evs);
+    int *last = calloc((size_t)posts, sizeof *last);
+    for (size_t i = 0; i < n; i++) {
+        int k = atoi(strchr(evs[i].key, '-') + 1);
+        cr_assert(k >= 0 && k < posts, "an event for %s", evs[i].key);
+        json_t *ev = json_loads(evs[i].value, 0, NULL);
+        json_int_t v = json_integer_value(json_object_get(json_object_get(ev, "data"), "version"));
+        json_decref(ev);
+        cr_assert_eq(v, last[k] + 1, "post %s: version %lld after %d", evs[i].key,
+                     (long long)v, last[k]);
+        last[k] = (int)v;
+    }
+    for (int k = 0; k < posts; k++)
+        cr_assert_eq(last[k], versions, "post %d ended at version %d", k, last[k]);
+    free(last);
+    kmsgs_free(evs, n);
+}
+
+/*
+ * Worker a alone under a stream of creates and updates (each expecting the
+ * version before it); b joins; a leaves cleanly; b finishes. strategy: -X
+ * partition.assignment.strategy, NULL for the worker's default.
+ */
+static void join_and_leave(const char *strategy)
+{
+    enum { POSTS = 500, VERSIONS = 6, N = POSTS * VERSIONS };
     struct rworld w;
     rworld_open(&w, 8, NULL);
-    rworld_preload(&w, "j", 0, N);
+    rworld_preload(&w, "j", 0, POSTS);
+    for (int v = 1; v < VERSIONS; v++)
+        kafka_preload_updates(w.brokers, w.commands, "/real", "j", 0, POSTS, v, 0);
+    char prop[128];
+    snprintf(prop, sizeof prop, "partition.assignment.strategy=%s", strategy ? strategy : "");
+    const char *const args[] = {"--batch-size", "20", strategy ? "-X" : NULL, prop, NULL};
     struct rworker a = {0}, b = {0};
-    rworker_start(&w, &a, (const char *const[]){"--batch-size", "20", NULL});
+    rworker_start(&w, &a, args);
     cr_assert_geq(rworld_wait_for(&w, w.events, 300, 60000), 300);
-    rworker_start(&w, &b, (const char *const[]){"--batch-size", "20", NULL});
+    rworker_start(&w, &b, args);
     cr_assert_geq(rworld_wait_for(&w, w.events, 1500, 120000), 1500);
     cr_assert_eq(rworker_stop(&a), 0, "the first leaves cleanly");
     cr_assert_geq(rworld_wait_for(&w, w.events, N, 120000), N);
     cr_assert_eq(rworker_stop(&b), 0);
     cr_assert(rworker_logged(&b, "assigned"), "the second joined the running group");
     cr_assert(rworker_logged(&a, "partitions revoked"), "and the first gave partitions up");
+    cr_assert_eq(rworker_logged(&a, "cooperative"), !strategy || strstr(strategy, "cooperative"),
+                 "the protocol asked for");
     size_t total, distinct = distinct_events(&w, N, &total);
     cr_assert_eq(distinct, N, "every event published");
     cr_assert_eq(total, N, "none twice: a clean handover doubles nothing");
-    assert_applied_once(&w, N);
+    assert_versions_in_order(&w, POSTS, VERSIONS);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts"), POSTS);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE version <> 6"), 0,
+                 "every command applied once, none rejected");
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM inbox"), N);
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM outbox"), 0, "every event published");
     rworld_close(&w);
+}
+
+Test(real, cooperative_by_default_a_join_and_a_leave_mid_stream_lose_double_and_reorder_nothing,
+     .timeout = 240)
+{
+    join_and_leave(NULL);
+}
+
+Test(real, eager_when_asked_a_join_and_a_leave_mid_stream_lose_double_and_reorder_nothing,
+     .timeout = 240)
+{
+    join_and_leave("range,roundrobin");
 }
 
 Test(real, kill_9_under_a_stream_again_and_again_loses_and_applies_twice_nothing,
