@@ -328,6 +328,7 @@ static int postctl_command(struct opts *o)
     struct pw_kafka_settings ks = pw_config_kafka(&o->cfg, NULL);
     ks.client_id = "postctl";
     ks.brokers = find_brokers(o, buf, sizeof buf);
+    ks.embedded = !o->cfg.brokers; /* the running worker's */
     ks.group = "postctl";
     if (!ks.brokers)
         return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "

@@ -294,6 +294,7 @@ static int run(const struct pw_config *cfg)
             pw_log("warn", "cannot write %s: %s; postctl needs KAFKA_BROKERS=%s", PW_BROKERS_FILE,
                    strerror(errno), ks.brokers);
     }
+    ks.embedded = !cfg->brokers; /* started here, or a running worker's */
     const char *warm[] = {cfg->events_topic, cfg->dlq_topic, NULL};
     if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
         goto out;
@@ -326,7 +327,6 @@ static int run(const struct pw_config *cfg)
          * (16 MiB peaked at 47-66 MiB, 8 no slower: README, Benchmark).
          */
         .prefetch_kbytes = st.pg ? 8192 : 0,
-        .embedded = !cfg->brokers, /* started here, or a running worker's */
     };
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,
@@ -368,6 +368,7 @@ static int redrive(const struct pw_config *cfg)
     struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
     ks.stop = &stop_requested;
     ks.client_id = "postworker-redrive";
+    ks.embedded = !cfg->brokers;
     if (!(ks.brokers = running_brokers(cfg, buf, sizeof buf))) {
         fprintf(stderr, "postworker: redrive needs the broker: set KAFKA_BROKERS or --brokers (or "
                         "start the worker on its embedded broker first)\n");

@@ -14,7 +14,6 @@ enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *
         .start_offset = opts->start_offset,
         .start_time_ms = opts->start_time_ms,
         .prefetch_kbytes = opts->prefetch_kbytes,
-        .embedded = opts->embedded,
         .metrics = opts->metrics,
     };
     struct pw_source src;

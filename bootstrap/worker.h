@@ -26,7 +26,6 @@ struct pw_worker_opts {
     struct pw_loop_stats *stats; /* may be NULL */
     struct pw_metrics *metrics;  /* what it counts, for --http; may be NULL */
     int prefetch_kbytes;     /* the consumer's prefetch (source_kafka.h); 0: its default */
-    bool embedded;           /* the broker is the embedded one (source_kafka.h) */
 };
 
 /*

@@ -55,6 +55,7 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
         .events_topic = "post-events",
         .dlq_topic = "post-commands.dlq",
         .stop = &kw->stop,
+        .embedded = true, /* librdkafka's mock cluster, as under make run */
     };
     if (owner && owner->pg) {
         cr_assert_eq(pw_pg_uow_open(&kw->uow, owner->pg->store), PW_OK);
@@ -92,7 +93,6 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
         .batch_wait_ms = 5,
         .start = PW_START_GROUP,
         .stop = &kw->stop,
-        .embedded = true, /* librdkafka's mock cluster, as make run's */
         .stats = &kw->stats,
     };
 }

@@ -173,6 +173,19 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, rd_kafka_type
     for (const char *const *d = defaults; d && d[0]; d += 2)
         if (kafka_set(conf, d[0], d[1], err))
             goto fail;
+    /*
+     * librdkafka 2.0's mock cluster answers a fetch only after its whole
+     * wait (a command took 200-400 ms to become an event, 20 ms with 10),
+     * and holds a join to a running group for the session timeout less a
+     * second, whoever has rejoined (44 s at the default; 2 s with 3). A
+     * real broker answers a fetch as data comes, and refuses sessions
+     * under 6 s: there, librdkafka's defaults stand.
+     */
+    static const char *const mock[] = {"fetch.wait.max.ms", "10", "session.timeout.ms", "3000",
+                                       "heartbeat.interval.ms", "500", NULL};
+    for (const char *const *d = mock; s->embedded && type == RD_KAFKA_CONSUMER && *d; d += 2)
+        if (kafka_set(conf, d[0], d[1], err))
+            goto fail;
     for (size_t i = 0; i < s->nprops; i++) {
         char key[256];
         const char *eq = strchr(s->props[i], '=');

@@ -6,6 +6,7 @@
 #define PW_ADAPTERS_KAFKA_SETTINGS_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ports/log.h"
@@ -32,6 +33,11 @@ struct pw_kafka_settings {
     const char *events_topic;
     const char *dlq_topic;
     pw_log_fn log; /* may be NULL */
+    /*
+     * The brokers are librdkafka's mock cluster (the embedded default):
+     * consumers wait less for fetches and joins (kafka_conf_new).
+     */
+    bool embedded;
     /* Set (by a signal handler) when the program stops: waits end early. May be NULL. */
     volatile sig_atomic_t *stop;
 };

@@ -297,7 +297,7 @@ static enum pw_err ks_start(struct ksource *k, struct pw_errbuf *err)
     char prefetch[16];
     snprintf(prefetch, sizeof prefetch, "%d",
              k->o.prefetch_kbytes > 0 ? k->o.prefetch_kbytes : KAFKA_CONSUMER_QUEUE_KBYTES);
-    const char *defaults[] = {
+    const char *const defaults[] = {
         "group.id", k->s->group,
         /* What the loop stores (ks_commit) is committed in the background; a replay commits nothing. */
         "enable.auto.commit", ks_replaying(k) ? "false" : "true",
@@ -308,17 +308,8 @@ static enum pw_err ks_start(struct ksource *k, struct pw_errbuf *err)
         "queued.max.messages.kbytes", prefetch,
         /* A join or a leave moves only the partitions that change owner. */
         "partition.assignment.strategy", "cooperative-sticky",
-        /*
-         * librdkafka 2.0's mock cluster holds every join of a running group
-         * for the session timeout less a second, whoever has rejoined: 44 s
-         * at the default (docs/choices.md). A real broker refuses under 6 s.
-         */
-        "session.timeout.ms", "3000",
-        "heartbeat.interval.ms", "500",
         NULL,
     };
-    if (!k->o.embedded) /* the last two pairs are the embedded broker's */
-        defaults[sizeof defaults / sizeof *defaults - 5] = NULL;
     rd_kafka_conf_t *conf = kafka_conf_new(k->s, RD_KAFKA_CONSUMER, defaults, k, err);
     if (!conf)
         return err->code;

@@ -7,7 +7,6 @@
 #ifndef PW_ADAPTERS_KAFKA_SOURCE_KAFKA_H
 #define PW_ADAPTERS_KAFKA_SOURCE_KAFKA_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +26,6 @@ struct pw_kafka_source_opts {
      * for a second when it is full. 0: KAFKA_CONSUMER_QUEUE_KBYTES.
      */
     int prefetch_kbytes;
-    bool embedded; /* the broker is librdkafka's mock cluster (make run): short group timeouts */
     struct pw_metrics *metrics; /* where the lag and the broker's state go; may be NULL */
 };
 
