@@ -263,7 +263,7 @@ static int run(const struct pw_config *cfg)
     pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
     enum pw_err rc = PW_OK;
     if (cfg->http) {
-        if ((rc = pw_http_start(&http, cfg->http, &metrics, &err)))
+        if ((rc = pw_http_start(&http, cfg->http, &metrics, pw_log_line, &err)))
             goto out;
         pw_log("info", "http: /healthz, /readyz, /metrics and /parked at http://%s/ (port %d)",
                cfg->http,

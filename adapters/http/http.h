@@ -17,20 +17,34 @@
 #include <stdio.h>
 
 #include "domain/err.h"
+#include "ports/log.h"
 #include "ports/metrics.h"
 #include "ports/store.h"
 
 #define PW_HTTP_STUCK_MS 30000
+
+/*
+ * Bounds that keep the probes answerable under a flood (http_mhd.c): the
+ * connections in all and from one client address, the longest a request
+ * may take from its connection's start or the answer before it (however
+ * many bytes trickle in), and the most a request's headers may hold.
+ */
+#define PW_HTTP_CONNECTIONS 64
+#define PW_HTTP_PER_CLIENT 16
+#define PW_HTTP_REQUEST_MS 5000
+#define PW_HTTP_REQUEST_BYTES 16384
 
 struct pw_http;
 
 /*
  * Listens at addr ("HOST:PORT", "[V6]:PORT" or ":PORT" for every
  * interface; port 0 picks a free one) and serves m (borrowed; it outlives
- * the listener). PW_E_USAGE, with err, for an address it cannot use.
+ * the listener). Connections it turns away or cuts off are said through
+ * log (may be NULL), at most a line per 10 s. PW_E_USAGE, with err, for an
+ * address it cannot use.
  */
 enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct pw_metrics *m,
-                          struct pw_errbuf *err);
+                          pw_log_fn log, struct pw_errbuf *err);
 
 /*
  * Answers GET /parked from store from now on (borrowed, used by the

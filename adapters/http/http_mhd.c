@@ -3,24 +3,149 @@
  * built in memory (open_memstream) from the metrics' atomics and handed to
  * libmicrohttpd to free: the HTTP thread allocates, the batch loop never
  * waits for it.
+ *
+ * A flood cannot take the probes away: one client holds at most
+ * PW_HTTP_PER_CLIENT of the PW_HTTP_CONNECTIONS connections, a request
+ * larger than PW_HTTP_REQUEST_BYTES is refused, and a reaper thread shuts
+ * every connection whose request (counted from its start, or from the
+ * answer before it) takes longer than PW_HTTP_REQUEST_MS, however many
+ * bytes trickle in: libmicrohttpd's own timeout is on idleness, which a
+ * byte a second defeats.
  */
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "adapters/http/http.h"
 #include "domain/text.h"
+
+/* A connection the reaper watches: its socket, and since when its request runs. */
+struct http_conn {
+    int fd;
+    int64_t since_ms; /* INT64_MAX once shut */
+    bool used;
+};
 
 struct pw_http {
     struct MHD_Daemon *daemon;
     const struct pw_metrics *m;
     struct pw_store *_Atomic store; /* for GET /parked; NULL until the store is open */
     int port;
+    pw_log_fn log;
+    pthread_mutex_t lock; /* conns and the log's repeat count */
+    struct http_conn conns[PW_HTTP_CONNECTIONS];
+    pthread_t reaper;
+    bool reaping;
+    atomic_bool stopping;
+    int64_t said_ms; /* when a line was last logged, and how many were held back since */
+    unsigned held;
 };
+
+/* A line about the listener, at most one per 10 s: the ones in between are counted. */
+static void http_say(struct pw_http *h, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int64_t now = pw_metrics_now_ms();
+    pthread_mutex_lock(&h->lock);
+    bool show = h->said_ms == 0 || now - h->said_ms >= 10000;
+    unsigned held = h->held;
+    if (show) {
+        h->said_ms = now;
+        h->held = 0;
+    } else {
+        h->held++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (!show)
+        return;
+    char line[64] = "";
+    if (held)
+        snprintf(line, sizeof line, " (and %u more such lines held back)", held);
+    pw_logf(h->log, "warn", "http: %s%s", msg, line);
+}
+
+/* libmicrohttpd's own lines: connections turned away, requests too large. */
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[400];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    http_say(cls, "%s", msg);
+}
+
+static void http_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+    struct pw_http *h = cls;
+    pthread_mutex_lock(&h->lock);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (size_t i = 0; info && i < PW_HTTP_CONNECTIONS; i++)
+            if (!h->conns[i].used) {
+                h->conns[i] = (struct http_conn){info->connect_fd, pw_metrics_now_ms(), true};
+                *socket_context = &h->conns[i];
+                break;
+            }
+    } else if (*socket_context) { /* closed: before libmicrohttpd closes the socket */
+        ((struct http_conn *)*socket_context)->used = false;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* An answer went out: the connection's next request has a deadline of its own. */
+static void http_notify_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                                  enum MHD_RequestTerminationCode toe)
+{
+    (void)con_cls;
+    (void)toe;
+    struct pw_http *h = cls;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    pthread_mutex_lock(&h->lock);
+    struct http_conn *conn = info ? info->socket_context : NULL;
+    if (conn && conn->used && conn->since_ms != INT64_MAX)
+        conn->since_ms = pw_metrics_now_ms();
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Shuts every connection whose request ran past its deadline; libmicrohttpd then closes it. */
+static void *http_reap(void *arg)
+{
+    struct pw_http *h = arg;
+    while (!atomic_load(&h->stopping)) {
+        nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+        int64_t now = pw_metrics_now_ms();
+        int shut = 0;
+        pthread_mutex_lock(&h->lock);
+        for (size_t i = 0; i < PW_HTTP_CONNECTIONS; i++) {
+            struct http_conn *conn = &h->conns[i];
+            if (conn->used && conn->since_ms != INT64_MAX &&
+                now - conn->since_ms > PW_HTTP_REQUEST_MS) {
+                shutdown(conn->fd, SHUT_RDWR);
+                conn->since_ms = INT64_MAX;
+                shut++;
+            }
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (shut)
+            http_say(h, "closed %d connections whose request took over %d s (slow or stalled "
+                     "clients)", shut, PW_HTTP_REQUEST_MS / 1000);
+    }
+    return NULL;
+}
 
 /* Queues body (len bytes; freed by libmicrohttpd when ours, else static) with status. */
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
@@ -199,7 +324,7 @@ static bool split_addr(char *s, char **host, char **port)
 }
 
 enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct pw_metrics *m,
-                          struct pw_errbuf *err)
+                          pw_log_fn log, struct pw_errbuf *err)
 {
     *out = NULL;
     char buf[300], *host, *port;
@@ -217,12 +342,29 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
         return pw_err_set(err, PW_E_NOMEM, "out of memory for the HTTP listener");
     }
     h->m = m;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, route, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 10u, MHD_OPTION_END);
+    h->log = log;
+    pthread_mutex_init(&h->lock, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, route, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)PW_HTTP_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PW_HTTP_PER_CLIENT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(PW_HTTP_REQUEST_MS / 1000),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PW_HTTP_REQUEST_BYTES,
+        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+        MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, h,
+        MHD_OPTION_NOTIFY_COMPLETED, http_notify_completed, h, MHD_OPTION_END);
     freeaddrinfo(ai);
+    h->reaping = h->daemon && pthread_create(&h->reaper, NULL, http_reap, h) == 0;
+    if (h->daemon && !h->reaping) {
+        MHD_stop_daemon(h->daemon);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        return pw_err_set(err, PW_E_NOMEM, "cannot start the HTTP listener's reaper thread");
+    }
     if (!h->daemon) {
+        pthread_mutex_destroy(&h->lock);
         free(h);
         return pw_err_set(err, PW_E_USAGE,
                           "cannot listen at --http '%.60s': is the port in use, or the host not "
@@ -250,6 +392,10 @@ void pw_http_stop(struct pw_http *h)
 {
     if (!h)
         return;
+    atomic_store(&h->stopping, true);
+    if (h->reaping)
+        pthread_join(h->reaper, NULL);
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -1,0 +1,143 @@
+/*
+ * The HTTP listener under a flood: slow clients that trickle a request a
+ * byte at a time, and one that sends too much, never make the probes
+ * unreachable, and the listener says when it turns connections away.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/http/http.h"
+
+static atomic_int refused_lines;
+
+static void capture(const char *level, const char *msg)
+{
+    (void)level;
+    if (strstr(msg, "http:"))
+        atomic_fetch_add(&refused_lines, 1);
+    if (getenv("PW_TEST_LOG"))
+        fprintf(stderr, "%s: %s\n", level, msg);
+}
+
+/* A TCP connection to 127.0.0.1:port from the loopback address from (e.g. "127.0.0.2"). */
+static int dial(const char *from, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &src.sin_addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&src, sizeof src), 0, "bind %s: %s", from,
+                 strerror(errno));
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The status of GET path from a fresh connection from from, or 0 if none came within 3 s. */
+static int probe(const char *from, int port, const char *path)
+{
+    int fd = dial(from, port);
+    if (fd < 0)
+        return 0;
+    char req[256], buf[512];
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       path);
+    int status = 0;
+    if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n = poll(&p, 1, 3000) == 1 ? recv(fd, buf, sizeof buf - 1, 0) : -1;
+        if (n > 12) {
+            buf[n] = '\0';
+            sscanf(buf, "HTTP/1.1 %d", &status);
+        }
+    }
+    close(fd);
+    return status;
+}
+
+static void nap_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* Whether the server closed fd (a read sees the end, or a reset). */
+static bool closed_by_server(int fd)
+{
+    char c;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) != 1)
+        return false;
+    return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+Test(http, sixty_four_slow_clients_never_make_the_probes_unreachable, .timeout = 60)
+{
+    struct pw_metrics m;
+    pw_metrics_init(&m, "test", "post-commands");
+    atomic_store(&m.heartbeat_ms, pw_metrics_now_ms());
+    struct pw_http *h;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_http_start(&h, "127.0.0.1:0", &m, capture, &err), PW_OK, "%s", err.msg);
+    int port = pw_http_port(h);
+    cr_assert_eq(probe("127.0.0.1", port, "/healthz"), 200);
+
+    /* 64 slowloris connections from one client, each a started request kept alive a byte a time. */
+    enum { SLOW = 64 };
+    int slow[SLOW];
+    for (int i = 0; i < SLOW; i++) {
+        slow[i] = dial("127.0.0.1", port);
+        if (slow[i] >= 0)
+            send(slow[i], "GET /metrics HTTP/1.1\r\nX-Slow: ", 31, MSG_NOSIGNAL);
+    }
+    nap_ms(300);
+    cr_assert_eq(probe("127.0.0.2", port, "/healthz"), 200,
+                 "another client's probe is answered while one client holds its connections");
+    cr_assert_eq(probe("127.0.0.3", port, "/readyz"), 503, "and its readiness too (not joined)");
+
+    /* A byte a second keeps no request alive past its deadline. */
+    int open_left = SLOW;
+    for (int t = 0; t < 24 && open_left; t++) {
+        open_left = 0;
+        for (int i = 0; i < SLOW; i++) {
+            if (slow[i] < 0)
+                continue;
+            if (closed_by_server(slow[i]) || send(slow[i], "a", 1, MSG_NOSIGNAL) != 1) {
+                close(slow[i]);
+                slow[i] = -1;
+                continue;
+            }
+            open_left++;
+        }
+        nap_ms(500);
+    }
+    cr_assert_eq(open_left, 0, "%d slow requests still open after 12 s", open_left);
+    cr_assert_eq(probe("127.0.0.1", port, "/healthz"), 200, "the same client is answered again");
+    cr_assert_gt(atomic_load(&refused_lines), 0, "turning connections away is logged");
+
+    /* A request too large is refused, and the listener goes on. */
+    int big = dial("127.0.0.4", port);
+    cr_assert_geq(big, 0);
+    char *huge = malloc(1 << 20);
+    memset(huge, 'a', 1 << 20);
+    send(big, "GET /healthz HTTP/1.1\r\nX-Big: ", 30, MSG_NOSIGNAL);
+    send(big, huge, 1 << 20, MSG_NOSIGNAL | MSG_DONTWAIT);
+    free(huge);
+    close(big);
+    cr_assert_eq(probe("127.0.0.4", port, "/healthz"), 200);
+    pw_http_stop(h);
+}
