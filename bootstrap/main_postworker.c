@@ -141,7 +141,8 @@ static enum pw_err migrate(struct pw_pg_store *pg, struct pw_errbuf *err)
     for (unsigned attempt = 0; (rc = pw_pg_migrate(pg, &applied, err)) == PW_E_TRANSIENT; attempt++) {
         if (attempt == 0)
             pw_log("warn", "waiting for the database, retrying with backoff: %s", err->msg);
-        atomic_store(&metrics.heartbeat_ms, pw_metrics_now_ms()); /* waiting is not stuck */
+        atomic_store(&metrics.heartbeat_ms, pw_metrics_mono_ms()); /* waiting is not stuck */
+        atomic_store(&metrics.dependency_up[PW_M_STORE], 0);
         if (!pw_backoff_sleep(attempt, &stop_requested))
             return rc;
     }

@@ -81,6 +81,7 @@ static enum pw_err app_publish(void *self, enum pw_publish_mode mode,
     else
         rc = pw_relay_drain(&app->relay, &res->confirmed, err);
     res->events = (size_t)(app->relay.events_acked - before);
+    res->bus_failed = rc && app->relay.bus_failed;
     return rc;
 }
 

@@ -103,6 +103,8 @@ static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
                                         &res, err);
     l->stats.published += res.confirmed;
     pw_metric_add(&l->m->events_published, res.events);
+    if (rc && res.bus_failed)
+        loop_up(l, PW_M_KAFKA, false); /* Kafka's own signal; a store that fails says nothing of it */
     if (rc)
         return rc;
     loop_recovered(l);
@@ -296,6 +298,7 @@ static enum pw_err loop_run(struct pw_loop *l, struct pw_errbuf *err)
     }
     pw_histogram_observe(&l->m->batch_duration,
                          (double)(pw_clock_now_ms(l->clock) - l->started_ms) / 1e3);
+    atomic_store_explicit(&l->m->progress_ms, pw_metrics_mono_ms(), memory_order_relaxed);
     loop_recovered(l);
     l->stats.consumed += l->batch.n;
     l->stats.batches++;

@@ -83,7 +83,7 @@ static inline void loop_up(struct pw_loop *l, enum pw_metric_dependency d, bool 
 
 static inline void loop_beat(struct pw_loop *l)
 {
-    atomic_store_explicit(&l->m->heartbeat_ms, pw_metrics_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&l->m->heartbeat_ms, pw_metrics_mono_ms(), memory_order_relaxed);
 }
 
 /* loop_wait.c: waiting out a dependency, and the probe. */

@@ -17,10 +17,8 @@ bool loop_wait(struct pw_loop *l, const char *what, enum pw_metric_retry kind,
     int64_t now = pw_clock_now_ms(l->clock);
     loop_beat(l); /* waiting out a dependency is not being stuck */
     pw_metric_add(&l->m->retries[kind], 1);
-    /* Which one is down: the probe asks the store; if it answers, publishing waits for Kafka. */
+    /* Which one is down: the probe asks the store (Kafka's state comes from Kafka's own errors). */
     loop_probe(l);
-    if (kind == PW_M_RETRY_PUBLISH && atomic_load(&l->m->dependency_up[PW_M_STORE]))
-        loop_up(l, PW_M_KAFKA, false);
     int repeat = l->cfg.wait_repeat_ms > 0 ? l->cfg.wait_repeat_ms : 60000;
     if (!l->waiting) {
         pw_logf(l->cfg.log, "warn", "%s failed, retrying with backoff until it works: %s", what,

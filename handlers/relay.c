@@ -41,6 +41,7 @@ static enum pw_err relay_publish_round(struct pw_relay *relay, size_t *n, size_t
         *bytes += pw_out_bytes(&relay->outs[i]);
         events += relay->outs[i].kind == PW_OUT_EVENT;
         rc = pw_bus_publish(relay->bus, &relay->outs[i], err);
+        relay->bus_failed = rc != PW_OK;
     }
     relay->pending_events = rc ? 0 : events;
     for (size_t i = 0; i < *n; i++)
@@ -59,6 +60,7 @@ enum pw_err pw_relay_confirm(struct pw_relay *relay, size_t *confirmed, struct p
         return PW_OK;
     relay->pending = 0;
     enum pw_err rc = pw_bus_flush(relay->bus, relay->flush_timeout_ms, err);
+    relay->bus_failed = rc != PW_OK;
     if (!rc)
         rc = pw_outbox_remove(relay->outbox, relay->seqs, n, err);
     if (!rc) {
@@ -75,6 +77,7 @@ enum pw_err pw_relay_send(struct pw_relay *relay, size_t *confirmed, bool *more,
 {
     size_t n = 0, bytes = 0;
     *more = false;
+    relay->bus_failed = false;
     if (relay->unconfirmed) /* the last round failed: nothing before it is known acknowledged */
         return pw_relay_drain(relay, confirmed, err);
     enum pw_err rc = pw_relay_confirm(relay, confirmed, err);
@@ -97,6 +100,7 @@ enum pw_err pw_relay_drain(struct pw_relay *relay, size_t *published, struct pw_
     size_t total = 0, n = 0, confirmed = 0;
     uint64_t end = 0;
     bool bounded = false;
+    relay->bus_failed = false;
     enum pw_err rc = pw_relay_confirm(relay, &confirmed, err);
     total += confirmed;
     for (;;) {

@@ -26,6 +26,7 @@ struct pw_relay {
     bool unconfirmed;         /* a round failed: rows before it may be unacknowledged */
     size_t pending_events;    /* how many of the pending round are events */
     uint64_t events_acked;    /* events acknowledged and removed, in all */
+    bool bus_failed;          /* the last call failed at the bus (the broker), not the outbox */
 };
 
 /* Sets up relay on the two ports; batch 0 picks a default. PW_E_NOMEM on failure. */

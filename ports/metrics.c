@@ -10,13 +10,23 @@ int64_t pw_metrics_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t pw_metrics_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void pw_metrics_init(struct pw_metrics *m, const char *version, const char *lag_topic)
 {
     memset(m, 0, sizeof *m);
     m->version = version;
     m->lag_topic = lag_topic;
     m->start_time_ms = pw_metrics_now_ms();
-    atomic_store(&m->heartbeat_ms, m->start_time_ms);
+    atomic_store(&m->heartbeat_ms, pw_metrics_mono_ms());
+    atomic_store(&m->progress_ms, pw_metrics_mono_ms());
+    for (int d = 0; d < PW_M__DEPENDENCIES; d++)
+        atomic_store(&m->dependency_up[d], -1);
     for (int i = 0; i < PW_METRICS_MAX_PARTITIONS; i++)
         atomic_store_explicit(&m->lag[i], -1, memory_order_relaxed);
     atomic_store(&m->outbox_pending, -1);

@@ -58,8 +58,9 @@ struct pw_metrics {
     _Atomic uint64_t retries[PW_M__RETRIES];
     _Atomic uint64_t assigns, revokes;
     struct pw_histogram batch_duration, command_latency;
-    _Atomic int dependency_up[PW_M__DEPENDENCIES];
-    _Atomic int64_t heartbeat_ms; /* when the loop last turned, or waited with backoff */
+    _Atomic int dependency_up[PW_M__DEPENDENCIES]; /* 1 up, 0 down, -1 not known yet */
+    _Atomic int64_t heartbeat_ms; /* when the loop last turned, or waited with backoff (mono) */
+    _Atomic int64_t progress_ms;  /* when a batch last ran to its end (mono) */
     _Atomic bool joined;          /* it had partitions assigned (or a replay's) */
     _Atomic int64_t lag[PW_METRICS_MAX_PARTITIONS]; /* -1: not this worker's partition */
     _Atomic int64_t outbox_pending;    /* -1: not known yet */
@@ -69,7 +70,7 @@ struct pw_metrics {
     _Atomic int64_t parked_oldest_ms;  /* how long the longest-parked post has been parked */
 };
 
-/* Zeroes m, with no partition's lag known, both dependencies down and now as the start. */
+/* Zeroes m, with no partition's lag known, both dependencies not known and now as the start. */
 void pw_metrics_init(struct pw_metrics *m, const char *version, const char *lag_topic);
 
 void pw_histogram_observe(struct pw_histogram *h, double seconds);
@@ -79,7 +80,9 @@ static inline void pw_metric_add(_Atomic uint64_t *counter, uint64_t n)
     atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
-/* The wall clock in milliseconds, as the metrics keep time. */
+/* The wall clock in milliseconds, for ages of what the store stamped. */
 int64_t pw_metrics_now_ms(void);
+/* A monotonic clock in milliseconds, for the loop's heartbeat and progress: a wall-clock step moves neither. */
+int64_t pw_metrics_mono_ms(void);
 
 #endif

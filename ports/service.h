@@ -93,6 +93,7 @@ struct pw_publish_result {
     size_t confirmed; /* rows acknowledged and removed by this call */
     size_t events;    /* how many of them were events (the rest: dead letters) */
     bool more;        /* START: the round was full; the outbox may hold more */
+    bool bus_failed;  /* on failure: the bus (the broker) failed, not the store */
 };
 
 /*

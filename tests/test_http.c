@@ -89,7 +89,7 @@ Test(http, sixty_four_slow_clients_never_make_the_probes_unreachable, .timeout =
 {
     struct pw_metrics m;
     pw_metrics_init(&m, "test", "post-commands");
-    atomic_store(&m.heartbeat_ms, pw_metrics_now_ms());
+    atomic_store(&m.heartbeat_ms, pw_metrics_mono_ms());
     struct pw_http *h;
     struct pw_errbuf err;
     cr_assert_eq(pw_http_start(&h, "127.0.0.1:0", &m, capture, &err), PW_OK, "%s", err.msg);
@@ -139,5 +139,70 @@ Test(http, sixty_four_slow_clients_never_make_the_probes_unreachable, .timeout =
     free(huge);
     close(big);
     cr_assert_eq(probe("127.0.0.4", port, "/healthz"), 200);
+    pw_http_stop(h);
+}
+
+/* The status and body of GET path on a fresh connection, into body. */
+static int get(int port, const char *path, char *body, size_t size)
+{
+    int fd = dial("127.0.0.1", port);
+    cr_assert_geq(fd, 0);
+    char req[256];
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       path);
+    cr_assert_eq(send(fd, req, (size_t)len, MSG_NOSIGNAL), len);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < size && (n = recv(fd, body + got, size - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    body[got] = '\0';
+    close(fd);
+    int status = 0;
+    sscanf(body, "HTTP/1.1 %d", &status);
+    return status;
+}
+
+Test(http, readiness_says_why_and_never_calls_a_dependency_down_before_it_knows)
+{
+    struct pw_metrics m;
+    pw_metrics_init(&m, "test", "post-commands");
+    struct pw_http *h;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_http_start(&h, "127.0.0.1:0", &m, NULL, &err), PW_OK, "%s", err.msg);
+    int port = pw_http_port(h);
+    static char body[65536];
+
+    cr_assert_eq(get(port, "/readyz", body, sizeof body), 503);
+    cr_assert(strstr(body, "\"kafka\":\"unknown\",\"store\":\"unknown\""), "%s", body);
+    cr_assert(strstr(body, "\"reason\":\"not joined its consumer group yet\""), "%s", body);
+    get(port, "/metrics", body, sizeof body);
+    cr_assert(!strstr(body, "postworker_dependency_up{"), "no dependency is called down (or up) "
+              "before it is known:\n%s", body);
+
+    atomic_store(&m.joined, true);
+    atomic_store(&m.dependency_up[PW_M_STORE], 0); /* a database down at start */
+    cr_assert_eq(get(port, "/readyz", body, sizeof body), 503);
+    cr_assert(strstr(body, "\"kafka\":\"unknown\",\"store\":\"down\""), "%s", body);
+    cr_assert(strstr(body, "\"reason\":\"the store is down\""), "%s", body);
+    get(port, "/metrics", body, sizeof body);
+    cr_assert(strstr(body, "postworker_dependency_up{dependency=\"store\"} 0\n"), "%s", body);
+    cr_assert(!strstr(body, "postworker_dependency_up{dependency=\"kafka\"}"), "%s", body);
+
+    atomic_store(&m.dependency_up[PW_M_STORE], 1);
+    atomic_store(&m.dependency_up[PW_M_KAFKA], 1);
+    cr_assert_eq(get(port, "/readyz", body, sizeof body), 200, "%s", body);
+
+    /* Partitions with lag, and no batch for 31 s: stalled, whatever the dependencies say. */
+    atomic_store(&m.lag[3], 5);
+    atomic_store(&m.progress_ms, pw_metrics_mono_ms() - 31000);
+    cr_assert_eq(get(port, "/readyz", body, sizeof body), 503);
+    cr_assert(strstr(body, "\"reason\":\"1 partitions have lag and no batch ran for 31 s\""),
+              "%s", body);
+    atomic_store(&m.progress_ms, pw_metrics_mono_ms());
+    cr_assert_eq(get(port, "/readyz", body, sizeof body), 200, "a batch ran: %s", body);
+    atomic_store(&m.lag[3], 0);
+    atomic_store(&m.progress_ms, pw_metrics_mono_ms() - 3600000);
+    cr_assert_eq(get(port, "/readyz", body, sizeof body), 200, "idle without lag is ready: %s",
+                 body);
     pw_http_stop(h);
 }

@@ -132,10 +132,12 @@ void pw_metrics_write(const struct pw_metrics *m, FILE *out)
         fprintf(out, "postworker_parked_oldest_age_seconds %.3f\n",
                 (double)atomic_load(&m->parked_oldest_ms) / 1000);
 
-    family(out, "postworker_dependency_up", "gauge", "1 when the dependency answers, else 0.");
+    family(out, "postworker_dependency_up", "gauge",
+           "1 when the dependency answers, 0 when it does not; absent until known.");
     for (int d = 0; d < PW_M__DEPENDENCIES; d++)
-        fprintf(out, "postworker_dependency_up{dependency=\"%s\"} %d\n", deps[d],
-                atomic_load(&m->dependency_up[d]) ? 1 : 0);
+        if (atomic_load(&m->dependency_up[d]) >= 0)
+            fprintf(out, "postworker_dependency_up{dependency=\"%s\"} %d\n", deps[d],
+                    atomic_load(&m->dependency_up[d]));
 
     family(out, "postworker_retries_total", "counter",
            "Retries with backoff after a transient failure, by what was retried.");

@@ -7,7 +7,9 @@
  *   GET /healthz  200 while the loop turned (or waited out a dependency)
  *                 within the last PW_HTTP_STUCK_MS; 503 when it is stuck
  *   GET /readyz   200 once it joined its group and Kafka and the store
- *                 answer; 503 otherwise; a JSON body says why
+ *                 answer, and it is not stalled (partitions with lag and no
+ *                 batch run for PW_HTTP_STALLED_MS); 503 otherwise, with the
+ *                 reason in the JSON body
  *   GET /metrics  the Prometheus text exposition format, version 0.0.4
  *   GET /parked   the parked posts, from the store (once one is given)
  */
@@ -22,6 +24,8 @@
 #include "ports/store.h"
 
 #define PW_HTTP_STUCK_MS 30000
+/* Not ready: partitions with lag and no batch run for this long. */
+#define PW_HTTP_STALLED_MS 30000
 
 /*
  * Bounds that keep the probes answerable under a flood (http_mhd.c): the

@@ -165,14 +165,41 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     return rc;
 }
 
-static bool up(const struct pw_metrics *m, enum pw_metric_dependency d)
+static const char *dep_state(const struct pw_metrics *m, enum pw_metric_dependency d)
 {
-    return atomic_load(&m->dependency_up[d]) != 0;
+    int v = atomic_load(&m->dependency_up[d]);
+    return v > 0 ? "up" : v == 0 ? "down" : "unknown";
+}
+
+/*
+ * Why the worker is not ready, into why (empty when it is): not joined
+ * yet, a dependency down or not known, or partitions with lag and no batch
+ * run for PW_HTTP_STALLED_MS.
+ */
+static void not_ready_because(const struct pw_metrics *m, char *why, size_t size)
+{
+    int64_t lagging = 0, since = pw_metrics_mono_ms() - atomic_load(&m->progress_ms);
+    for (int p = 0; p < PW_METRICS_MAX_PARTITIONS; p++)
+        lagging += atomic_load_explicit(&m->lag[p], memory_order_relaxed) > 0;
+    why[0] = '\0';
+    if (atomic_load(&m->dependency_up[PW_M_STORE]) == 0)
+        snprintf(why, size, "the store is down");
+    else if (atomic_load(&m->dependency_up[PW_M_KAFKA]) == 0)
+        snprintf(why, size, "Kafka is down");
+    else if (!atomic_load(&m->joined))
+        snprintf(why, size, "not joined its consumer group yet");
+    else if (atomic_load(&m->dependency_up[PW_M_STORE]) != 1)
+        snprintf(why, size, "the store is not known to answer yet");
+    else if (atomic_load(&m->dependency_up[PW_M_KAFKA]) != 1)
+        snprintf(why, size, "Kafka is not known to answer yet");
+    else if (lagging && since > PW_HTTP_STALLED_MS)
+        snprintf(why, size, "%lld partitions have lag and no batch ran for %lld s",
+                 (long long)lagging, (long long)since / 1000);
 }
 
 static enum MHD_Result health(struct MHD_Connection *c, const struct pw_metrics *m, bool ready)
 {
-    int64_t ago = pw_metrics_now_ms() - atomic_load(&m->heartbeat_ms);
+    int64_t ago = pw_metrics_mono_ms() - atomic_load(&m->heartbeat_ms);
     char *body = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&body, &len);
@@ -180,11 +207,15 @@ static enum MHD_Result health(struct MHD_Connection *c, const struct pw_metrics 
         return MHD_NO;
     bool ok;
     if (ready) {
-        bool joined = atomic_load(&m->joined);
-        ok = joined && up(m, PW_M_KAFKA) && up(m, PW_M_STORE);
-        fprintf(out, "{\"ready\":%s,\"joined\":%s,\"kafka\":\"%s\",\"store\":\"%s\"}\n",
-                ok ? "true" : "false", joined ? "true" : "false",
-                up(m, PW_M_KAFKA) ? "up" : "down", up(m, PW_M_STORE) ? "up" : "down");
+        char why[160];
+        not_ready_because(m, why, sizeof why);
+        ok = !why[0];
+        fprintf(out, "{\"ready\":%s,\"joined\":%s,\"kafka\":\"%s\",\"store\":\"%s\"",
+                ok ? "true" : "false", atomic_load(&m->joined) ? "true" : "false",
+                dep_state(m, PW_M_KAFKA), dep_state(m, PW_M_STORE));
+        if (!ok)
+            fprintf(out, ",\"reason\":\"%s\"", why);
+        fputs("}\n", out);
     } else {
         ok = ago < PW_HTTP_STUCK_MS;
         fprintf(out, "{\"live\":%s,\"loop_turned_seconds_ago\":%.1f}\n", ok ? "true" : "false",

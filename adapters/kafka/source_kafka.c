@@ -259,7 +259,7 @@ static void ks_probe(void *self)
     struct ksource *k = self;
     if (!ks_replaying(k))
         kafka_observe_lag(k->m, k->rk);
-    if (!atomic_load(&k->m->dependency_up[PW_M_KAFKA])) {
+    if (atomic_load(&k->m->dependency_up[PW_M_KAFKA]) != 1) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(k->rk, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR)
             ks_up(k, true);

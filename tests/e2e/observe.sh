@@ -109,6 +109,10 @@ sql "ALTER TABLE posts DROP CONSTRAINT obs_no_evil"
 
 # The database goes away: not ready, still live; it comes back: ready again.
 if [ -n "${PW_PG_CTL:-}" ]; then
+    # Kafka is judged by Kafka's own signals: a database outage says nothing of it.
+    (while :; do curl -s "$url/metrics" | grep '^postworker_dependency_up{dependency="kafka"}'; \
+        sleep 0.1; done) >kafka_up.txt 2>/dev/null &
+    sampler=$!
     sh -c "$PW_PG_CTL stop" >/dev/null 2>&1
     not_ready() { test "$(status /readyz)" = 503 && curl -s "$url/readyz" | grep -q '"store":"down"'; }
     check "not ready while the database is down" until_ok 30 not_ready
@@ -116,6 +120,8 @@ if [ -n "${PW_PG_CTL:-}" ]; then
     check "still live while it waits" test "$(status /healthz)" = 200
     sh -c "$PW_PG_CTL start" >/dev/null 2>&1
     check "ready again once the database is back" until_ok 60 ready
+    kill $sampler
+    check "Kafka read up all through the database outage" sh -c "grep -q ' 1\$' kafka_up.txt && ! grep -q ' 0\$' kafka_up.txt"
 else
     echo "observe: DATABASE_URL given, not a throwaway server: the outage part is skipped"
 fi
@@ -123,6 +129,19 @@ fi
 kill -TERM $pid
 wait $pid
 check "SIGTERM exits 0" test $? = 0
+
+# A database down at start: the store is down, and Kafka not known yet (never "down").
+mkdir nodb && (cd nodb && exec env DATABASE_URL="postgresql:///x?host=$tmp/no-server" "$PW" \
+    --http 127.0.0.1:0 >nodb.log 2>&1) &
+nodb=$!
+nodb_port() { grep -q 'http: /healthz' nodb/nodb.log; }
+until_ok 30 nodb_port
+nport=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' nodb/nodb.log | head -1)
+curl -s "http://127.0.0.1:$nport/readyz" >nodb.json
+check "database down at start: Kafka unknown, store down" grep -q '"kafka":"unknown","store":"down"' nodb.json
+check "and the reason says so" grep -q '"reason":"the store is down"' nodb.json
+kill -INT $nodb
+wait $nodb
 
 # A worker stuck on a command (the test build hangs on it): liveness goes to 503.
 env -u DATABASE_URL PW_TEST_HANG_ID=hang-here "$root/build/postworker-faults" --http 127.0.0.1:0 \
