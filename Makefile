@@ -205,6 +205,12 @@ bench-real: deps
 	@if [ -n "$(BENCH_ARGS)" ]; then tools/with-kafka tools/with-postgres --durable build/bench $(BENCH_ARGS); \
 	else tools/with-kafka tools/with-postgres --durable tools/bench-all; fi
 
+# How long events stop around a join, a SIGTERM and a kill -9, eager against
+# cooperative, on Apache Kafka (about 4.5 minutes; docs/benchmark.md).
+bench-rebalance: deps
+	@$(MAKE) --no-print-directory all
+	bench/rebalance-gaps eager cooperative
+
 # The codec under libFuzzer (clang), for FUZZ_SECONDS (60), from the corpus
 # kept in tests/fuzz/corpus; new inputs it finds go to build/fuzz-new. An input
 # that found a bug goes into the corpus with its fix, so make test replays it.
