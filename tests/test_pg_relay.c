@@ -70,3 +70,45 @@ Test(pg_relay, a_wall_clock_stepped_back_does_not_keep_the_relay_from_moving, .t
     pw_uow_close(&uow);
     pg_schema_close(&s);
 }
+
+/*
+ * A relay that stops (SIGSTOP, a frozen VM) keeps its session: the role
+ * must still move, within seconds, and the old relay, when it wakes, must
+ * find it gone rather than publish again what its successor did.
+ */
+Test(pg_relay, a_paused_relay_gives_way_within_its_lease_and_finds_it_gone_when_it_wakes,
+     .timeout = 30)
+{
+    struct pg_schema s;
+    pg_schema_open(&s);
+    struct pw_uow uow;
+    struct pw_outbox first, second;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_pg_uow_open(&uow, s.store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&first, s.store), PW_OK);
+    cr_assert_eq(pw_pg_outbox_open(&second, s.store), PW_OK);
+    struct pw_event ev = store_event_make("p-1", "c1");
+    cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_outbox_put(&uow, "post-events", &ev, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_commit(&uow, &err), PW_OK, "%s", err.msg);
+    pw_event_release(&ev);
+    cr_assert_eq(peek(&first), 1, "the first reader is the relay");
+    cr_assert_eq(peek(&second), 0, "the second waits");
+    /* The first stops: no call, its connection open. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t n = 0;
+    for (int i = 0; i < 150 && !n; i++) {
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        n = peek(&second);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert_eq(n, 1, "the second reader took over while the first is stopped");
+    cr_assert_lt(t1.tv_sec - t0.tv_sec, 10, "within the lease and a retry");
+    cr_assert_eq(peek(&first), 0, "the first, woken, is not the relay any more");
+    cr_assert_eq(peek(&second), 1, "the second still is");
+    pw_outbox_close(&first);
+    pw_outbox_close(&second);
+    pw_uow_close(&uow);
+    pg_schema_close(&s);
+}

@@ -2,9 +2,18 @@
  * The PostgreSQL outbox reader, on a connection of its own.
  *
  * One relay at a time across all workers: the reader publishes only while
- * it holds a session advisory lock, so the events of one post leave in seq
- * order even with several workers, and a crashed worker's lock (and with it
- * the relay) passes to another when its session ends.
+ * it holds the relay lease (the relay_lease row, on the database's clock),
+ * so the events of one post leave in seq order even with several workers.
+ * The holder renews it as it reads; a holder that stops renewing (dead, or
+ * stopped: SIGSTOP, a frozen VM, whose session stays open) loses it after
+ * PG_LEASE_MS, and the next reader to ask takes it over. A holder counts
+ * its lease from before it asked, on its own monotonic clock, so it always
+ * believes it holds the lease for less time than the database gives it; it
+ * returns rows only with PG_LEASE_SPARE_MS of that left, time to hand them
+ * to the bus. A holder that wakes from a pause finds its lease gone at its
+ * next read. (A pause of more than the spare between handing a round to
+ * librdkafka and librdkafka sending it, a window of microseconds, can
+ * still publish that round late: at least once, as ever.)
  *
  * It never skips a row: each peek takes the lowest seqs still present, and
  * rows go only when the bus acknowledged them, so a transaction that
@@ -20,17 +29,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
-/* The relay lock: an arbitrary constant and the schema, as for the migrations. */
-#define PG_RELAY_LOCK "730531, hashtext(current_schema())"
-/* A reader without the lock asks again this often, in case its holder died. */
+/* The relay's lease, renewed once less than half of it is left. */
+#define PG_LEASE_MS 5000
+#define PG_LEASE_SPARE_MS 1000
+/* A reader without the lease asks again this often, in case its holder died or stopped. */
 #define PG_LEADER_RETRY_MS 1000
+
+/* Takes the lease if it is free or expired, or renews it if it is ours: a row if ours now. */
+static const char pg_lease_sql[] =
+    "INSERT INTO relay_lease AS l (id, holder, expires_at)"
+    " VALUES (1, $1, clock_timestamp() + $2::int * interval '1 millisecond')"
+    " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+    " WHERE l.holder = excluded.holder OR l.expires_at < clock_timestamp()"
+    " RETURNING 1";
 
 struct pg_outbox {
     struct pg_conn conn;
     bool listening;
     bool leader;
+    char token[40];      /* this reader's name in relay_lease */
+    int64_t lease_end_ms; /* the lease as this reader counts it (monotonic) */
     int64_t last_try_ms; /* on the monotonic clock: a step of the wall clock changes nothing */
     bool tried;
 };
@@ -54,7 +76,27 @@ static enum pw_err pg_outbox_connect(struct pg_outbox *o, struct pw_errbuf *err)
     return pg_connect(&o->conn, err);
 }
 
-/* Connects, listens and takes the relay lock as needed; false if not the relay. */
+/* Asks for the lease (takes or renews it); o->leader says whether it is ours. */
+static enum pw_err pg_outbox_lease(struct pg_outbox *o, int64_t now, struct pw_errbuf *err)
+{
+    char ms[16];
+    snprintf(ms, sizeof ms, "%d", PG_LEASE_MS);
+    const char *vals[] = {o->token, ms};
+    PGresult *res = NULL;
+    bool was = o->leader;
+    o->last_try_ms = now;
+    o->tried = true;
+    enum pw_err rc = pg_query(&o->conn, "take the relay lease", pg_lease_sql, 2, vals, &res, err);
+    o->leader = !rc && PQntuples(res) == 1;
+    PQclear(res);
+    if (o->leader)
+        o->lease_end_ms = now + PG_LEASE_MS; /* counted from before the ask: never longer */
+    if (o->leader && !was)
+        atomic_store(&o->conn.store->dirty, 1); /* a new relay looks for leftovers */
+    return rc;
+}
+
+/* Connects, listens and takes or renews the relay lease as needed; false if not the relay. */
 static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_errbuf *err)
 {
     enum pw_err rc = pg_outbox_connect(o, err);
@@ -78,21 +120,12 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
         PQfreemem(n);
     }
     int64_t now = pg_monotonic_ms();
-    if (!o->leader && (!o->tried || now - o->last_try_ms >= PG_LEADER_RETRY_MS)) {
-        PGresult *res = NULL;
-        o->last_try_ms = now;
-        o->tried = true;
-        rc = pg_query(&o->conn, "take the relay lock",
-                      "SELECT pg_try_advisory_lock(" PG_RELAY_LOCK ")", 0, NULL, &res, err);
-        if (rc)
-            return rc;
-        o->leader = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        PQclear(res);
-        if (o->leader)
-            atomic_store(&o->conn.store->dirty, 1); /* a new relay looks for leftovers */
-    }
+    if (o->leader && o->lease_end_ms - now < PG_LEASE_MS / 2)
+        rc = pg_outbox_lease(o, now, err); /* renew: half of it is gone (or all, after a pause) */
+    else if (!o->leader && (!o->tried || now - o->last_try_ms >= PG_LEADER_RETRY_MS))
+        rc = pg_outbox_lease(o, now, err);
     *leader = o->leader;
-    return PW_OK;
+    return rc;
 }
 
 static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
@@ -115,6 +148,13 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
         return rc;
     }
     int rows = PQntuples(res);
+    if (o->lease_end_ms - pg_monotonic_ms() < PG_LEASE_SPARE_MS) {
+        /* Paused while it read: the lease may be another's by now. Ask again first. */
+        PQclear(res);
+        atomic_store(&o->conn.store->dirty, 1);
+        o->lease_end_ms = 0;
+        return PW_OK;
+    }
     for (int r = 0; r < rows && !rc; r++) {
         rc = pg_outbox_fill(&outs[r], res, r, err);
         seqs[r] = (uint64_t)pg_int(res, r, 0);
@@ -196,6 +236,14 @@ static void pg_outbox_close(void *self)
     struct pg_outbox *o = self;
     if (!o)
         return;
+    if (o->leader && o->conn.pg && PQstatus(o->conn.pg) == CONNECTION_OK) {
+        /* A clean stop hands the role over at once, not after the lease. */
+        const char *vals[] = {o->token};
+        struct pw_errbuf err;
+        (void)pg_query(&o->conn, "give the relay lease up",
+                       "UPDATE relay_lease SET expires_at = '-infinity' WHERE holder = $1", 1, vals,
+                       NULL, &err);
+    }
     pg_disconnect(&o->conn);
     free(o);
 }
@@ -215,6 +263,14 @@ enum pw_err pw_pg_outbox_open(struct pw_outbox *outbox, struct pw_pg_store *stor
     if (!o)
         return PW_E_NOMEM;
     o->conn.store = store;
+    uint64_t r[2] = {0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        r[0] = (uint64_t)pg_monotonic_ms();
+        r[1] = (uint64_t)(uintptr_t)o;
+    }
+    /* pid first: an operator can tell which process relays (SELECT holder FROM relay_lease). */
+    snprintf(o->token, sizeof o->token, "%ld:%016llx", (long)getpid(),
+             (unsigned long long)(r[0] ^ r[1]));
     outbox->ops = &pg_outbox_ops;
     outbox->self = o;
     return PW_OK;
