@@ -17,8 +17,10 @@ const char pw_config_usage[] =
     "\n"
     "  run                      consume commands and publish events (the default)\n"
     "  migrate                  apply the database migrations and exit\n"
-    "  replay --from-beginning | --from-offset N | --from-time RFC3339\n"
-    "                           re-read the commands topic from that point\n"
+    "  replay --from-beginning | --from-offset N | --from-time RFC3339 [--no-publish]\n"
+    "                           re-read the commands topic from that point; into a\n"
+    "                           store that holds nothing, only with --events-topic\n"
+    "                           and --dlq-topic named, or --no-publish\n"
     "  redrive [--kind K]... [--code C]... [--from-offset N | --from-time RFC3339]\n"
     "          [--dry-run]      send dead letters (from the start of the dead-letter\n"
     "                           topic to its end now) back to the commands topic;\n"
@@ -249,6 +251,8 @@ enum pw_err pw_config_take(struct pw_config *cfg, enum pw_program prog, int argc
             continue;
         if ((rc = flag_value(arg, flen, argc, argv, i, &value, err)))
             return rc;
+        cfg->events_named |= settings[k].offset == offsetof(struct pw_config, events_topic);
+        cfg->dlq_named |= settings[k].offset == offsetof(struct pw_config, dlq_topic);
         return apply(cfg, &settings[k], value, settings[k].flag, err);
     }
     *taken = false;
@@ -301,6 +305,10 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         return parse_replay(cfg, arg, NULL, err);
     if (strcmp(arg, "--dry-run") == 0) {
         cfg->dry_run = true;
+        return PW_OK;
+    }
+    if (strcmp(arg, "--no-publish") == 0) {
+        cfg->no_publish = true;
         return PW_OK;
     }
     if (is_flag(arg, "--post-id", &flen))
@@ -462,6 +470,8 @@ enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_get
         return pw_err_set(err, PW_E_USAGE, "--kind and --code go with redrive only");
     if (cfg->mode != PW_MODE_REDRIVE && cfg->mode != PW_MODE_RELEASE && cfg->dry_run)
         return pw_err_set(err, PW_E_USAGE, "--dry-run goes with redrive or release only");
+    if (cfg->mode != PW_MODE_REPLAY && cfg->no_publish)
+        return pw_err_set(err, PW_E_USAGE, "--no-publish goes with replay only");
     if ((cfg->mode == PW_MODE_RELEASE) != (cfg->post_id != NULL))
         return pw_err_set(err, PW_E_USAGE, cfg->post_id ? "--post-id goes with release only"
                                                         : "release needs --post-id P");

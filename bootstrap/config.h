@@ -64,6 +64,8 @@ struct pw_config {
     const char *codes[PW_CONFIG_MAX_FILTERS];
     size_t ncodes;
     bool dry_run;          /* redrive, release: say what would be done, do nothing */
+    bool no_publish;       /* replay: rebuild the state, publish nothing */
+    bool events_named, dlq_named; /* --events-topic, --dlq-topic given on the command line */
     const char *post_id;   /* release: the post to release */
 };
 

@@ -249,6 +249,28 @@ static enum pw_err embedded_elsewhere(const struct pw_config *cfg, char *buf, si
     return PW_OK;
 }
 
+/*
+ * A replay into a store that holds nothing (a rebuild; the in-memory store
+ * beside a running worker) would publish every event and dead letter again
+ * to the live topics: it must name its own, or publish nothing.
+ */
+static enum pw_err replay_may_publish(const struct pw_config *cfg, struct pw_store *store,
+                                      struct pw_errbuf *err)
+{
+    bool empty = false;
+    if (cfg->replay_from == PW_START_GROUP || cfg->no_publish ||
+        (cfg->events_named && cfg->dlq_named))
+        return PW_OK;
+    enum pw_err rc = pw_store_holds_nothing(store, &empty, err);
+    if (rc || !empty)
+        return rc;
+    return pw_err_set(err, PW_E_USAGE,
+                      "the store holds nothing: this replay would publish every event and dead "
+                      "letter again to '%s' and '%s'; name others with --events-topic and "
+                      "--dlq-topic, or rebuild without publishing with --no-publish",
+                      cfg->events_topic, cfg->dlq_topic);
+}
+
 static int run(const struct pw_config *cfg)
 {
     struct pw_errbuf err;
@@ -296,8 +318,12 @@ static int run(const struct pw_config *cfg)
                    strerror(errno), ks.brokers);
     }
     ks.embedded = !cfg->brokers; /* started here, or a running worker's */
+    if ((rc = replay_may_publish(cfg, &st.store, &err)))
+        goto out;
     const char *warm[] = {cfg->events_topic, cfg->dlq_topic, NULL};
-    if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
+    if (cfg->no_publish)
+        pw_discard_bus_open(&bus);
+    else if ((rc = pw_kafka_bus_open(&bus, &ks, warm, &err)))
         goto out;
     pw_uuid_ids_open(&ids);
     struct pw_app_ports ports = {.uow = test_faults(&st.uow), .store = &st.store,

@@ -149,6 +149,24 @@ static enum pw_err dispatch_handle(const struct pw_app *app, struct pw_repo *rep
 }
 
 /*
+ * Whether the store's offset has passed in's message: the transaction that
+ * moved it past dead-lettered it then (a replay, a redelivery read it again).
+ */
+static enum pw_err dispatch_passed(const struct pw_app *app, const struct pw_input *in,
+                                   bool *passed, struct pw_errbuf *err)
+{
+    const struct pw_origin *o = &in->origin;
+    int64_t stored = -1;
+    *passed = false;
+    if (in->held || !o->group || !o->topic)
+        return PW_OK;
+    enum pw_err rc = pw_store_offset_get(app->store, o->group, o->topic, o->partition, &stored,
+                                         err);
+    *passed = !rc && stored > o->offset;
+    return rc;
+}
+
+/*
  * Runs one message inside the open unit of work. Returns PW_OK with *out
  * filled for every per-message result; anything else fails the batch.
  */
@@ -158,6 +176,15 @@ static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
 {
     enum pw_err rc;
     if (in->decoded.code != PW_OK) {
+        bool passed;
+        if ((rc = dispatch_passed(app, in, &passed, err)))
+            return rc;
+        if (passed) {
+            out->kind = PW_OUTCOME_DUPLICATE;
+            pw_err_set(&out->err, in->decoded.code, "the message at offset %lld was "
+                       "dead-lettered when the store passed it", (long long)in->origin.offset);
+            return PW_OK;
+        }
         out->err = in->decoded;
         rc = dispatch_dead_letter(app, in, out, 1, NULL, err);
         return rc || !in->held ? rc : pw_uow_held_done(app->uow, in->held, err);

@@ -114,6 +114,11 @@ struct pw_store_ops {
      */
     enum pw_err (*release)(void *self, const char *post_id, bool dry_run, struct pw_parked *p,
                            bool *found, struct pw_errbuf *err);
+    /*
+     * *empty: no command was ever recorded processed and no offset stored
+     * (a new database, a rebuild, the in-memory store at start).
+     */
+    enum pw_err (*holds_nothing)(void *self, bool *empty, struct pw_errbuf *err);
     void (*close)(void *self);
 };
 
@@ -127,6 +132,12 @@ static inline enum pw_err pw_store_offset_get(struct pw_store *st, const char *g
                                               int64_t *offset, struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, st->ops->offset_get(st->self, group, topic, partition, offset, err));
+}
+
+static inline enum pw_err pw_store_holds_nothing(struct pw_store *st, bool *empty,
+                                                struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, st->ops->holds_nothing(st->self, empty, err));
 }
 
 static inline enum pw_err pw_store_runs_start(struct pw_store *st, struct pw_run_start *r,

@@ -601,3 +601,30 @@ void dispatch_case_a_drain_ends_while_others_keep_committing(struct world *w)
     pw_relay_release(&relay);
 }
 
+
+/* A replay reads malformed messages again: the one the stored offset passed was dead-lettered then. */
+void dispatch_case_a_malformed_message_the_store_passed_is_not_dead_lettered_again(struct world *w)
+{
+    static const char value[] = "{nope";
+    struct pw_cmd cmds[2] = {0};
+    struct pw_input *in = inputs_of(cmds, 2);
+    for (int i = 0; i < 2; i++) {
+        in[i].origin = (struct pw_origin){.group = "g", .topic = "post-commands", .partition = 0,
+                                          .offset = i ? 12 : 5, .value = value,
+                                          .value_len = sizeof value - 1};
+        pw_err_set(&in[i].decoded, PW_E_INVALID_JSON, "not JSON");
+    }
+    cr_assert_eq(pw_uow_begin(&w->uow, NULL), PW_OK);
+    cr_assert_eq(pw_uow_offset_put(&w->uow, "g", "post-commands", 0, 10, NULL), PW_OK);
+    cr_assert_eq(pw_uow_commit(&w->uow, NULL), PW_OK);
+    struct pw_outcome outs[2];
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 2, NULL, 0, outs, NULL, NULL), PW_OK);
+    cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE, "offset 5 is below the stored 10");
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED, "offset 12 is new");
+    size_t n;
+    world_published(w, &n);
+    const struct pw_out *dl[4];
+    cr_assert_eq(world_dead_letters(w, dl, 4), 1);
+    cr_assert_eq(dl[0]->dl.origin.offset, 12);
+    free(in);
+}

@@ -38,7 +38,8 @@
     X(a_release_gives_up_the_failed_command_and_runs_the_held_ones) \
     X(a_held_command_that_fails_parks_its_post_again_behind_it) \
     X(a_killer_parks_the_post_of_its_key_and_is_known_again_by_its_bytes) \
-    X(a_held_command_the_store_keeps_cutting_off_does_not_block_the_drain)
+    X(a_held_command_the_store_keeps_cutting_off_does_not_block_the_drain) \
+    X(a_malformed_message_the_store_passed_is_not_dead_lettered_again)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);
 DISPATCH_CASES(DISPATCH_CASE_DECL)

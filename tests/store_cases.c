@@ -392,3 +392,15 @@ void store_case_only_one_outbox_reader_publishes_at_a_time(struct store *s)
     cr_assert_eq(pw_outbox_peek(&s->outbox2, evs, seqs, 4, &n, NULL), PW_OK);
     cr_assert_eq(n, 0, "the second waits its turn");
 }
+
+void store_case_a_store_holds_nothing_until_a_command_or_an_offset_is_stored(struct store *s)
+{
+    bool empty = false;
+    cr_assert_eq(pw_store_holds_nothing(&s->st, &empty, NULL), PW_OK);
+    cr_assert(empty, "a fresh store holds nothing");
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "post-commands", 0, 5, NULL), PW_OK);
+    store_commit(&s->uow);
+    cr_assert_eq(pw_store_holds_nothing(&s->st2, &empty, NULL), PW_OK);
+    cr_assert(!empty, "an offset stored is something: the topic was read");
+}

@@ -59,7 +59,8 @@ struct store_adapter {
     X(a_run_below_the_stored_offset_changes_no_count)           \
     X(a_post_parks_holds_in_order_and_drains_when_released)     \
     X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)   \
-    X(one_store_handle_drains_at_a_time)
+    X(one_store_handle_drains_at_a_time)                        \
+    X(a_store_holds_nothing_until_a_command_or_an_offset_is_stored)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

@@ -88,9 +88,16 @@ static void fault_store_close(void *self)
     free(self);
 }
 
+static enum pw_err fault_store_holds_nothing(void *self, bool *empty, struct pw_errbuf *err)
+{
+    struct fault_store *f = self;
+    return pw_store_holds_nothing(f->inner, empty, err);
+}
+
 static const struct pw_store_ops fault_store_ops = {
     .name = "fault",
     .offset_get = fault_store_offset_get,
+    .holds_nothing = fault_store_holds_nothing,
     .runs_start = fault_store_runs_start,
     .runs_end = fault_store_runs_end,
     .held_next = fault_store_held_next,

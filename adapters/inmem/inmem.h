@@ -38,6 +38,12 @@ enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store
 enum pw_err pw_inmem_bus_open(struct pw_bus *bus);
 
 /*
+ * Opens a bus that acknowledges every message and sends it nowhere: a
+ * replay with --no-publish rebuilds the state and publishes nothing.
+ */
+void pw_discard_bus_open(struct pw_bus *bus);
+
+/*
  * What an in-memory bus has delivered (flushed), oldest first: every row
  * with its topic, or just the events; borrowed until the next publish,
  * flush or close. bus must be an inmem bus.

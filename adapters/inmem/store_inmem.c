@@ -106,6 +106,16 @@ static enum pw_err inmem_store_offset_get(void *self, const char *group, const c
     return PW_OK;
 }
 
+static enum pw_err inmem_store_holds_nothing(void *self, bool *empty, struct pw_errbuf *err)
+{
+    (void)err;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
+    pthread_mutex_lock(&st->lock);
+    *empty = st->inbox.len == 0 && st->offsets.len == 0;
+    pthread_mutex_unlock(&st->lock);
+    return PW_OK;
+}
+
 /* The run row of r's partition into *run, made if need be (a new one at offset -1). */
 static enum pw_err inmem_run_row(struct pw_inmem_store *st, const struct pw_run_start *r,
                                  struct inmem_run **run, struct pw_errbuf *err)
@@ -249,6 +259,7 @@ static void inmem_store_close(void *self)
 static const struct pw_store_ops inmem_store_ops = {
     .name = "inmem",
     .offset_get = inmem_store_offset_get,
+    .holds_nothing = inmem_store_holds_nothing,
     .runs_start = inmem_store_runs_start,
     .runs_end = inmem_store_runs_end,
     .held_next = inmem_store_held_next,

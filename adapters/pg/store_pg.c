@@ -195,9 +195,27 @@ static void pg_store_close(void *self)
     free(p);
 }
 
+static enum pw_err pg_store_holds_nothing(void *self, bool *empty, struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&p->conn, err);
+    if (!rc)
+        rc = pg_query(&p->conn, "look for anything stored",
+                      "SELECT NOT EXISTS (SELECT 1 FROM inbox)"
+                      " AND NOT EXISTS (SELECT 1 FROM consumer_offsets)",
+                      0, NULL, &res, err);
+    if (rc)
+        return rc;
+    *empty = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return PW_OK;
+}
+
 static const struct pw_store_ops pg_store_ops = {
     .name = "pg",
     .offset_get = pg_store_offset_get,
+    .holds_nothing = pg_store_holds_nothing,
     .runs_start = pg_store_runs_start,
     .runs_end = pg_store_runs_end,
     .held_next = pg_store_held_next,

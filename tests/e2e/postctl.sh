@@ -113,9 +113,16 @@ check "postctl: and names the address" grep -q '127.0.0.1:1' down.err
 "$PW" 2>second.err
 check "a second worker on the embedded default exits 2" test $? = 2
 check "saying one already runs here" grep -q 'already runs here' second.err
-"$PW" replay --from-beginning >replay.log 2>&1
-check "replay on the embedded default reads the running broker" test $? = 0
+# A replay into a store that holds nothing (the in-memory one) would publish everything again.
+nevents() { kcat -b "$B" -t post-events -C -e -q -f '.' 2>/dev/null | wc -c; }
+before=$(nevents)
+"$PW" replay --from-beginning >refused.log 2>&1
+check "a replay into an empty store, live topics by default: exit 2" test $? = 2
+check "saying why and what to do" grep -q 'holds nothing.*--no-publish' refused.log
+"$PW" replay --from-beginning --no-publish >replay.log 2>&1
+check "replay --no-publish on the embedded default reads the running broker" test $? = 0
 check "and says so" grep -q "using the running worker's embedded broker" replay.log
+check "and publishes nothing" test "$(nevents)" = "$before"
 check "the running worker's broker file stays" test -s .postworker/brokers
 check "postctl still reaches the worker" quiet "$PC" create --post-id after-replay --author A --title T --body b
 

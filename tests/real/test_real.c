@@ -665,12 +665,14 @@ Test(real, replay_from_a_time_starts_where_the_broker_says, .timeout = 120)
     rworld_preload(&w, "late", 0, 30);
     /* Into an empty database: only what was sent after the time is applied. */
     struct rworker p = {0};
-    rworker_start(&w, &p, (const char *const[]){"replay", "--from-time", from, NULL});
+    rworker_start(&w, &p, (const char *const[]){"replay", "--from-time", from, "--no-publish", NULL});
     cr_assert_eq(rworker_wait(&p, 60), 0, "the replay ends by itself");
     cr_assert(rworker_logged(&p, "the broker looked up where each partition starts"),
               "the broker's own offset lookup, not the fallback");
     cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts"), 30);
     cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id LIKE 'early-%'"), 0);
+    cr_assert_eq(rworld_wait_for(&w, w.events, 1, 2000), 0, "--no-publish: nothing published");
+    cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM outbox"), 0, "and nothing left to publish");
     rworld_close(&w);
 }
 

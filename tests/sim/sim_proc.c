@@ -270,6 +270,12 @@ static void spy_close(void *self)
     free(self);
 }
 
+static enum pw_err spy_holds_nothing(void *self, bool *empty, struct pw_errbuf *err)
+{
+    struct spy *s = self;
+    return pw_store_holds_nothing(s->inner, empty, err);
+}
+
 static const struct pw_store_ops spy_ops = {
     .name = "spy",
     .offset_get = spy_offset_get,
@@ -279,6 +285,7 @@ static const struct pw_store_ops spy_ops = {
     .parked_list = spy_parked_list,
     .parking_stats = spy_parking_stats,
     .release = spy_release,
+    .holds_nothing = spy_holds_nothing,
     .close = spy_close,
 };
 
