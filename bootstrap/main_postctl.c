@@ -14,6 +14,7 @@
 
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/cloudevents.h"
+#include "bootstrap/brokers.h"
 #include "bootstrap/config.h"
 #include "domain/text.h"
 #include "bootstrap/version.h"
@@ -152,15 +153,7 @@ static const char *find_brokers(const struct opts *o, char *buf, size_t size)
 {
     if (o->cfg.brokers)
         return o->cfg.brokers;
-    FILE *f = fopen(PW_BROKERS_FILE, "r");
-    if (!f)
-        return NULL;
-    char *line = fgets(buf, (int)size, f);
-    fclose(f);
-    if (!line)
-        return NULL;
-    line[strcspn(line, "\r\n")] = '\0';
-    return *line ? line : NULL;
+    return pw_brokers_read(true, buf, size, NULL, 0); /* from any folder of the checkout */
 }
 
 /* The CloudEvents Kafka binding's header for structured mode, so that its SDKs know the message. */

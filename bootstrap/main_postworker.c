@@ -22,6 +22,7 @@
 #include "adapters/kafka/redrive_kafka.h"
 #include "bootstrap/worker.h"
 #include "adapters/uuid/ids_uuid.h"
+#include "bootstrap/brokers.h"
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
 #include "bootstrap/parking.h"
@@ -113,17 +114,6 @@ static void install_signals(void)
     sigaction(SIGHUP, &sa, NULL);
 }
 
-static int write_brokers_file(const char *brokers)
-{
-    if (mkdir(PW_BROKERS_DIR, 0755) != 0 && errno != EEXIST)
-        return -1;
-    FILE *f = fopen(PW_BROKERS_FILE, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%s\n", brokers);
-    return fclose(f);
-}
-
 /* The stores behind the ports: PostgreSQL with DATABASE_URL, else in memory. */
 struct stores {
     struct pw_inmem_store *mem;
@@ -204,51 +194,6 @@ static int exit_status(enum pw_err rc, const struct pw_errbuf *err)
     return rc == PW_E_USAGE ? 2 : 1;
 }
 
-/* The address in PW_BROKERS_FILE (into buf), or NULL. */
-static const char *brokers_file(char *buf, size_t size)
-{
-    FILE *f = fopen(PW_BROKERS_FILE, "r");
-    char *line = f ? fgets(buf, (int)size, f) : NULL;
-    if (f)
-        fclose(f);
-    if (!line)
-        return NULL;
-    line[strcspn(line, "\r\n")] = '\0';
-    return *line ? line : NULL;
-}
-
-/* KAFKA_BROKERS or --brokers, else the embedded broker a running worker wrote down; NULL if none. */
-static const char *running_brokers(const struct pw_config *cfg, char *buf, size_t size)
-{
-    if (cfg->brokers)
-        return cfg->brokers;
-    const char *addr = brokers_file(buf, size);
-    return addr && pw_kafka_reachable(addr, 2000) ? addr : NULL;
-}
-
-/*
- * The embedded default when another process here already runs it: run
- * refuses (two in-memory stores on one group would each hold half the
- * posts), replay reads the running broker (a new, empty one has nothing to
- * replay). A file whose broker does not answer is left over from a crash.
- */
-static enum pw_err embedded_elsewhere(const struct pw_config *cfg, char *buf, size_t size,
-                                      const char **brokers, struct pw_errbuf *err)
-{
-    const char *running = running_brokers(cfg, buf, size);
-    if (cfg->mode == PW_MODE_REPLAY && !running)
-        return pw_err_set(err, PW_E_USAGE,
-                          "replay needs the broker the commands are on: set KAFKA_BROKERS, or run "
-                          "it beside the worker on the embedded broker (make run)");
-    if (cfg->mode == PW_MODE_RUN && running)
-        return pw_err_set(err, PW_E_USAGE,
-                          "a worker on the embedded broker already runs here (%s, in %s): stop "
-                          "it first, or set KAFKA_BROKERS=%s to use its broker",
-                          running, PW_BROKERS_FILE, running);
-    *brokers = running;
-    return PW_OK;
-}
-
 /*
  * A replay into a store that holds nothing (a rebuild; the in-memory store
  * beside a running worker) would publish every event and dead letter again
@@ -303,7 +248,7 @@ static int run(const struct pw_config *cfg)
         goto out;
     }
     pw_http_serve_store(http, &http_store); /* its own handle: the listener has a thread of its own */
-    if (!ks.brokers && (rc = embedded_elsewhere(cfg, found, sizeof found, &ks.brokers, &err)))
+    if (!ks.brokers && (rc = pw_embedded_elsewhere(cfg, found, sizeof found, &ks.brokers, &err)))
         goto out;
     if (!cfg->brokers && ks.brokers)
         pw_log("info", "using the running worker's embedded broker at %s", ks.brokers);
@@ -313,7 +258,7 @@ static int run(const struct pw_config *cfg)
             goto out;
         ks.brokers = pw_kafka_embedded_brokers(embedded);
         pw_log("info", "embedded Kafka broker at %s", ks.brokers);
-        if (write_brokers_file(ks.brokers) != 0)
+        if (pw_brokers_write(ks.brokers) != 0)
             pw_log("warn", "cannot write %s: %s; postctl needs KAFKA_BROKERS=%s", PW_BROKERS_FILE,
                    strerror(errno), ks.brokers);
     }
@@ -374,7 +319,7 @@ out:
     pw_bus_close(&bus);
     if (embedded) {
         /* Only our own address: a file another worker wrote since is theirs. */
-        const char *written = brokers_file(found, sizeof found);
+        const char *written = pw_brokers_read(false, found, sizeof found, NULL, 0);
         if (written && strcmp(written, pw_kafka_embedded_brokers(embedded)) == 0)
             unlink(PW_BROKERS_FILE);
         pw_kafka_embedded_free(embedded);
@@ -396,7 +341,7 @@ static int redrive(const struct pw_config *cfg)
     ks.stop = &stop_requested;
     ks.client_id = "postworker-redrive";
     ks.embedded = !cfg->brokers;
-    if (!(ks.brokers = running_brokers(cfg, buf, sizeof buf))) {
+    if (!(ks.brokers = pw_running_brokers(cfg, true, buf, sizeof buf))) {
         fprintf(stderr, "postworker: redrive needs the broker: set KAFKA_BROKERS or --brokers (or "
                         "start the worker on its embedded broker first)\n");
         return 2;

@@ -22,6 +22,8 @@ check "update is acknowledged" quiet "$PC" update --post-id hello-world --title 
 got_v2() { "$PC" get hello-world 2>/dev/null | grep -q '"version": 2'; }
 check "get shows version 2 once the worker applied both" until_ok 20 got_v2
 check "get shows the new title" sh -c "'$PC' get hello-world | grep -q 'Hello again'"
+mkdir -p sub/deeper
+check "postctl finds the worker from a folder below it" sh -c "cd sub/deeper && '$PC' get hello-world | grep -q 'Hello again'"
 check "update again with the same id is acknowledged" quiet "$PC" update --post-id hello-world --title "Other" --id u-1
 "$PC" delete --post-id ghost >/dev/null
 dlq_has() { timeout 3 "$PC" tail dlq --from-beginning 2>/dev/null | grep -q '"dlq.error.code":"not_found"'; }
