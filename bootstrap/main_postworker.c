@@ -229,6 +229,7 @@ static int run(const struct pw_config *cfg)
     struct pw_http *http = NULL;
     struct pw_store http_store = {0};
     pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
+    metrics.group = cfg->group;
     enum pw_err rc = PW_OK;
     if (cfg->http) {
         if ((rc = pw_http_start(&http, cfg->http, &metrics, pw_log_line, &err)))

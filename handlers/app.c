@@ -91,6 +91,7 @@ static enum pw_err app_stats(void *self, struct pw_service_stats *st, struct pw_
     *st = (struct pw_service_stats){.outbox_pending = -1, .outbox_oldest_ms = -1,
                                     .parking = {-1, -1, -1}};
     enum pw_err rc = pw_outbox_stats(app->relay.outbox, &st->outbox_pending,
+                                     &st->outbox_dead_letters,
                                      &st->outbox_oldest_ms, err);
     return rc ? rc : pw_store_parking_stats(app->store, &st->parking, err);
 }

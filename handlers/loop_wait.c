@@ -61,6 +61,7 @@ bool loop_probe(struct pw_loop *l)
     if (!rc) {
         struct pw_metrics *m = l->m;
         atomic_store(&m->outbox_pending, st.outbox_pending);
+        atomic_store(&m->outbox_dead_letters, st.outbox_dead_letters);
         atomic_store(&m->outbox_oldest_ms, st.outbox_oldest_ms);
         atomic_store(&m->parked_posts, st.parking.posts);
         atomic_store(&m->held_commands, st.parking.held);

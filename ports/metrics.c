@@ -30,6 +30,7 @@ void pw_metrics_init(struct pw_metrics *m, const char *version, const char *lag_
     for (int i = 0; i < PW_METRICS_MAX_PARTITIONS; i++)
         atomic_store_explicit(&m->lag[i], -1, memory_order_relaxed);
     atomic_store(&m->outbox_pending, -1);
+    atomic_store(&m->assigned, -1);
     atomic_store(&m->parked_posts, -1);
 }
 

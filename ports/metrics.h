@@ -51,6 +51,7 @@ struct pw_histogram {
 struct pw_metrics {
     const char *version;      /* borrowed */
     const char *lag_topic;    /* borrowed: the commands topic */
+    const char *group;        /* borrowed: the consumer group, a label of the lag; may be NULL */
     int64_t start_time_ms;    /* of the process */
     _Atomic uint64_t commands[PW_M__OUTCOMES];
     _Atomic uint64_t dead_letters[PW_E__COUNT]; /* by code; the kind follows from it */
@@ -63,7 +64,9 @@ struct pw_metrics {
     _Atomic int64_t progress_ms;  /* when a batch last ran to its end (mono) */
     _Atomic bool joined;          /* it had partitions assigned (or a replay's) */
     _Atomic int64_t lag[PW_METRICS_MAX_PARTITIONS]; /* -1: not this worker's partition */
-    _Atomic int64_t outbox_pending;    /* -1: not known yet */
+    _Atomic int64_t assigned;  /* partitions this worker owns; -1 not known (a replay) */
+    _Atomic int64_t outbox_pending;    /* rows, events and dead letters; -1: not known yet */
+    _Atomic int64_t outbox_dead_letters;
     _Atomic int64_t outbox_oldest_ms;  /* age of the oldest row; 0 when empty */
     _Atomic int64_t parked_posts;      /* -1: not known yet */
     _Atomic int64_t held_commands;

@@ -34,12 +34,14 @@ struct pw_outbox_ops {
      */
     enum pw_err (*high)(void *self, uint64_t *seq, struct pw_errbuf *err);
     /*
-     * How many rows wait (*pending) and the age of the oldest in
-     * milliseconds (*oldest_ms, 0 when none), for the metrics; any reader
-     * may ask, relay or not. It touches the store, so it doubles as a
-     * probe of it: transient when the store cannot be reached.
+     * How many rows wait (*pending), how many of them are dead letters
+     * (*dead_letters), and the age of the oldest in milliseconds
+     * (*oldest_ms, 0 when none), for the metrics; any reader may ask,
+     * relay or not. It touches the store, so it doubles as a probe of it:
+     * transient when the store cannot be reached.
      */
-    enum pw_err (*stats)(void *self, int64_t *pending, int64_t *oldest_ms, struct pw_errbuf *err);
+    enum pw_err (*stats)(void *self, int64_t *pending, int64_t *dead_letters, int64_t *oldest_ms,
+                         struct pw_errbuf *err);
     /* Removes the rows at seqs[0..n) (published and acknowledged). */
     enum pw_err (*remove)(void *self, const uint64_t *seqs, size_t n, struct pw_errbuf *err);
     /* Frees the outbox handle (not the rows stored in it). */
@@ -67,9 +69,11 @@ static inline enum pw_err pw_outbox_high(struct pw_outbox *outbox, uint64_t *seq
 }
 
 static inline enum pw_err pw_outbox_stats(struct pw_outbox *outbox, int64_t *pending,
-                                          int64_t *oldest_ms, struct pw_errbuf *err)
+                                          int64_t *dead_letters, int64_t *oldest_ms,
+                                          struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, outbox->ops->stats(outbox->self, pending, oldest_ms, err));
+    return PW_PORT_CHECK(err,
+                         outbox->ops->stats(outbox->self, pending, dead_letters, oldest_ms, err));
 }
 
 static inline enum pw_err pw_outbox_remove(struct pw_outbox *outbox, const uint64_t *seqs,

@@ -120,7 +120,8 @@ struct pw_batch {
 
 /* The store's depths, for the metrics; -1 where not known. */
 struct pw_service_stats {
-    int64_t outbox_pending;
+    int64_t outbox_pending;      /* rows: events and dead letters */
+    int64_t outbox_dead_letters; /* of them, dead letters */
     int64_t outbox_oldest_ms;
     struct pw_parking_stats parking;
 };

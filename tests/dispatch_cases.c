@@ -553,11 +553,11 @@ static enum pw_err busy_high(void *self, uint64_t *seq, struct pw_errbuf *err)
     return pw_outbox_high(b->inner, seq, err);
 }
 
-static enum pw_err busy_stats(void *self, int64_t *pending, int64_t *oldest_ms,
-                              struct pw_errbuf *err)
+static enum pw_err busy_stats(void *self, int64_t *pending, int64_t *dead_letters,
+                              int64_t *oldest_ms, struct pw_errbuf *err)
 {
     struct busy_outbox *b = self;
-    return pw_outbox_stats(b->inner, pending, oldest_ms, err);
+    return pw_outbox_stats(b->inner, pending, dead_letters, oldest_ms, err);
 }
 
 static enum pw_err busy_remove(void *self, const uint64_t *seqs, size_t n, struct pw_errbuf *err)

@@ -34,6 +34,11 @@ void store_case_dead_letters_keep_their_bytes_and_follow_their_events(struct sto
     uint64_t seqs[4];
     size_t n = 0;
     struct pw_errbuf err;
+    int64_t pending = 0, dead = 0, oldest = 0;
+    cr_assert_eq(pw_outbox_stats(&s->outbox2, &pending, &dead, &oldest, &err), PW_OK, "%s",
+                 err.msg);
+    cr_assert_eq(pending, 2, "two rows wait");
+    cr_assert_eq(dead, 1, "one of them a dead letter, counted apart");
     cr_assert_eq(pw_outbox_peek(&s->outbox, outs, seqs, 4, &n, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(n, 2);
     cr_assert_eq(outs[0].kind, PW_OUT_EVENT, "a transaction's events come first");

@@ -46,14 +46,15 @@ static enum pw_err fault_outbox_high(void *self, uint64_t *seq, struct pw_errbuf
     return pw_outbox_high(f->inner, seq, err);
 }
 
-static enum pw_err fault_outbox_stats(void *self, int64_t *pending, int64_t *oldest_ms,
+static enum pw_err fault_outbox_stats(void *self, int64_t *pending, int64_t *dead_letters,
+                                      int64_t *oldest_ms,
                                       struct pw_errbuf *err)
 {
     struct fault_outbox *f = self;
     enum pw_err rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_outbox_stats(f->inner, pending, oldest_ms, err);
+    return pw_outbox_stats(f->inner, pending, dead_letters, oldest_ms, err);
 }
 
 static const struct pw_outbox_ops fault_outbox_ops = {

@@ -3,6 +3,7 @@
  * HELP and TYPE before each family, labels quoted, histograms cumulative
  * with +Inf, _sum and _count.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -48,6 +49,19 @@ static long long resident_bytes(void)
     return rss * sysconf(_SC_PAGESIZE);
 }
 
+/* The process's open descriptors (/proc/self/fd, less the one reading it), or -1. */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
+}
+
 static void process_metrics(FILE *out, const struct pw_metrics *m)
 {
     struct rusage ru;
@@ -61,6 +75,14 @@ static void process_metrics(FILE *out, const struct pw_metrics *m)
     family(out, "process_start_time_seconds", "gauge",
            "Start time of the process since unix epoch in seconds.");
     fprintf(out, "process_start_time_seconds %.3f\n", (double)m->start_time_ms / 1000);
+    long fds = open_fds();
+    family(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+    if (fds >= 0)
+        fprintf(out, "process_open_fds %ld\n", fds);
+    struct rlimit rl;
+    family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fprintf(out, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 }
 
 void pw_metrics_write(const struct pw_metrics *m, FILE *out)
@@ -103,15 +125,27 @@ void pw_metrics_write(const struct pw_metrics *m, FILE *out)
     for (int p = 0; p < PW_METRICS_MAX_PARTITIONS; p++) {
         int64_t lag = atomic_load_explicit(&m->lag[p], memory_order_relaxed);
         if (lag >= 0)
-            fprintf(out, "postworker_consumer_lag_messages{topic=\"%s\",partition=\"%d\"} %lld\n",
-                    m->lag_topic, p, (long long)lag);
+            fprintf(out, "postworker_consumer_lag_messages{group=\"%s\",topic=\"%s\","
+                    "partition=\"%d\"} %lld\n", m->group ? m->group : "", m->lag_topic, p,
+                    (long long)lag);
     }
+    int64_t assigned = atomic_load(&m->assigned);
+    family(out, "postworker_assigned_partitions", "gauge",
+           "Partitions of the commands topic this worker owns.");
+    if (assigned >= 0)
+        fprintf(out, "postworker_assigned_partitions{topic=\"%s\"} %lld\n", m->lag_topic,
+                (long long)assigned);
 
     int64_t pending = atomic_load(&m->outbox_pending);
+    int64_t dead = atomic_load(&m->outbox_dead_letters);
     family(out, "postworker_outbox_pending_events", "gauge",
-           "Rows in the outbox waiting to be published.");
+           "Events in the outbox waiting to be published.");
     if (pending >= 0)
-        fprintf(out, "postworker_outbox_pending_events %lld\n", (long long)pending);
+        fprintf(out, "postworker_outbox_pending_events %lld\n", (long long)(pending - dead));
+    family(out, "postworker_outbox_pending_dead_letters", "gauge",
+           "Dead letters in the outbox waiting to be published.");
+    if (pending >= 0)
+        fprintf(out, "postworker_outbox_pending_dead_letters %lld\n", (long long)dead);
     family(out, "postworker_outbox_oldest_age_seconds", "gauge",
            "Age of the oldest row in the outbox; 0 when it is empty.");
     if (pending >= 0)

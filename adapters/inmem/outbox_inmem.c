@@ -96,8 +96,8 @@ static enum pw_err inmem_outbox_high(void *self, uint64_t *seq, struct pw_errbuf
     return PW_OK;
 }
 
-static enum pw_err inmem_outbox_stats(void *self, int64_t *pending, int64_t *oldest_ms,
-                                      struct pw_errbuf *err)
+static enum pw_err inmem_outbox_stats(void *self, int64_t *pending, int64_t *dead_letters,
+                                      int64_t *oldest_ms, struct pw_errbuf *err)
 {
     (void)err;
     struct inmem_outbox *o = self;
@@ -105,11 +105,12 @@ static enum pw_err inmem_outbox_stats(void *self, int64_t *pending, int64_t *old
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, oldest = 0;
-    *pending = 0;
+    *pending = *dead_letters = 0;
     pthread_mutex_lock(&st->lock);
     for (size_t i = st->outbox_head; i < st->outbox_len; i++) {
         if (st->outbox[i].removed)
             continue;
+        *dead_letters += st->outbox[i].out.kind != PW_OUT_EVENT;
         if (!(*pending)++)
             oldest = now_ms - st->outbox[i].committed_ms;
     }

@@ -3,13 +3,16 @@
 
 #include "adapters/kafka/conf.h"
 
-void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk)
+void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk, const int64_t *starts)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(rk, &parts) || !parts)
         return;
     rd_kafka_position(rk, parts);
     bool ours[PW_METRICS_MAX_PARTITIONS] = {0};
+    /* A broker round trip each, on the loop's thread: a few per probe, and none while it is down. */
+    int asks = atomic_load(&m->dependency_up[PW_M_KAFKA]) == 1 ? 4 : 0;
+    atomic_store_explicit(&m->assigned, parts->cnt, memory_order_relaxed);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t lo = 0, hi = -1;
@@ -17,14 +20,18 @@ void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk)
             continue;
         ours[p->partition] = true;
         /*
-         * Nothing fetched yet, or no position yet (an idle partition after
-         * an assignment): unknown, left as it was, rather than the whole
-         * partition counted as lag.
+         * Nothing fetched from it yet: the watermarks are asked of the
+         * broker (once; fetches keep them after), and the lag counts from
+         * where the partition starts, so that its series is there from the
+         * moment it is assigned.
          */
-        if (p->offset < 0 ||
-            rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0)
-            continue;
-        int64_t at = p->offset;
+        if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0) {
+            if (asks-- <= 0 ||
+                rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, 500))
+                continue;
+        }
+        int64_t at = p->offset >= 0 ? p->offset : starts[p->partition] >= 0 ? starts[p->partition]
+                                                                            : lo;
         atomic_store_explicit(&m->lag[p->partition], hi > at ? hi - at : 0, memory_order_relaxed);
     }
     for (int p = 0; p < PW_METRICS_MAX_PARTITIONS; p++)

@@ -11,11 +11,13 @@
 #include "ports/metrics.h"
 
 /*
- * Each assigned partition's lag: its high watermark as last fetched less
- * the consumer's position; no network round trip. Partitions not assigned
- * any more are cleared.
+ * Each assigned partition's lag, and how many there are: its high
+ * watermark as last fetched less the consumer's position (before the first
+ * fetch, less starts[partition], where it was assigned to start, else its
+ * first offset; the watermarks then asked of the broker, a few partitions
+ * per call). Partitions not assigned any more are cleared.
  */
-void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk);
+void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk, const int64_t *starts);
 
 /*
  * A position below the partition's first offset means the broker's

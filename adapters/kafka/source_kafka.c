@@ -28,6 +28,7 @@ struct ksource {
     struct pw_metrics *m; /* o.metrics, or own_metrics */
     struct pw_metrics own_metrics;
     char failed[512]; /* a rebalance call that failed: the next fetch is fatal */
+    int64_t starts[PW_METRICS_MAX_PARTITIONS]; /* where each assigned partition started; -1 */
 };
 
 static bool ks_replaying(const struct ksource *k)
@@ -95,6 +96,8 @@ static void ks_assign(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
             p->offset = start;
             kafka_check_retention(k->s, k->rk, p->topic, p->partition, start);
         }
+        if (p->partition >= 0 && p->partition < PW_METRICS_MAX_PARTITIONS)
+            k->starts[p->partition] = start;
     }
     rd_kafka_topic_partition_list_destroy(committed);
     free(v);
@@ -258,7 +261,7 @@ static void ks_probe(void *self)
 {
     struct ksource *k = self;
     if (!ks_replaying(k))
-        kafka_observe_lag(k->m, k->rk);
+        kafka_observe_lag(k->m, k->rk, k->starts);
     if (atomic_load(&k->m->dependency_up[PW_M_KAFKA]) != 1) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(k->rk, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -354,6 +357,8 @@ enum pw_err pw_kafka_source_open(struct pw_source *src, const struct pw_kafka_so
     k->s = opts->settings;
     k->o = *opts;
     k->m = opts->metrics;
+    for (int i = 0; i < PW_METRICS_MAX_PARTITIONS; i++)
+        k->starts[i] = -1;
     if (!k->m) {
         pw_metrics_init(&k->own_metrics, "", "");
         k->m = &k->own_metrics;

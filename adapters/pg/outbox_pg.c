@@ -210,8 +210,8 @@ static enum pw_err pg_outbox_high(void *self, uint64_t *seq, struct pw_errbuf *e
     return PW_OK;
 }
 
-static enum pw_err pg_outbox_stats(void *self, int64_t *pending, int64_t *oldest_ms,
-                                   struct pw_errbuf *err)
+static enum pw_err pg_outbox_stats(void *self, int64_t *pending, int64_t *dead_letters,
+                                   int64_t *oldest_ms, struct pw_errbuf *err)
 {
     struct pg_outbox *o = self;
     PGresult *res = NULL;
@@ -219,12 +219,13 @@ static enum pw_err pg_outbox_stats(void *self, int64_t *pending, int64_t *oldest
     if (!rc)
         rc = pg_query(&o->conn, "count the outbox",
                       "SELECT count(*), coalesce((extract(epoch FROM clock_timestamp()"
-                      " - min(enqueued_at)) * 1000)::int8, 0) FROM outbox",
+                      " - min(enqueued_at)) * 1000)::int8, 0), count(dl_code) FROM outbox",
                       0, NULL, &res, err);
     if (rc)
         return rc;
     *pending = pg_int(res, 0, 0);
     *oldest_ms = pg_int(res, 0, 1);
+    *dead_letters = pg_int(res, 0, 2);
     if (*oldest_ms < 0)
         *oldest_ms = 0;
     PQclear(res);

@@ -37,6 +37,11 @@ check "promtool accepts the exposition" promtool check metrics <metrics.txt
 check "the latency histogram saw the five" grep -q '^postworker_command_latency_seconds_count 5$' metrics.txt
 check "build info carries the version" grep -q '^postworker_build_info{version="[0-9.]*"} 1$' metrics.txt
 check "the process metrics are there" grep -q '^process_resident_memory_bytes [1-9]' metrics.txt
+check "pending events and dead letters counted apart" sh -c "grep -q '^postworker_outbox_pending_events [0-9]' metrics.txt && grep -q '^postworker_outbox_pending_dead_letters [0-9]' metrics.txt"
+check "open and most file descriptors too" sh -c "grep -q '^process_open_fds [1-9]' metrics.txt && grep -q '^process_max_fds [1-9]' metrics.txt"
+lag32() { test "$(curl -s "$url/metrics" | grep -c '^postworker_consumer_lag_messages{group="postworker",topic="post-commands",partition="[0-9]*"} [0-9]')" = 32; }
+check "a lag series for each of the 32 partitions, idle ones too, with the group" until_ok 30 lag32
+check "and the partitions it owns" sh -c "curl -s '$url/metrics' | grep -q '^postworker_assigned_partitions{topic=\"post-commands\"} 32$'"
 
 # A login the database refuses is configuration (exit 2, one line); an interrupted migrate exits 1.
 case "${DATABASE_URL:-}" in *user=postgres*)

@@ -289,11 +289,11 @@ static enum sim_quiet quiet(struct sim_world *w)
             return SIM_BUSY;
     }
     struct pw_parking_stats ps;
-    int64_t pending = 0, oldest = 0;
+    int64_t pending = 0, dead = 0, oldest = 0;
     struct pw_outbox ob;
     if (pw_inmem_outbox_open(&ob, w->store))
         abort();
-    enum pw_err rc = pw_outbox_stats(&ob, &pending, &oldest, &err);
+    enum pw_err rc = pw_outbox_stats(&ob, &pending, &dead, &oldest, &err);
     pw_outbox_close(&ob);
     if (rc || pending || pw_store_parking_stats(&w->admin, &ps, &err))
         return SIM_BUSY;
