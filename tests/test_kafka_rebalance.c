@@ -125,3 +125,36 @@ Test(rebalance, cooperative_named_a_join_and_a_leave_lose_double_and_reorder_not
 {
     join_and_leave("cooperative-sticky", true);
 }
+
+/*
+ * A worker stopped during its first join, at every moment of it: librdkafka
+ * 2.0 aborts when it destroys a cooperative consumer that joined but had no
+ * assignment yet (its issue 4312); the source must stop cleanly anyway.
+ */
+Test(rebalance, a_worker_stopped_at_any_moment_of_its_first_join_stops_cleanly, .timeout = 240)
+{
+    struct kworld a;
+    kworld_open(&a, 20);
+    a.ks.log = quiet;
+    kworld_preload(&a, "j", 0, 50);
+    kworld_start(&a);
+    wait_events(&a, 50);
+    /* Frequent heartbeats: the mock cluster then often makes a member sync again. */
+    static const char *const props[] = {"heartbeat.interval.ms=100", "session.timeout.ms=6000"};
+    for (int i = 0; i < 12; i++) {
+        struct kworld b;
+        kworld_open_peer(&b, &a, 20);
+        b.ks.log = quiet;
+        b.ks.props = props;
+        b.ks.nprops = 2;
+        kworld_start(&b);
+        long ms = 500L * i; /* the mock holds a join about 5 s, then syncs */
+        nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+        kworld_stop(&b);
+        cr_assert_eq(b.rc, PW_OK, "stopped after %ld ms: %s", ms, b.err.msg);
+        kworld_close(&b);
+    }
+    kworld_stop(&a);
+    cr_assert_eq(a.rc, PW_OK, "%s", a.err.msg);
+    kworld_close(&a);
+}

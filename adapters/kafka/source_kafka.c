@@ -8,6 +8,7 @@
  */
 #include "adapters/kafka/source_kafka.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct ksource {
     struct pw_metrics *m; /* o.metrics, or own_metrics */
     struct pw_metrics own_metrics;
     char failed[512]; /* a rebalance call that failed: the next fetch is fatal */
+    bool assigned_once; /* an assignment came: the cooperative assignor has its state */
     int64_t starts[PW_METRICS_MAX_PARTITIONS]; /* where each assigned partition started; -1 */
 };
 
@@ -82,6 +84,7 @@ static void ks_failed(struct ksource *k, const char *what, rd_kafka_error_t *e)
  */
 static void ks_assign(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
 {
+    k->assigned_once = true;
     struct pw_partition *v = ks_parts(parts);
     if (v && k->listener.assigned)
         k->listener.assigned(k->listener.ctx, v, (size_t)parts->cnt);
@@ -271,13 +274,35 @@ static void ks_probe(void *self)
     }
 }
 
+/*
+ * Consumers never destroyed (below), kept reachable until the process
+ * exits; a few at most, and none in the common case.
+ */
+static rd_kafka_t *ks_kept[16];
+static atomic_size_t ks_nkept;
+
 static void ks_close(void *self)
 {
     struct ksource *k = self;
     if (k->rk) {
+        /*
+         * librdkafka 2.0 aborts (rdkafka_sticky_assignor.c: "Assertion
+         * `assignor_state' failed") when it destroys a cooperative consumer
+         * that joined but never received an assignment: a stop during its
+         * first join. Fixed in librdkafka 2.3 (its issue 4312). Such a
+         * consumer still leaves the group, and is then kept, not destroyed.
+         */
+        bool risky = !ks_replaying(k) && !k->assigned_once && ks_cooperative(k->rk);
         if (!ks_replaying(k))
             rd_kafka_consumer_close(k->rk); /* leaves the group; revokes through the callback */
-        rd_kafka_destroy(k->rk);
+        size_t slot = risky ? atomic_fetch_add(&ks_nkept, 1) : 0;
+        if (risky && slot < sizeof ks_kept / sizeof *ks_kept) {
+            ks_kept[slot] = k->rk;
+            kafka_log(k->s, "info", "the consumer left its group before its first assignment; "
+                      "it is kept, not destroyed (librdkafka 2.0 aborts on that)");
+        } else {
+            rd_kafka_destroy(k->rk);
+        }
     }
     kafka_batch_release(&k->batch);
     kafka_span_release(&k->span);
