@@ -240,6 +240,7 @@ static int run(const struct pw_config *cfg)
     }
     struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
     ks.stop = &stop_requested;
+    ks.metrics = &metrics; /* librdkafka's statistics: the client metrics */
     rc = stores_open(&st, cfg, &err);
     if (rc)
         goto out;
@@ -300,6 +301,7 @@ static int run(const struct pw_config *cfg)
          * (16 MiB peaked at 47-66 MiB, 8 no slower: README, Benchmark).
          */
         .prefetch_kbytes = st.pg ? 8192 : 0,
+        .log_fields = pw_log_line_fields,
     };
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,

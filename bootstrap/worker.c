@@ -31,6 +31,7 @@ enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *
         .wait_repeat_ms = opts->wait_repeat_ms,
         .metrics = opts->metrics,
         .log = s->log,
+        .log_fields = opts->log_fields,
     };
     rc = pw_loop_run(&ports, &cfg, opts->stats, err);
     pw_source_close(&src); /* leaves the group */

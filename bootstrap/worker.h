@@ -26,6 +26,7 @@ struct pw_worker_opts {
     struct pw_loop_stats *stats; /* may be NULL */
     struct pw_metrics *metrics;  /* what it counts, for --http; may be NULL */
     int prefetch_kbytes;     /* the consumer's prefetch (source_kafka.h); 0: its default */
+    pw_log_fields_fn log_fields; /* lines about one message, with its fields; may be NULL */
 };
 
 /*

@@ -66,6 +66,7 @@ struct pw_loop_config {
     int wait_repeat_ms;      /* while a dependency is down, say so again this often; 0: a minute */
     struct pw_metrics *metrics; /* what it counts, for --http; may be NULL */
     pw_log_fn log;           /* may be NULL */
+    pw_log_fields_fn log_fields; /* the lines about one message, with its fields; may be NULL */
 };
 
 struct pw_loop;

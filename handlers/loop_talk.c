@@ -5,6 +5,10 @@
  */
 #include "handlers/loop_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 /* Light traffic gets a line per message, so a person trying it out sees each one. */
 #define LOOP_LOG_EACH_MAX 8
 
@@ -45,38 +49,76 @@ void loop_observe_no_lag(struct pw_loop *l)
         atomic_store_explicit(&l->m->lag[p], -1, memory_order_relaxed);
 }
 
+/* One line about in, with its fields when the loop has a function for them. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static void say(const struct pw_loop_config *cfg, const char *level, const struct pw_input *in,
+                const struct pw_outcome *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!cfg->log_fields) {
+        pw_vlogf(cfg->log, level, fmt, ap);
+        va_end(ap);
+        return;
+    }
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const struct pw_cmd *cmd = &in->cmd;
+    bool decoded = in->ready && in->decoded.code == PW_OK;
+    char trace[33] = "";
+    if (decoded && strlen(cmd->env.traceparent) >= 35) /* 00-TRACEID-SPAN-FLAGS */
+        snprintf(trace, sizeof trace, "%.32s", cmd->env.traceparent + 3);
+    struct pw_log_fields f = {
+        .partition = in->origin.partition,
+        .offset = in->origin.offset,
+        .post_id = decoded ? cmd->post_id : NULL,
+        .source = decoded ? cmd->env.source : NULL,
+        .id = decoded ? cmd->env.id : NULL,
+        .code = out->kind == PW_OUTCOME_REJECTED ? pw_err_name(out->err.code) : NULL,
+        .trace_id = trace[0] ? trace : NULL,
+    };
+    cfg->log_fields(level, &f, msg);
+}
+
 /* The log line of one message's outcome: always a dead letter's; applied and duplicate if each. */
-static void log_outcome(pw_log_fn log, const struct pw_input *in, const struct pw_outcome *out,
-                        bool each)
+static void log_outcome(const struct pw_loop_config *cfg, const struct pw_input *in,
+                        const struct pw_outcome *out, bool each)
 {
     const struct pw_cmd *cmd = &in->cmd;
     const char *type = pw_cmd_type_name(cmd->type);
     if (out->kind == PW_OUTCOME_DUPLICATE && !in->ready) { /* another worker went past it */
         if (each)
-            pw_logf(log, "info", "skipped partition %d offset %lld: done by the worker that "
-                    "took the partition over", (int)in->origin.partition,
-                    (long long)in->origin.offset);
+            say(cfg, "info", in, out, "skipped partition %d offset %lld: done by the worker "
+                "that took the partition over", (int)in->origin.partition,
+                (long long)in->origin.offset);
     } else if (!in->ready || in->decoded.code != PW_OK) { /* given up on undecoded, or malformed */
-        pw_logf(log, "warn", "dead letter: partition %d offset %lld: %s: %s",
-                (int)in->origin.partition, (long long)in->origin.offset,
-                pw_err_name(out->err.code), out->err.msg);
+        say(cfg, "warn", in, out, "dead letter: partition %d offset %lld: %s: %s",
+            (int)in->origin.partition, (long long)in->origin.offset,
+            pw_err_name(out->err.code), out->err.msg);
     } else if (out->kind == PW_OUTCOME_REJECTED && pw_err_kind(out->err.code) == PW_KIND_FAILED) {
-        pw_logf(log, "warn", "failed %s '%s' from '%s': %s: %s; post '%s' is parked behind it "
-                "until it is sent again (postworker redrive) or released (postworker release)",
-                type, cmd->env.id, cmd->env.source, pw_err_name(out->err.code), out->err.msg,
-                cmd->post_id ? cmd->post_id : "?");
+        say(cfg, "warn", in, out, "failed %s '%s' from '%s': %s: %s; post '%s' is parked behind "
+            "it until it is sent again (postworker redrive) or released (postworker release)",
+            type, cmd->env.id, cmd->env.source, pw_err_name(out->err.code), out->err.msg,
+            cmd->post_id ? cmd->post_id : "?");
     } else if (out->kind == PW_OUTCOME_REJECTED) {
-        pw_logf(log, "warn", "rejected %s '%s' from '%s': %s: %s", type, cmd->env.id,
-                cmd->env.source, pw_err_name(out->err.code), out->err.msg);
+        say(cfg, "warn", in, out, "rejected %s '%s' from '%s': %s: %s", type, cmd->env.id,
+            cmd->env.source, pw_err_name(out->err.code), out->err.msg);
     } else if (each && out->kind == PW_OUTCOME_APPLIED && out->nevents) {
-        pw_logf(log, "info", "applied %s '%s': %s '%s' version %lld", type, cmd->env.id,
-                pw_event_type_name(out->event), cmd->post_id, (long long)out->version);
+        say(cfg, "info", in, out, "applied %s '%s': %s '%s' version %lld", type, cmd->env.id,
+            pw_event_type_name(out->event), cmd->post_id, (long long)out->version);
     } else if (out->kind == PW_OUTCOME_HELD) {
-        pw_logf(log, each ? "info" : "debug", "held %s '%s' from '%s': %s", type, cmd->env.id,
-                cmd->env.source, out->err.msg);
+        say(cfg, each ? "info" : "debug", in, out, "held %s '%s' from '%s': %s", type,
+            cmd->env.id, cmd->env.source, out->err.msg);
     } else if (each && out->kind == PW_OUTCOME_DUPLICATE) {
-        pw_logf(log, "info", "duplicate %s '%s' from '%s': already processed", type, cmd->env.id,
-                cmd->env.source);
+        say(cfg, "info", in, out, "duplicate %s '%s' from '%s': already processed", type,
+            cmd->env.id, cmd->env.source);
+    } else if (out->kind == PW_OUTCOME_APPLIED || out->kind == PW_OUTCOME_DUPLICATE) {
+        say(cfg, "debug", in, out, "%s %s '%s' from '%s' (partition %d offset %lld)",
+            out->kind == PW_OUTCOME_APPLIED ? "applied" : "duplicate", type, cmd->env.id,
+            cmd->env.source, (int)in->origin.partition, (long long)in->origin.offset);
     }
 }
 
@@ -148,7 +190,7 @@ size_t loop_count_outcomes(struct pw_loop *l, const struct pw_input *in,
             in[i].origin.timestamp_ms >= 0)
             stamps[nstamps++] = in[i].origin.timestamp_ms;
         if (rejected ? talk_admit(l) : each)
-            log_outcome(l->cfg.log, &in[i], out, each);
+            log_outcome(&l->cfg, &in[i], out, each);
     }
     return nstamps;
 }

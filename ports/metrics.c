@@ -31,6 +31,8 @@ void pw_metrics_init(struct pw_metrics *m, const char *version, const char *lag_
         atomic_store_explicit(&m->lag[i], -1, memory_order_relaxed);
     atomic_store(&m->outbox_pending, -1);
     atomic_store(&m->assigned, -1);
+    for (int c = 0; c < PW_M__CLIENTS; c++)
+        atomic_flag_clear(&m->clients[c].lock);
     atomic_store(&m->parked_posts, -1);
 }
 

@@ -48,6 +48,21 @@ struct pw_histogram {
 /* Partitions whose lag is kept (beyond it, the lag is not shown). */
 #define PW_METRICS_MAX_PARTITIONS 1024
 
+/* What librdkafka's statistics say of one client (statistics.interval.ms). */
+#define PW_METRICS_MAX_BROKERS 8
+enum pw_metric_client { PW_M_CONSUMER, PW_M_PRODUCER, PW_M__CLIENTS };
+struct pw_client_stats {
+    atomic_flag lock;   /* held while written or read: the statistics and the HTTP threads */
+    bool known;         /* a report came */
+    int nbrokers;
+    struct {
+        char name[96];  /* librdkafka's: "host:port/nodeid" */
+        double rtt_s;   /* average round-trip time of its requests */
+    } brokers[PW_METRICS_MAX_BROKERS];
+    int64_t queue;      /* producer: messages waiting to be sent or acknowledged;
+                         * consumer: messages fetched, not yet consumed */
+};
+
 struct pw_metrics {
     const char *version;      /* borrowed */
     const char *lag_topic;    /* borrowed: the commands topic */
@@ -71,12 +86,25 @@ struct pw_metrics {
     _Atomic int64_t parked_posts;      /* -1: not known yet */
     _Atomic int64_t held_commands;
     _Atomic int64_t parked_oldest_ms;  /* how long the longest-parked post has been parked */
+    struct pw_client_stats clients[PW_M__CLIENTS];
 };
 
 /* Zeroes m, with no partition's lag known, both dependencies not known and now as the start. */
 void pw_metrics_init(struct pw_metrics *m, const char *version, const char *lag_topic);
 
 void pw_histogram_observe(struct pw_histogram *h, double seconds);
+
+/* The client's statistics under its lock (a spin: both sides hold it for microseconds). */
+static inline void pw_client_stats_lock(struct pw_client_stats *c)
+{
+    while (atomic_flag_test_and_set_explicit(&c->lock, memory_order_acquire))
+        ;
+}
+
+static inline void pw_client_stats_unlock(struct pw_client_stats *c)
+{
+    atomic_flag_clear_explicit(&c->lock, memory_order_release);
+}
 
 static inline void pw_metric_add(_Atomic uint64_t *counter, uint64_t n)
 {

@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,6 +14,22 @@
 static uint64_t get(const _Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* s as a label value: backslash, quote and newline escaped, as the text format wants. */
+static const char *label_value(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < size; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            buf[n++] = '\\';
+            buf[n++] = *s == '\n' ? 'n' : *s;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
 }
 
 static void family(FILE *out, const char *name, const char *type, const char *help)
@@ -60,6 +77,41 @@ static long open_fds(void)
         n += e->d_name[0] != '.';
     closedir(d);
     return n - 1;
+}
+
+/* librdkafka's statistics, as its last report said (absent until one came). */
+static void client_metrics(FILE *out, const struct pw_metrics *m)
+{
+    static const char *const clients[PW_M__CLIENTS] = {"consumer", "producer"};
+    struct pw_client_stats c[PW_M__CLIENTS];
+    for (int i = 0; i < PW_M__CLIENTS; i++) {
+        struct pw_client_stats *src = (struct pw_client_stats *)&m->clients[i];
+        pw_client_stats_lock(src);
+        c[i].known = src->known;
+        c[i].nbrokers = src->nbrokers;
+        memcpy(c[i].brokers, src->brokers, sizeof c[i].brokers);
+        c[i].queue = src->queue;
+        pw_client_stats_unlock(src);
+    }
+    family(out, "postworker_kafka_broker_rtt_seconds", "gauge",
+           "Average round-trip time of requests to each broker, by client (librdkafka).");
+    for (int i = 0; i < PW_M__CLIENTS; i++)
+        for (int b = 0; c[i].known && b < c[i].nbrokers; b++) {
+            char name[200];
+            fprintf(out, "postworker_kafka_broker_rtt_seconds{client=\"%s\",broker=\"%s\"} %.6f\n",
+                    clients[i], label_value(c[i].brokers[b].name, name, sizeof name),
+                    c[i].brokers[b].rtt_s);
+        }
+    family(out, "postworker_kafka_producer_queue_messages", "gauge",
+           "Messages the producer holds, not yet acknowledged by the broker (librdkafka).");
+    if (c[PW_M_PRODUCER].known)
+        fprintf(out, "postworker_kafka_producer_queue_messages %lld\n",
+                (long long)c[PW_M_PRODUCER].queue);
+    family(out, "postworker_kafka_consumer_fetch_queue_messages", "gauge",
+           "Messages the consumer fetched ahead, not yet consumed (librdkafka).");
+    if (c[PW_M_CONSUMER].known)
+        fprintf(out, "postworker_kafka_consumer_fetch_queue_messages %lld\n",
+                (long long)c[PW_M_CONSUMER].queue);
 }
 
 static void process_metrics(FILE *out, const struct pw_metrics *m)
@@ -184,6 +236,8 @@ void pw_metrics_write(const struct pw_metrics *m, FILE *out)
             (unsigned long long)get(&m->assigns));
     fprintf(out, "postworker_rebalances_total{kind=\"revoke\"} %llu\n",
             (unsigned long long)get(&m->revokes));
+
+    client_metrics(out, m);
 
     family(out, "postworker_build_info", "gauge", "The running version, as a label.");
     fprintf(out, "postworker_build_info{version=\"%s\"} 1\n", m->version);

@@ -378,12 +378,12 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, route, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        flags, 0, NULL, NULL, route, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)PW_HTTP_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PW_HTTP_PER_CLIENT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(PW_HTTP_REQUEST_MS / 1000),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PW_HTTP_REQUEST_BYTES,
-        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
         MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, h,
         MHD_OPTION_NOTIFY_COMPLETED, http_notify_completed, h, MHD_OPTION_END);
     freeaddrinfo(ai);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapters/kafka/stats_kafka.h"
 #include "domain/text.h"
 
 void kafka_log(const struct pw_kafka_settings *s, const char *level, const char *fmt, ...)
@@ -186,6 +187,11 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, rd_kafka_type
     for (const char *const *d = mock; s->embedded && type == RD_KAFKA_CONSUMER && *d; d += 2)
         if (kafka_set(conf, d[0], d[1], err))
             goto fail;
+    if (s->metrics) {
+        if (kafka_set(conf, "statistics.interval.ms", KAFKA_STATS_INTERVAL_MS, err))
+            goto fail;
+        rd_kafka_conf_set_stats_cb(conf, kafka_stats_cb);
+    }
     for (size_t i = 0; i < s->nprops; i++) {
         char key[256];
         const char *eq = strchr(s->props[i], '=');

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "ports/log.h"
+#include "ports/metrics.h"
 
 /*
  * Where reading starts: the consumer group's position, or a reader's own
@@ -38,6 +39,8 @@ struct pw_kafka_settings {
      * consumers wait less for fetches and joins (kafka_conf_new).
      */
     bool embedded;
+    /* Where librdkafka's statistics go (client metrics); NULL: none asked for. */
+    struct pw_metrics *metrics;
     /* Set (by a signal handler) when the program stops: waits end early. May be NULL. */
     volatile sig_atomic_t *stop;
 };

@@ -36,8 +36,14 @@ curl -s "$url/metrics" >metrics.txt
 check "promtool accepts the exposition" promtool check metrics <metrics.txt
 check "the latency histogram saw the five" grep -q '^postworker_command_latency_seconds_count 5$' metrics.txt
 check "build info carries the version" grep -q '^postworker_build_info{version="[0-9.]*"} 1$' metrics.txt
+check "JSON logs: RFC 3339 times with milliseconds" grep -Eq '^\{"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z"' worker.log
+check "a command's line carries its fields" grep -Eq '"msg":"applied CreatePost [^"]*","partition":[0-9]+,"offset":[0-9]+,"post_id":"obs-1","source":"[^"]+","id":"[^"]+"' worker.log
+check "a dead letter's its code" grep -Eq '"msg":"rejected DeletePost[^"]*","partition":[0-9]+,"offset":[0-9]+,"post_id":"ghost".*"code":"not_found"' worker.log
 check "the process metrics are there" grep -q '^process_resident_memory_bytes [1-9]' metrics.txt
 check "pending events and dead letters counted apart" sh -c "grep -q '^postworker_outbox_pending_events [0-9]' metrics.txt && grep -q '^postworker_outbox_pending_dead_letters [0-9]' metrics.txt"
+rtt() { curl -s "$url/metrics" | grep -q '^postworker_kafka_broker_rtt_seconds{client="consumer",broker="127.0.0.1:[0-9]*/[0-9]*"} [0-9.]*$'; }
+check "librdkafka's statistics: each broker's round-trip time" until_ok 30 rtt
+check "and the consumer's fetch queue" sh -c "curl -s '$url/metrics' | grep -q '^postworker_kafka_consumer_fetch_queue_messages [0-9]'"
 check "open and most file descriptors too" sh -c "grep -q '^process_open_fds [1-9]' metrics.txt && grep -q '^process_max_fds [1-9]' metrics.txt"
 lag32() { test "$(curl -s "$url/metrics" | grep -c '^postworker_consumer_lag_messages{group="postworker",topic="post-commands",partition="[0-9]*"} [0-9]')" = 32; }
 check "a lag series for each of the 32 partitions, idle ones too, with the group" until_ok 30 lag32
@@ -139,7 +145,7 @@ check "SIGTERM exits 0" test $? = 0
 mkdir nodb && (cd nodb && exec env DATABASE_URL="postgresql:///x?host=$tmp/no-server" "$PW" \
     --http 127.0.0.1:0 >nodb.log 2>&1) &
 nodb=$!
-nodb_port() { grep -q 'http: /healthz' nodb/nodb.log; }
+nodb_port() { grep -q 'http: /healthz' nodb/nodb.log 2>/dev/null; }
 until_ok 30 nodb_port
 nport=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' nodb/nodb.log | head -1)
 curl -s "http://127.0.0.1:$nport/readyz" >nodb.json
@@ -164,7 +170,7 @@ else
     no "the test build of the worker started"
 fi
 kill -9 $stuck 2>/dev/null
-json_line='^{"time":"[0-9T:Z-]*","level":"(debug|info|warn|error)","program":"postworker","msg":".*"}$'
+json_line='^\{"time":"[0-9T:.Z-]*","level":"(debug|info|warn|error)","program":"postworker","msg":".*"(,"[a-z_]+":("[^"]*"|[0-9]+))*\}$'
 check "--log-format json: every line is one JSON object" sh -c "! grep -Evq '$json_line' worker.log"
 check "--log-format json: and there are lines" grep -q '"msg":"stopped: ' worker.log
 echo "observe: $pass passed, $fail failed"
