@@ -7,10 +7,10 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 # The libraries' flags come from pkg-config (before make deps has run, the
 # Debian defaults); CPPFLAGS and LDFLAGS from the environment are honoured.
-PC_PKGS := rdkafka jansson libpq uuid libmicrohttpd
+PC_PKGS := rdkafka jansson libpq uuid libmicrohttpd libsystemd
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 PC_LIBS := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null || \
-	echo -lrdkafka -ljansson -lpq -luuid -lmicrohttpd)
+	echo -lrdkafka -ljansson -lpq -luuid -lmicrohttpd -lsystemd)
 PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -I. $(PC_CFLAGS) $(CPPFLAGS) -MMD -MP $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -21,6 +21,7 @@
 #include "adapters/kafka/embedded_kafka.h"
 #include "adapters/kafka/redrive_kafka.h"
 #include "bootstrap/worker.h"
+#include "adapters/systemd/notify_systemd.h"
 #include "adapters/uuid/ids_uuid.h"
 #include "bootstrap/brokers.h"
 #include "bootstrap/config.h"
@@ -230,7 +231,10 @@ static int run(const struct pw_config *cfg)
     struct pw_store http_store = {0};
     pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
     metrics.group = cfg->group;
-    enum pw_err rc = PW_OK;
+    struct pw_notify *notify = NULL; /* systemd's READY=1, WATCHDOG=1, STOPPING=1 */
+    enum pw_err rc = pw_systemd_notify_start(&notify, &metrics, &stop_requested, &err);
+    if (rc)
+        goto out;
     if (cfg->http) {
         if ((rc = pw_http_start(&http, cfg->http, &metrics, pw_log_line, &err)))
             goto out;
@@ -315,6 +319,7 @@ static int run(const struct pw_config *cfg)
            (unsigned long long)stats.dead_letters, (unsigned long long)stats.published,
            stop_signal ? "; asked by " : "", stop_signal ? signal_name(stop_signal) : "");
 out:
+    pw_systemd_notify_stop(notify);
     pw_http_stop(http);
     pw_store_close(&http_store);
     pw_app_close(&app);
