@@ -4,6 +4,7 @@
  * relay that died (it waited as long as the step: two hours).
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "adapters/pg/pg.h"
@@ -109,6 +110,61 @@ Test(pg_relay, a_paused_relay_gives_way_within_its_lease_and_finds_it_gone_when_
     cr_assert_eq(peek(&second), 1, "the second still is");
     pw_outbox_close(&first);
     pw_outbox_close(&second);
+    pw_uow_close(&uow);
+    pg_schema_close(&s);
+}
+
+static bool held_next(struct pw_store *st)
+{
+    struct pw_held h;
+    bool found = false;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_store_held_next(st, &h, &found, &err), PW_OK, "%s", err.msg);
+    if (found)
+        pw_held_release(&h);
+    return found;
+}
+
+/*
+ * The one that drains held commands, stopped (SIGSTOP) with its session
+ * open, gives the role up within its lease too: held commands wait for no
+ * stopped process.
+ */
+Test(pg_relay, a_paused_drainer_gives_way_within_its_lease, .timeout = 30)
+{
+    struct pg_schema s;
+    pg_schema_open(&s);
+    struct pw_uow uow;
+    struct pw_store first, second;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_pg_uow_open(&uow, s.store), PW_OK);
+    cr_assert_eq(pw_pg_store_open(&first, s.store), PW_OK);
+    cr_assert_eq(pw_pg_store_open(&second, s.store), PW_OK);
+    struct pw_parked p = {.code = PW_E_APPLY_FAILED, .partition = 2, .offset = 41};
+    snprintf(p.post_id, sizeof p.post_id, "p-3");
+    snprintf(p.source, sizeof p.source, "/test");
+    snprintf(p.id, sizeof p.id, "c-1");
+    snprintf(p.topic, sizeof p.topic, "post-commands");
+    struct pw_origin o = {.group = "g", .topic = "post-commands", .partition = 2, .offset = 60,
+                          .key = "p-3", .key_len = 3, .value = "held", .value_len = 4};
+    cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_park(&uow, &p, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&uow, "p-3", "/test", "c-2", &o, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_commit(&uow, &err), PW_OK, "%s", err.msg);
+    bool found = false;
+    cr_assert_eq(pw_store_release(&second, "p-3", false, &p, &found, &err), PW_OK, "%s", err.msg);
+    cr_assert(found);
+    cr_assert(held_next(&first), "the first to ask drains");
+    cr_assert_not(held_next(&second), "the other waits");
+    bool took = false;
+    for (int i = 0; i < 150 && !took; i++) {
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        took = held_next(&second);
+    }
+    cr_assert(took, "the second took the drain over while the first is stopped");
+    cr_assert_not(held_next(&first), "the first, woken, does not drain any more");
+    pw_store_close(&first);
+    pw_store_close(&second);
     pw_uow_close(&uow);
     pg_schema_close(&s);
 }

@@ -2,7 +2,7 @@
  * The PostgreSQL outbox reader, on a connection of its own.
  *
  * One relay at a time across all workers: the reader publishes only while
- * it holds the relay lease (the relay_lease row, on the database's clock),
+ * it holds the relay's lease (adapters/pg/lease_pg.c, on the database's clock),
  * so the events of one post leave in seq order even with several workers.
  * The holder renews it as it reads; a holder that stops renewing (dead, or
  * stopped: SIGSTOP, a frozen VM, whose session stays open) loses it after
@@ -29,40 +29,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
-/* The relay's lease, renewed once less than half of it is left. */
-#define PG_LEASE_MS 5000
+#include "adapters/pg/lease_pg.h"
+
+/* The relay hands rows to the bus only with this much of its lease left. */
 #define PG_LEASE_SPARE_MS 1000
-/* A reader without the lease asks again this often, in case its holder died or stopped. */
-#define PG_LEADER_RETRY_MS 1000
-
-/* Takes the lease if it is free or expired, or renews it if it is ours: a row if ours now. */
-static const char pg_lease_sql[] =
-    "INSERT INTO relay_lease AS l (id, holder, expires_at)"
-    " VALUES (1, $1, clock_timestamp() + $2::int * interval '1 millisecond')"
-    " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
-    " WHERE l.holder = excluded.holder OR l.expires_at < clock_timestamp()"
-    " RETURNING 1";
 
 struct pg_outbox {
     struct pg_conn conn;
     bool listening;
-    bool leader;
-    char token[40];      /* this reader's name in relay_lease */
-    int64_t lease_end_ms; /* the lease as this reader counts it (monotonic) */
-    int64_t last_try_ms; /* on the monotonic clock: a step of the wall clock changes nothing */
-    bool tried;
+    struct pg_lease lease; /* the relay's role */
 };
-
-static int64_t pg_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Connects if needed. A new session holds neither the relay lock nor the
@@ -71,29 +48,11 @@ static int64_t pg_monotonic_ms(void)
  */
 static enum pw_err pg_outbox_connect(struct pg_outbox *o, struct pw_errbuf *err)
 {
-    if (!o->conn.pg || PQstatus(o->conn.pg) != CONNECTION_OK)
-        o->listening = o->leader = false;
+    if (!o->conn.pg || PQstatus(o->conn.pg) != CONNECTION_OK) {
+        o->listening = false;
+        pg_lease_forget(&o->lease);
+    }
     return pg_connect(&o->conn, err);
-}
-
-/* Asks for the lease (takes or renews it); o->leader says whether it is ours. */
-static enum pw_err pg_outbox_lease(struct pg_outbox *o, int64_t now, struct pw_errbuf *err)
-{
-    char ms[16];
-    snprintf(ms, sizeof ms, "%d", PG_LEASE_MS);
-    const char *vals[] = {o->token, ms};
-    PGresult *res = NULL;
-    bool was = o->leader;
-    o->last_try_ms = now;
-    o->tried = true;
-    enum pw_err rc = pg_query(&o->conn, "take the relay lease", pg_lease_sql, 2, vals, &res, err);
-    o->leader = !rc && PQntuples(res) == 1;
-    PQclear(res);
-    if (o->leader)
-        o->lease_end_ms = now + PG_LEASE_MS; /* counted from before the ask: never longer */
-    if (o->leader && !was)
-        atomic_store(&o->conn.store->dirty, 1); /* a new relay looks for leftovers */
-    return rc;
 }
 
 /* Connects, listens and takes or renews the relay lease as needed; false if not the relay. */
@@ -119,12 +78,10 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
         atomic_store(&o->conn.store->dirty, 1);
         PQfreemem(n);
     }
-    int64_t now = pg_monotonic_ms();
-    if (o->leader && o->lease_end_ms - now < PG_LEASE_MS / 2)
-        rc = pg_outbox_lease(o, now, err); /* renew: half of it is gone (or all, after a pause) */
-    else if (!o->leader && (!o->tried || now - o->last_try_ms >= PG_LEADER_RETRY_MS))
-        rc = pg_outbox_lease(o, now, err);
-    *leader = o->leader;
+    bool fresh = false;
+    rc = pg_lease_hold(&o->lease, &o->conn, PG_LEASE_SPARE_MS, leader, &fresh, err);
+    if (fresh)
+        atomic_store(&o->conn.store->dirty, 1); /* a new relay looks for leftovers */
     return rc;
 }
 
@@ -148,11 +105,11 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
         return rc;
     }
     int rows = PQntuples(res);
-    if (o->lease_end_ms - pg_monotonic_ms() < PG_LEASE_SPARE_MS) {
+    if (o->lease.end_ms - pg_monotonic_ms() < PG_LEASE_SPARE_MS) {
         /* Paused while it read: the lease may be another's by now. Ask again first. */
         PQclear(res);
         atomic_store(&o->conn.store->dirty, 1);
-        o->lease_end_ms = 0;
+        o->lease.end_ms = 0;
         return PW_OK;
     }
     for (int r = 0; r < rows && !rc; r++) {
@@ -237,14 +194,7 @@ static void pg_outbox_close(void *self)
     struct pg_outbox *o = self;
     if (!o)
         return;
-    if (o->leader && o->conn.pg && PQstatus(o->conn.pg) == CONNECTION_OK) {
-        /* A clean stop hands the role over at once, not after the lease. */
-        const char *vals[] = {o->token};
-        struct pw_errbuf err;
-        (void)pg_query(&o->conn, "give the relay lease up",
-                       "UPDATE relay_lease SET expires_at = '-infinity' WHERE holder = $1", 1, vals,
-                       NULL, &err);
-    }
+    pg_lease_give_up(&o->lease, &o->conn); /* a clean stop hands the role over at once */
     pg_disconnect(&o->conn);
     free(o);
 }
@@ -264,14 +214,7 @@ enum pw_err pw_pg_outbox_open(struct pw_outbox *outbox, struct pw_pg_store *stor
     if (!o)
         return PW_E_NOMEM;
     o->conn.store = store;
-    uint64_t r[2] = {0};
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-        r[0] = (uint64_t)pg_monotonic_ms();
-        r[1] = (uint64_t)(uintptr_t)o;
-    }
-    /* pid first: an operator can tell which process relays (SELECT holder FROM relay_lease). */
-    snprintf(o->token, sizeof o->token, "%ld:%016llx", (long)getpid(),
-             (unsigned long long)(r[0] ^ r[1]));
+    pg_lease_init(&o->lease, "relay");
     outbox->ops = &pg_outbox_ops;
     outbox->self = o;
     return PW_OK;

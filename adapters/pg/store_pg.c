@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/pg/lease_pg.h"
+
 /*
  * A URI whose authority holds two '@' has one in its password, unescaped:
  * libpq would take part of the password for the host and print it in every
@@ -87,31 +89,29 @@ void pw_pg_store_free(struct pw_pg_store *store)
 
 struct pg_store_port {
     struct pg_conn conn;
-    PGconn *drains; /* the session that holds the drain lock (a new one holds nothing) */
+    PGconn *session;      /* the session the lease was asked in */
+    struct pg_lease drain; /* the role of draining held commands */
 };
 
-/* The drain lock: an arbitrary constant and the schema, as for the migrations and the relay. */
-#define PG_DRAIN_LOCK "730532, hashtext(current_schema())"
-
 /*
- * Whether this handle drains: it holds the drain lock in its session, or
- * takes it now. A session that ends (its process died) lets another take it.
+ * Whether this handle drains: it holds the drain's lease, or takes it now
+ * (adapters/pg/lease_pg.c). A holder that died or stopped loses it within
+ * PG_LEASE_MS. A stopped holder woken in the middle of a held command
+ * cannot run it twice: the transaction that runs a held command removes
+ * it, and another's finds it gone and fails (held_done).
  */
 static enum pw_err pg_store_drainer(struct pg_store_port *p, bool *drains, struct pw_errbuf *err)
 {
     enum pw_err rc = pg_connect(&p->conn, err);
-    if (rc || p->drains == p->conn.pg) {
-        *drains = !rc;
+    *drains = false;
+    if (rc)
         return rc;
+    if (p->session != p->conn.pg) { /* a new session: ask again */
+        pg_lease_forget(&p->drain);
+        p->session = p->conn.pg;
     }
-    PGresult *res = NULL;
-    rc = pg_query(&p->conn, "take the drain lock", "SELECT pg_try_advisory_lock(" PG_DRAIN_LOCK ")",
-                  0, NULL, &res, err);
-    *drains = !rc && PQgetvalue(res, 0, 0)[0] == 't';
-    if (*drains)
-        p->drains = p->conn.pg;
-    PQclear(res);
-    return rc;
+    bool fresh;
+    return pg_lease_hold(&p->drain, &p->conn, 0, drains, &fresh, err);
 }
 
 /*
@@ -191,6 +191,7 @@ static void pg_store_close(void *self)
     struct pg_store_port *p = self;
     if (!p)
         return;
+    pg_lease_give_up(&p->drain, &p->conn); /* a clean stop hands the drain over at once */
     pg_disconnect(&p->conn);
     free(p);
 }
@@ -231,6 +232,7 @@ enum pw_err pw_pg_store_open(struct pw_store *port, struct pw_pg_store *store)
     if (!p)
         return PW_E_NOMEM;
     p->conn.store = store;
+    pg_lease_init(&p->drain, "drain");
     port->ops = &pg_store_ops;
     port->self = p;
     return PW_OK;

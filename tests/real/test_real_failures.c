@@ -280,7 +280,7 @@ Test(real, a_stopped_relay_gives_the_relay_up_and_wakes_to_publish_nothing_out_o
     rworker_start(&w, &b, args);
     rworld_preload(&w, "st", 0, POSTS);
     cr_assert_geq(rworld_wait_for(&w, w.events, POSTS, 60000), POSTS);
-    long long holder = rworld_sql(&w, "SELECT split_part(holder, ':', 1)::int FROM relay_lease");
+    long long holder = rworld_sql(&w, "SELECT split_part(holder, ':', 1)::int FROM leases WHERE role = 'relay'");
     cr_assert(holder == a.pid || holder == b.pid, "the relay is one of the two (%lld)", holder);
     struct rworker *stopped = holder == a.pid ? &a : &b, *other = holder == a.pid ? &b : &a;
     kill(stopped->pid, SIGSTOP);
