@@ -8,10 +8,13 @@
 
 /* Takes the lease if it is free or expired, or renews it if it is ours: a row if ours now. */
 static const char lease_sql[] =
-    "INSERT INTO leases AS l (role, holder, expires_at)"
-    " VALUES ($1, $2, clock_timestamp() + $3::int * interval '1 millisecond')"
-    " ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+    "INSERT INTO leases AS l (role, holder, backend, expires_at)"
+    " VALUES ($1, $2, pg_backend_pid(), clock_timestamp() + $3::int * interval '1 millisecond')"
+    " ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, backend = excluded.backend,"
+    " expires_at = excluded.expires_at"
     " WHERE l.holder = excluded.holder OR l.expires_at < clock_timestamp()"
+    /* a holder whose session ended (it died; a restored database) holds nothing */
+    " OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend)"
     " RETURNING 1";
 
 int64_t pg_monotonic_ms(void)

@@ -4,7 +4,8 @@
  * the database's clock, renewed as the holder works. A session lock would
  * stay with a process that is stopped (SIGSTOP, a frozen VM) but keeps its
  * session; a lease expires anyway, and the next process to ask takes the
- * role over. The holder counts its lease from before it asked, on its own
+ * role over. A holder whose session is gone (it died, or the database was
+ * restored from a backup) holds nothing at once, as with a session lock. The holder counts its lease from before it asked, on its own
  * monotonic clock, so it always believes it holds the lease for less time
  * than the database gives it.
  */
