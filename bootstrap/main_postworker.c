@@ -435,7 +435,6 @@ static int main_mode(const struct pw_config *cfg)
             return 2;
         }
     }
-    install_signals();
     if (cfg->mode == PW_MODE_REDRIVE)
         return redrive(cfg);
     /* Tools print their answer: the store's start-up lines would only be in its way. */
@@ -464,6 +463,8 @@ int main(int argc, char **argv)
 {
     struct pw_config cfg;
     struct pw_errbuf err;
+    /* First: a SIGTERM however early (a supervisor's stop right after a start) is a clean stop. */
+    install_signals();
     pw_log_init("postworker");
     if (pw_config_parse(&cfg, argc, argv, (pw_getenv_fn)getenv, &err)) {
         fprintf(stderr, "postworker: %s\n", err.msg);

@@ -132,7 +132,8 @@ Test(real, kill_9s_around_a_stream_never_dead_letter_a_healthy_command, .timeout
     struct producer pr = {.w = &w};
     pthread_t thread;
     cr_assert_eq(pthread_create(&thread, NULL, produce, &pr), 0);
-    const char *const args[] = {"--batch-size", "500", "-X", "session.timeout.ms=3000", NULL};
+    const char *const args[] = {"--batch-size", "500", "-X", "session.timeout.ms=3000", "-X",
+                                "heartbeat.interval.ms=500", NULL};
     struct rworker p = {0};
     unsigned seed = (unsigned)time(NULL);
     srand(seed);
@@ -156,6 +157,9 @@ Test(real, kill_9s_around_a_stream_never_dead_letter_a_healthy_command, .timeout
         rworker_kill(&p); /* the supervisor's restart follows */
     }
     rworker_start(&w, &p, args);
+    /* The last one must run before it is stopped: a SIGTERM before main() is the default's. */
+    for (int i = 0; i < 300 && !rworker_logged(&p, "consuming"); i++)
+        nap_ms(100);
     pthread_join(thread, NULL);
     cr_assert_eq(pr.sent, (size_t)STREAM_POSTS * STREAM_EACH, "the whole stream was sent");
     const char *done = "SELECT count(*) FROM posts WHERE version = 10";
