@@ -106,6 +106,8 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind);
  * applied, duplicate, rejected or held; *resolved (may be NULL) set when a
  * parked post's failed command was applied or rejected. Any other code: it
  * rolled back, and every outcome is RETRY. Inputs must be decoded (ready).
+ * No offsets (a replay): a malformed message below its partition's stored
+ * offset is a duplicate, dead-lettered when the store passed it.
  */
 enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, size_t n,
                               const struct pw_offset *offsets, size_t noffsets,

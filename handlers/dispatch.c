@@ -150,7 +150,9 @@ static enum pw_err dispatch_handle(const struct pw_app *app, struct pw_repo *rep
 
 /*
  * Whether the store's offset has passed in's message: the transaction that
- * moved it past dead-lettered it then (a replay, a redelivery read it again).
+ * moved it past dead-lettered it then. Only a replay asks (a batch that
+ * stores no offsets): a counted run has already set aside what is below
+ * the stored offset (handlers/isolate.c, iso_stale).
  */
 static enum pw_err dispatch_passed(const struct pw_app *app, const struct pw_input *in,
                                    bool *passed, struct pw_errbuf *err)
@@ -171,13 +173,13 @@ static enum pw_err dispatch_passed(const struct pw_app *app, const struct pw_inp
  * filled for every per-message result; anything else fails the batch.
  */
 static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
-                                const struct pw_input *in, struct pw_outcome *out,
+                                const struct pw_input *in, bool replay, struct pw_outcome *out,
                                 bool *resolved, struct pw_errbuf *err)
 {
     enum pw_err rc;
     if (in->decoded.code != PW_OK) {
-        bool passed;
-        if ((rc = dispatch_passed(app, in, &passed, err)))
+        bool passed = false;
+        if (replay && (rc = dispatch_passed(app, in, &passed, err)))
             return rc;
         if (passed) {
             out->kind = PW_OUTCOME_DUPLICATE;
@@ -274,7 +276,7 @@ enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, siz
         goto rollback;
     struct pw_repo repo = pw_uow_posts(app->uow);
     for (size_t i = 0; i < n; i++) {
-        rc = dispatch_one(app, &repo, &in[i], &outs[i], &done, err);
+        rc = dispatch_one(app, &repo, &in[i], noffsets == 0, &outs[i], &done, err);
         if (rc)
             goto rollback;
     }

@@ -115,10 +115,6 @@ static void log_outcome(const struct pw_loop_config *cfg, const struct pw_input 
     } else if (each && out->kind == PW_OUTCOME_DUPLICATE) {
         say(cfg, "info", in, out, "duplicate %s '%s' from '%s': already processed", type,
             cmd->env.id, cmd->env.source);
-    } else if (out->kind == PW_OUTCOME_APPLIED || out->kind == PW_OUTCOME_DUPLICATE) {
-        say(cfg, "debug", in, out, "%s %s '%s' from '%s' (partition %d offset %lld)",
-            out->kind == PW_OUTCOME_APPLIED ? "applied" : "duplicate", type, cmd->env.id,
-            cmd->env.source, (int)in->origin.partition, (long long)in->origin.offset);
     }
 }
 
