@@ -132,8 +132,10 @@ static enum pw_err dispatch_handle(const struct pw_app *app, struct pw_repo *rep
     enum pw_err rc = handle(repo, cmd, evs, &nevents, &out->err);
     if (rc && pw_err_kind(rc) != PW_KIND_REJECTED)
         return pw_err_set(err, rc, "%s", out->err.msg);
+    /* A rejected command's post_id may be anything: it is kept only when it is one. */
+    const char *post_id = pw_post_check_id(cmd->post_id, NULL) ? NULL : cmd->post_id;
     if (rc) {
-        rc = pw_uow_inbox_put(app->uow, env->source, env->id, rc, err);
+        rc = pw_uow_inbox_put(app->uow, env->source, env->id, rc, post_id, 0, err);
         return rc ? rc : dispatch_dead_letter(app, in, out, 1, NULL, err);
     }
     if (nevents) {
@@ -145,7 +147,7 @@ static enum pw_err dispatch_handle(const struct pw_app *app, struct pw_repo *rep
     if (rc)
         return rc;
     out->kind = PW_OUTCOME_APPLIED;
-    return pw_uow_inbox_put(app->uow, env->source, env->id, PW_OK, err);
+    return pw_uow_inbox_put(app->uow, env->source, env->id, PW_OK, post_id, out->version, err);
 }
 
 /*

@@ -47,9 +47,13 @@ struct pw_uow_ops {
      */
     enum pw_err (*inbox_get)(void *self, const char *source, const char *id, bool *found,
                              enum pw_err *outcome, struct pw_errbuf *err);
-    /* Inbox: records (source, id) as processed with its outcome. */
+    /*
+     * Inbox: records (source, id) as processed with its outcome, for
+     * post_id (borrowed), and the version it made when applied (else 0),
+     * so that a reader can ask what became of it (ports/query.h).
+     */
     enum pw_err (*inbox_put)(void *self, const char *source, const char *id, enum pw_err outcome,
-                             struct pw_errbuf *err);
+                             const char *post_id, int64_t version, struct pw_errbuf *err);
     /*
      * Outbox: records ev for publication to topic after commit. On PW_OK
      * the unit of work owns ev's post (ev is zeroed); on failure ev is still
@@ -154,9 +158,11 @@ static inline enum pw_err pw_uow_inbox_get(struct pw_uow *uow, const char *sourc
 }
 
 static inline enum pw_err pw_uow_inbox_put(struct pw_uow *uow, const char *source, const char *id,
-                                           enum pw_err outcome, struct pw_errbuf *err)
+                                           enum pw_err outcome, const char *post_id,
+                                           int64_t version, struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, uow->ops->inbox_put(uow->self, source, id, outcome, err));
+    return PW_PORT_CHECK(err,
+                         uow->ops->inbox_put(uow->self, source, id, outcome, post_id, version, err));
 }
 
 static inline enum pw_err pw_uow_outbox_put(struct pw_uow *uow, const char *topic,

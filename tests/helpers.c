@@ -16,11 +16,13 @@ static void inmem_open(struct store *s)
     cr_assert_eq(pw_inmem_store_open(&s->st2, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox, store), PW_OK);
     cr_assert_eq(pw_inmem_outbox_open(&s->outbox2, store), PW_OK);
+    cr_assert_eq(pw_inmem_query_open(&s->q, store), PW_OK);
     s->priv = store;
 }
 
 static void inmem_close(struct store *s)
 {
+    pw_query_close(&s->q);
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
     pw_store_close(&s->st2);
@@ -49,6 +51,7 @@ static void fault_open(struct store *s)
     cr_assert_eq(pw_fault_store_open(&s->st2, &f->inner.st2, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&s->outbox, &f->inner.outbox, &f->plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&s->outbox2, &f->inner.outbox2, &f->plan), PW_OK);
+    s->q = f->inner.q; /* the read side has no faults to plan: the inner store's own */
     s->priv = f;
 }
 

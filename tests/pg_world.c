@@ -71,11 +71,13 @@ static void pg_open(struct store *s)
     cr_assert_eq(pw_pg_store_open(&s->st2, schema->store), PW_OK);
     cr_assert_eq(pw_pg_outbox_open(&s->outbox, schema->store), PW_OK);
     cr_assert_eq(pw_pg_outbox_open(&s->outbox2, schema->store), PW_OK);
+    cr_assert_eq(pw_pg_query_open(&s->q, schema->store), PW_OK);
     s->priv = schema;
 }
 
 static void pg_close(struct store *s)
 {
+    pw_query_close(&s->q);
     pw_outbox_close(&s->outbox2);
     pw_outbox_close(&s->outbox);
     pw_store_close(&s->st2);

@@ -176,7 +176,7 @@ void store_case_rollback_leaves_no_trace(struct store *s)
     store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_add(&repo, &post, NULL), PW_OK);
-    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/test", "c1", PW_OK, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/test", "c1", PW_OK, "p1", 1, NULL), PW_OK);
     cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &ev, NULL), PW_OK);
     cr_assert_eq(pw_uow_offset_put(&s->uow, "g", "t", 0, 42, NULL), PW_OK);
     pw_uow_rollback(&s->uow);
@@ -219,8 +219,8 @@ void store_case_uncommitted_change_is_invisible_to_another_unit_of_work(struct s
 void store_case_inbox_records_the_outcome(struct store *s)
 {
     store_begin(&s->uow);
-    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c1", PW_OK, NULL), PW_OK);
-    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c2", PW_E_VERSION_CONFLICT, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c1", PW_OK, "p1", 1, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c2", PW_E_VERSION_CONFLICT, "p1", 0, NULL), PW_OK);
     store_commit(&s->uow);
     static const struct {
         const char *source, *id;
@@ -358,9 +358,9 @@ void store_case_concurrent_inbox_mark_of_one_command_applies_once(struct store *
 {
     store_begin(&s->uow);
     store_begin(&s->uow2);
-    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c1", PW_OK, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/a", "c1", PW_OK, "p1", 1, NULL), PW_OK);
     store_commit(&s->uow);
-    enum pw_err rc = pw_uow_inbox_put(&s->uow2, "/a", "c1", PW_E_NOT_FOUND, NULL);
+    enum pw_err rc = pw_uow_inbox_put(&s->uow2, "/a", "c1", PW_E_NOT_FOUND, "p1", 0, NULL);
     if (rc == PW_OK) {
         rc = pw_uow_commit(&s->uow2, NULL);
     } else {

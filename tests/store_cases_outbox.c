@@ -99,7 +99,7 @@ void store_case_prefetched_reads_see_what_is_stored_and_what_is_not(struct store
     store_begin(&s->uow);
     struct pw_repo repo = pw_uow_posts(&s->uow);
     cr_assert_eq(pw_repo_add(&repo, &post, NULL), PW_OK);
-    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/test", "c1", PW_E_NOT_FOUND, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "/test", "c1", PW_E_NOT_FOUND, "p1", 0, NULL), PW_OK);
     store_commit(&s->uow);
 
     struct pw_cmd a = cmd_update("c1", "p-1", "t", 1, T0), b = cmd_create("c2", "p-2", T0);

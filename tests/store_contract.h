@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "ports/outbox.h"
+#include "ports/query.h"
 #include "ports/store.h"
 #include "ports/uow.h"
 
@@ -24,6 +25,7 @@ struct store {
     struct pw_store st2; /* another handle, as another worker's */
     struct pw_outbox outbox;
     struct pw_outbox outbox2;
+    struct pw_query q; /* the read side, shared by threads */
     void *priv;
 };
 
@@ -60,7 +62,11 @@ struct store_adapter {
     X(a_post_parks_holds_in_order_and_drains_when_released)     \
     X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)   \
     X(one_store_handle_drains_at_a_time)                        \
-    X(a_store_holds_nothing_until_a_command_or_an_offset_is_stored)
+    X(a_store_holds_nothing_until_a_command_or_an_offset_is_stored) \
+    X(a_post_reads_back_deleted_or_not_once_committed)          \
+    X(pages_walk_every_matching_post_once_in_keyset_order)      \
+    X(a_command_reads_back_as_what_became_of_it)                \
+    X(a_wait_for_changes_wakes_on_a_commit)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

@@ -9,6 +9,7 @@
 
 #include "adapters/pg/migrations.h"
 #include "adapters/pg/pg.h"
+#include "adapters/pg/query_pg.h"
 #include "adapters/pg/uow_pg.h"
 #include "tests/helpers.h"
 #include "tests/pg_world.h"
@@ -299,4 +300,60 @@ Test(pg, the_inbox_prefetch_is_a_key_lookup_even_planned_on_an_empty_inbox)
     cr_expect(strstr(plan, "Index Scan using inbox_pkey") && !strstr(plan, "Seq Scan on inbox"),
               "%s", plan);
     pg_schema_close(&s);
+}
+
+/* The plan of sql (a page statement) with params, generic as a prepared statement ends up. */
+static char *page_plan(struct pg_schema *schema, const char *sql, const char *params)
+{
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    char set[160];
+    snprintf(set, sizeof set, "SET search_path = %s; SET plan_cache_mode = force_generic_plan",
+             schema->name);
+    PQclear(PQexec(c, set));
+    char *prep = malloc(strlen(sql) + 32);
+    sprintf(prep, "PREPARE page AS %s", sql);
+    PGresult *r = PQexec(c, prep);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    free(prep);
+    char explain[200];
+    snprintf(explain, sizeof explain, "EXPLAIN EXECUTE page(%s)", params);
+    r = PQexec(c, explain);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    size_t len = 1;
+    for (int i = 0; i < PQntuples(r); i++)
+        len += strlen(PQgetvalue(r, i, 0)) + 1;
+    char *plan = calloc(1, len);
+    for (int i = 0; i < PQntuples(r); i++)
+        strcat(strcat(plan, PQgetvalue(r, i, 0)), "\n");
+    PQclear(r);
+    PQfinish(c);
+    return plan;
+}
+
+Test(pg, a_page_of_posts_is_read_through_its_index)
+{
+    struct pg_schema schema;
+    pg_schema_open(&schema);
+    /* Enough posts, by enough authors, that a scan of the table would cost more. */
+    pg_schema_scalar(&schema,
+                     "WITH i AS (INSERT INTO posts SELECT 'p-' || g, 'author-' || (g % 100),"
+                     " 't', 'b', 1, now() + g * interval '1 s', now(), NULL"
+                     " FROM generate_series(1, 20000) g RETURNING 1) SELECT count(*) FROM i");
+    pg_schema_scalar(&schema, "SELECT count(*) FROM (SELECT pg_stat_clear_snapshot()) x");
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    char analyze[96];
+    snprintf(analyze, sizeof analyze, "ANALYZE %s.posts", schema.name);
+    PQclear(PQexec(c, analyze));
+    PQfinish(c);
+    char *plan = page_plan(&schema, pg_posts_by_author_sql, "0, 51, 'author-7', 0, 'p-0'");
+    cr_assert(strstr(plan, "posts_by_author"), "by author, through its index:\n%s", plan);
+    cr_assert_null(strstr(plan, "Seq Scan"), "%s", plan);
+    free(plan);
+    plan = page_plan(&schema, pg_posts_all_sql, "0, 51, 0, 'p-0'");
+    cr_assert(strstr(plan, "posts_by_created"), "every post, through its index:\n%s", plan);
+    cr_assert_null(strstr(plan, "Seq Scan"), "%s", plan);
+    free(plan);
+    pg_schema_close(&schema);
 }

@@ -129,13 +129,14 @@ static enum pw_err fault_uow_inbox_get(void *self, const char *source, const cha
 }
 
 static enum pw_err fault_uow_inbox_put(void *self, const char *source, const char *id,
-                                       enum pw_err outcome, struct pw_errbuf *err)
+                                       enum pw_err outcome, const char *post_id, int64_t version,
+                                       struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_inbox_put(f->inner, source, id, outcome, err);
+    return pw_uow_inbox_put(f->inner, source, id, outcome, post_id, version, err);
 }
 
 static enum pw_err fault_uow_outbox_put(void *self, const char *topic, struct pw_event *ev,

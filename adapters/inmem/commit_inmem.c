@@ -177,6 +177,10 @@ static enum pw_err commit_apply(struct inmem_uow *u, struct pw_errbuf *err)
             /* An offset never moves backwards; an inbox mark is only ever new. */
             if (created || s->num > base->num)
                 base->num = s->num;
+            if (created) { /* an inbox mark's post_id moves to the store */
+                base->val = s->val;
+                s->val = NULL;
+            }
         }
     }
     enum pw_err rc = commit_parks(u, err);
@@ -211,6 +215,8 @@ enum pw_err inmem_uow_commit(void *self, struct pw_errbuf *err)
         rc = commit_outbox_room(u, err);
     if (!rc)
         rc = commit_apply(u, err);
+    if (!rc)
+        inmem_changed(u->store);
     pthread_mutex_unlock(&u->store->lock);
     inmem_uow_drop(u);
     return rc;

@@ -16,6 +16,7 @@
 #include "domain/err.h"
 #include "ports/bus.h"
 #include "ports/outbox.h"
+#include "ports/query.h"
 #include "ports/store.h"
 #include "ports/uow.h"
 
@@ -30,6 +31,9 @@ enum pw_err pw_inmem_uow_open(struct pw_uow *uow, struct pw_inmem_store *store);
 
 /* Opens the store port (ports/store.h) on store. PW_E_NOMEM on failure. */
 enum pw_err pw_inmem_store_open(struct pw_store *port, struct pw_inmem_store *store);
+
+/* Opens the read side (ports/query.h) on store, safe to share between threads. */
+enum pw_err pw_inmem_query_open(struct pw_query *port, struct pw_inmem_store *store);
 
 /* Opens the outbox's read side on store. PW_E_NOMEM on failure. */
 enum pw_err pw_inmem_outbox_open(struct pw_outbox *outbox, struct pw_inmem_store *store);

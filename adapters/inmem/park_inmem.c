@@ -380,10 +380,13 @@ enum pw_err inmem_release(struct pw_inmem_store *st, const char *post_id, bool d
             rc = pw_err_set(err, PW_E_NOMEM, "out of memory releasing post '%s'", post_id);
         if (rc)
             return rc;
-        if (created)
-            mark->num = park->p.code;
+        if (created) {
+            mark->val = strdup(park->p.post_id); /* NULL when memory ran out: not known */
+            mark->num = INMEM_MARK(park->p.code, 0);
+        }
     }
     park->p.draining = true;
+    inmem_changed(st);
     if (!park->nq) {
         inmem_park_free(park);
         s->val = NULL;

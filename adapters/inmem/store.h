@@ -77,7 +77,20 @@ struct pw_inmem_store {
     size_t outbox_head, outbox_len, outbox_cap; /* live rows are [head, len) */
     uint64_t next_seq;
     const void *relay; /* the outbox reader that publishes, one at a time; NULL: none yet */
+    uint64_t changes;  /* commits and releases, from 1: readers wait on it (query_inmem.c) */
+    pthread_cond_t changed; /* broadcast when changes moves; on the monotonic clock */
 };
+
+/* Counts a change and wakes the readers waiting for one; with the store's lock held. */
+void inmem_changed(struct pw_inmem_store *st);
+
+/*
+ * An inbox mark: num packs the outcome code (low byte) and the version the
+ * command made (the rest); val is the post_id it was for (owned, or NULL).
+ */
+#define INMEM_MARK(outcome, version) ((int64_t)(outcome) | (int64_t)(version) << 8)
+#define INMEM_MARK_OUTCOME(num) ((enum pw_err)((num) & 0xff))
+#define INMEM_MARK_VERSION(num) ((num) >> 8)
 
 /* Frees a struct pw_post * stored as a map value. */
 void inmem_post_free(void *val);

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "adapters/inmem/store.h"
 
@@ -51,12 +52,29 @@ struct pw_inmem_store *pw_inmem_store_new(void)
     struct pw_inmem_store *store = calloc(1, sizeof *store);
     if (!store)
         return NULL;
-    if (pthread_mutex_init(&store->lock, NULL) != 0) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    bool cond = pthread_cond_init(&store->changed, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    if (!cond) {
         free(store);
         return NULL;
     }
+    if (pthread_mutex_init(&store->lock, NULL) != 0) {
+        pthread_cond_destroy(&store->changed);
+        free(store);
+        return NULL;
+    }
+    store->changes = 1;
     store->next_seq = 1;
     return store;
+}
+
+void inmem_changed(struct pw_inmem_store *st)
+{
+    st->changes++;
+    pthread_cond_broadcast(&st->changed);
 }
 
 static void inmem_park_free_all(void *val)
@@ -72,7 +90,7 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
     if (!store)
         return;
     inmem_map_clear(&store->posts, inmem_post_free);
-    inmem_map_clear(&store->inbox, NULL);
+    inmem_map_clear(&store->inbox, free);
     inmem_map_clear(&store->offsets, NULL);
     inmem_map_clear(&store->runs, free);
     inmem_map_clear(&store->parks, inmem_park_free_all);
@@ -81,6 +99,7 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
         pw_out_release(&store->outbox[i].out);
     free(store->outbox);
     pthread_mutex_destroy(&store->lock);
+    pthread_cond_destroy(&store->changed);
     free(store);
 }
 

@@ -48,7 +48,7 @@ static struct pw_out *inmem_rows_add(struct inmem_rows *rows, enum pw_out_kind k
 void inmem_uow_drop(struct inmem_uow *u)
 {
     inmem_map_clear(&u->posts, inmem_post_free);
-    inmem_map_clear(&u->inbox, NULL);
+    inmem_map_clear(&u->inbox, free);
     inmem_map_clear(&u->offsets, NULL);
     inmem_map_clear(&u->parks, inmem_park_free);
     inmem_map_clear(&u->held_ids, NULL);
@@ -202,13 +202,14 @@ static enum pw_err inmem_uow_inbox_get(void *self, const char *source, const cha
         s = inmem_map_get(&u->store->inbox, key, klen);
     *found = s != NULL;
     if (s)
-        *outcome = (enum pw_err)s->num;
+        *outcome = INMEM_MARK_OUTCOME(s->num);
     pthread_mutex_unlock(&u->store->lock);
     return PW_OK;
 }
 
 static enum pw_err inmem_uow_inbox_put(void *self, const char *source, const char *id,
-                                       enum pw_err outcome, struct pw_errbuf *err)
+                                       enum pw_err outcome, const char *post_id, int64_t version,
+                                       struct pw_errbuf *err)
 {
     struct inmem_uow *u = self;
     char key[INMEM_KEY_MAX];
@@ -218,9 +219,14 @@ static enum pw_err inmem_uow_inbox_put(void *self, const char *source, const cha
     if (rc)
         return rc;
     struct inmem_slot *s = inmem_map_put(&u->inbox, key, klen, &created);
-    if (!s)
+    char *pid = post_id ? strdup(post_id) : NULL;
+    if (!s || (post_id && !pid)) {
+        free(pid);
         return pw_err_set(err, PW_E_NOMEM, "out of memory marking command '%s'", id);
-    s->num = outcome;
+    }
+    free(s->val);
+    s->val = pid;
+    s->num = INMEM_MARK(outcome, version);
     return PW_OK;
 }
 

@@ -54,6 +54,8 @@ static void ceiling_bind(size_t i, const char *body, struct pg_array *posts,
     pg_array_add(&inbox[0], "/bench");
     pg_array_add(&inbox[1], id);
     pg_array_add(&inbox[2], "ok");
+    pg_array_add(&inbox[3], id);
+    pg_array_add_int(&inbox[4], 1);
     struct pw_event e = {.type = PW_EVENT_POST_CREATED, .time = at};
     snprintf(e.id, sizeof e.id, "00000000-0000-5000-8000-%012zx", i);
     strcpy(e.source, "/bench");
@@ -73,7 +75,7 @@ static void ceiling_bind(size_t i, const char *body, struct pg_array *posts,
 static enum pw_err ceiling_batch(PGconn *c, size_t from, size_t to, const char *body,
                                  struct pw_errbuf *err)
 {
-    struct pg_array posts[8] = {{0}}, inbox[3] = {{0}}, ev[PG_OB_EVENT_LAST + 1] = {{0}};
+    struct pg_array posts[8] = {{0}}, inbox[5] = {{0}}, ev[PG_OB_EVENT_LAST + 1] = {{0}};
     struct pg_array off[4] = {{0}};
     for (size_t i = from; i < to; i++)
         ceiling_bind(i, body, posts, inbox, ev);
@@ -81,17 +83,17 @@ static enum pw_err ceiling_batch(PGconn *c, size_t from, size_t to, const char *
     pg_array_add(&off[1], "post-commands");
     pg_array_add_int(&off[2], 0);
     pg_array_add_int(&off[3], (long long)to);
-    const char *pv[8], *iv[3], *ov[4], *evv[PG_OB_EVENT_LAST + 1];
+    const char *pv[8], *iv[5], *ov[4], *evv[PG_OB_EVENT_LAST + 1];
     for (int k = 0; k < 8; k++)
         pv[k] = pg_array_done(&posts[k]);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 5; k++)
         iv[k] = pg_array_done(&inbox[k]);
     for (int k = 0; k < 4; k++)
         ov[k] = pg_array_done(&off[k]);
     for (int k = 0; k <= PG_OB_EVENT_LAST; k++)
         evv[k] = pg_array_done(&ev[k]);
     int bad = ceiling_send(c, "BEGIN", 0, NULL) || ceiling_send(c, pg_insert_posts_sql, 8, pv) ||
-              ceiling_send(c, pg_insert_inbox_sql, 3, iv) ||
+              ceiling_send(c, pg_insert_inbox_sql, 5, iv) ||
               ceiling_send(c, pg_outbox_insert_events_sql(), PG_OB_EVENT_LAST + 1, evv) ||
               ceiling_send(c, pg_upsert_offsets_sql, 4, ov) || ceiling_send(c, "COMMIT", 0, NULL) ||
               ceiling_send(c, "BEGIN", 0, NULL) ||
@@ -112,7 +114,7 @@ static enum pw_err ceiling_batch(PGconn *c, size_t from, size_t to, const char *
         rc = pw_err_set(err, PW_E_FATAL, "the pipeline did not end in its sync");
     PQclear(sync);
     pg_arrays_release(posts, 8);
-    pg_arrays_release(inbox, 3);
+    pg_arrays_release(inbox, 5);
     pg_arrays_release(off, 4);
     pg_arrays_release(ev, PG_OB_EVENT_LAST + 1);
     return rc;

@@ -164,6 +164,7 @@ enum pw_err pg_uow_hold(void *self, const char *post_id, const char *source, con
     if (rc)
         return rc;
     const char *post[] = {post_id};
+    u->held = true;
     rc = pg_one_row(u, "count a held command",
                     "UPDATE parked_posts SET held = held + 1 WHERE post_id = $1", 1, post, err);
     if (rc)
@@ -353,11 +354,11 @@ static enum pw_err pg_release_in(struct pg_conn *c, const char *post_id, bool dr
     if (rc || !*found || dry_run)
         return rc;
     if (p->id[0]) { /* given up: sent again, it is a duplicate */
-        const char *mark[] = {p->source, p->id, pw_err_name(p->code)};
+        const char *mark[] = {p->source, p->id, pw_err_name(p->code), p->post_id};
         rc = pg_query(c, "mark the released command",
-                      "INSERT INTO inbox (source, id, outcome) VALUES ($1, $2, $3)"
+                      "INSERT INTO inbox (source, id, outcome, post_id) VALUES ($1, $2, $3, $4)"
                       " ON CONFLICT (source, id) DO NOTHING",
-                      3, mark, NULL, err);
+                      4, mark, NULL, err);
     }
     if (!rc)
         rc = pg_query(c, "release the post",

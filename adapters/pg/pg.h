@@ -8,6 +8,7 @@
 
 #include "domain/err.h"
 #include "ports/outbox.h"
+#include "ports/query.h"
 #include "ports/store.h"
 #include "ports/uow.h"
 
@@ -45,6 +46,15 @@ enum pw_err pw_pg_store_open(struct pw_store *port, struct pw_pg_store *store);
 
 /* A unit of work on its own connection. PW_E_NOMEM on failure. */
 enum pw_err pw_pg_uow_open(struct pw_uow *uow, struct pw_pg_store *store);
+
+/*
+ * The read side (ports/query.h), safe to share between threads: a pool of
+ * PW_PG_QUERY_CONNS connections, made on demand, and one that listens for
+ * commits. Works on a read replica too (its waits then poll). PW_E_NOMEM
+ * on failure.
+ */
+#define PW_PG_QUERY_CONNS 4
+enum pw_err pw_pg_query_open(struct pw_query *port, struct pw_pg_store *store);
 
 /* The outbox reader on its own connection. PW_E_NOMEM on failure. */
 enum pw_err pw_pg_outbox_open(struct pw_outbox *outbox, struct pw_pg_store *store);

@@ -52,6 +52,7 @@ static void pg_uow_drop(struct pg_uow *u)
         PQfreemem(u->values[i]);
     u->nposts = u->nmarks = u->nevents = u->ndead = u->noffsets = u->nvalues = 0;
     u->open = false;
+    u->held = false;
 }
 
 struct pg_post_slot *pg_post_find(struct pg_uow *u, const char *post_id)
@@ -275,7 +276,8 @@ static enum pw_err pg_uow_inbox_get(void *self, const char *source, const char *
 }
 
 static enum pw_err pg_uow_inbox_put(void *self, const char *source, const char *id,
-                                    enum pw_err outcome, struct pw_errbuf *err)
+                                    enum pw_err outcome, const char *post_id, int64_t version,
+                                    struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
     enum pw_err rc = pg_uow_need_open(u, err);
@@ -286,6 +288,8 @@ static enum pw_err pg_uow_inbox_put(void *self, const char *source, const char *
         return pw_err_set(err, PW_E_NOMEM, "out of memory marking command '%s'", id);
     m->found = m->written = true;
     m->outcome = outcome;
+    snprintf(m->post_id, sizeof m->post_id, "%s", post_id ? post_id : "");
+    m->version = version;
     return PW_OK;
 }
 

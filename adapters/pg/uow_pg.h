@@ -38,6 +38,8 @@ struct pg_mark {
     bool found;
     bool written;
     enum pw_err outcome;
+    char post_id[PW_POST_ID_MAX + 1]; /* written: the post it was for; "" when not known */
+    int64_t version;                  /* written and applied: the version it made */
     const char *source, *id; /* point into buf */
     char buf[];
 };
@@ -53,6 +55,7 @@ struct pg_offset {
 struct pg_uow {
     struct pg_conn conn;
     bool open;
+    bool held; /* a command was held: readers waiting on it are told at commit */
     void *posts_index; /* tsearch tree over posts[] */
     struct pg_post_slot **posts;
     size_t nposts, cap_posts;

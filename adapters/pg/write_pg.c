@@ -106,8 +106,8 @@ const char pg_insert_posts_sql[] =
     "INSERT INTO posts (post_id, author_name, title, body, version, created_at, updated_at,"
     " deleted_at) SELECT * FROM unnest(" PG_POST_ARRAYS ") ON CONFLICT (post_id) DO NOTHING";
 const char pg_insert_inbox_sql[] =
-    "INSERT INTO inbox (source, id, outcome) SELECT * FROM unnest($1::text[], $2::text[],"
-    " $3::text[]) ON CONFLICT (source, id) DO NOTHING";
+    "INSERT INTO inbox (source, id, outcome, post_id, version) SELECT * FROM unnest($1::text[],"
+    " $2::text[], $3::text[], $4::text[], $5::int4[]) ON CONFLICT (source, id) DO NOTHING";
 /* GREATEST: a stored offset never moves backwards, whoever writes last. */
 const char pg_upsert_offsets_sql[] =
     "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)"
@@ -149,7 +149,7 @@ static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
 
 static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
 {
-    struct pg_array c[3] = {{0}};
+    struct pg_array c[5] = {{0}};
     for (size_t i = 0; i < u->nmarks; i++) {
         const struct pg_mark *m = u->marks[i];
         if (!m->written)
@@ -157,12 +157,17 @@ static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
         pg_array_add(&c[0], m->source);
         pg_array_add(&c[1], m->id);
         pg_array_add(&c[2], pw_err_name(m->outcome));
+        pg_array_add(&c[3], m->post_id[0] ? m->post_id : NULL);
+        if (m->version)
+            pg_array_add_int(&c[4], m->version);
+        else
+            pg_array_add(&c[4], NULL);
     }
     enum pw_err rc = PW_OK;
     if (c[0].n)
         rc = pg_write(u, "inbox marks",
-                      pg_insert_inbox_sql, c, 3, (long long)c[0].n, err);
-    pg_arrays_release(c, 3);
+                      pg_insert_inbox_sql, c, 5, (long long)c[0].n, err);
+    pg_arrays_release(c, 5);
     return rc;
 }
 
@@ -247,8 +252,11 @@ enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err)
         rc = pg_write_dead(u, err);
     if (!rc && u->noffsets)
         rc = pg_write_offsets(u, err);
-    /* Wakes the relay of every worker listening; delivered only if this commits. */
-    if (!rc && (u->nevents || u->ndead))
+    /*
+     * Wakes the relay of every worker listening, and the readers waiting on
+     * a command (ports/query.h); delivered only if this commits.
+     */
+    if (!rc && (u->nevents || u->ndead || u->held))
         rc = pg_query(&u->conn, "notify the relay", "NOTIFY pw_outbox", 0, NULL, NULL, err);
     return rc;
 }
