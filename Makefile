@@ -7,10 +7,10 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 # The libraries' flags come from pkg-config (before make deps has run, the
 # Debian defaults); CPPFLAGS and LDFLAGS from the environment are honoured.
-PC_PKGS := rdkafka jansson libpq uuid libmicrohttpd libsystemd
+PC_PKGS := rdkafka jansson libpq uuid libmicrohttpd libsystemd libcurl
 PC_CFLAGS := $(shell pkg-config --cflags $(PC_PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 PC_LIBS := $(shell pkg-config --libs $(PC_PKGS) 2>/dev/null || \
-	echo -lrdkafka -ljansson -lpq -luuid -lmicrohttpd -lsystemd)
+	echo -lrdkafka -ljansson -lpq -luuid -lmicrohttpd -lsystemd -lcurl)
 PW_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -I. $(PC_CFLAGS) $(CPPFLAGS) -MMD -MP $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -23,7 +23,7 @@ LIB_SRC := $(wildcard domain/*.c ports/*.c handlers/*.c adapters/*/*.c) \
 # mock cluster in-process and run the worker in a thread.
 WORLDS := tests/kafka_world.c tests/pg_world.c tests/helpers.c
 KAFKA_TEST_SRC := $(wildcard tests/test_kafka*.c) tests/bus_cases.c $(WORLDS)
-PG_TEST_SRC := $(wildcard tests/test_pg*.c tests/store_cases*.c) \
+PG_TEST_SRC := $(wildcard tests/test_pg*.c tests/store_cases*.c) tests/http_cases.c \
 	$(wildcard tests/dispatch_cases*.c) tests/proc.c $(WORLDS)
 UNIT_TEST_SRC := $(filter-out $(wildcard tests/test_kafka*.c tests/test_pg*.c) $(WORLDS),\
 	$(wildcard tests/*.c)) tests/helpers.c

@@ -13,7 +13,7 @@
 #include "domain/post.h"
 
 const char pw_config_usage[] =
-    "usage: postworker [run|migrate|replay|redrive|parked|release] [options]\n"
+    "usage: postworker [run|migrate|replay|redrive|parked|release|serve] [options]\n"
     "\n"
     "  run                      consume commands and publish events (the default)\n"
     "  migrate                  apply the database migrations and exit\n"
@@ -29,6 +29,8 @@ const char pw_config_usage[] =
     "  parked                   list the posts parked behind a command that failed\n"
     "  release --post-id P [--dry-run]\n"
     "                           give up on P's failed command and run its held ones\n"
+    "  serve --http HOST:PORT   answer the read API from the database, consuming nothing\n"
+    "                           (a read replica will do)\n"
     "\n"
     "options (flags win over the environment):\n"
     "  --brokers LIST           KAFKA_BROKERS; unset: an embedded broker\n"
@@ -45,7 +47,8 @@ const char pw_config_usage[] =
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
     "  -F FILE                  POSTWORKER_KAFKA_CONFIG: librdkafka properties, key=value a\n"
     "                           line (# comments), as kcat's -F; -X wins over it\n"
-    "  --http HOST:PORT         POSTWORKER_HTTP: serve /healthz, /readyz and /metrics there\n"
+    "  --http HOST:PORT         POSTWORKER_HTTP: serve the read API (/posts, /commands,\n"
+    "                           /parked), /healthz, /readyz and /metrics there\n"
     "  --log-format text|json   POSTWORKER_LOG_FORMAT (text)\n"
     "  --log-level LEVEL        POSTWORKER_LOG_LEVEL: debug, info, warn or error (info)\n"
     "  --version                print the version and exit\n"
@@ -344,10 +347,12 @@ static enum pw_err parse_arg(struct pw_config *cfg, int argc, char **argv, int *
         cfg->mode = PW_MODE_PARKED;
     else if (strcmp(arg, "release") == 0)
         cfg->mode = PW_MODE_RELEASE;
+    else if (strcmp(arg, "serve") == 0)
+        cfg->mode = PW_MODE_SERVE;
     else
         return pw_err_set(err, PW_E_USAGE,
-                          "unknown command '%.60s': use run, migrate, replay, redrive, parked or "
-                          "release",
+                          "unknown command '%.60s': use run, migrate, replay, redrive, parked, "
+                          "release or serve",
                           arg);
     return PW_OK;
 }
@@ -486,5 +491,9 @@ enum pw_err pw_config_parse(struct pw_config *cfg, int argc, char **argv, pw_get
                           "%s needs the database the workers use: set DATABASE_URL or --database "
                           "(the in-memory store lives inside its worker: see its GET /parked)",
                           cfg->mode == PW_MODE_PARKED ? "parked" : "release");
+    if (cfg->mode == PW_MODE_SERVE && (!cfg->database || !cfg->http))
+        return pw_err_set(err, PW_E_USAGE,
+                          "serve needs a database (DATABASE_URL or --database) and --http "
+                          "HOST:PORT to answer on");
     return pw_config_finish(cfg, err);
 }

@@ -19,7 +19,8 @@ enum pw_mode {
     PW_MODE_REPLAY,
     PW_MODE_REDRIVE,
     PW_MODE_PARKED,
-    PW_MODE_RELEASE
+    PW_MODE_RELEASE,
+    PW_MODE_SERVE
 };
 
 /* The programs that share the table: each setting says which take it. */

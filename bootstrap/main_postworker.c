@@ -27,6 +27,7 @@
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
 #include "bootstrap/parking.h"
+#include "bootstrap/serve.h"
 #include "bootstrap/version.h"
 #include "handlers/app.h"
 #include "ports/backoff.h"
@@ -228,7 +229,7 @@ static int run(const struct pw_config *cfg)
     struct pw_app app = {0};
     struct pw_loop_stats stats = {0};
     struct pw_http *http = NULL;
-    struct pw_store http_store = {0};
+    struct pw_query query = {0}; /* the read API's */
     pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
     metrics.group = cfg->group;
     struct pw_notify *notify = NULL; /* systemd's READY=1, WATCHDOG=1, STOPPING=1 */
@@ -238,9 +239,8 @@ static int run(const struct pw_config *cfg)
     if (cfg->http) {
         if ((rc = pw_http_start(&http, cfg->http, &metrics, pw_log_line, &err)))
             goto out;
-        pw_log("info", "http: /healthz, /readyz, /metrics and /parked at http://%s/ (port %d)",
-               cfg->http,
-               pw_http_port(http));
+        pw_log("info", "http: /posts, /commands, /parked, /healthz, /readyz and /metrics at "
+               "http://%s/ (port %d)", cfg->http, pw_http_port(http));
     }
     struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
     ks.stop = &stop_requested;
@@ -248,12 +248,12 @@ static int run(const struct pw_config *cfg)
     rc = stores_open(&st, cfg, &err);
     if (rc)
         goto out;
-    if (http && ((st.pg && pw_pg_store_open(&http_store, st.pg)) ||
-                 (st.mem && pw_inmem_store_open(&http_store, st.mem)))) {
+    if (http && ((st.pg && pw_pg_query_open(&query, st.pg)) ||
+                 (st.mem && pw_inmem_query_open(&query, st.mem)))) {
         rc = pw_err_set(&err, PW_E_NOMEM, "out of memory opening the store for --http");
         goto out;
     }
-    pw_http_serve_store(http, &http_store); /* its own handle: the listener has a thread of its own */
+    pw_http_serve_query(http, &query, false);
     if (!ks.brokers && (rc = pw_embedded_elsewhere(cfg, found, sizeof found, &ks.brokers, &err)))
         goto out;
     if (!cfg->brokers && ks.brokers)
@@ -321,7 +321,7 @@ static int run(const struct pw_config *cfg)
 out:
     pw_systemd_notify_stop(notify);
     pw_http_stop(http);
-    pw_store_close(&http_store);
+    pw_query_close(&query);
     pw_app_close(&app);
     test_faults_close();
     pw_bus_close(&bus);
@@ -445,6 +445,8 @@ static int main_mode(const struct pw_config *cfg)
         return parked_list(cfg);
     if (cfg->mode == PW_MODE_RELEASE)
         return release(cfg);
+    if (cfg->mode == PW_MODE_SERVE)
+        return pw_serve(cfg, &metrics, &stop_requested);
     if (cfg->mode == PW_MODE_MIGRATE) {
         struct stores st;
         enum pw_err rc = stores_open(&st, cfg, &err);

@@ -206,3 +206,10 @@ Test(http, readiness_says_why_and_never_calls_a_dependency_down_before_it_knows)
                  body);
     pw_http_stop(h);
 }
+
+/* The read API on the in-memory store (tests/http_cases.c). */
+#include "tests/helpers.h"
+#include "tests/http_contract.h"
+#define HTTP_SUITE_NAME http_inmem
+#define HTTP_ADAPTER store_inmem_adapter
+HTTP_CONTRACT_SUITE()

@@ -1,8 +1,9 @@
 /*
- * The HTTP listener (libmicrohttpd): liveness, readiness and Prometheus
- * metrics over plain HTTP/1.1, served from a thread of its own that only
- * reads the metrics' atomics, so that it never blocks the batch loop and
- * the loop never blocks it.
+ * The HTTP listener (libmicrohttpd): liveness, readiness, Prometheus
+ * metrics and the read API over plain HTTP/1.1, served from threads of its
+ * own (one per connection) that read only the metrics' atomics and the
+ * query port, so that they never block the batch loop and the loop never
+ * blocks them.
  *
  *   GET /healthz  200 while the loop turned (or waited out a dependency)
  *                 within the last PW_HTTP_STUCK_MS; 503 when it is stuck
@@ -11,7 +12,8 @@
  *                 batch run for PW_HTTP_STALLED_MS); 503 otherwise, with the
  *                 reason in the JSON body
  *   GET /metrics  the Prometheus text exposition format, version 0.0.4
- *   GET /parked   the parked posts, from the store (once one is given)
+ *   GET /posts/{post_id}, /posts, /commands, /parked
+ *                 the read API (read_http.c), once a query port is given
  */
 #ifndef PW_ADAPTERS_HTTP_HTTP_H
 #define PW_ADAPTERS_HTTP_HTTP_H
@@ -21,7 +23,7 @@
 #include "domain/err.h"
 #include "ports/log.h"
 #include "ports/metrics.h"
-#include "ports/store.h"
+#include "ports/query.h"
 
 #define PW_HTTP_STUCK_MS 30000
 /* Not ready: partitions with lag and no batch run for this long. */
@@ -51,10 +53,13 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
                           pw_log_fn log, struct pw_errbuf *err);
 
 /*
- * Answers GET /parked from store from now on (borrowed, used by the
- * listener's thread alone, outliving the listener); before it, 503.
+ * Answers the read API from q from now on (borrowed, shared by the
+ * listener's threads, outliving the listener); before it, 503. serve_only
+ * (postworker serve): no loop and no Kafka, so /readyz asks only that the
+ * store answers (the store's dependency gauge), and /healthz that the
+ * caller keeps the heartbeat.
  */
-void pw_http_serve_store(struct pw_http *h, struct pw_store *store);
+void pw_http_serve_query(struct pw_http *h, struct pw_query *q, bool serve_only);
 
 /* The port it listens on. */
 int pw_http_port(const struct pw_http *h);

@@ -1,8 +1,9 @@
 /*
- * The listener on libmicrohttpd, in its own polling thread. Each answer is
- * built in memory (open_memstream) from the metrics' atomics and handed to
- * libmicrohttpd to free: the HTTP thread allocates, the batch loop never
- * waits for it.
+ * The listener on libmicrohttpd, a thread per connection, so that a read
+ * waiting on the store (read_http.c) holds up nobody else. Each answer is
+ * built in memory from the metrics' atomics or the query port and handed to
+ * libmicrohttpd to free: the HTTP threads allocate, the batch loop never
+ * waits for them.
  *
  * A flood cannot take the probes away: one client holds at most
  * PW_HTTP_PER_CLIENT of the PW_HTTP_CONNECTIONS connections, a request
@@ -23,30 +24,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "adapters/http/http.h"
+#include "adapters/http/http_int.h"
 #include "domain/text.h"
-
-/* A connection the reaper watches: its socket, and since when its request runs. */
-struct http_conn {
-    int fd;
-    int64_t since_ms; /* INT64_MAX once shut */
-    bool used;
-};
-
-struct pw_http {
-    struct MHD_Daemon *daemon;
-    const struct pw_metrics *m;
-    struct pw_store *_Atomic store; /* for GET /parked; NULL until the store is open */
-    int port;
-    pw_log_fn log;
-    pthread_mutex_t lock; /* conns and the log's repeat count */
-    struct http_conn conns[PW_HTTP_CONNECTIONS];
-    pthread_t reaper;
-    bool reaping;
-    atomic_bool stopping;
-    int64_t said_ms; /* when a line was last logged, and how many were held back since */
-    unsigned held;
-};
 
 /* A line about the listener, at most one per 10 s: the ones in between are counted. */
 static void http_say(struct pw_http *h, const char *fmt, ...)
@@ -94,7 +73,7 @@ static void http_notify_connection(void *cls, struct MHD_Connection *c, void **s
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         for (size_t i = 0; info && i < PW_HTTP_CONNECTIONS; i++)
             if (!h->conns[i].used) {
-                h->conns[i] = (struct http_conn){info->connect_fd, pw_metrics_now_ms(), true};
+                h->conns[i] = (struct http_conn){.fd = info->connect_fd, .since_ms = pw_metrics_now_ms(), .used = true};
                 *socket_context = &h->conns[i];
                 break;
             }
@@ -116,8 +95,21 @@ static void http_notify_completed(void *cls, struct MHD_Connection *c, void **co
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     pthread_mutex_lock(&h->lock);
     struct http_conn *conn = info ? info->socket_context : NULL;
-    if (conn && conn->used && conn->since_ms != INT64_MAX)
+    if (conn && conn->used && conn->since_ms != INT64_MAX) {
         conn->since_ms = pw_metrics_now_ms();
+        conn->grace_ms = 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void http_grace(struct pw_http *h, struct MHD_Connection *c, int64_t ms)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    pthread_mutex_lock(&h->lock);
+    struct http_conn *conn = info ? info->socket_context : NULL;
+    if (conn && conn->used)
+        conn->grace_ms = ms;
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -133,7 +125,7 @@ static void *http_reap(void *arg)
         for (size_t i = 0; i < PW_HTTP_CONNECTIONS; i++) {
             struct http_conn *conn = &h->conns[i];
             if (conn->used && conn->since_ms != INT64_MAX &&
-                now - conn->since_ms > PW_HTTP_REQUEST_MS) {
+                now - conn->since_ms > PW_HTTP_REQUEST_MS + conn->grace_ms) {
                 shutdown(conn->fd, SHUT_RDWR);
                 conn->since_ms = INT64_MAX;
                 shut++;
@@ -145,24 +137,6 @@ static void *http_reap(void *arg)
                      "clients)", shut, PW_HTTP_REQUEST_MS / 1000);
     }
     return NULL;
-}
-
-/* Queues body (len bytes; freed by libmicrohttpd when ours, else static) with status. */
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
-                              char *body, size_t len, bool ours)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, body, ours ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        if (ours)
-            free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    enum MHD_Result rc = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return rc;
 }
 
 static const char *dep_state(const struct pw_metrics *m, enum pw_metric_dependency d)
@@ -197,8 +171,9 @@ static void not_ready_because(const struct pw_metrics *m, char *why, size_t size
                  (long long)lagging, (long long)since / 1000);
 }
 
-static enum MHD_Result health(struct MHD_Connection *c, const struct pw_metrics *m, bool ready)
+static enum MHD_Result health(struct MHD_Connection *c, const struct pw_http *h, bool ready)
 {
+    const struct pw_metrics *m = h->m;
     int64_t ago = pw_metrics_mono_ms() - atomic_load(&m->heartbeat_ms);
     char *body = NULL;
     size_t len = 0;
@@ -206,7 +181,16 @@ static enum MHD_Result health(struct MHD_Connection *c, const struct pw_metrics 
     if (!out)
         return MHD_NO;
     bool ok;
-    if (ready) {
+    if (ready && h->serve_only) { /* postworker serve: the store is all it needs */
+        int store = atomic_load(&m->dependency_up[PW_M_STORE]);
+        ok = store == 1;
+        fprintf(out, "{\"ready\":%s,\"store\":\"%s\"", ok ? "true" : "false",
+                dep_state(m, PW_M_STORE));
+        if (!ok)
+            fprintf(out, ",\"reason\":\"%s\"", store ? "the store is not known to answer yet"
+                                                      : "the store is down");
+        fputs("}\n", out);
+    } else if (ready) {
         char why[160];
         not_ready_because(m, why, sizeof why);
         ok = !why[0];
@@ -222,82 +206,8 @@ static enum MHD_Result health(struct MHD_Connection *c, const struct pw_metrics 
                 (double)ago / 1000);
     }
     fclose(out);
-    return answer(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", body,
-                  len, true);
-}
-
-/* Queues a JSON error body: {"error": code, "message": text}. */
-static enum MHD_Result answer_error(struct MHD_Connection *c, unsigned status, const char *code,
-                                    const char *message)
-{
-    json_t *body = json_pack("{s:s, s:s}", "error", code, "message", message);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    return text ? answer(c, status, "application/json", text, strlen(text), true) : MHD_NO;
-}
-
-/* s as a JSON string, its bytes made valid UTF-8 first if they are not. */
-static json_t *text_json(const char *s)
-{
-    json_t *v = json_string(s);
-    char *copy = v ? NULL : strdup(s);
-    if (copy) {
-        pw_text_scrub(copy);
-        v = json_string(copy);
-        free(copy);
-    }
-    return v;
-}
-
-/* One parked post as JSON; the failed command's source and id came from a message. */
-static json_t *parked_json(const struct pw_parked *p, int64_t now)
-{
-    json_t *failed = json_pack("{s:s, s:s, s:I, s:I}", "code", pw_err_name(p->code), "topic",
-                               p->topic, "partition", (json_int_t)p->partition, "offset",
-                               (json_int_t)p->offset);
-    if (failed && p->id[0]) {
-        json_object_set_new(failed, "source", text_json(p->source));
-        json_object_set_new(failed, "id", text_json(p->id));
-    }
-    json_t *post = json_pack("{s:s, s:s, s:o, s:I, s:f}", "post_id", p->post_id, "state",
-                             p->draining ? "draining" : "parked", "failed", failed, "held",
-                             (json_int_t)p->held, "parked_age_seconds",
-                             (double)((now - p->parked_ms) / 10) / 100);
-    if (post)
-        json_object_set_new(post, "oldest_held_age_seconds",
-                            p->held ? json_real((double)((now - p->oldest_ms) / 10) / 100)
-                                    : json_null());
-    return post;
-}
-
-/* GET /parked: every parked post, in post_id order. */
-static enum MHD_Result http_parked(struct MHD_Connection *c, struct pw_store *store)
-{
-    if (!store)
-        return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-                            "the store is not open yet");
-    static struct pw_parked page[100]; /* the listener's one thread uses it */
-    char after[PW_POST_ID_MAX + 1] = "";
-    json_t *list = json_array();
-    int64_t now = pw_metrics_now_ms();
-    size_t n = 0;
-    struct pw_errbuf err;
-    enum pw_err rc;
-    while (list && (rc = pw_store_parked_list(store, after, page, 100, &n, &err)) == PW_OK && n) {
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(list, parked_json(&page[i], now));
-        snprintf(after, sizeof after, "%s", page[n - 1].post_id);
-    }
-    if (!list)
-        return MHD_NO;
-    if (rc) {
-        json_decref(list);
-        return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", err.msg);
-    }
-    json_t *body = json_pack("{s:o}", "parked", list);
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
-    json_decref(body);
-    return text ? answer(c, MHD_HTTP_OK, "application/json", text, strlen(text), true) : MHD_NO;
+    return http_answer(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                       body, len, true);
 }
 
 static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *url,
@@ -308,20 +218,31 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
     (void)upload;
     (void)upload_size;
     (void)state;
-    const struct pw_http *h = cls;
-    static char not_allowed[] = "only GET and HEAD\n";
-    static char not_found[] = "not found: try /healthz, /readyz, /metrics or /parked\n";
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", not_allowed,
-                      sizeof not_allowed - 1, false);
+    struct pw_http *h = cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof "{\"error\":\"method_not_allowed\",\"message\":\"only GET and HEAD\"}" - 1,
+            "{\"error\":\"method_not_allowed\",\"message\":\"only GET and HEAD\"}",
+            MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        MHD_destroy_response(r);
+        return rc;
+    }
+    enum MHD_Result result;
     if (strcmp(url, "/healthz") == 0)
-        return health(c, h->m, false);
+        return health(c, h, false);
     if (strcmp(url, "/readyz") == 0)
-        return health(c, h->m, true);
-    if (strcmp(url, "/parked") == 0)
-        return http_parked(c, atomic_load(&((struct pw_http *)cls)->store));
+        return health(c, h, true);
+    if (http_read_route(h, c, url, &result))
+        return result;
     if (strcmp(url, "/metrics") != 0)
-        return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof not_found - 1, false);
+        return http_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+                          "no such path: try /posts, /commands, /parked, /healthz, /readyz or "
+                          "/metrics");
     char *body = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&body, &len);
@@ -329,7 +250,8 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
         return MHD_NO;
     pw_metrics_write(h->m, out);
     fclose(out);
-    return answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, true);
+    return http_answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len,
+                       true);
 }
 
 /* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" (host NULL) in place. */
@@ -375,7 +297,8 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     h->m = m;
     h->log = log;
     pthread_mutex_init(&h->lock, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG |
                      (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, route, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
@@ -408,10 +331,12 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     return PW_OK;
 }
 
-void pw_http_serve_store(struct pw_http *h, struct pw_store *store)
+void pw_http_serve_query(struct pw_http *h, struct pw_query *q, bool serve_only)
 {
-    if (h)
-        atomic_store(&h->store, store);
+    if (h) {
+        h->serve_only = serve_only;
+        atomic_store(&h->query, q);
+    }
 }
 
 int pw_http_port(const struct pw_http *h)

@@ -304,6 +304,7 @@ enum pw_err pg_parked_list(struct pg_conn *c, const char *after, struct pw_parke
     char lim[24];
     snprintf(lim, sizeof lim, "%zu", max);
     const char *vals[] = {after, lim};
+    *n = 0;
     PGresult *res = NULL;
     enum pw_err rc = pg_connect(c, err);
     if (!rc)

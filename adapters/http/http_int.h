@@ -1,0 +1,78 @@
+/*
+ * The listener's insides, shared by its files (internal to adapters/http):
+ * the listener itself (http_mhd.c), its answers (answer.c) and the read
+ * API (read_http.c), with its cursors (cursor.c).
+ */
+#ifndef PW_ADAPTERS_HTTP_HTTP_INT_H
+#define PW_ADAPTERS_HTTP_HTTP_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "adapters/http/http.h"
+#include "domain/post.h"
+#include "ports/query.h"
+
+/*
+ * A connection the reaper watches: its socket, and since when its request
+ * runs; a request that waits on purpose (GET /commands?wait=) adds grace_ms.
+ */
+struct http_conn {
+    int fd;
+    int64_t since_ms; /* INT64_MAX once shut */
+    int64_t grace_ms;
+    bool used;
+};
+
+struct pw_http {
+    struct MHD_Daemon *daemon;
+    const struct pw_metrics *m;
+    struct pw_query *_Atomic query; /* the read API's; NULL until the store is open */
+    bool serve_only;                /* postworker serve: no loop, no Kafka */
+    int port;
+    pw_log_fn log;
+    pthread_mutex_t lock; /* conns and the log's repeat count */
+    struct http_conn conns[PW_HTTP_CONNECTIONS];
+    pthread_t reaper;
+    bool reaping;
+    atomic_bool stopping;
+    int64_t said_ms; /* when a line was last logged, and how many were held back since */
+    unsigned held;
+};
+
+/* Queues body (len bytes; freed by libmicrohttpd when ours, else static) with status. */
+enum MHD_Result http_answer(struct MHD_Connection *c, unsigned status, const char *type,
+                            char *body, size_t len, bool ours);
+/* Queues a JSON error body: {"error": code, "message": text}. */
+enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *code,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Queues v (taken) as a JSON body, with an ETag when etag is not NULL. */
+enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *v,
+                          const char *etag);
+/* s as a JSON string, its bytes made valid UTF-8 first if they are not. */
+json_t *http_text_json(const char *s);
+
+/* Lets the request on c run ms longer before the reaper cuts it. */
+void http_grace(struct pw_http *h, struct MHD_Connection *c, int64_t ms);
+
+/* The read API's routes: /posts, /posts/{id}, /commands, /parked. MHD_NO if url is not one. */
+bool http_read_route(struct pw_http *h, struct MHD_Connection *c, const char *url,
+                     enum MHD_Result *result);
+
+/*
+ * A page cursor: where the last page ended (created_at, post_id), bound to
+ * the page's filter (author, deleted) so that a cursor of another listing
+ * is refused. Opaque to clients: base64url, with a check sum over all.
+ */
+#define HTTP_CURSOR_MAX 160
+void http_cursor_encode(const char *author, enum pw_deleted_filter deleted, pw_time created,
+                        const char *post_id, char out[HTTP_CURSOR_MAX + 1]);
+/* False for anything not made by http_cursor_encode for this same filter. */
+bool http_cursor_decode(const char *text, const char *author, enum pw_deleted_filter deleted,
+                        pw_time *created, char post_id[PW_POST_ID_MAX + 1]);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * The read API over HTTP, each case written once against a store and run
+ * on every adapter (HTTP_CASES): the listener on a free port, the store's
+ * query port behind it, and requests from libcurl as any client sends them.
+ */
+#include "tests/http_contract.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapters/curl/curl.h"
+#include "adapters/http/http.h"
+#include "tests/helpers.h"
+
+struct api {
+    struct store s;
+    struct pw_metrics m;
+    struct pw_http *h;
+    char base[64];
+};
+
+static void api_open(struct api *a, const struct store_adapter *adapter)
+{
+    memset(a, 0, sizeof *a);
+    adapter->open(&a->s);
+    pw_metrics_init(&a->m, "test", "post-commands");
+    struct pw_errbuf err;
+    cr_assert_eq(pw_http_start(&a->h, "127.0.0.1:0", &a->m, NULL, &err), PW_OK, "%s", err.msg);
+    pw_http_serve_query(a->h, &a->s.q, false);
+    snprintf(a->base, sizeof a->base, "http://127.0.0.1:%d", pw_http_port(a->h));
+}
+
+static void api_close(struct api *a, const struct store_adapter *adapter)
+{
+    pw_http_stop(a->h);
+    adapter->close(&a->s);
+}
+
+/* GET path (with header, may be NULL), and the status. */
+static long get(struct api *a, const char *path, const char *header, struct pw_http_reply *r)
+{
+    char url[20000];
+    snprintf(url, sizeof url, "%s%s", a->base, path);
+    struct pw_errbuf err;
+    cr_assert_eq(pw_curl_get(url, header, 40000, r, &err), PW_OK, "%s", err.msg);
+    return r->status;
+}
+
+/* The JSON body of GET path, which must answer status. */
+static json_t *get_json(struct api *a, const char *path, long status)
+{
+    struct pw_http_reply r;
+    long got = get(a, path, NULL, &r);
+    cr_assert_eq(got, status, "GET %.80s: %ld, not %ld: %s", path, got, status, r.body);
+    cr_assert_str_eq(r.content_type, "application/json", "GET %.80s", path);
+    json_t *v = json_loads(r.body, 0, NULL);
+    cr_assert(v, "GET %.80s: not JSON: %s", path, r.body);
+    pw_http_reply_release(&r);
+    return v;
+}
+
+/* path must be a 400 with {"error": "bad_parameter", "message": ...}. */
+static void refused(struct api *a, const char *path)
+{
+    json_t *v = get_json(a, path, 400);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "error")), "bad_parameter", "%.80s",
+                     path);
+    cr_assert(json_string_value(json_object_get(v, "message")));
+    json_decref(v);
+}
+
+static void seed(struct api *a, const char *id, const char *author, int at, bool deleted,
+                 int64_t version)
+{
+    struct pw_post p = store_post_make(id, version);
+    free(p.author_name);
+    p.author_name = strdup(author);
+    p.created_at = T0 + (pw_time)at * 1000000;
+    p.deleted_at = deleted ? T0 + 99000000 : PW_TIME_NONE;
+    struct pw_errbuf err;
+    store_begin(&a->s.uow);
+    struct pw_repo repo = pw_uow_posts(&a->s.uow);
+    cr_assert_eq(pw_repo_add(&repo, &p, &err), PW_OK, "%s", err.msg);
+    store_commit(&a->s.uow);
+    pw_post_release(&p);
+}
+
+void http_case_a_post_answers_with_its_etag_304_404_410_and_400(const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    seed(&a, "p-1", "Ada", 0, false, 3);
+    seed(&a, "p-2", "Ada", 1, true, 2);
+    json_t *v = get_json(&a, "/posts/p-1", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "post_id")), "p-1");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "title")), "Héllo, wörld ✓");
+    cr_assert_eq(json_integer_value(json_object_get(v, "version")), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "created_at")), "2026-11-20T10:00:00Z");
+    cr_assert(json_is_null(json_object_get(v, "deleted_at")));
+    json_decref(v);
+    struct pw_http_reply r;
+    cr_assert_eq(get(&a, "/posts/p-1", NULL, &r), 200);
+    cr_assert_str_eq(r.etag, "\"3\"");
+    pw_http_reply_release(&r);
+    const char *match[] = {"If-None-Match: \"3\"", "If-None-Match: W/\"3\"",
+                           "If-None-Match: \"1\", \"3\"", "If-None-Match: *"};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(get(&a, "/posts/p-1", match[i], &r), 304, "%s", match[i]);
+        cr_assert_eq(r.len, 0);
+        pw_http_reply_release(&r);
+    }
+    const char *miss[] = {"If-None-Match: \"2\"", "If-None-Match: \"33\"", "If-None-Match: 3"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(get(&a, "/posts/p-1", miss[i], &r), 200, "%s", miss[i]);
+        pw_http_reply_release(&r);
+    }
+    v = get_json(&a, "/posts/p-2", 410);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "deleted_at")), "2026-11-20T10:01:39Z",
+                     "a deleted post is gone, with its last state");
+    json_decref(v);
+    v = get_json(&a, "/posts/p-3", 404);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "error")), "not_found");
+    json_decref(v);
+    refused(&a, "/posts/bad!id");
+    refused(&a, "/posts/a%2Fb");
+    refused(&a, "/posts/%00");
+    char longer[128] = "/posts/";
+    memset(longer + 7, 'x', 65);
+    refused(&a, longer);
+    refused(&a, "/posts/p-1?fields=title");
+    api_close(&a, ad);
+}
+
+void http_case_pages_follow_next_to_the_end_and_refuse_what_is_not_theirs(
+    const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    static const char *ids[] = {"g", "f", "e", "d", "c", "b", "a"};
+    for (int i = 0; i < 7; i++)
+        seed(&a, ids[i], i == 3 ? "Bob" : "Ada", i, i == 5, 1);
+    /* Ada's live posts, two a page: g f e c a, in created_at order. */
+    char path[512] = "/posts?author=Ada&limit=2", seen[64] = "", first_next[256] = "";
+    int pages = 0;
+    for (;;) {
+        json_t *v = get_json(&a, path, 200);
+        json_t *posts = json_object_get(v, "posts"), *next = json_object_get(v, "next");
+        for (size_t i = 0; i < json_array_size(posts); i++)
+            strcat(seen, json_string_value(json_object_get(json_array_get(posts, i), "post_id")));
+        pages++;
+        if (json_is_null(next)) {
+            json_decref(v);
+            break;
+        }
+        if (!first_next[0])
+            snprintf(first_next, sizeof first_next, "%s", json_string_value(next));
+        snprintf(path, sizeof path, "/posts?author=Ada&limit=2&after=%s", json_string_value(next));
+        json_decref(v);
+        cr_assert(pages < 10);
+    }
+    cr_assert_str_eq(seen, "gfeca");
+    cr_assert_eq(pages, 3);
+    json_t *v = get_json(&a, "/posts?deleted=only", 200);
+    cr_assert_eq(json_array_size(json_object_get(v, "posts")), 1);
+    json_decref(v);
+    v = get_json(&a, "/posts?deleted=include&limit=500", 200);
+    cr_assert_eq(json_array_size(json_object_get(v, "posts")), 7);
+    cr_assert(json_is_null(json_object_get(v, "next")));
+    json_decref(v);
+
+    const char *bad[] = {"/posts?limit=0", "/posts?limit=501", "/posts?limit=abc",
+                         "/posts?limit=-1", "/posts?limit=1e3", "/posts?limit=99999999999",
+                         "/posts?limit=", "/posts?deleted=maybe", "/posts?author=",
+                         "/posts?colour=red", "/posts?limit=1&limit=2", "/posts?after=",
+                         "/posts?after=!!!!", "/posts?after=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        refused(&a, bad[i]);
+    /* The cursor of Ada's pages: for Bob's, or for deleted ones, it is not theirs. */
+    snprintf(path, sizeof path, "/posts?author=Bob&after=%s", first_next);
+    refused(&a, path);
+    snprintf(path, sizeof path, "/posts?author=Ada&deleted=include&after=%s", first_next);
+    refused(&a, path);
+    /* Any one character changed, or the cursor cut short, is refused. */
+    size_t n = strlen(first_next);
+    for (size_t i = 0; i < n; i++) {
+        char tampered[256];
+        snprintf(tampered, sizeof tampered, "%s", first_next);
+        tampered[i] = tampered[i] == 'A' ? 'B' : 'A';
+        snprintf(path, sizeof path, "/posts?author=Ada&limit=2&after=%s", tampered);
+        refused(&a, path);
+        snprintf(path, sizeof path, "/posts?author=Ada&limit=2&after=%.*s", (int)i, first_next);
+        refused(&a, path);
+    }
+    char *huge = malloc(16000);
+    strcpy(huge, "/posts?after=");
+    memset(huge + 13, 'A', 15000);
+    huge[15013] = '\0';
+    struct pw_http_reply r;
+    long status = get(&a, huge, NULL, &r);
+    cr_assert(status == 400 || status == 414 || status == 431, "a huge cursor: %ld", status);
+    pw_http_reply_release(&r);
+    free(huge);
+    api_close(&a, ad);
+}
+
+struct late {
+    struct api *a;
+    enum pw_err rc;
+};
+
+static void *apply_later(void *arg)
+{
+    struct late *l = arg;
+    nanosleep(&(struct timespec){0, 400 * 1000000L}, NULL);
+    struct pw_event ev = store_event_make("p-5", "c5");
+    struct pw_uow *uow = &l->a->s.uow;
+    struct pw_errbuf err;
+    l->rc = pw_uow_begin(uow, &err);
+    if (!l->rc)
+        l->rc = pw_uow_outbox_put(uow, "post-events", &ev, &err);
+    if (!l->rc)
+        l->rc = pw_uow_inbox_put(uow, "/editor", "c-5", PW_OK, "p-5", 1, &err);
+    if (!l->rc)
+        l->rc = pw_uow_commit(uow, &err);
+    return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void http_case_a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit(
+    const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    struct pw_errbuf err;
+    store_begin(&a.s.uow);
+    cr_assert_eq(pw_uow_inbox_put(&a.s.uow, "/editor", "c-1", PW_OK, "p-1", 2, &err), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&a.s.uow, "/editor", "c-2", PW_E_NOT_FOUND, "p-2", 0, &err),
+                 PW_OK);
+    store_commit(&a.s.uow);
+    json_t *v = get_json(&a, "/commands?source=%2Feditor&id=c-1", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "applied");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "post_id")), "p-1");
+    cr_assert_eq(json_integer_value(json_object_get(v, "version")), 2);
+    cr_assert(json_is_null(json_object_get(v, "code")));
+    json_decref(v);
+    v = get_json(&a, "/commands?source=/editor&id=c-2", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "rejected");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "code")), "not_found");
+    json_decref(v);
+    v = get_json(&a, "/commands?source=/editor&id=c-1&post_id=p-9", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "duplicate");
+    json_decref(v);
+    int64_t t0 = mono_ms();
+    v = get_json(&a, "/commands?source=/editor&id=c-404&wait=1", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "unknown");
+    cr_assert_geq(mono_ms() - t0, 900, "it waited its second");
+    json_decref(v);
+
+    char longid[700] = "/commands?source=s&id=";
+    memset(longid + strlen(longid), 'x', 600);
+    const char *bad[] = {"/commands", "/commands?id=c-1", "/commands?source=/editor",
+                         "/commands?source=&id=c-1", "/commands?source=/e&id=c&wait=31",
+                         "/commands?source=/e&id=c&wait=-1", "/commands?source=/e&id=c&wait=x",
+                         "/commands?source=/e&id=c&post_id=no!", "/commands?source=/e&id=c&x=1",
+                         longid};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        refused(&a, bad[i]);
+
+    /* A wait past the listener's 5 s request bound, answered by the commit. */
+    struct late l = {&a, PW_OK};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, apply_later, &l), 0);
+    t0 = mono_ms();
+    v = get_json(&a, "/commands?source=/editor&id=c-5&wait=30", 200);
+    int64_t took = mono_ms() - t0;
+    pthread_join(t, NULL);
+    cr_assert_eq(l.rc, PW_OK);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "applied");
+    cr_assert_lt(took, 5000, "answered on the commit (%lld ms), not at the end of its wait",
+                 (long long)took);
+    json_decref(v);
+    api_close(&a, ad);
+}
+
+void http_case_parked_posts_methods_and_head(const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    seed(&a, "p-1", "Ada", 0, false, 1);
+    struct pw_parked p = {.code = PW_E_APPLY_FAILED, .partition = 1, .offset = 9};
+    snprintf(p.post_id, sizeof p.post_id, "p-9");
+    snprintf(p.source, sizeof p.source, "/editor");
+    snprintf(p.id, sizeof p.id, "c-9\x1b[31m");
+    snprintf(p.topic, sizeof p.topic, "post-commands");
+    struct pw_errbuf err;
+    store_begin(&a.s.uow);
+    cr_assert_eq(pw_uow_park(&a.s.uow, &p, &err), PW_OK, "%s", err.msg);
+    store_commit(&a.s.uow);
+    json_t *v = get_json(&a, "/parked", 200);
+    json_t *one = json_array_get(json_object_get(v, "parked"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(one, "post_id")), "p-9");
+    json_t *failed = json_object_get(one, "failed");
+    cr_assert_str_eq(json_string_value(json_object_get(failed, "code")), "apply_failed");
+    cr_assert_str_eq(json_string_value(json_object_get(failed, "id")), "c-9\x1b[31m",
+                     "shown as JSON escapes it, never raw");
+    json_decref(v);
+    v = get_json(&a, "/commands?source=/editor&id=c-9%1B%5B31m", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "failed");
+    json_decref(v);
+    refused(&a, "/parked?all=1");
+
+    /* Other methods: 405 with Allow; HEAD: the headers of GET and no body. */
+    char cmd[200];
+    snprintf(cmd, sizeof cmd,
+             "curl -s -o /dev/null -w '%%{http_code}' -X DELETE %s/posts/p-1 | grep -qx 405",
+             a.base);
+    cr_assert_eq(system(cmd), 0, "DELETE is 405");
+    snprintf(cmd, sizeof cmd, "curl -sI %s/posts/p-1 | grep -qi '^etag: \"1\"'", a.base);
+    cr_assert_eq(system(cmd), 0, "HEAD has the ETag");
+    snprintf(cmd, sizeof cmd, "test -z \"$(curl -s --head %s/posts/p-1 -o /dev/null "
+             "-w '%%{size_download}' | tr -d 0)\"", a.base);
+    cr_assert_eq(system(cmd), 0, "HEAD has no body");
+    api_close(&a, ad);
+}
