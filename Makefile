@@ -157,6 +157,7 @@ pg: build/pg-tests
 
 e2e: all build/postworker-faults
 	tools/check-docs
+	node tools/validate/validate.mjs docs
 	tests/e2e/postctl.sh
 	tools/with-postgres tests/e2e/observe.sh
 	tests/e2e/install.sh

@@ -98,3 +98,34 @@ enum pw_err pw_embedded_elsewhere(const struct pw_config *cfg, char *buf, size_t
     *brokers = running;
     return PW_OK;
 }
+
+int pw_api_write(const char *http, int port)
+{
+    char host[300];
+    const char *colon = strrchr(http, ':');
+    size_t hlen = colon ? (size_t)(colon - http) : 0;
+    snprintf(host, sizeof host, "%.*s", (int)hlen, http);
+    /* Every interface is reached through loopback from here. */
+    const char *reach = !host[0] || strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                        : strcmp(host, "[::]") == 0             ? "[::1]"
+                                                                : host;
+    if (mkdir(PW_BROKERS_DIR, 0755) != 0 && errno != EEXIST)
+        return -1;
+    FILE *f = fopen(PW_API_FILE, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "http://%s:%d\n", reach, port);
+    return fclose(f);
+}
+
+const char *pw_api_find(char *buf, size_t size)
+{
+    char addr[512], path[PATH_MAX + 32];
+    if (!pw_brokers_read(true, addr, sizeof addr, path, sizeof path))
+        return NULL;
+    size_t n = strlen(path), tail = strlen("brokers");
+    if (n < tail || n - tail + strlen("http") >= sizeof path)
+        return NULL;
+    strcpy(path + n - tail, "http");
+    return read_line(path, buf, size);
+}

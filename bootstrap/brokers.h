@@ -39,4 +39,14 @@ const char *pw_running_brokers(const struct pw_config *cfg, bool upward, char *b
 enum pw_err pw_embedded_elsewhere(const struct pw_config *cfg, char *buf, size_t size,
                                   const char **brokers, struct pw_errbuf *err);
 
+/*
+ * Writes the read API's URL for the listener at http (HOST:PORT, as --http
+ * takes it; every interface becomes loopback), on port (the one it got,
+ * for :0), to PW_API_FILE; 0, or -1 with errno.
+ */
+int pw_api_write(const char *http, int port);
+
+/* The URL in the PW_API_FILE beside the PW_BROKERS_FILE found upward (into buf), or NULL. */
+const char *pw_api_find(char *buf, size_t size);
+
 #endif

@@ -85,6 +85,7 @@ static const struct setting {
     {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT, NULL,
      offsetof(struct pw_config, max_attempts), WORKER},
     {"--http", "POSTWORKER_HTTP", NULL, S_STRING, NULL, offsetof(struct pw_config, http), WORKER},
+    {"--api", "POSTWORKER_API", NULL, S_STRING, NULL, offsetof(struct pw_config, api), PW_PROG_CTL},
     {"-F", "POSTWORKER_KAFKA_CONFIG", NULL, S_STRING, NULL,
      offsetof(struct pw_config, kafka_config), BOTH},
     {"--log-format", "POSTWORKER_LOG_FORMAT", "text", S_CHOICE, "text|json",

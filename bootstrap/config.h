@@ -29,6 +29,8 @@ enum pw_program { PW_PROG_WORKER = 1, PW_PROG_CTL = 2 };
 /* Where the embedded broker's address is written, for postctl to find. */
 #define PW_BROKERS_DIR ".postworker"
 #define PW_BROKERS_FILE ".postworker/brokers"
+/* Beside it, the embedded default's read API (--http), for postctl: "http://HOST:PORT". */
+#define PW_API_FILE ".postworker/http"
 
 #define PW_CONFIG_MAX_PROPS 64
 #define PW_CONFIG_MAX_FILTERS 32
@@ -39,6 +41,7 @@ struct pw_config {
     bool help;
     bool version;
     const char *http;     /* HOST:PORT of the health and metrics listener; NULL: none */
+    const char *api;      /* postctl: the read API's base URL; NULL: found, or the default */
     const char *log_format; /* "text" or "json" */
     const char *log_level;  /* "debug", "info", "warn" or "error" */
     const char *brokers;  /* NULL: the embedded broker */

@@ -1,7 +1,7 @@
 /*
  * postctl: the client. It posts commands (as CloudEvents, keyed by post id,
- * acknowledged by the broker), sends files of them, tails the events and
- * dead-letter topics, and reads a post's latest state from its events.
+ * acknowledged by the broker), sends files of them, tails the topics, and
+ * reads posts and commands' outcomes through the worker's read API.
  * Exit status: 0 success, 1 runtime failure, 2 bad usage.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "adapters/kafka/cloudevents.h"
 #include "bootstrap/brokers.h"
 #include "bootstrap/config.h"
+#include "bootstrap/postctl_api.h"
 #include "domain/text.h"
 #include "bootstrap/version.h"
 #include "bootstrap/log.h"
@@ -29,14 +30,23 @@ static const char usage[] =
     "  delete --post-id ID [--expected-version N]\n"
     "         post a command and print its id; each also takes --id ID and\n"
     "         --correlation-id ID (default: a fresh UUID, and none), and --wait:\n"
-    "         wait for its event or dead letter and print it (exit 1 if rejected)\n"
+    "         wait (30 s at most) for its outcome and print it (exit 1 unless applied),\n"
+    "         from the read API when it is known (--api), else from the topics\n"
     "  send FILE|-   post one CloudEvent JSON per line, keyed by its data.post_id\n"
-    "  tail events|dlq|commands [--from-beginning]\n"
-    "                print each message as one JSON line until interrupted\n"
-    "  get POST_ID   print a post's latest state, read from the events topic\n"
+    "  tail events|dlq|commands [--from-beginning] [--envelope]\n"
+    "                print each message as one JSON line until interrupted; with\n"
+    "                --envelope, with its key, headers and position (as dlq always is)\n"
+    "  get POST_ID [--from-events]\n"
+    "                print a post (GET /posts/POST_ID); --from-events: its latest\n"
+    "                state read from the events topic instead, with no worker needed\n"
+    "  list [--author NAME] [--deleted exclude|include|only] [--limit N]\n"
+    "       [--after CURSOR | --all]\n"
+    "                print a page of posts a line each, oldest first (GET /posts)\n"
     "\n"
     "options:\n"
     "  --brokers LIST           KAFKA_BROKERS, else the file .postworker/brokers\n"
+    "  --api URL                POSTWORKER_API: the worker's read API, else the file\n"
+    "                           .postworker/http, else http://127.0.0.1:9464\n"
     "  --commands-topic NAME    POSTWORKER_COMMANDS_TOPIC (post-commands)\n"
     "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
     "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
@@ -49,7 +59,8 @@ static const char usage[] =
 struct opts {
     struct pw_config cfg; /* brokers, topics and -X: the worker's table */
     const char *post_id, *author, *title, *body, *id, *correlation_id, *expected;
-    bool from_beginning;
+    const char *deleted, *limit, *after; /* list */
+    bool from_beginning, from_events, envelope, all;
     bool wait;            /* create/update/delete: wait for the outcome and print it */
     const char *args[4]; /* the command and its operands */
     int nargs;
@@ -95,6 +106,9 @@ static int parse(struct opts *o, int argc, char **argv)
         {"--id", offsetof(struct opts, id)},
         {"--correlation-id", offsetof(struct opts, correlation_id)},
         {"--expected-version", offsetof(struct opts, expected)},
+        {"--deleted", offsetof(struct opts, deleted)},
+        {"--limit", offsetof(struct opts, limit)},
+        {"--after", offsetof(struct opts, after)},
     };
     struct pw_errbuf err;
     if (pw_config_init(&o->cfg, PW_PROG_CTL, (pw_getenv_fn)getenv, &err))
@@ -118,8 +132,13 @@ static int parse(struct opts *o, int argc, char **argv)
             o->from_beginning = true;
             continue;
         }
-        if (strcmp(a, "--wait") == 0) {
-            o->wait = true;
+        bool *toggle = strcmp(a, "--wait") == 0          ? &o->wait
+                       : strcmp(a, "--from-events") == 0 ? &o->from_events
+                       : strcmp(a, "--envelope") == 0    ? &o->envelope
+                       : strcmp(a, "--all") == 0         ? &o->all
+                                                         : NULL;
+        if (toggle) {
+            *toggle = true;
             continue;
         }
         bool matched = false;
@@ -203,8 +222,11 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     struct pw_kafka_client *c = NULL;
     struct pw_kafka_watch *watch = NULL;
     int status = 1;
+    char api[512];
+    bool api_known = false;
+    pc_api_base(&o->cfg, &api_known, api, sizeof api);
     /* The watch opens first: its start is the topics' ends before the command goes. */
-    if ((o->wait && pw_kafka_watch_open(&watch, ks, &err)) ||
+    if ((o->wait && !api_known && pw_kafka_watch_open(&watch, ks, &err)) ||
         pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||
         pw_kafka_client_produce(c, ks->commands_topic, cmd.post_id, json, len, structured, &err) ||
         pw_kafka_client_flush(c, &err) > 0) {
@@ -213,7 +235,11 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
         printf("%s\n", cmd.env.id);
         status = 0;
     }
-    if (!status && watch) {
+    if (!status && o->wait && api_known) {
+        install_signals();
+        fflush(stdout);
+        status = pc_wait(api, cmd.env.source, cmd.env.id, cmd.post_id, 30);
+    } else if (!status && watch) {
         install_signals();
         char line[512];
         fflush(stdout);
@@ -289,7 +315,8 @@ static int cmd_tail(const struct opts *o, const struct pw_kafka_settings *ks)
         return usage_error("tail takes events, dlq or commands, not '%s'", which);
     install_signals();
     struct pw_errbuf err;
-    enum pw_tail_format fmt = strcmp(which, "dlq") == 0 ? PW_TAIL_ENVELOPE : PW_TAIL_VALUE;
+    enum pw_tail_format fmt =
+        o->envelope || strcmp(which, "dlq") == 0 ? PW_TAIL_ENVELOPE : PW_TAIL_VALUE;
     if (pw_kafka_tail(ks, topic, o->from_beginning, false, fmt, &stop_requested, stdout, &err)) {
         fprintf(stderr, "postctl: %s\n", err.msg);
         return 1;
@@ -301,6 +328,14 @@ static int cmd_get(const struct opts *o, const struct pw_kafka_settings *ks)
 {
     if (o->nargs != 2)
         return usage_error("get takes one POST_ID%s", "");
+    if (!o->from_events) {
+        char api[512];
+        bool known;
+        return pc_get(pc_api_base(&o->cfg, &known, api, sizeof api), o->args[1]);
+    }
+    if (!ks->brokers)
+        return usage_error("no broker for --from-events: set KAFKA_BROKERS or --brokers, or "
+                           "start the worker with 'make run'%s", "");
     struct pw_errbuf err;
     char *json = NULL;
     if (pw_kafka_get_post(ks, o->args[1], &json, &err)) {
@@ -316,17 +351,29 @@ static int cmd_get(const struct opts *o, const struct pw_kafka_settings *ks)
 static int postctl_command(struct opts *o)
 {
     if (o->nargs == 0)
-        return usage_error("a command is needed: create, update, delete, send, tail or get%s", "");
+        return usage_error("a command is needed: create, update, delete, send, tail, get or "
+                           "list%s", "");
     char buf[512];
     struct pw_kafka_settings ks = pw_config_kafka(&o->cfg, NULL);
     ks.client_id = "postctl";
     ks.brokers = find_brokers(o, buf, sizeof buf);
     ks.embedded = !o->cfg.brokers; /* the running worker's */
     ks.group = "postctl";
+    const char *c = o->args[0];
+    if (strcmp(c, "get") == 0)
+        return cmd_get(o, &ks);
+    if (strcmp(c, "list") == 0) {
+        if (o->nargs != 1)
+            return usage_error("list takes options only (--author, --deleted, --limit, --after, "
+                               "--all)%s", "");
+        char api[512];
+        bool known;
+        struct pc_list_opts lo = {o->author, o->deleted, o->limit, o->after, o->all};
+        return pc_list(pc_api_base(&o->cfg, &known, api, sizeof api), &lo);
+    }
     if (!ks.brokers)
         return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "
                            "with 'make run' (it writes .postworker/brokers)%s", "");
-    const char *c = o->args[0];
     if (strcmp(c, "create") == 0)
         return cmd_post(o, &ks, PW_CMD_CREATE_POST);
     if (strcmp(c, "update") == 0)
@@ -337,8 +384,6 @@ static int postctl_command(struct opts *o)
         return cmd_send(o, &ks);
     if (strcmp(c, "tail") == 0)
         return cmd_tail(o, &ks);
-    if (strcmp(c, "get") == 0)
-        return cmd_get(o, &ks);
     return usage_error("unknown command '%s': see --help", c);
 }
 

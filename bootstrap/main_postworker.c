@@ -267,6 +267,9 @@ static int run(const struct pw_config *cfg)
         if (pw_brokers_write(ks.brokers) != 0)
             pw_log("warn", "cannot write %s: %s; postctl needs KAFKA_BROKERS=%s", PW_BROKERS_FILE,
                    strerror(errno), ks.brokers);
+        else if (http && pw_api_write(cfg->http, pw_http_port(http)) != 0)
+            pw_log("warn", "cannot write %s: %s; postctl needs --api", PW_API_FILE,
+                   strerror(errno));
     }
     ks.embedded = !cfg->brokers; /* started here, or a running worker's */
     if ((rc = replay_may_publish(cfg, &st.store, &err)))
@@ -328,8 +331,10 @@ out:
     if (embedded) {
         /* Only our own address: a file another worker wrote since is theirs. */
         const char *written = pw_brokers_read(false, found, sizeof found, NULL, 0);
-        if (written && strcmp(written, pw_kafka_embedded_brokers(embedded)) == 0)
+        if (written && strcmp(written, pw_kafka_embedded_brokers(embedded)) == 0) {
             unlink(PW_BROKERS_FILE);
+            unlink(PW_API_FILE);
+        }
         pw_kafka_embedded_free(embedded);
     }
     stores_close(&st);

@@ -130,17 +130,20 @@ static json_t *client_envelope(const rd_kafka_message_t *m)
     char buf[PW_TIME_STRLEN];
     if (ts >= 0)
         json_object_set_new(o, "timestamp", json_string(pw_time_format(ts * 1000, buf)));
-    json_object_set_new(o, "key", m->key ? json_stringn(m->key, m->key_len) : json_null());
+    /* json_stringn refuses bytes that are not UTF-8: such a key or header is null, still there. */
+    json_t *key = m->key ? json_stringn(m->key, m->key_len) : NULL;
+    json_object_set_new(o, "key", key ? key : json_null());
     rd_kafka_headers_t *hdrs;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char *name;
         const void *val;
         size_t size;
-        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++)
-            json_object_set_new(hs, name, val ? json_stringn(val, size) : json_null());
+        for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
+            json_t *hv = val ? json_stringn(val, size) : NULL;
+            json_object_set_new(hs, name, hv ? hv : json_null());
+        }
     }
     json_object_set_new(o, "headers", hs);
-    /* json_stringn refuses bytes that are not UTF-8: such a value stays null. */
     json_t *v = m->payload ? json_stringn(m->payload, m->len) : NULL;
     json_object_set_new(o, "value", v ? v : json_null());
     return o;

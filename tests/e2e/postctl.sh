@@ -5,7 +5,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 cd "$tmp" || exit 1
-"$PW" >worker.log 2>&1 &
+"$PW" --http 127.0.0.1:0 >worker.log 2>&1 &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -13,6 +13,10 @@ trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
 while [ ! -s .postworker/brokers ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "worker writes .postworker/brokers" test -s .postworker/brokers
+check "and .postworker/http, its read API" test -s .postworker/http
+api_base=$(cat .postworker/http)
+api_cap=$tmp/cap
+mkdir -p "$api_cap"
 
 
 id=$("$PC" create --post-id hello-world --author Ada --title Hello --body "First post")
@@ -34,10 +38,48 @@ check "one PostUpdated event, not two" test "$events" = 1
 
 "$PC" create --wait --post-id waited --author A --title T --body b >wait.out
 check "create --wait exits 0 once applied" test $? = 0
-check "and prints the outcome" grep -q "^applied: PostCreated 'waited' version 1$" wait.out
+check "and prints the outcome" grep -q "^applied: post 'waited' version 1$" wait.out
 "$PC" delete --wait --post-id never-was >wait.out
 check "delete --wait exits 1 when rejected" test $? = 1
-check "and says why, where it happened" grep -q '^rejected: not_found: ' wait.out
+check "and says why" grep -q '^rejected: not_found ' wait.out
+env -u POSTWORKER_API "$PC" --api http://127.0.0.1:1 get waited 2>noapi.err
+check "get with no API there exits 1" test $? = 1
+check "saying what to do" grep -q 'POSTWORKER_API' noapi.err
+check "get --from-events reads the events topic" sh -c "'$PC' get --from-events waited | grep -q '\"version\": 1'"
+
+# The read API, as the README's quickstart and a reader use it.
+body=$(api GET /posts/hello-world)
+check "GET /posts/{id}: 200" test "$(api_status)" = 200
+check "with the post" sh -c "echo '$body' | grep -q '\"title\":\"Hello again\"'"
+api GET /posts/hello-world -H 'If-None-Match: "2"' >/dev/null
+check "If-None-Match its ETag: 304" test "$(api_status)" = 304
+api HEAD /posts/hello-world >/dev/null
+check "HEAD: 200" test "$(api_status)" = 200
+api GET /posts/never-was >/dev/null
+check "a post that never was: 404" test "$(api_status)" = 404
+"$PC" delete --wait --post-id waited >/dev/null
+api GET /posts/waited >/dev/null
+check "a deleted post: 410" test "$(api_status)" = 410
+api GET '/posts?limit=2' >/dev/null
+check "a page of posts" test "$(api_status)" = 200
+api GET '/posts?deleted=only' | grep -q '"post_id":"waited"'
+check "deleted=only has the deleted post" test $? = 0
+api GET '/posts?limit=0' >/dev/null
+check "limit=0: 400" test "$(api_status)" = 400
+api GET '/posts?after=forged' >/dev/null
+check "a forged cursor: 400" test "$(api_status)" = 400
+api GET '/commands?source=/postctl&id=u-1' | grep -q '"outcome":"applied"'
+check "GET /commands says what became of a command" test $? = 0
+api GET '/commands?source=/postctl&id=nobody&wait=1' | grep -q '"outcome":"unknown"'
+check "and unknown for one never seen, after its wait" test $? = 0
+api GET /parked >/dev/null
+check "GET /parked: 200" test "$(api_status)" = 200
+api DELETE /posts/hello-world >/dev/null
+check "DELETE: 405" test "$(api_status)" = 405
+for p in /healthz /readyz /metrics; do api GET "$p" >/dev/null; done
+check "a path that is not one: a JSON 404" sh -c "curl -s '$api_base/nothing-here' | grep -q '\"error\":\"not_found\"'"
+n=$("$PC" list --all --deleted include --limit 1 | wc -l)
+check "list --all follows the pages, a post a line" test "$n" -eq 2
 
 B=$(cat .postworker/brokers)
 ctype() { kcat -b "$B" -t post-commands -C -e -q -f '%h\n' 2>/dev/null | grep -q 'content-type=application/cloudevents+json'; }
@@ -77,6 +119,8 @@ check "a command with control characters in its id is applied" until_ok 20 got_f
 check "no forged line starts a log line" sh -c "! grep -q '^2026-01-01T00:00:00Z postworker error: forged' worker.log"
 check "no escape byte reaches the log" sh -c "! grep -q \"\$(printf '\\033')\" worker.log"
 check "the id is shown escaped" grep -q 'x\\x0a2026-01-01' worker.log
+
+validate_captures events dlq commands
 
 "$PC" frobnicate >/dev/null 2>&1
 check "postctl: unknown command exits 2" test $? = 2
