@@ -160,6 +160,7 @@ e2e: all build/postworker-faults
 	node tools/validate/validate.mjs docs
 	tests/e2e/postctl.sh
 	tools/with-postgres tests/e2e/observe.sh
+	tools/with-postgres --replica tests/e2e/serve.sh
 	tests/e2e/install.sh
 
 # On Apache Kafka itself: one node, one node for the broker restart (it would

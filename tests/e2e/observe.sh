@@ -13,15 +13,18 @@ pid=$!
 # A failed run keeps its folder (worker.log, prometheus.log) and says where.
 trap 'kill -9 $pid $prom 2>/dev/null; if [ "$fail" = 0 ]; then rm -rf "$tmp"; else echo "kept $tmp"; fi' EXIT
 
-port_known() { grep -q 'http: /healthz' worker.log; }
+port_known() { grep -q 'http: .*(port ' worker.log; }
 check "the worker says where it listens" until_ok 30 port_known
 port=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' worker.log | head -1)
 url="http://127.0.0.1:$port"
-status() { curl -s -o /dev/null -w '%{http_code}' "$url$1"; }
+api_base=$url
+api_cap=$tmp/cap
+mkdir -p "$api_cap"
+status() { api GET "$1" >/dev/null; api_status; }
 ready() { test "$(status /readyz)" = 200; }
 check "ready once it joined its group and its store answers" until_ok 30 ready
 check "live" test "$(status /healthz)" = 200
-check "an unknown path is 404" test "$(status /nope)" = 404
+check "an unknown path is 404" test "$(curl -s -o /dev/null -w "%{http_code}" "$url/nope")" = 404
 
 for i in 1 2 3 4 5; do "$PC" create --post-id "obs-$i" --author A --title T --body b >/dev/null; done
 "$PC" delete --post-id ghost >/dev/null
@@ -98,7 +101,7 @@ sql "ALTER TABLE posts ADD CONSTRAINT obs_no_evil CHECK (body <> 'evil')"
 "$PC" create --post-id obs-park --author A --title T --body b >/dev/null
 "$PC" update --post-id obs-park --body evil --id obs-evil >/dev/null
 "$PC" update --post-id obs-park --title held >/dev/null
-parked1() { curl -s "$url/parked" | grep -q '"post_id":"obs-park","state":"parked",.*"id":"obs-evil".*"held":1,'; }
+parked1() { api GET /parked | grep -q '"post_id":"obs-park","state":"parked",.*"id":"obs-evil".*"held":1,'; }
 check "GET /parked lists the post, the command it waits on and the one held" until_ok 30 parked1
 held1() { test "$(metric postworker_held_commands)" = 1 && test "$(metric postworker_parked_posts)" = 1; }
 check "the parking gauges count them" until_ok 10 held1
@@ -109,7 +112,7 @@ check "release --dry-run says what it would do" grep -q "^would release 'obs-par
 check "and does nothing" parked1
 "$PW" release --post-id obs-park >release.txt 2>&1
 check "release gives the failed command up" grep -q "^released 'obs-park': gave up on command 'obs-evil'" release.txt
-drained() { curl -s "$url/parked" | grep -q '^{"parked":\[\]}$'; }
+drained() { api GET /parked | grep -q '^{"parked":\[\]}$'; }
 check "the worker drains the post within seconds" until_ok 30 drained
 check "the held command ran" test "$(sql "SELECT title FROM posts WHERE post_id = 'obs-park'")" = held
 "$PW" release --post-id obs-park >/dev/null 2>&1
@@ -125,7 +128,7 @@ if [ -n "${PW_PG_CTL:-}" ]; then
         sleep 0.1; done) >kafka_up.txt 2>/dev/null &
     sampler=$!
     sh -c "$PW_PG_CTL stop" >/dev/null 2>&1
-    not_ready() { test "$(status /readyz)" = 503 && curl -s "$url/readyz" | grep -q '"store":"down"'; }
+    not_ready() { api GET /readyz | grep -q '"store":"down"' && test "$(api_status)" = 503; }
     check "not ready while the database is down" until_ok 30 not_ready
     sleep 3
     check "still live while it waits" test "$(status /healthz)" = 200
@@ -145,7 +148,7 @@ check "SIGTERM exits 0" test $? = 0
 mkdir nodb && (cd nodb && exec env DATABASE_URL="postgresql:///x?host=$tmp/no-server" "$PW" \
     --http 127.0.0.1:0 >nodb.log 2>&1) &
 nodb=$!
-nodb_port() { grep -q 'http: /healthz' nodb/nodb.log 2>/dev/null; }
+nodb_port() { grep -q 'http: .*(port ' nodb/nodb.log 2>/dev/null; }
 until_ok 30 nodb_port
 nport=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' nodb/nodb.log | head -1)
 curl -s "http://127.0.0.1:$nport/readyz" >nodb.json
@@ -158,7 +161,7 @@ wait $nodb
 env -u DATABASE_URL PW_TEST_HANG_ID=hang-here "$root/build/postworker-faults" --http 127.0.0.1:0 \
     --batch-size 1 >stuck.log 2>&1 &
 stuck=$!
-stuck_port() { grep -q 'http: /healthz' stuck.log && grep -q 'assigned' stuck.log; }
+stuck_port() { grep -q 'http: .*(port ' stuck.log && grep -q 'assigned' stuck.log; }
 if until_ok 30 stuck_port; then
     sport=$(sed -n 's/.*http: .*(port \([0-9]*\)).*/\1/p' stuck.log | head -1)
     check "live before it gets stuck" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sport/healthz")" = 200
@@ -174,4 +177,7 @@ json_line='^\{"time":"[0-9T:.Z-]*","level":"(debug|info|warn|error)","program":"
 check "--log-format json: every line is one JSON object" sh -c "! grep -Evq '$json_line' worker.log"
 check "--log-format json: and there are lines" grep -q '"msg":"stopped: ' worker.log
 echo "observe: $pass passed, $fail failed"
+(cd "$root" && node tools/validate/validate.mjs http "$api_cap/http.jsonl") >"$api_cap/http.out" 2>&1
+check "every probe's and read's answer matches docs/openapi.yaml" test $? = 0
+grep -E '^(FAIL|http:)' "$api_cap/http.out" | head
 [ "$fail" = 0 ] || { echo "--- worker.log"; tail -30 worker.log; exit 1; }
