@@ -39,7 +39,7 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: install all deps test unit kafka pg e2e kafka-real sim sim-mutants check-layers run bench \
+.PHONY: install all deps test unit kafka pg e2e kafka-real sim sim-mutants check-layers run bench bench-http \
 	bench-real allocs fuzz clean
 
 all: build/postworker build/postctl
@@ -191,6 +191,11 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	build/postworker run --http 127.0.0.1:9464
+
+# The read API under wrk while the worker consumes a paced stream (bench/http-bench).
+bench-http: deps
+	@$(MAKE) --no-print-directory all build/bench
+	tools/with-postgres --durable bench/http-bench
 
 # The benchmark, never part of make test: BENCH_ARGS="-n 100000 --store pg --batch-size 1".
 # --store pg runs against DATABASE_URL, or a throwaway server with PostgreSQL's

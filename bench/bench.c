@@ -46,7 +46,8 @@ static const char usage[] =
     "  --paced RATE      send RATE commands a second while the worker runs, instead\n"
     "                    of a preloaded backlog, for --seconds S (30)\n"
     "  --partitions P    the embedded broker's partitions per topic (32, as make run)\n"
-    "  KAFKA_BROKERS     use this broker instead of an embedded one\n";
+    "  KAFKA_BROKERS     use this broker instead of an embedded one\n"
+    "  BENCH_TAG         name the posts bench-TAG-I (default: the time)\n";
 
 struct run {
     const char *prefix; /* the post ids of this run's commands */
@@ -381,7 +382,11 @@ int main(int argc, char **argv)
         .dlq_topic = "post-commands.dlq",
     };
     char tag[32], prefix[48];
-    snprintf(tag, sizeof tag, "%ld", (long)time(NULL));
+    /* BENCH_TAG names the run's posts (bench-TAG-I), for make bench-http's readers. */
+    if (getenv("BENCH_TAG"))
+        snprintf(tag, sizeof tag, "%.31s", getenv("BENCH_TAG"));
+    else
+        snprintf(tag, sizeof tag, "%ld", (long)time(NULL));
     snprintf(prefix, sizeof prefix, "bench-%s-", tag);
     struct run r = {.prefix = prefix, .n = n, .latency_us = calloc(n, sizeof(int64_t))};
     int status = 1;

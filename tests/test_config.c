@@ -177,7 +177,7 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
     } cases[] = {
         {{NULL}, {"--bogus", NULL}, "unknown option '--bogus': see --help"},
         {{NULL}, {"launch", NULL},
-         "unknown command 'launch': use run, migrate, replay, redrive, parked or release"},
+         "unknown command 'launch': use run, migrate, replay, redrive, parked, release or serve"},
         {{NULL}, {"run", "extra", NULL}, "unexpected argument 'extra': see --help"},
         {{NULL}, {"--group", NULL}, "--group needs a value"},
         {{NULL}, {"--group=", NULL}, "--group is empty: give a value or unset it"},
@@ -232,6 +232,10 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         {{NULL}, {"--log-format", "text|json", NULL},
          "--log-format 'text|json' must be one of text|json"},
         {{NULL}, {"migrate", NULL}, "migrate needs a database: set DATABASE_URL or --database"},
+        {{NULL}, {"serve", "--http", ":0", NULL},
+         "serve needs a database (DATABASE_URL or --database) and --http HOST:PORT to answer on"},
+        {{"DATABASE_URL=postgresql:///x", NULL}, {"serve", NULL},
+         "serve needs a database (DATABASE_URL or --database) and --http HOST:PORT to answer on"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct pw_config cfg;

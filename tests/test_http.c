@@ -85,7 +85,7 @@ static bool closed_by_server(int fd)
     return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
 }
 
-Test(http, sixty_four_slow_clients_never_make_the_probes_unreachable, .timeout = 60)
+Test(http, a_flood_of_slow_clients_never_makes_the_probes_unreachable, .timeout = 60)
 {
     struct pw_metrics m;
     pw_metrics_init(&m, "test", "post-commands");
@@ -96,8 +96,11 @@ Test(http, sixty_four_slow_clients_never_make_the_probes_unreachable, .timeout =
     int port = pw_http_port(h);
     cr_assert_eq(probe("127.0.0.1", port, "/healthz"), 200);
 
-    /* 64 slowloris connections from one client, each a started request kept alive a byte a time. */
-    enum { SLOW = 64 };
+    /*
+     * As many slowloris connections from one client as the listener takes
+     * in all, each a started request kept alive a byte a time.
+     */
+    enum { SLOW = PW_HTTP_CONNECTIONS };
     int slow[SLOW];
     for (int i = 0; i < SLOW; i++) {
         slow[i] = dial("127.0.0.1", port);

@@ -33,10 +33,13 @@
  * Bounds that keep the probes answerable under a flood (http_mhd.c): the
  * connections in all and from one client address, the longest a request
  * may take from its connection's start or the answer before it (however
- * many bytes trickle in), and the most a request's headers may hold.
+ * many bytes trickle in), and the most a request's headers may hold. One
+ * address may hold half the connections: a proxy in front of readers is
+ * one address, and the other half stays for everyone else (the probes).
  */
-#define PW_HTTP_CONNECTIONS 64
-#define PW_HTTP_PER_CLIENT 16
+#define PW_HTTP_CONNECTIONS 256
+#define PW_HTTP_THREADS 2 /* that poll them, each its share */
+#define PW_HTTP_PER_CLIENT 128
 #define PW_HTTP_REQUEST_MS 5000
 #define PW_HTTP_REQUEST_BYTES 16384
 

@@ -28,6 +28,9 @@ struct http_conn {
     bool used;
 };
 
+/* A GET /commands?wait= in progress, its connection suspended (read_http.c). */
+struct http_wait;
+
 struct pw_http {
     struct MHD_Daemon *daemon;
     const struct pw_metrics *m;
@@ -42,7 +45,15 @@ struct pw_http {
     atomic_bool stopping;
     int64_t said_ms; /* when a line was last logged, and how many were held back since */
     unsigned held;
+    pthread_mutex_t wait_lock; /* waiting */
+    struct http_wait *waiting; /* suspended waits, that the waiter thread answers */
+    pthread_t waiter;
+    bool waiter_running;
+    unsigned waits_at_stop; /* the waits answered "unknown" because the listener stops */
 };
+
+/* The first call of a request (headers in) marks *state with this; read_http.c a wait's. */
+extern int http_first_call;
 
 /* Queues body (len bytes; freed by libmicrohttpd when ours, else static) with status. */
 enum MHD_Result http_answer(struct MHD_Connection *c, unsigned status, const char *type,
@@ -59,9 +70,22 @@ json_t *http_text_json(const char *s);
 /* Lets the request on c run ms longer before the reaper cuts it. */
 void http_grace(struct pw_http *h, struct MHD_Connection *c, int64_t ms);
 
-/* The read API's routes: /posts, /posts/{id}, /commands, /parked. MHD_NO if url is not one. */
-bool http_read_route(struct pw_http *h, struct MHD_Connection *c, const char *url,
+/*
+ * The read API's routes: /posts, /posts/{id}, /commands, /parked; false if
+ * url is not one. state is the request's (a wait keeps itself there).
+ */
+bool http_read_route(struct pw_http *h, struct MHD_Connection *c, const char *url, void **state,
                      enum MHD_Result *result);
+
+/*
+ * The thread that answers suspended waits as commits come (or their time
+ * ends); started with the query port, stopped (answering every wait
+ * "unknown") before the daemon is. A finished request's wait is freed with
+ * http_wait_free.
+ */
+bool http_waiter_start(struct pw_http *h);
+void http_waiter_stop(struct pw_http *h);
+void http_wait_free(void *state);
 
 /*
  * A page cursor: where the last page ended (created_at, post_id), bound to

@@ -1,9 +1,11 @@
 /*
- * The listener on libmicrohttpd, a thread per connection, so that a read
- * waiting on the store (read_http.c) holds up nobody else. Each answer is
- * built in memory from the metrics' atomics or the query port and handed to
- * libmicrohttpd to free: the HTTP threads allocate, the batch loop never
- * waits for them.
+ * The listener on libmicrohttpd: PW_HTTP_THREADS threads, each polling
+ * its share of the connections with epoll. A read that waits on the store
+ * (GET /commands?wait=) suspends its connection and is answered by a
+ * thread of its own (read_http.c), so that it holds up nobody. Each answer
+ * is built in memory from the metrics' atomics or the query port and
+ * handed to libmicrohttpd to free: the HTTP threads allocate, the batch
+ * loop never waits for them.
  *
  * A flood cannot take the probes away: one client holds at most
  * PW_HTTP_PER_CLIENT of the PW_HTTP_CONNECTIONS connections, a request
@@ -26,6 +28,8 @@
 
 #include "adapters/http/http_int.h"
 #include "domain/text.h"
+
+int http_first_call;
 
 /* A line about the listener, at most one per 10 s: the ones in between are counted. */
 static void http_say(struct pw_http *h, const char *fmt, ...)
@@ -88,9 +92,11 @@ static void http_notify_connection(void *cls, struct MHD_Connection *c, void **s
 static void http_notify_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                                   enum MHD_RequestTerminationCode toe)
 {
-    (void)con_cls;
     (void)toe;
     struct pw_http *h = cls;
+    if (*con_cls && *con_cls != &http_first_call)
+        http_wait_free(*con_cls);
+    *con_cls = NULL;
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     pthread_mutex_lock(&h->lock);
@@ -216,9 +222,21 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
 {
     (void)version;
     (void)upload;
-    (void)upload_size;
-    (void)state;
     struct pw_http *h = cls;
+    /*
+     * The first call comes once the headers are in: answering then, before
+     * the (empty) body is read, makes libmicrohttpd close the connection
+     * after the answer. The second call, with the request whole, answers
+     * and keeps it alive. A body that is sent anyway is read and dropped.
+     */
+    if (!*state) {
+        *state = &http_first_call;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         struct MHD_Response *r = MHD_create_response_from_buffer(
             sizeof "{\"error\":\"method_not_allowed\",\"message\":\"only GET and HEAD\"}" - 1,
@@ -237,7 +255,7 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
         return health(c, h, false);
     if (strcmp(url, "/readyz") == 0)
         return health(c, h, true);
-    if (http_read_route(h, c, url, &result))
+    if (http_read_route(h, c, url, state, &result))
         return result;
     if (strcmp(url, "/metrics") != 0)
         return http_error(c, MHD_HTTP_NOT_FOUND, "not_found",
@@ -297,12 +315,14 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     h->m = m;
     h->log = log;
     pthread_mutex_init(&h->lock, NULL);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+    pthread_mutex_init(&h->wait_lock, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG |
                      (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, route, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)PW_HTTP_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)PW_HTTP_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PW_HTTP_PER_CLIENT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(PW_HTTP_REQUEST_MS / 1000),
@@ -314,11 +334,13 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     if (h->daemon && !h->reaping) {
         MHD_stop_daemon(h->daemon);
         pthread_mutex_destroy(&h->lock);
+        pthread_mutex_destroy(&h->wait_lock);
         free(h);
         return pw_err_set(err, PW_E_NOMEM, "cannot start the HTTP listener's reaper thread");
     }
     if (!h->daemon) {
         pthread_mutex_destroy(&h->lock);
+        pthread_mutex_destroy(&h->wait_lock);
         free(h);
         return pw_err_set(err, PW_E_USAGE,
                           "cannot listen at --http '%.60s': is the port in use, or the host not "
@@ -336,6 +358,8 @@ void pw_http_serve_query(struct pw_http *h, struct pw_query *q, bool serve_only)
     if (h) {
         h->serve_only = serve_only;
         atomic_store(&h->query, q);
+        if (!h->waiter_running && !http_waiter_start(h))
+            http_say(h, "cannot start the thread that answers waits: a wait answers at once");
     }
 }
 
@@ -349,9 +373,11 @@ void pw_http_stop(struct pw_http *h)
     if (!h)
         return;
     atomic_store(&h->stopping, true);
+    http_waiter_stop(h); /* every suspended connection resumed: the daemon can stop */
     if (h->reaping)
         pthread_join(h->reaper, NULL);
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->wait_lock);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -157,7 +157,7 @@ static enum pw_err commit_apply(struct inmem_uow *u, struct pw_errbuf *err)
         if (!s->key)
             continue;
         struct inmem_slot *base = inmem_map_put(&st->posts, s->key, s->klen, &created);
-        if (!base)
+        if (!base || (created && inmem_order_add(st, s->val)))
             return pw_err_set(err, PW_E_NOMEM, "out of memory committing: the store is now unreliable");
         inmem_post_free(base->val);
         base->val = s->val;

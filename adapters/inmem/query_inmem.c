@@ -1,8 +1,9 @@
 /*
  * The read side on the in-memory store (ports/query.h): each op takes the
- * store's lock, copies out what it answers, and lets go. A page is one pass
- * over the posts that keeps the first max+1 in order, so that a reader holds
- * the lock for a scan, never for a sort of the whole store.
+ * store's lock, copies out what it answers, and lets go. A page starts at
+ * its cursor's place in the store's page order (found by bisection) and
+ * reads on until it is full: a page of every post costs its own length, one
+ * of a rare author's as long as it takes to find them.
  */
 #include "adapters/inmem/inmem.h"
 
@@ -32,12 +33,6 @@ static enum pw_err inmem_q_post_get(void *self, const char *post_id, struct pw_p
     return rc ? pw_err_set(err, rc, "out of memory reading post '%s'", post_id) : PW_OK;
 }
 
-/* The page order: created_at, then post_id. */
-static int inmem_q_cmp(pw_time at, const char *id, pw_time bt, const char *bid)
-{
-    return at != bt ? (at < bt ? -1 : 1) : strcmp(id, bid);
-}
-
 static bool inmem_q_matches(const struct pw_post *p, const struct pw_posts_filter *f)
 {
     bool deleted = pw_post_is_deleted(p);
@@ -45,8 +40,7 @@ static bool inmem_q_matches(const struct pw_post *p, const struct pw_posts_filte
         return false;
     if ((f->deleted == PW_DELETED_EXCLUDE && deleted) || (f->deleted == PW_DELETED_ONLY && !deleted))
         return false;
-    return !f->after ||
-           inmem_q_cmp(p->created_at, p->post_id, f->after_created, f->after_id) > 0;
+    return true;
 }
 
 static enum pw_err inmem_q_posts_list(void *self, const struct pw_posts_filter *f,
@@ -58,37 +52,31 @@ static enum pw_err inmem_q_posts_list(void *self, const struct pw_posts_filter *
     *more = false;
     if (max < 1 || max > PW_QUERY_PAGE_MAX)
         return pw_err_set(err, PW_E_FATAL, "a page holds 1 to %d posts", PW_QUERY_PAGE_MAX);
-    const struct pw_post *first[PW_QUERY_PAGE_MAX + 1]; /* the first max+1, in order */
-    size_t k = 0;
     enum pw_err rc = PW_OK;
     pthread_mutex_lock(&st->lock);
-    for (size_t i = 0; i < st->posts.cap; i++) {
-        const struct pw_post *p = st->posts.slots[i].key ? st->posts.slots[i].val : NULL;
+    /* From the cursor's place on, in order: only the filter is left to apply. */
+    size_t i = inmem_order_after(st, f->after, f->after_created, f->after_id);
+    for (; i < st->norder && *n <= max && !rc; i++) {
+        const struct inmem_order *o = &st->order[i];
+        const struct inmem_slot *s = inmem_map_get(&st->posts, o->id, strlen(o->id));
+        const struct pw_post *p = s ? s->val : NULL;
         if (!p || !inmem_q_matches(p, f))
             continue;
-        if (k == max + 1 && inmem_q_cmp(p->created_at, p->post_id, first[k - 1]->created_at,
-                                        first[k - 1]->post_id) >= 0)
-            continue;
-        size_t at = k < max + 1 ? k++ : k - 1; /* a full list drops its last */
-        while (at > 0 && inmem_q_cmp(p->created_at, p->post_id, first[at - 1]->created_at,
-                                     first[at - 1]->post_id) < 0) {
-            first[at] = first[at - 1];
-            at--;
+        if (*n == max) {
+            *more = true;
+            break;
         }
-        first[at] = p;
-    }
-    for (size_t i = 0; i < k && i < max && !rc; i++) {
-        rc = pw_post_copy(&out[i], first[i]);
+        rc = pw_post_copy(&out[*n], p);
         *n += !rc;
     }
     pthread_mutex_unlock(&st->lock);
     if (rc) {
-        for (size_t i = 0; i < *n; i++)
-            pw_post_release(&out[i]);
+        for (size_t k = 0; k < *n; k++)
+            pw_post_release(&out[k]);
         *n = 0;
+        *more = false;
         return pw_err_set(err, rc, "out of memory reading a page of posts");
     }
-    *more = k > max;
     return PW_OK;
 }
 

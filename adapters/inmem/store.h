@@ -63,9 +63,17 @@ struct inmem_park {
     uint64_t version;
 };
 
+/* A post's place in the read side's order (ports/query.h): created_at, then post_id. */
+struct inmem_order {
+    pw_time at;
+    char id[PW_POST_ID_MAX + 1];
+};
+
 struct pw_inmem_store {
     pthread_mutex_t lock;
     struct inmem_map posts;   /* post_id -> struct pw_post * */
+    struct inmem_order *order; /* every post, in page order: a page starts by bisection */
+    size_t norder, cap_order;
     struct inmem_map inbox;   /* source NUL id -> num: outcome code */
     struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
     struct inmem_map runs;    /* the same key -> struct inmem_run * */
@@ -80,6 +88,11 @@ struct pw_inmem_store {
     uint64_t changes;  /* commits and releases, from 1: readers wait on it (query_inmem.c) */
     pthread_cond_t changed; /* broadcast when changes moves; on the monotonic clock */
 };
+
+/* Adds a new post to the page order; PW_E_NOMEM (nothing added) with the store's lock held. */
+enum pw_err inmem_order_add(struct pw_inmem_store *st, const struct pw_post *post);
+/* The first place in the page order after (at, id); with after false, 0. */
+size_t inmem_order_after(const struct pw_inmem_store *st, bool after, pw_time at, const char *id);
 
 /* Counts a change and wakes the readers waiting for one; with the store's lock held. */
 void inmem_changed(struct pw_inmem_store *st);
