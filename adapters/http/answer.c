@@ -28,9 +28,12 @@ enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *v, 
 {
     char *text = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(v);
-    if (!text)
-        return MHD_NO;
-    size_t len = strlen(text);
+    return text ? http_json_text(c, status, text, strlen(text), etag) : MHD_NO;
+}
+
+enum MHD_Result http_json_text(struct MHD_Connection *c, unsigned status, char *text, size_t len,
+                               const char *etag)
+{
     struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(text);

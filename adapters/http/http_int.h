@@ -64,6 +64,9 @@ enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char
 /* Queues v (taken) as a JSON body, with an ETag when etag is not NULL. */
 enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *v,
                           const char *etag);
+/* Queues text (len bytes of JSON, taken) as http_json does. */
+enum MHD_Result http_json_text(struct MHD_Connection *c, unsigned status, char *text, size_t len,
+                               const char *etag);
 /* s as a JSON string, its bytes made valid UTF-8 first if they are not. */
 json_t *http_text_json(const char *s);
 

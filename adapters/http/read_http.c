@@ -19,6 +19,7 @@
 
 #include "adapters/http/http_int.h"
 #include "domain/command.h"
+#include "domain/text.h"
 #include "domain/time.h"
 
 #define HTTP_WAIT_MAX_S 30
@@ -79,16 +80,56 @@ static long param_int(const char *s, long lo, long hi)
     return v >= lo && v <= hi ? v : -1;
 }
 
-static json_t *post_json(const struct pw_post *p)
+/*
+ * s as a JSON string on out. A page writes its posts straight out rather
+ * than building a tree of them: building and dumping 50 posts' trees was
+ * most of a page's cost (docs/benchmark.md). Bytes that are not UTF-8
+ * (a database in another encoding) go through jansson's scrubbed path.
+ */
+static void quoted(FILE *out, const char *s)
+{
+    size_t n = strlen(s);
+    if (pw_text_codepoints(s, n) < 0) {
+        json_t *v = http_text_json(s);
+        json_dumpf(v, out, JSON_ENCODE_ANY);
+        json_decref(v);
+        return;
+    }
+    fputc('"', out);
+    for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        fwrite(s + i, 1, run - i, out);
+        if (run < n) {
+            unsigned char ch = (unsigned char)s[run];
+            if (ch == '"' || ch == '\\')
+                fprintf(out, "\\%c", ch);
+            else
+                fprintf(out, "\\u%04x", ch);
+        }
+        i = run + 1;
+    }
+    fputc('"', out);
+}
+
+/* A post, as an event's data has it, written on out. */
+static void post_write(FILE *out, const struct pw_post *p)
 {
     char c[PW_TIME_STRLEN], u[PW_TIME_STRLEN], d[PW_TIME_STRLEN];
-    return json_pack("{s:s, s:o, s:o, s:o, s:I, s:s, s:s, s:o}", "post_id", p->post_id,
-                     "author_name", http_text_json(p->author_name), "title",
-                     http_text_json(p->title), "body", http_text_json(p->body), "version",
-                     (json_int_t)p->version, "created_at", pw_time_format(p->created_at, c),
-                     "updated_at", pw_time_format(p->updated_at, u), "deleted_at",
-                     pw_post_is_deleted(p) ? json_string(pw_time_format(p->deleted_at, d))
-                                           : json_null());
+    fprintf(out, "{\"post_id\":\"%s\",\"author_name\":", p->post_id);
+    quoted(out, p->author_name);
+    fputs(",\"title\":", out);
+    quoted(out, p->title);
+    fputs(",\"body\":", out);
+    quoted(out, p->body);
+    fprintf(out, ",\"version\":%lld,\"created_at\":\"%s\",\"updated_at\":\"%s\",\"deleted_at\":",
+            (long long)p->version, pw_time_format(p->created_at, c),
+            pw_time_format(p->updated_at, u));
+    if (pw_post_is_deleted(p))
+        fprintf(out, "\"%s\"}", pw_time_format(p->deleted_at, d));
+    else
+        fputs("null}", out);
 }
 
 static enum MHD_Result store_failed(struct MHD_Connection *c, const struct pw_errbuf *err)
@@ -146,9 +187,16 @@ static enum MHD_Result get_post(struct pw_http *h, struct MHD_Connection *c, con
         MHD_destroy_response(r);
         return result;
     }
-    json_t *body = post_json(&post);
+    char *body = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&body, &len);
+    if (out) {
+        post_write(out, &post);
+        fclose(out);
+    }
     pw_post_release(&post);
-    return http_json(c, deleted ? MHD_HTTP_GONE : MHD_HTTP_OK, body, etag);
+    return out ? http_json_text(c, deleted ? MHD_HTTP_GONE : MHD_HTTP_OK, body, len, etag)
+               : MHD_NO;
 }
 
 static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
@@ -195,19 +243,28 @@ static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
         free(page);
         return store_failed(c, &err);
     }
-    json_t *posts = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(posts, post_json(&page[i]));
-    char next[HTTP_CURSOR_MAX + 1];
-    if (more)
-        http_cursor_encode(author, f.deleted, page[n - 1].created_at, page[n - 1].post_id, next);
+    char *body = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&body, &len);
+    if (out) {
+        fputs("{\"posts\":[", out);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                fputc(',', out);
+            post_write(out, &page[i]);
+        }
+        char next[HTTP_CURSOR_MAX + 1]; /* base64url: nothing to escape */
+        if (more)
+            http_cursor_encode(author, f.deleted, page[n - 1].created_at, page[n - 1].post_id,
+                               next);
+        fprintf(out, "],\"next\":%s%s%s}", more ? "\"" : "", more ? next : "null",
+                more ? "\"" : "");
+        fclose(out);
+    }
     for (size_t i = 0; i < n; i++)
         pw_post_release(&page[i]);
     free(page);
-    return http_json(c, MHD_HTTP_OK,
-                     json_pack("{s:o, s:o}", "posts", posts, "next",
-                               more ? json_string(next) : json_null()),
-                     NULL);
+    return out ? http_json_text(c, MHD_HTTP_OK, body, len, NULL) : MHD_NO;
 }
 
 /*
