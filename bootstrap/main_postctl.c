@@ -12,11 +12,11 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
+#include "adapters/curl/curl.h"
 #include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/cloudevents.h"
 #include "bootstrap/brokers.h"
 #include "bootstrap/config.h"
-#include "bootstrap/postctl_api.h"
 #include "domain/text.h"
 #include "bootstrap/version.h"
 #include "bootstrap/log.h"
@@ -175,6 +175,31 @@ static const char *find_brokers(const struct opts *o, char *buf, size_t size)
     return pw_brokers_read(true, buf, size, NULL, 0); /* from any folder of the checkout */
 }
 
+/*
+ * The read API's base URL: --api or POSTWORKER_API, else the one the worker
+ * on the embedded default wrote down beside its broker file, else make
+ * run's. *known: one of the first two.
+ */
+static const char *api_base(const struct pw_config *cfg, bool *known, char *buf, size_t size)
+{
+    const char *found = cfg->api ? cfg->api : pw_api_find(buf, size);
+    *known = found != NULL;
+    if (found != buf)
+        snprintf(buf, size, "%s", found ? found : "http://127.0.0.1:9464");
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '/')
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* An API call's failure said, and postctl's exit status for it. */
+static int api_status(enum pw_err rc, const struct pw_errbuf *err)
+{
+    if (rc)
+        fprintf(stderr, "postctl: %s\n", err->msg);
+    return rc == PW_OK ? 0 : rc == PW_E_USAGE ? 2 : 1;
+}
+
 /* The CloudEvents Kafka binding's header for structured mode, so that its SDKs know the message. */
 static const char *const structured[] = {"content-type=application/cloudevents+json", NULL};
 
@@ -224,7 +249,7 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     int status = 1;
     char api[512];
     bool api_known = false;
-    pc_api_base(&o->cfg, &api_known, api, sizeof api);
+    api_base(&o->cfg, &api_known, api, sizeof api);
     /* The watch opens first: its start is the topics' ends before the command goes. */
     if ((o->wait && !api_known && pw_kafka_watch_open(&watch, ks, &err)) ||
         pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||
@@ -238,7 +263,10 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     if (!status && o->wait && api_known) {
         install_signals();
         fflush(stdout);
-        status = pc_wait(api, cmd.env.source, cmd.env.id, cmd.post_id, 30);
+        bool applied = false;
+        status = api_status(pw_api_wait(api, cmd.env.source, cmd.env.id, cmd.post_id, 30, stdout,
+                                        &applied, &err), &err);
+        status = status ? status : !applied;
     } else if (!status && watch) {
         install_signals();
         char line[512];
@@ -331,7 +359,9 @@ static int cmd_get(const struct opts *o, const struct pw_kafka_settings *ks)
     if (!o->from_events) {
         char api[512];
         bool known;
-        return pc_get(pc_api_base(&o->cfg, &known, api, sizeof api), o->args[1]);
+        struct pw_errbuf err;
+        return api_status(pw_api_get(api_base(&o->cfg, &known, api, sizeof api), o->args[1],
+                                     stdout, &err), &err);
     }
     if (!ks->brokers)
         return usage_error("no broker for --from-events: set KAFKA_BROKERS or --brokers, or "
@@ -368,8 +398,14 @@ static int postctl_command(struct opts *o)
                                "--all)%s", "");
         char api[512];
         bool known;
-        struct pc_list_opts lo = {o->author, o->deleted, o->limit, o->after, o->all};
-        return pc_list(pc_api_base(&o->cfg, &known, api, sizeof api), &lo);
+        struct pw_api_list_opts lo = {o->author, o->deleted, o->limit, o->after, o->all};
+        char next[512];
+        struct pw_errbuf err;
+        int status = api_status(pw_api_list(api_base(&o->cfg, &known, api, sizeof api), &lo,
+                                            stdout, next, sizeof next, &err), &err);
+        if (!status && next[0])
+            fprintf(stderr, "postctl: more: add --after %s (or --all)\n", next);
+        return status;
     }
     if (!ks.brokers)
         return usage_error("no broker: set KAFKA_BROKERS or --brokers, or start the worker "

@@ -87,6 +87,18 @@ bool http_read_route(struct pw_http *h, struct MHD_Connection *c, const char *ur
  * http_wait_free.
  */
 bool http_waiter_start(struct pw_http *h);
+/*
+ * Suspends c's request to wait, at most wait_s, for (source, id) to have an
+ * outcome; seen is the store's count of changes before st (unknown) was
+ * read. False (nothing done) when it cannot wait: answer st at once.
+ */
+bool http_wait_begin(struct pw_http *h, struct MHD_Connection *c, void **state,
+                     const char *source, const char *id, const char *post_id, long wait_s,
+                     uint64_t seen, const struct pw_command_status *st);
+/* The answer of a resumed wait (state is its). */
+enum MHD_Result http_wait_answer(struct MHD_Connection *c, void *state);
+/* {"outcome", "code", "post_id", "version"}: GET /commands' answer. */
+enum MHD_Result http_command_answer(struct MHD_Connection *c, const struct pw_command_status *st);
 void http_waiter_stop(struct pw_http *h);
 void http_wait_free(void *state);
 

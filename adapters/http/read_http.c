@@ -267,23 +267,7 @@ static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
     return out ? http_json_text(c, MHD_HTTP_OK, body, len, NULL) : MHD_NO;
 }
 
-/*
- * A suspended GET /commands?wait=: what it asks, until when, the count of
- * commits it last looked at, and once done its answer. On the waiter
- * thread's list while suspended; freed when its request is done.
- */
-struct http_wait {
-    struct http_wait *next;
-    struct MHD_Connection *c;
-    char source[PW_CMD_SOURCE_BYTES + 1], id[PW_CMD_ID_BYTES + 1], post_id[PW_POST_ID_MAX + 1];
-    int64_t until_ms; /* monotonic */
-    uint64_t seen;    /* the store's count of changes when it last asked */
-    bool done, failed;
-    struct pw_command_status st;
-    struct pw_errbuf err;
-};
-
-static enum MHD_Result command_answer(struct MHD_Connection *c, const struct pw_command_status *st)
+enum MHD_Result http_command_answer(struct MHD_Connection *c, const struct pw_command_status *st)
 {
     json_t *body = json_pack("{s:s}", "outcome", pw_cmd_state_name(st->outcome));
     if (body) {
@@ -298,10 +282,8 @@ static enum MHD_Result command_answer(struct MHD_Connection *c, const struct pw_
 
 static enum MHD_Result get_command(struct pw_http *h, struct MHD_Connection *c, void **state)
 {
-    if (*state != &http_first_call) { /* resumed: the waiter thread has its answer */
-        struct http_wait *w = *state;
-        return w->failed ? store_failed(c, &w->err) : command_answer(c, &w->st);
-    }
+    if (*state != &http_first_call) /* resumed: the waiter thread has its answer */
+        return http_wait_answer(c, *state);
     enum MHD_Result result;
     struct params p = {.allowed = {"source", "id", "post_id", "wait"}};
     if (params_refused(c, &p, &result))
@@ -331,103 +313,10 @@ static enum MHD_Result get_command(struct pw_http *h, struct MHD_Connection *c, 
     struct pw_errbuf err;
     if (pw_query_command_get(q, source, id, post_id, &st, &err))
         return store_failed(c, &err);
-    struct http_wait *w = NULL;
-    if (st.outcome != PW_Q_UNKNOWN || wait_s == 0 || !h->waiter_running ||
-        atomic_load(&h->stopping) || !(w = calloc(1, sizeof *w)))
-        return command_answer(c, &st);
-    w->c = c;
-    snprintf(w->source, sizeof w->source, "%s", source);
-    snprintf(w->id, sizeof w->id, "%s", id);
-    snprintf(w->post_id, sizeof w->post_id, "%s", post_id ? post_id : "");
-    w->until_ms = pw_metrics_mono_ms() + wait_s * 1000;
-    w->seen = seen;
-    w->st = st;
-    *state = w;
-    http_grace(h, c, wait_s * 1000);
-    MHD_suspend_connection(c);
-    pthread_mutex_lock(&h->wait_lock);
-    w->next = h->waiting;
-    h->waiting = w;
-    pthread_mutex_unlock(&h->wait_lock);
+    if (st.outcome != PW_Q_UNKNOWN || wait_s == 0 ||
+        !http_wait_begin(h, c, state, source, id, post_id, wait_s, seen, &st))
+        return http_command_answer(c, &st);
     return MHD_YES;
-}
-
-void http_wait_free(void *state)
-{
-    free(state);
-}
-
-/*
- * Answers the waits on list whose store changed since they last looked, or
- * whose time is up; returns the rest. All of them when stopping.
- */
-static struct http_wait *waits_check(struct pw_query *q, uint64_t seen, struct http_wait *list,
-                                     bool stopping)
-{
-    struct http_wait *left = NULL, *next;
-    int64_t now = pw_metrics_mono_ms();
-    for (struct http_wait *w = list; w; w = next) {
-        next = w->next;
-        if (!stopping && w->seen != seen) {
-            w->seen = seen;
-            w->failed = pw_query_command_get(q, w->source, w->id, w->post_id[0] ? w->post_id : NULL,
-                                             &w->st, &w->err) != PW_OK;
-        }
-        if (stopping || w->failed || w->st.outcome != PW_Q_UNKNOWN || now >= w->until_ms) {
-            w->done = true;
-            MHD_resume_connection(w->c); /* its handler answers, then the wait is freed */
-        } else {
-            w->next = left;
-            left = w;
-        }
-    }
-    return left;
-}
-
-static void *waiter_run(void *arg)
-{
-    struct pw_http *h = arg;
-    struct pw_query *q = atomic_load(&h->query);
-    uint64_t seen = 0;
-    for (;;) {
-        bool stopping = atomic_load(&h->stopping);
-        pthread_mutex_lock(&h->wait_lock);
-        struct http_wait *list = h->waiting;
-        h->waiting = NULL;
-        pthread_mutex_unlock(&h->wait_lock);
-        if (stopping)
-            for (struct http_wait *w = list; w; w = w->next)
-                h->waits_at_stop++;
-        struct http_wait *left = waits_check(q, seen, list, stopping);
-        pthread_mutex_lock(&h->wait_lock);
-        while (left) {
-            struct http_wait *w = left;
-            left = w->next;
-            w->next = h->waiting;
-            h->waiting = w;
-        }
-        pthread_mutex_unlock(&h->wait_lock);
-        if (stopping)
-            return NULL;
-        /* Until the store commits, or a tick for the waits whose time ends. */
-        pw_query_changes_wait(q, &seen, 200);
-    }
-}
-
-bool http_waiter_start(struct pw_http *h)
-{
-    h->waiter_running = pthread_create(&h->waiter, NULL, waiter_run, h) == 0;
-    return h->waiter_running;
-}
-
-void http_waiter_stop(struct pw_http *h)
-{
-    if (!h->waiter_running)
-        return;
-    pthread_join(h->waiter, NULL); /* it answers every wait left, seeing stopping */
-    h->waiter_running = false;
-    if (h->waits_at_stop) /* a moment for their answers ("unknown") to go out first */
-        nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
 }
 
 /* One parked post as JSON; the failed command's source and id came from a message. */
