@@ -176,7 +176,8 @@ void http_case_pages_follow_next_to_the_end_and_refuse_what_is_not_theirs(
                          "/posts?limit=-1", "/posts?limit=1e3", "/posts?limit=99999999999",
                          "/posts?limit=", "/posts?deleted=maybe", "/posts?author=",
                          "/posts?colour=red", "/posts?limit=1&limit=2", "/posts?after=",
-                         "/posts?after=!!!!", "/posts?after=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+                         "/posts?after=!!!!", "/posts?after=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                         "/posts?after", "/posts?author=%FF%FE", "/posts?author=Ada&limit"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         refused(&a, bad[i]);
     /* The cursor of Ada's pages: for Bob's, or for deleted ones, it is not theirs. */
@@ -229,6 +230,28 @@ static void *apply_later(void *arg)
     return NULL;
 }
 
+/* A wait of 30 s on a command nobody sends, from a thread of its own. */
+struct pending {
+    struct api *a;
+    long status;
+    char *body;
+};
+
+static void *wait_pending(void *arg)
+{
+    struct pending *p = arg;
+    char url[128];
+    snprintf(url, sizeof url, "%s/commands?source=/x&id=never&wait=30", p->a->base);
+    struct pw_http_reply r;
+    struct pw_errbuf err;
+    if (pw_curl_get(url, NULL, 40000, &r, &err) == PW_OK) {
+        p->status = r.status;
+        p->body = strdup(r.body);
+        pw_http_reply_release(&r);
+    }
+    return NULL;
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec t;
@@ -272,7 +295,8 @@ void http_case_a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit(
                          "/commands?source=&id=c-1", "/commands?source=/e&id=c&wait=31",
                          "/commands?source=/e&id=c&wait=-1", "/commands?source=/e&id=c&wait=x",
                          "/commands?source=/e&id=c&post_id=no!", "/commands?source=/e&id=c&x=1",
-                         longid};
+                         "/commands?source=%C0%AF&id=c", "/commands?source=/e&id=%FF",
+                         "/commands?source=/e&id=c&wait", longid};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         refused(&a, bad[i]);
 
@@ -289,6 +313,19 @@ void http_case_a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit(
     cr_assert_lt(took, 5000, "answered on the commit (%lld ms), not at the end of its wait",
                  (long long)took);
     json_decref(v);
+
+    /* Waits pending when the listener stops are answered "unknown", and the stop goes on. */
+    struct pending p = {&a, 0, NULL};
+    cr_assert_eq(pthread_create(&t, NULL, wait_pending, &p), 0);
+    nanosleep(&(struct timespec){0, 500 * 1000000L}, NULL);
+    t0 = mono_ms();
+    pw_http_stop(a.h);
+    a.h = NULL;
+    pthread_join(t, NULL);
+    cr_assert_lt(mono_ms() - t0, 3000, "the stop did not wait out the wait");
+    cr_assert_eq(p.status, 200, "the pending wait was answered (%ld)", p.status);
+    cr_assert(p.body && strstr(p.body, "\"outcome\":\"unknown\""), "%s", p.body);
+    free(p.body);
     api_close(&a, ad);
 }
 
@@ -319,6 +356,13 @@ void http_case_parked_posts_methods_and_head(const struct store_adapter *ad)
     json_decref(v);
     refused(&a, "/parked?all=1");
 
+    /* A store known to be down is not asked: 503 at once, the probes still answer. */
+    atomic_store(&a.m.dependency_up[PW_M_STORE], 0);
+    v = get_json(&a, "/posts/p-1", 503);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "error")), "store_unavailable");
+    json_decref(v);
+    atomic_store(&a.m.dependency_up[PW_M_STORE], -1);
+
     /* Other methods: 405 with Allow; HEAD: the headers of GET and no body. */
     char cmd[200];
     snprintf(cmd, sizeof cmd,
@@ -330,5 +374,55 @@ void http_case_parked_posts_methods_and_head(const struct store_adapter *ad)
     snprintf(cmd, sizeof cmd, "test -z \"$(curl -s --head %s/posts/p-1 -o /dev/null "
              "-w '%%{size_download}' | tr -d 0)\"", a.base);
     cr_assert_eq(system(cmd), 0, "HEAD has no body");
+    api_close(&a, ad);
+}
+
+void http_case_a_page_of_big_posts_ends_early_and_its_cursor_goes_on(
+    const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    /* 60 posts of 100 KB: 6 MB, more than one answer may hold. */
+    struct pw_errbuf err;
+    store_begin(&a.s.uow);
+    struct pw_repo repo = pw_uow_posts(&a.s.uow);
+    for (int i = 0; i < 60; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "big-%02d", i);
+        struct pw_post p = store_post_make(id, 1);
+        free(p.body);
+        p.body = malloc(100001);
+        memset(p.body, 'a' + i % 26, 100000);
+        p.body[100000] = '\0';
+        p.created_at = T0 + i;
+        cr_assert_eq(pw_repo_add(&repo, &p, &err), PW_OK, "%s", err.msg);
+        pw_post_release(&p);
+    }
+    store_commit(&a.s.uow);
+    char path[512] = "/posts?limit=500";
+    int seen = 0, pages = 0;
+    for (;;) {
+        json_t *v = get_json(&a, path, 200);
+        size_t n = json_array_size(json_object_get(v, "posts"));
+        for (size_t i = 0; i < n; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "big-%02d", seen++);
+            cr_assert_str_eq(json_string_value(json_object_get(
+                                 json_array_get(json_object_get(v, "posts"), i), "post_id")),
+                             want);
+        }
+        pages++;
+        const char *next = json_string_value(json_object_get(v, "next"));
+        if (!next) {
+            json_decref(v);
+            break;
+        }
+        cr_assert_gt(n, 0);
+        snprintf(path, sizeof path, "/posts?limit=500&after=%s", next);
+        json_decref(v);
+        cr_assert_lt(pages, 10);
+    }
+    cr_assert_eq(seen, 60, "every post once");
+    cr_assert_gt(pages, 1, "in more than one answer");
     api_close(&a, ad);
 }

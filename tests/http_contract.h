@@ -11,7 +11,8 @@
     X(a_post_answers_with_its_etag_304_404_410_and_400)                \
     X(pages_follow_next_to_the_end_and_refuse_what_is_not_theirs)      \
     X(a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit)    \
-    X(parked_posts_methods_and_head)
+    X(parked_posts_methods_and_head)                                   \
+    X(a_page_of_big_posts_ends_early_and_its_cursor_goes_on)
 
 #define HTTP_CASE_DECL(name) void http_case_##name(const struct store_adapter *adapter);
 HTTP_CASES(HTTP_CASE_DECL)

@@ -1,9 +1,9 @@
 /*
  * The HTTP listener (libmicrohttpd): liveness, readiness, Prometheus
  * metrics and the read API over plain HTTP/1.1, served from threads of its
- * own (one per connection) that read only the metrics' atomics and the
- * query port, so that they never block the batch loop and the loop never
- * blocks them.
+ * own (PW_HTTP_THREADS polling ones, and one that answers waits) that read
+ * only the metrics' atomics and the query port, so that they never block
+ * the batch loop and the loop never blocks them.
  *
  *   GET /healthz  200 while the loop turned (or waited out a dependency)
  *                 within the last PW_HTTP_STUCK_MS; 503 when it is stuck

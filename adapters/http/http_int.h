@@ -45,8 +45,9 @@ struct pw_http {
     atomic_bool stopping;
     int64_t said_ms; /* when a line was last logged, and how many were held back since */
     unsigned held;
-    pthread_mutex_t wait_lock; /* waiting */
+    pthread_mutex_t wait_lock; /* waiting and waits_closed */
     struct http_wait *waiting; /* suspended waits, that the waiter thread answers */
+    bool waits_closed;         /* no waiter, or it took its last list: a wait answers at once */
     pthread_t waiter;
     bool waiter_running;
     unsigned waits_at_stop; /* the waits answered "unknown" because the listener stops */

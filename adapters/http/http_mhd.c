@@ -114,8 +114,10 @@ void http_grace(struct pw_http *h, struct MHD_Connection *c, int64_t ms)
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     pthread_mutex_lock(&h->lock);
     struct http_conn *conn = info ? info->socket_context : NULL;
-    if (conn && conn->used)
+    if (conn && conn->used && conn->since_ms != INT64_MAX) {
+        conn->since_ms = pw_metrics_now_ms(); /* the wait counts from its own start */
         conn->grace_ms = ms;
+    }
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -314,6 +316,7 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     }
     h->m = m;
     h->log = log;
+    h->waits_closed = true; /* no waiter yet: a wait answers at once */
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->wait_lock, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |

@@ -24,6 +24,12 @@
 
 #define HTTP_WAIT_MAX_S 30
 #define HTTP_PARAMS_MAX 8
+/*
+ * The most a page's answer holds before it ends early (its next cursor
+ * goes on from there): 500 posts of 100 KB bodies would be 50 MB, which
+ * one slow reader could keep the process holding.
+ */
+#define HTTP_PAGE_BYTES (4u << 20)
 
 /* The query string's parameters, checked against the names a route takes. */
 struct params {
@@ -38,7 +44,6 @@ static enum MHD_Result params_each(void *cls, enum MHD_ValueKind kind, const cha
                                    const char *value)
 {
     (void)kind;
-    (void)value;
     struct params *p = cls;
     if (p->bad || p->too_many)
         return MHD_YES;
@@ -46,12 +51,12 @@ static enum MHD_Result params_each(void *cls, enum MHD_ValueKind kind, const cha
         p->too_many = true;
         return MHD_YES;
     }
-    bool known = false;
+    bool allowed = false, twice = false;
     for (size_t i = 0; i < 6 && p->allowed[i]; i++)
-        known |= strcmp(key, p->allowed[i]) == 0;
+        allowed |= strcmp(key, p->allowed[i]) == 0;
     for (size_t i = 0; i < p->n; i++)
-        known &= strcmp(key, p->names[i]) != 0;
-    if (!known)
+        twice |= strcmp(key, p->names[i]) == 0;
+    if (!allowed || twice || !value) /* "?after" with no value is no value at all */
         p->bad = key;
     else
         p->names[p->n++] = key;
@@ -67,7 +72,8 @@ static bool params_refused(struct MHD_Connection *c, struct params *p, enum MHD_
                              "too many query parameters (at most %d)", HTTP_PARAMS_MAX);
     else if (p->bad)
         *result = http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-                             "query parameter '%.40s' is unknown here, or given twice", p->bad);
+                             "query parameter '%.40s' is unknown here, given twice, or has no "
+                             "value", p->bad);
     return p->too_many || p->bad;
 }
 
@@ -210,9 +216,10 @@ static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
     const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
     const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
     struct pw_posts_filter f = {.author = author, .deleted = PW_DELETED_EXCLUDE};
-    if (author && (!*author || strlen(author) > 4 * PW_AUTHOR_MAX))
+    if (author && (!*author || strlen(author) > 4 * PW_AUTHOR_MAX ||
+                   pw_text_codepoints(author, strlen(author)) < 0))
         return http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-                          "author is 1 to %d characters", PW_AUTHOR_MAX);
+                          "author is 1 to %d characters of UTF-8", PW_AUTHOR_MAX);
     if (deleted && strcmp(deleted, "exclude") != 0) {
         if (strcmp(deleted, "include") == 0)
             f.deleted = PW_DELETED_INCLUDE;
@@ -248,15 +255,21 @@ static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
     FILE *out = open_memstream(&body, &len);
     if (out) {
         fputs("{\"posts\":[", out);
-        for (size_t i = 0; i < n; i++) {
-            if (i)
+        /* A page ends early, with its next cursor, once its answer passes HTTP_PAGE_BYTES. */
+        size_t shown = 0;
+        while (shown < n) {
+            if (shown)
                 fputc(',', out);
-            post_write(out, &page[i]);
+            post_write(out, &page[shown++]);
+            if (shown < n && (fflush(out), len > HTTP_PAGE_BYTES)) {
+                more = true;
+                break;
+            }
         }
         char next[HTTP_CURSOR_MAX + 1]; /* base64url: nothing to escape */
         if (more)
-            http_cursor_encode(author, f.deleted, page[n - 1].created_at, page[n - 1].post_id,
-                               next);
+            http_cursor_encode(author, f.deleted, page[shown - 1].created_at,
+                               page[shown - 1].post_id, next);
         fprintf(out, "],\"next\":%s%s%s}", more ? "\"" : "", more ? next : "null",
                 more ? "\"" : "");
         fclose(out);
@@ -292,13 +305,15 @@ static enum MHD_Result get_command(struct pw_http *h, struct MHD_Connection *c, 
     const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
     const char *post_id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "post_id");
     const char *wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
-    if (!source || !*source || strlen(source) > PW_CMD_SOURCE_BYTES)
+    if (!source || !*source || strlen(source) > PW_CMD_SOURCE_BYTES ||
+        pw_text_codepoints(source, strlen(source)) < 0)
         return http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-                          "source is required: the command's, 1 to %d characters",
+                          "source is required: the command's, 1 to %d characters of UTF-8",
                           PW_CMD_SOURCE_MAX);
-    if (!id || !*id || strlen(id) > PW_CMD_ID_BYTES)
+    if (!id || !*id || strlen(id) > PW_CMD_ID_BYTES || pw_text_codepoints(id, strlen(id)) < 0)
         return http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-                          "id is required: the command's, 1 to %d characters", PW_CMD_ID_MAX);
+                          "id is required: the command's, 1 to %d characters of UTF-8",
+                          PW_CMD_ID_MAX);
     if (post_id && pw_post_check_id(post_id, NULL))
         return http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
                           "a post_id is 1 to 64 characters of A-Z a-z 0-9 . _ -");
@@ -383,6 +398,10 @@ bool http_read_route(struct pw_http *h, struct MHD_Connection *c, const char *ur
     if (!atomic_load(&h->query))
         *result = http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
                              "the store is not open yet: try again in a moment");
+    else if (atomic_load(&h->m->dependency_up[PW_M_STORE]) == 0)
+        /* Known down: asking it would hold this polling thread, and the probes behind it. */
+        *result = http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+                             "the store is down: try again once /readyz says it is up");
     else if (posts)
         *result = list_posts(h, c);
     else if (post)

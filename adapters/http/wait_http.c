@@ -31,9 +31,17 @@ bool http_wait_begin(struct pw_http *h, struct MHD_Connection *c, void **state,
                      const char *source, const char *id, const char *post_id, long wait_s,
                      uint64_t seen, const struct pw_command_status *st)
 {
-    struct http_wait *w = NULL;
-    if (!h->waiter_running || atomic_load(&h->stopping) || !(w = calloc(1, sizeof *w)))
+    /*
+     * Under the lock the waiter takes its last list with: a wait either
+     * joins a list the waiter will answer, or is answered here at once. A
+     * connection left suspended would make the daemon's stop abort.
+     */
+    pthread_mutex_lock(&h->wait_lock);
+    struct http_wait *w = h->waits_closed ? NULL : calloc(1, sizeof *w);
+    if (!w) {
+        pthread_mutex_unlock(&h->wait_lock);
         return false;
+    }
     w->c = c;
     snprintf(w->source, sizeof w->source, "%s", source);
     snprintf(w->id, sizeof w->id, "%s", id);
@@ -44,7 +52,6 @@ bool http_wait_begin(struct pw_http *h, struct MHD_Connection *c, void **state,
     *state = w;
     http_grace(h, c, wait_s * 1000);
     MHD_suspend_connection(c);
-    pthread_mutex_lock(&h->wait_lock);
     w->next = h->waiting;
     h->waiting = w;
     pthread_mutex_unlock(&h->wait_lock);
@@ -76,7 +83,8 @@ static struct http_wait *waits_check(struct pw_query *q, uint64_t seen, struct h
     int64_t now = pw_metrics_mono_ms();
     for (struct http_wait *w = list; w; w = next) {
         next = w->next;
-        if (!stopping && w->seen != seen) {
+        /* Changed, or its time is up: a commit that woke nobody (no NOTIFY) counts too. */
+        if (!stopping && (w->seen != seen || now >= w->until_ms)) {
             w->seen = seen;
             w->failed = pw_query_command_get(q, w->source, w->id, w->post_id[0] ? w->post_id : NULL,
                                              &w->st, &w->err) != PW_OK;
@@ -102,6 +110,7 @@ static void *waiter_run(void *arg)
         pthread_mutex_lock(&h->wait_lock);
         struct http_wait *list = h->waiting;
         h->waiting = NULL;
+        h->waits_closed = stopping; /* the last list: no wait joins after it */
         pthread_mutex_unlock(&h->wait_lock);
         if (stopping)
             for (struct http_wait *w = list; w; w = w->next)
@@ -124,7 +133,15 @@ static void *waiter_run(void *arg)
 
 bool http_waiter_start(struct pw_http *h)
 {
+    pthread_mutex_lock(&h->wait_lock);
+    h->waits_closed = true; /* until it runs */
+    pthread_mutex_unlock(&h->wait_lock);
     h->waiter_running = pthread_create(&h->waiter, NULL, waiter_run, h) == 0;
+    if (h->waiter_running) {
+        pthread_mutex_lock(&h->wait_lock);
+        h->waits_closed = false;
+        pthread_mutex_unlock(&h->wait_lock);
+    }
     return h->waiter_running;
 }
 

@@ -4,9 +4,10 @@
  * turns the workers' commits into wake-ups for readers waiting on a
  * command.
  *
- * Every commit that a reader could be waiting for (an event, a dead letter,
- * a held command) sends NOTIFY pw_outbox in its transaction
- * (write_pg.c); the listener thread counts them. A read replica cannot
+ * Every commit that a reader could be waiting for sends a NOTIFY in its
+ * transaction (write_pg.c): pw_outbox with an event or a dead letter (the
+ * relays' channel too), pw_held with only a held command; the listener
+ * thread counts them. A read replica cannot
  * LISTEN (a standby refuses it), so there the count simply moves every
  * PG_QUERY_POLL_MS and a waiting reader asks again that often.
  */
@@ -118,9 +119,9 @@ static enum pw_err pg_q_post_get(void *self, const char *post_id, struct pw_post
  */
 #define PG_Q_DELETED " ($1::int = 1 OR (deleted_at IS NOT NULL) = ($1::int = 2))"
 #define PG_Q_AFTER(t, id)                                                                      \
-    " (created_at, post_id) > ('epoch'::timestamptz + " t "::int8 * interval '1 microsecond', " \
-    id "::text)"
-#define PG_Q_PAGE " ORDER BY created_at, post_id LIMIT $2"
+    " (created_at, post_id COLLATE \"C\") > ('epoch'::timestamptz + " t                          \
+    "::int8 * interval '1 microsecond', " id "::text COLLATE \"C\")"
+#define PG_Q_PAGE " ORDER BY created_at, post_id COLLATE \"C\" LIMIT $2"
 const char pg_posts_by_author_sql[] =
     "SELECT " PG_Q_POST_COLUMNS " FROM posts WHERE author_name = $3 AND" PG_Q_AFTER("$4", "$5")
     " AND" PG_Q_DELETED PG_Q_PAGE;
@@ -254,13 +255,19 @@ static void *pg_q_listen(void *arg)
     struct pg_query *q = arg;
     struct pg_conn c = {.store = q->store};
     bool listening = false;
+    int64_t retry_ms = 0; /* a standby refused LISTEN: asked again from then (a promotion) */
     while (!pg_q_stopping(q)) {
-        if (!listening || !c.pg || PQstatus(c.pg) != CONNECTION_OK) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if ((!listening || !c.pg || PQstatus(c.pg) != CONNECTION_OK) && now >= retry_ms) {
             listening = false;
             struct pw_errbuf err;
-            if (!pg_connect(&c, &err) &&
-                !pg_query(&c, "listen for commits", "LISTEN pw_outbox", 0, NULL, NULL, &err))
-                listening = true;
+            bool up = !pg_connect(&c, &err);
+            listening = up && !pg_query(&c, "listen for commits",
+                                        "LISTEN pw_outbox; LISTEN pw_held", -1, NULL, NULL, &err);
+            /* Connected and refused: a standby. Not every tick: each refusal is a log line there. */
+            retry_ms = up && !listening ? now + 30000 : 0;
         }
         if (!listening) {
             nanosleep(&(struct timespec){0, PG_QUERY_POLL_MS * 1000000L}, NULL);

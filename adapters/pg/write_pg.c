@@ -256,7 +256,9 @@ enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err)
      * Wakes the relay of every worker listening, and the readers waiting on
      * a command (ports/query.h); delivered only if this commits.
      */
-    if (!rc && (u->nevents || u->ndead || u->held))
+    if (!rc && (u->nevents || u->ndead))
         rc = pg_query(&u->conn, "notify the relay", "NOTIFY pw_outbox", 0, NULL, NULL, err);
+    else if (!rc && u->held) /* only the readers: no relay has anything to do */
+        rc = pg_query(&u->conn, "notify the readers", "NOTIFY pw_held", 0, NULL, NULL, err);
     return rc;
 }
