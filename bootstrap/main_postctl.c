@@ -192,6 +192,19 @@ static const char *api_base(const struct pw_config *cfg, bool *known, char *buf,
     return buf;
 }
 
+/* Whether anything answers HTTP at base, within 2 s. */
+static bool api_answers(const char *base)
+{
+    char url[600];
+    snprintf(url, sizeof url, "%s/healthz", base);
+    struct pw_http_reply r;
+    struct pw_errbuf err;
+    if (pw_curl_get(url, NULL, 2000, &r, &err))
+        return false;
+    pw_http_reply_release(&r);
+    return true;
+}
+
 /* An API call's failure said, and postctl's exit status for it. */
 static int api_status(enum pw_err rc, const struct pw_errbuf *err)
 {
@@ -250,6 +263,11 @@ static int cmd_post(const struct opts *o, const struct pw_kafka_settings *ks, en
     char api[512];
     bool api_known = false;
     api_base(&o->cfg, &api_known, api, sizeof api);
+    if (o->wait && api_known && !api_answers(api)) {
+        fprintf(stderr, "postctl: the read API at %s does not answer: waiting on the topics "
+                "instead\n", api);
+        api_known = false;
+    }
     /* The watch opens first: its start is the topics' ends before the command goes. */
     if ((o->wait && !api_known && pw_kafka_watch_open(&watch, ks, &err)) ||
         pw_ce_encode_cmd(&cmd, &json, &len, &err) || pw_kafka_client_new(&c, ks, &err) ||

@@ -47,7 +47,7 @@ struct pw_posts_filter {
 enum pw_cmd_state {
     PW_Q_UNKNOWN,   /* not seen, or not yet committed where this store reads */
     PW_Q_APPLIED,   /* applied: post_id and version say what it made */
-    PW_Q_DUPLICATE, /* processed for another post than the one asked about */
+    PW_Q_DUPLICATE, /* processed for another post (post_id) than the one asked about */
     PW_Q_REJECTED,  /* refused by a rule: code */
     PW_Q_FAILED,    /* could not be applied (code); its post is parked, or was given up */
     PW_Q_HELD,      /* waits behind its post's failed command */

@@ -132,6 +132,7 @@ void http_case_a_post_answers_with_its_etag_304_404_410_and_400(const struct sto
     memset(longer + 7, 'x', 65);
     refused(&a, longer);
     refused(&a, "/posts/p-1?fields=title");
+    refused(&a, "/posts/p-1%00junk"); /* a NUL would have cut it to p-1 */
     api_close(&a, ad);
 }
 
@@ -177,7 +178,8 @@ void http_case_pages_follow_next_to_the_end_and_refuse_what_is_not_theirs(
                          "/posts?limit=", "/posts?deleted=maybe", "/posts?author=",
                          "/posts?colour=red", "/posts?limit=1&limit=2", "/posts?after=",
                          "/posts?after=!!!!", "/posts?after=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                         "/posts?after", "/posts?author=%FF%FE", "/posts?author=Ada&limit"};
+                         "/posts?after", "/posts?author=%FF%FE", "/posts?author=Ada&limit",
+                         "/posts?limit=5%00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         refused(&a, bad[i]);
     /* The cursor of Ada's pages: for Bob's, or for deleted ones, it is not theirs. */
@@ -282,6 +284,11 @@ void http_case_a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit(
     json_decref(v);
     v = get_json(&a, "/commands?source=/editor&id=c-1&post_id=p-9", 200);
     cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "duplicate");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "post_id")), "p-1");
+    json_decref(v);
+    v = get_json(&a, "/commands?source=/editor%00zz&id=c-1", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "unknown",
+                     "a %%00 is text, not the end of the source");
     json_decref(v);
     int64_t t0 = mono_ms();
     v = get_json(&a, "/commands?source=/editor&id=c-404&wait=1", 200);

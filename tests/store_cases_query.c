@@ -181,6 +181,7 @@ void store_case_a_command_reads_back_as_what_became_of_it(struct store *s)
     cr_assert_eq(status_of(s, "c-1", "p-1").outcome, PW_Q_APPLIED);
     st = status_of(s, "c-1", "p-2");
     cr_assert_eq(st.outcome, PW_Q_DUPLICATE, "processed for another post");
+    cr_assert_str_eq(st.post_id, "p-1", "the one it was processed for");
     st = status_of(s, "c-2", NULL);
     cr_assert_eq(st.outcome, PW_Q_REJECTED);
     cr_assert_eq(st.code, PW_E_VERSION_CONFLICT);

@@ -133,7 +133,8 @@ enum pw_err pw_api_wait(const char *base, const char *source, const char *id, co
     snprintf(wait, sizeof wait, "%d", seconds);
     api_param(path, sizeof path, "source", source);
     api_param(path, sizeof path, "id", id);
-    api_param(path, sizeof path, "post_id", post_id);
+    /* A post id the worker will refuse is no post to compare: the answer is its rejection. */
+    api_param(path, sizeof path, "post_id", pw_post_check_id(post_id, NULL) ? NULL : post_id);
     api_param(path, sizeof path, "wait", wait);
     struct pw_http_reply r;
     enum pw_err rc = api_fetch(base, path, (seconds + 10) * 1000L, &r, err);
@@ -163,7 +164,8 @@ enum pw_err pw_api_wait(const char *base, const char *source, const char *id, co
         fprintf(out, "held: post '%s' is parked behind a command that failed (postworker "
                 "parked)\n", post ? post : post_id);
     } else if (strcmp(outcome, "duplicate") == 0) {
-        fprintf(out, "duplicate: this id was already used for another post; nothing was done\n");
+        fprintf(out, "duplicate: this id was already used for post '%s'; nothing was done\n",
+                post ? post : "?");
     } else {
         fprintf(out, "unknown: no outcome within %d s (is the worker consuming?)\n", seconds);
     }

@@ -247,6 +247,7 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
         if (!r)
             return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
         MHD_destroy_response(r);
@@ -272,6 +273,35 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
     fclose(out);
     return http_answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len,
                        true);
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/*
+ * Decodes %HH in a path or query value, in place, but leaves %00 as it is:
+ * a NUL would cut the value short where C reads it ("p-1%00junk" would be
+ * read as "p-1"), so it stays text, which no check takes.
+ */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; w++) {
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo)) {
+            *w = (char)(hi << 4 | lo);
+            r += 3;
+        } else {
+            *w = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 /* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" (host NULL) in place. */
@@ -330,6 +360,7 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PW_HTTP_PER_CLIENT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(PW_HTTP_REQUEST_MS / 1000),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PW_HTTP_REQUEST_BYTES,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, h,
         MHD_OPTION_NOTIFY_COMPLETED, http_notify_completed, h, MHD_OPTION_END);
     freeaddrinfo(ai);

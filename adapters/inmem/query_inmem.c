@@ -129,8 +129,11 @@ static enum pw_err inmem_q_command_get(void *self, const char *source, const cha
         snprintf(out->post_id, sizeof out->post_id, "%s", park->p.post_id);
     }
     pthread_mutex_unlock(&st->lock);
-    if (post_id && post_id[0] && out->post_id[0] && strcmp(post_id, out->post_id) != 0)
-        *out = (struct pw_command_status){.outcome = PW_Q_DUPLICATE};
+    if (post_id && post_id[0] && out->post_id[0] && strcmp(post_id, out->post_id) != 0) {
+        out->outcome = PW_Q_DUPLICATE; /* with the post it was processed for */
+        out->code = PW_OK;
+        out->version = 0;
+    }
     return PW_OK;
 }
 

@@ -212,8 +212,11 @@ static enum pw_err pg_q_command_get(void *self, const char *source, const char *
                                                                 : PW_Q_REJECTED;
     }
     PQclear(res);
-    if (post_id && post_id[0] && st->post_id[0] && strcmp(post_id, st->post_id) != 0)
-        *st = (struct pw_command_status){.outcome = PW_Q_DUPLICATE};
+    if (post_id && post_id[0] && st->post_id[0] && strcmp(post_id, st->post_id) != 0) {
+        st->outcome = PW_Q_DUPLICATE; /* with the post it was processed for */
+        st->code = PW_OK;
+        st->version = 0;
+    }
     return PW_OK;
 }
 

@@ -45,6 +45,11 @@ check "and says why" grep -q '^rejected: not_found ' wait.out
 env -u POSTWORKER_API "$PC" --api http://127.0.0.1:1 get waited 2>noapi.err
 check "get with no API there exits 1" test $? = 1
 check "saying what to do" grep -q 'POSTWORKER_API' noapi.err
+"$PC" --api http://127.0.0.1:1 create --wait --post-id no-api --author A --title T --body b \
+    >noapi.out 2>noapi.err
+check "--wait with no API answering waits on the topics instead" test $? = 0
+check "saying so" grep -q 'waiting on the topics instead' noapi.err
+check "and prints the outcome" grep -q "^applied: PostCreated 'no-api' version 1" noapi.out
 check "get --from-events reads the events topic" sh -c "'$PC' get --from-events waited | grep -q '\"version\": 1'"
 
 # The read API, as the README's quickstart and a reader use it.
@@ -79,7 +84,7 @@ check "DELETE: 405" test "$(api_status)" = 405
 for p in /healthz /readyz /metrics; do api GET "$p" >/dev/null; done
 check "a path that is not one: a JSON 404" sh -c "curl -s '$api_base/nothing-here' | grep -q '\"error\":\"not_found\"'"
 n=$("$PC" list --all --deleted include --limit 1 | wc -l)
-check "list --all follows the pages, a post a line" test "$n" -eq 2
+check "list --all follows the pages, a post a line" test "$n" -eq 3
 
 B=$(cat .postworker/brokers)
 ctype() { kcat -b "$B" -t post-commands -C -e -q -f '%h\n' 2>/dev/null | grep -q 'content-type=application/cloudevents+json'; }
