@@ -63,8 +63,17 @@ struct pw_command_status {
 /* "unknown", "applied", ... as the HTTP answer spells them. */
 const char *pw_cmd_state_name(enum pw_cmd_state s);
 
+/* The most posts_get takes at once. */
+#define PW_QUERY_BATCH_MAX 128
+
 struct pw_query_ops {
     const char *name;
+    /*
+     * True when posts_get of many costs about what one post_get does (one
+     * round trip to a server): a caller with many readers waiting then
+     * gathers their lookups into one call.
+     */
+    bool batches;
     /*
      * The post post_id, deleted or not, into *out (the caller releases it
      * with pw_post_release); *found false, and *out zeroed, when there is
@@ -72,6 +81,13 @@ struct pw_query_ops {
      */
     enum pw_err (*post_get)(void *self, const char *post_id, struct pw_post *out, bool *found,
                             struct pw_errbuf *err);
+    /*
+     * The posts ids[0..n) (n at most PW_QUERY_BATCH_MAX), each into out[i]
+     * and found[i] as post_get does; ids may repeat. On failure nothing is
+     * left to release.
+     */
+    enum pw_err (*posts_get)(void *self, const char *const *ids, size_t n, struct pw_post *out,
+                             bool *found, struct pw_errbuf *err);
     /*
      * Up to max (1..PW_QUERY_PAGE_MAX) posts matching f, in order, into
      * out[0..*n) (the caller releases each); *more says whether another
@@ -110,6 +126,13 @@ static inline enum pw_err pw_query_post_get(struct pw_query *q, const char *post
                                             struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, q->ops->post_get(q->self, post_id, out, found, err));
+}
+
+static inline enum pw_err pw_query_posts_get(struct pw_query *q, const char *const *ids,
+                                             size_t n, struct pw_post *out, bool *found,
+                                             struct pw_errbuf *err)
+{
+    return PW_PORT_CHECK(err, q->ops->posts_get(q->self, ids, n, out, found, err));
 }
 
 static inline enum pw_err pw_query_posts_list(struct pw_query *q, const struct pw_posts_filter *f,

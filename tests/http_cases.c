@@ -433,3 +433,62 @@ void http_case_a_page_of_big_posts_ends_early_and_its_cursor_goes_on(
     cr_assert_gt(pages, 1, "in more than one answer");
     api_close(&a, ad);
 }
+
+/* A reader thread: GETs of posts r-0..r-39 in its own order, each checked against its id. */
+struct reader {
+    struct api *a;
+    unsigned seed;
+    int wrong, failed;
+};
+
+static void *read_many(void *arg)
+{
+    struct reader *r = arg;
+    for (int k = 0; k < 60; k++) {
+        int i = (int)(rand_r(&r->seed) % 40);
+        char url[128], want[64];
+        snprintf(url, sizeof url, "%s/posts/r-%d", r->a->base, i);
+        snprintf(want, sizeof want, "\"post_id\":\"r-%d\",", i);
+        struct pw_http_reply rep;
+        struct pw_errbuf err;
+        if (pw_curl_get(url, NULL, 20000, &rep, &err) != PW_OK) {
+            r->failed++;
+            continue;
+        }
+        char version[32];
+        snprintf(version, sizeof version, "\"version\":%d,", i % 7 + 1);
+        r->wrong += rep.status != 200 || !strstr(rep.body, want) || !strstr(rep.body, version);
+        pw_http_reply_release(&rep);
+    }
+    return NULL;
+}
+
+void http_case_concurrent_readers_each_get_their_own_post(const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r-%d", i);
+        seed(&a, id, "Ada", i, false, i % 7 + 1);
+    }
+    struct pw_http_reply warm; /* libcurl's global set-up, once, before the threads */
+    cr_assert_eq(get(&a, "/posts/r-0", NULL, &warm), 200);
+    pw_http_reply_release(&warm);
+    enum { READERS = 16 };
+    struct reader rs[READERS];
+    pthread_t ts[READERS];
+    for (int t = 0; t < READERS; t++) {
+        rs[t] = (struct reader){&a, (unsigned)t * 7919u + 1, 0, 0};
+        cr_assert_eq(pthread_create(&ts[t], NULL, read_many, &rs[t]), 0);
+    }
+    int wrong = 0, failed = 0;
+    for (int t = 0; t < READERS; t++) {
+        pthread_join(ts[t], NULL);
+        wrong += rs[t].wrong;
+        failed += rs[t].failed;
+    }
+    cr_assert_eq(failed, 0, "every request answered");
+    cr_assert_eq(wrong, 0, "%d answers were another post's, or not 200", wrong);
+    api_close(&a, ad);
+}

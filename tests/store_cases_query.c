@@ -266,3 +266,29 @@ void store_case_a_wait_for_changes_wakes_on_a_commit(struct store *s)
     cr_assert_lt(took, 3000, "woken by the commit (%lld ms), not by the 10 s timeout",
                  (long long)took);
 }
+
+void store_case_posts_read_together_are_each_their_own(struct store *s)
+{
+    struct pw_post posts[3] = {store_post_make("p-1", 1), store_post_make("p-2", 4),
+                               store_post_make("p-3", 2)};
+    posts[2].deleted_at = T0 + 9000000;
+    put_posts(s, posts, 3);
+    const char *ids[] = {"p-3", "nope", "p-1", "p-3", "p-2"};
+    struct pw_post got[5];
+    bool found[5];
+    struct pw_errbuf err;
+    cr_assert_eq(pw_query_posts_get(&s->q, ids, 5, got, found, &err), PW_OK, "%s", err.msg);
+    static const int64_t versions[] = {2, 0, 1, 2, 4};
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_eq(found[i], i != 1, "%s", ids[i]);
+        if (!found[i])
+            continue;
+        cr_assert_str_eq(got[i].post_id, ids[i], "each answer is its own id's, in order");
+        cr_assert_eq(got[i].version, versions[i]);
+        if (i == 0)
+            cr_assert_eq(got[i].deleted_at, T0 + 9000000, "deleted ones too");
+        pw_post_release(&got[i]);
+    }
+    for (size_t i = 0; i < 3; i++)
+        pw_post_release(&posts[i]);
+}

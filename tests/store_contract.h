@@ -66,7 +66,8 @@ struct store_adapter {
     X(a_post_reads_back_deleted_or_not_once_committed)          \
     X(pages_walk_every_matching_post_once_in_keyset_order)      \
     X(a_command_reads_back_as_what_became_of_it)                \
-    X(a_wait_for_changes_wakes_on_a_commit)
+    X(a_wait_for_changes_wakes_on_a_commit)                      \
+    X(posts_read_together_are_each_their_own)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

@@ -28,8 +28,13 @@ struct http_conn {
     bool used;
 };
 
-/* A GET /commands?wait= in progress, its connection suspended (read_http.c). */
+/* A GET /commands?wait= in progress, its connection suspended (wait_http.c). */
 struct http_wait;
+/* A GET /posts/{id} whose lookup waits to be gathered with others (batch_http.c). */
+struct http_lookup;
+
+/* What a suspended request keeps in its state: each kind's struct starts with its kind. */
+enum { HTTP_SUSPENDED_WAIT = 1, HTTP_SUSPENDED_LOOKUP = 2 };
 
 struct pw_http {
     struct MHD_Daemon *daemon;
@@ -51,6 +56,12 @@ struct pw_http {
     pthread_t waiter;
     bool waiter_running;
     unsigned waits_at_stop; /* the waits answered "unknown" because the listener stops */
+    pthread_mutex_t lookup_lock; /* lookups and lookups_closed */
+    pthread_cond_t lookup_cond;  /* a lookup joined, or the listener stops */
+    struct http_lookup *lookups; /* gathered for the batcher */
+    bool lookups_closed;         /* no batcher, or it took its last list */
+    pthread_t batcher;
+    bool batching;
 };
 
 /* The first call of a request (headers in) marks *state with this; read_http.c a wait's. */
@@ -96,6 +107,21 @@ bool http_waiter_start(struct pw_http *h);
 bool http_wait_begin(struct pw_http *h, struct MHD_Connection *c, void **state,
                      const char *source, const char *id, const char *post_id, long wait_s,
                      uint64_t seen, const struct pw_command_status *st);
+/*
+ * Suspends c's GET /posts/{post_id} to be read with others (batch_http.c);
+ * false (nothing done) when it cannot: read it at once. Resumed, its
+ * result is taken with http_lookup_result: false when the store failed
+ * (err), else *found and *post (the caller's to release).
+ */
+bool http_lookup_begin(struct pw_http *h, struct MHD_Connection *c, void **state,
+                       const char *post_id);
+bool http_lookup_result(void *state, struct pw_post *post, bool *found, struct pw_errbuf *err);
+bool http_batcher_start(struct pw_http *h);
+void http_batcher_stop(struct pw_http *h);
+void http_lookup_free(void *state);
+/* Frees a suspended request's state, whatever its kind. */
+void http_suspended_free(void *state);
+
 /* The answer of a resumed wait (state is its). */
 enum MHD_Result http_wait_answer(struct MHD_Connection *c, void *state);
 /* {"outcome", "code", "post_id", "version"}: GET /commands' answer. */

@@ -95,7 +95,7 @@ static void http_notify_completed(void *cls, struct MHD_Connection *c, void **co
     (void)toe;
     struct pw_http *h = cls;
     if (*con_cls && *con_cls != &http_first_call)
-        http_wait_free(*con_cls);
+        http_suspended_free(*con_cls);
     *con_cls = NULL;
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -349,6 +349,9 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
     h->waits_closed = true; /* no waiter yet: a wait answers at once */
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->wait_lock, NULL);
+    pthread_mutex_init(&h->lookup_lock, NULL);
+    pthread_cond_init(&h->lookup_cond, NULL);
+    h->lookups_closed = true; /* no batcher yet */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG |
                      (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
@@ -369,12 +372,16 @@ enum pw_err pw_http_start(struct pw_http **out, const char *addr, const struct p
         MHD_stop_daemon(h->daemon);
         pthread_mutex_destroy(&h->lock);
         pthread_mutex_destroy(&h->wait_lock);
+        pthread_mutex_destroy(&h->lookup_lock);
+        pthread_cond_destroy(&h->lookup_cond);
         free(h);
         return pw_err_set(err, PW_E_NOMEM, "cannot start the HTTP listener's reaper thread");
     }
     if (!h->daemon) {
         pthread_mutex_destroy(&h->lock);
         pthread_mutex_destroy(&h->wait_lock);
+        pthread_mutex_destroy(&h->lookup_lock);
+        pthread_cond_destroy(&h->lookup_cond);
         free(h);
         return pw_err_set(err, PW_E_USAGE,
                           "cannot listen at --http '%.60s': is the port in use, or the host not "
@@ -394,6 +401,8 @@ void pw_http_serve_query(struct pw_http *h, struct pw_query *q, bool serve_only)
         atomic_store(&h->query, q);
         if (!h->waiter_running && !http_waiter_start(h))
             http_say(h, "cannot start the thread that answers waits: a wait answers at once");
+        if (q->ops->batches && !h->batching && !http_batcher_start(h))
+            http_say(h, "cannot start the thread that gathers lookups: each reads alone");
     }
 }
 
@@ -408,10 +417,13 @@ void pw_http_stop(struct pw_http *h)
         return;
     atomic_store(&h->stopping, true);
     http_waiter_stop(h); /* every suspended connection resumed: the daemon can stop */
+    http_batcher_stop(h);
     if (h->reaping)
         pthread_join(h->reaper, NULL);
     MHD_stop_daemon(h->daemon);
     pthread_mutex_destroy(&h->wait_lock);
+    pthread_mutex_destroy(&h->lookup_lock);
+    pthread_cond_destroy(&h->lookup_cond);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

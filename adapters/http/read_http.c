@@ -162,19 +162,27 @@ static bool etag_matches(const char *header, const char *etag)
     return false;
 }
 
-static enum MHD_Result get_post(struct pw_http *h, struct MHD_Connection *c, const char *post_id)
+static enum MHD_Result get_post(struct pw_http *h, struct MHD_Connection *c, const char *post_id,
+                                void **state)
 {
     enum MHD_Result result;
-    if (params_refused(c, &(struct params){.allowed = {NULL}}, &result))
-        return result;
-    if (pw_post_check_id(post_id, NULL))
-        return http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
-                          "a post_id is 1 to 64 characters of A-Z a-z 0-9 . _ -");
     struct pw_post post;
     bool found = false;
     struct pw_errbuf err;
-    if (pw_query_post_get(atomic_load(&h->query), post_id, &post, &found, &err))
-        return store_failed(c, &err);
+    if (*state != &http_first_call) { /* resumed: read with others */
+        if (!http_lookup_result(*state, &post, &found, &err))
+            return store_failed(c, &err);
+    } else {
+        if (params_refused(c, &(struct params){.allowed = {NULL}}, &result))
+            return result;
+        if (pw_post_check_id(post_id, NULL))
+            return http_error(c, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+                              "a post_id is 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        if (http_lookup_begin(h, c, state, post_id))
+            return MHD_YES;
+        if (pw_query_post_get(atomic_load(&h->query), post_id, &post, &found, &err))
+            return store_failed(c, &err);
+    }
     if (!found)
         return http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no post '%s'", post_id);
     char etag[32];
@@ -405,7 +413,7 @@ bool http_read_route(struct pw_http *h, struct MHD_Connection *c, const char *ur
     else if (posts)
         *result = list_posts(h, c);
     else if (post)
-        *result = get_post(h, c, url + 7);
+        *result = get_post(h, c, url + 7, state);
     else if (commands)
         *result = get_command(h, c, state);
     else

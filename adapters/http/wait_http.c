@@ -17,6 +17,7 @@
  * thread's list while suspended; freed when its request is done.
  */
 struct http_wait {
+    int kind; /* HTTP_SUSPENDED_WAIT: first, as every suspended request's */
     struct http_wait *next;
     struct MHD_Connection *c;
     char source[PW_CMD_SOURCE_BYTES + 1], id[PW_CMD_ID_BYTES + 1], post_id[PW_POST_ID_MAX + 1];
@@ -42,6 +43,7 @@ bool http_wait_begin(struct pw_http *h, struct MHD_Connection *c, void **state,
         pthread_mutex_unlock(&h->wait_lock);
         return false;
     }
+    w->kind = HTTP_SUSPENDED_WAIT;
     w->c = c;
     snprintf(w->source, sizeof w->source, "%s", source);
     snprintf(w->id, sizeof w->id, "%s", id);
@@ -70,6 +72,14 @@ enum MHD_Result http_wait_answer(struct MHD_Connection *c, void *state)
 void http_wait_free(void *state)
 {
     free(state);
+}
+
+void http_suspended_free(void *state)
+{
+    if (*(int *)state == HTTP_SUSPENDED_LOOKUP)
+        http_lookup_free(state);
+    else
+        http_wait_free(state);
 }
 
 /*

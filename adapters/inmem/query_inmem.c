@@ -33,6 +33,28 @@ static enum pw_err inmem_q_post_get(void *self, const char *post_id, struct pw_p
     return rc ? pw_err_set(err, rc, "out of memory reading post '%s'", post_id) : PW_OK;
 }
 
+static enum pw_err inmem_q_posts_get(void *self, const char *const *ids, size_t n,
+                                     struct pw_post *out, bool *found, struct pw_errbuf *err)
+{
+    struct pw_inmem_store *st = ((struct inmem_query *)self)->store;
+    enum pw_err rc = PW_OK;
+    size_t i = 0;
+    pthread_mutex_lock(&st->lock);
+    for (; i < n && !rc; i++) {
+        const struct inmem_slot *s = inmem_map_get(&st->posts, ids[i], strlen(ids[i]));
+        const struct pw_post *post = s ? s->val : NULL;
+        memset(&out[i], 0, sizeof out[i]);
+        found[i] = post != NULL;
+        rc = post ? pw_post_copy(&out[i], post) : PW_OK;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (!rc)
+        return PW_OK;
+    for (size_t k = 0; k < i; k++)
+        pw_post_release(&out[k]);
+    return pw_err_set(err, rc, "out of memory reading posts");
+}
+
 static bool inmem_q_matches(const struct pw_post *p, const struct pw_posts_filter *f)
 {
     bool deleted = pw_post_is_deleted(p);
@@ -174,7 +196,9 @@ static void inmem_q_close(void *self)
 
 static const struct pw_query_ops inmem_query_ops = {
     .name = "inmem",
+    .batches = false,
     .post_get = inmem_q_post_get,
+    .posts_get = inmem_q_posts_get,
     .posts_list = inmem_q_posts_list,
     .command_get = inmem_q_command_get,
     .parked_list = inmem_q_parked_list,

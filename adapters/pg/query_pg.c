@@ -112,6 +112,40 @@ static enum pw_err pg_q_post_get(void *self, const char *post_id, struct pw_post
     return rc;
 }
 
+static enum pw_err pg_q_posts_get(void *self, const char *const *ids, size_t n,
+                                  struct pw_post *out, bool *found, struct pw_errbuf *err)
+{
+    struct pg_query *q = self;
+    struct pg_array arr = {0};
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        found[i] = false;
+        pg_array_add(&arr, ids[i]);
+    }
+    const char *vals[] = {pg_array_done(&arr)};
+    PGresult *res = NULL;
+    enum pw_err rc = vals[0] ? pg_q_run(q, "read posts",
+                                        "SELECT " PG_Q_POST_COLUMNS " FROM posts"
+                                        " WHERE post_id = ANY($1::text[])",
+                                        1, vals, &res, err)
+                             : pw_err_set(err, PW_E_NOMEM, "out of memory reading posts");
+    pg_array_release(&arr);
+    for (int r = 0; !rc && r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n && !rc; i++)
+            if (!found[i] && strcmp(ids[i], id) == 0) {
+                rc = pg_q_post(&out[i], res, r, err);
+                found[i] = !rc;
+            }
+    }
+    PQclear(res);
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            if (found[i])
+                pw_post_release(&out[i]);
+    return rc;
+}
+
 /*
  * The page statements, one per shape so that each has a plan of its own:
  * by author or not, from a cursor or from the start. $1 is the deleted
@@ -335,7 +369,9 @@ static void pg_q_close(void *self)
 
 static const struct pw_query_ops pg_query_ops = {
     .name = "pg",
+    .batches = true,
     .post_get = pg_q_post_get,
+    .posts_get = pg_q_posts_get,
     .posts_list = pg_q_posts_list,
     .command_get = pg_q_command_get,
     .parked_list = pg_q_parked_list,
