@@ -96,12 +96,11 @@ struct pw_query_ops {
     enum pw_err (*posts_list)(void *self, const struct pw_posts_filter *f, struct pw_post *out,
                               size_t max, size_t *n, bool *more, struct pw_errbuf *err);
     /*
-     * What became of (source, id). post_id (may be NULL or "") is the post
-     * the asker meant: a command processed for another is a duplicate.
+     * What became of (source, id), as the store has it recorded (never
+     * PW_Q_DUPLICATE: pw_query_command_get decides that).
      */
     enum pw_err (*command_get)(void *self, const char *source, const char *id,
-                               const char *post_id, struct pw_command_status *st,
-                               struct pw_errbuf *err);
+                               struct pw_command_status *st, struct pw_errbuf *err);
     /* As the store port's parked_list (ports/store.h). */
     enum pw_err (*parked_list)(void *self, const char *after, struct pw_parked *out, size_t max,
                                size_t *n, struct pw_errbuf *err);
@@ -142,13 +141,17 @@ static inline enum pw_err pw_query_posts_list(struct pw_query *q, const struct p
     return PW_PORT_CHECK(err, q->ops->posts_list(q->self, f, out, max, n, more, err));
 }
 
-static inline enum pw_err pw_query_command_get(struct pw_query *q, const char *source,
-                                               const char *id, const char *post_id,
-                                               struct pw_command_status *st,
-                                               struct pw_errbuf *err)
-{
-    return PW_PORT_CHECK(err, q->ops->command_get(q->self, source, id, post_id, st, err));
-}
+/* The state of a command its processed mark says: applied, rejected or failed, by code. */
+void pw_command_status_mark(struct pw_command_status *st, enum pw_err code);
+
+/*
+ * What became of (source, id). post_id (may be NULL or "") is the post the
+ * asker meant: a command processed for another is a duplicate, answered
+ * with the post it was processed for.
+ */
+enum pw_err pw_query_command_get(struct pw_query *q, const char *source, const char *id,
+                                 const char *post_id, struct pw_command_status *st,
+                                 struct pw_errbuf *err);
 
 static inline enum pw_err pw_query_parked_list(struct pw_query *q, const char *after,
                                                struct pw_parked *out, size_t max, size_t *n,

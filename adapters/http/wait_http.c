@@ -23,7 +23,7 @@ struct http_wait {
     char source[PW_CMD_SOURCE_BYTES + 1], id[PW_CMD_ID_BYTES + 1], post_id[PW_POST_ID_MAX + 1];
     int64_t until_ms; /* monotonic */
     uint64_t seen;    /* the store's count of changes when it last asked */
-    bool done, failed;
+    bool failed;
     struct pw_command_status st;
     struct pw_errbuf err;
 };
@@ -100,7 +100,6 @@ static struct http_wait *waits_check(struct pw_query *q, uint64_t seen, struct h
                                              &w->st, &w->err) != PW_OK;
         }
         if (stopping || w->failed || w->st.outcome != PW_Q_UNKNOWN || now >= w->until_ms) {
-            w->done = true;
             MHD_resume_connection(w->c); /* its handler answers, then the wait is freed */
         } else {
             w->next = left;

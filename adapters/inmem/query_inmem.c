@@ -121,8 +121,7 @@ static const struct inmem_park *inmem_q_park_of(const struct pw_inmem_store *st,
 }
 
 static enum pw_err inmem_q_command_get(void *self, const char *source, const char *id,
-                                       const char *post_id, struct pw_command_status *out,
-                                       struct pw_errbuf *err)
+                                       struct pw_command_status *out, struct pw_errbuf *err)
 {
     struct pw_inmem_store *st = ((struct inmem_query *)self)->store;
     *out = (struct pw_command_status){PW_Q_UNKNOWN, PW_OK, "", 0};
@@ -136,11 +135,8 @@ static enum pw_err inmem_q_command_get(void *self, const char *source, const cha
     const struct inmem_slot *held = mark ? NULL : inmem_map_get(&st->held_ids, key, klen);
     const struct inmem_park *park = NULL;
     if (mark) {
-        out->code = INMEM_MARK_OUTCOME(mark->num);
+        pw_command_status_mark(out, INMEM_MARK_OUTCOME(mark->num));
         out->version = INMEM_MARK_VERSION(mark->num);
-        out->outcome = out->code == PW_OK                              ? PW_Q_APPLIED
-                       : pw_err_kind(out->code) == PW_KIND_FAILED ? PW_Q_FAILED
-                                                                  : PW_Q_REJECTED;
         if (mark->val)
             snprintf(out->post_id, sizeof out->post_id, "%s", (const char *)mark->val);
     } else if ((park = inmem_q_park_of(st, 0, source, id))) {
@@ -151,11 +147,6 @@ static enum pw_err inmem_q_command_get(void *self, const char *source, const cha
         snprintf(out->post_id, sizeof out->post_id, "%s", park->p.post_id);
     }
     pthread_mutex_unlock(&st->lock);
-    if (post_id && post_id[0] && out->post_id[0] && strcmp(post_id, out->post_id) != 0) {
-        out->outcome = PW_Q_DUPLICATE; /* with the post it was processed for */
-        out->code = PW_OK;
-        out->version = 0;
-    }
     return PW_OK;
 }
 

@@ -220,8 +220,7 @@ static const char pg_command_sql[] =
     " ORDER BY 1 LIMIT 1";
 
 static enum pw_err pg_q_command_get(void *self, const char *source, const char *id,
-                                    const char *post_id, struct pw_command_status *st,
-                                    struct pw_errbuf *err)
+                                    struct pw_command_status *st, struct pw_errbuf *err)
 {
     struct pg_query *q = self;
     memset(st, 0, sizeof *st);
@@ -239,18 +238,10 @@ static enum pw_err pg_q_command_get(void *self, const char *source, const char *
         st->outcome = PW_Q_HELD;
     } else {
         const char *code = PQgetvalue(res, 0, 1);
-        st->code = strcmp(code, "ok") == 0 ? PW_OK : pg_err_of(code);
+        pw_command_status_mark(st, strcmp(code, "ok") == 0 ? PW_OK : pg_err_of(code));
         st->version = PQgetisnull(res, 0, 3) ? 0 : pg_int(res, 0, 3);
-        st->outcome = st->code == PW_OK ? PW_Q_APPLIED
-                      : pw_err_kind(st->code) == PW_KIND_FAILED ? PW_Q_FAILED
-                                                                : PW_Q_REJECTED;
     }
     PQclear(res);
-    if (post_id && post_id[0] && st->post_id[0] && strcmp(post_id, st->post_id) != 0) {
-        st->outcome = PW_Q_DUPLICATE; /* with the post it was processed for */
-        st->code = PW_OK;
-        st->version = 0;
-    }
     return PW_OK;
 }
 
