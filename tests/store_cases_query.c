@@ -292,3 +292,48 @@ void store_case_posts_read_together_are_each_their_own(struct store *s)
     for (size_t i = 0; i < 3; i++)
         pw_post_release(&posts[i]);
 }
+
+void store_case_pages_walk_thousands_of_posts_added_out_of_order(struct store *s)
+{
+    /* 3,000 posts, created at shuffled times (many ties), added in three commits. */
+    enum { N = 3000 };
+    unsigned x = 12345;
+    struct pw_errbuf err;
+    for (int part = 0; part < 3; part++) {
+        store_begin(&s->uow);
+        struct pw_repo repo = pw_uow_posts(&s->uow);
+        for (int i = part * N / 3; i < (part + 1) * N / 3; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "o-%04d", i);
+            struct pw_post p = store_post_make(id, 1);
+            x = x * 1103515245u + 12345u;
+            p.created_at = T0 + (pw_time)(x >> 16) % 700 * 1000;
+            cr_assert_eq(pw_repo_add(&repo, &p, &err), PW_OK, "%s", err.msg);
+            pw_post_release(&p);
+        }
+        store_commit(&s->uow);
+    }
+    struct pw_posts_filter f = {.deleted = PW_DELETED_INCLUDE};
+    static struct pw_post page[97];
+    int seen = 0;
+    pw_time last_at = 0;
+    char last_id[PW_POST_ID_MAX + 1] = "";
+    for (bool more = true; more;) {
+        size_t n = 0;
+        cr_assert_eq(pw_query_posts_list(&s->q, &f, page, 97, &n, &more, &err), PW_OK, "%s",
+                     err.msg);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert(seen == 0 || page[i].created_at > last_at ||
+                          (page[i].created_at == last_at && strcmp(page[i].post_id, last_id) > 0),
+                      "in order at %d: %s", seen, page[i].post_id);
+            last_at = page[i].created_at;
+            snprintf(last_id, sizeof last_id, "%s", page[i].post_id);
+            seen++;
+            pw_post_release(&page[i]);
+        }
+        f.after = true;
+        f.after_created = last_at;
+        snprintf(f.after_id, sizeof f.after_id, "%s", last_id);
+    }
+    cr_assert_eq(seen, N, "every post once");
+}

@@ -67,7 +67,8 @@ struct store_adapter {
     X(pages_walk_every_matching_post_once_in_keyset_order)      \
     X(a_command_reads_back_as_what_became_of_it)                \
     X(a_wait_for_changes_wakes_on_a_commit)                      \
-    X(posts_read_together_are_each_their_own)
+    X(posts_read_together_are_each_their_own)                    \
+    X(pages_walk_thousands_of_posts_added_out_of_order)
 
 #define STORE_CASE_DECL(name) void store_case_##name(struct store *s);
 STORE_CASES(STORE_CASE_DECL)

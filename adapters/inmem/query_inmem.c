@@ -77,9 +77,9 @@ static enum pw_err inmem_q_posts_list(void *self, const struct pw_posts_filter *
     enum pw_err rc = PW_OK;
     pthread_mutex_lock(&st->lock);
     /* From the cursor's place on, in order: only the filter is left to apply. */
-    size_t i = inmem_order_after(st, f->after, f->after_created, f->after_id);
-    for (; i < st->norder && *n <= max && !rc; i++) {
-        const struct inmem_order *o = &st->order[i];
+    struct inmem_order_pos i = inmem_order_after(st, f->after, f->after_created, f->after_id);
+    const struct inmem_order *o;
+    for (; (o = inmem_order_at(st, i)) && *n <= max && !rc; i = inmem_order_next(st, i)) {
         const struct inmem_slot *s = inmem_map_get(&st->posts, o->id, strlen(o->id));
         const struct pw_post *p = s ? s->val : NULL;
         if (!p || !inmem_q_matches(p, f))

@@ -69,11 +69,27 @@ struct inmem_order {
     char id[PW_POST_ID_MAX + 1];
 };
 
+/*
+ * The page order is a list of blocks, each in order and each before the
+ * next (order_inmem.c): an insertion moves at most a block's entries, and a
+ * page starts by bisection, over the blocks, then in one.
+ */
+#define INMEM_ORDER_BLOCK 512
+struct inmem_order_block {
+    size_t n;
+    struct inmem_order e[INMEM_ORDER_BLOCK];
+};
+
+/* A place in the page order: block b, entry i; b == nblocks at the end. */
+struct inmem_order_pos {
+    size_t b, i;
+};
+
 struct pw_inmem_store {
     pthread_mutex_t lock;
     struct inmem_map posts;   /* post_id -> struct pw_post * */
-    struct inmem_order *order; /* every post, in page order: a page starts by bisection */
-    size_t norder, cap_order;
+    struct inmem_order_block **blocks; /* every post, in page order */
+    size_t nblocks, cap_blocks;
     struct inmem_map inbox;   /* source NUL id -> num: outcome code */
     struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
     struct inmem_map runs;    /* the same key -> struct inmem_run * */
@@ -91,8 +107,14 @@ struct pw_inmem_store {
 
 /* Adds a new post to the page order; PW_E_NOMEM (nothing added) with the store's lock held. */
 enum pw_err inmem_order_add(struct pw_inmem_store *st, const struct pw_post *post);
-/* The first place in the page order after (at, id); with after false, 0. */
-size_t inmem_order_after(const struct pw_inmem_store *st, bool after, pw_time at, const char *id);
+/* The first place in the page order after (at, id); with after false, the first of all. */
+struct inmem_order_pos inmem_order_after(const struct pw_inmem_store *st, bool after, pw_time at,
+                                         const char *id);
+/* The entry at p (NULL at the end), and the place after it. */
+const struct inmem_order *inmem_order_at(const struct pw_inmem_store *st,
+                                         struct inmem_order_pos p);
+struct inmem_order_pos inmem_order_next(const struct pw_inmem_store *st, struct inmem_order_pos p);
+void inmem_order_free(struct pw_inmem_store *st);
 
 /* Counts a change and wakes the readers waiting for one; with the store's lock held. */
 void inmem_changed(struct pw_inmem_store *st);

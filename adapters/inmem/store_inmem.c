@@ -72,45 +72,6 @@ struct pw_inmem_store *pw_inmem_store_new(void)
     return store;
 }
 
-static int order_cmp(pw_time at, const char *id, const struct inmem_order *o)
-{
-    return at != o->at ? (at < o->at ? -1 : 1) : strcmp(id, o->id);
-}
-
-size_t inmem_order_after(const struct pw_inmem_store *st, bool after, pw_time at, const char *id)
-{
-    size_t lo = 0, hi = after ? st->norder : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (order_cmp(at, id, &st->order[mid]) >= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-enum pw_err inmem_order_add(struct pw_inmem_store *st, const struct pw_post *post)
-{
-    if (st->norder == st->cap_order) {
-        size_t cap = st->cap_order ? st->cap_order * 2 : 1024;
-        struct inmem_order *grown = realloc(st->order, cap * sizeof *grown);
-        if (!grown)
-            return PW_E_NOMEM;
-        st->order = grown;
-        st->cap_order = cap;
-    }
-    /* Posts mostly come in created_at order: the place is at the end, or near it. */
-    size_t at = st->norder;
-    while (at > 0 && order_cmp(post->created_at, post->post_id, &st->order[at - 1]) < 0)
-        at--;
-    memmove(&st->order[at + 1], &st->order[at], (st->norder - at) * sizeof *st->order);
-    st->order[at].at = post->created_at;
-    snprintf(st->order[at].id, sizeof st->order[at].id, "%s", post->post_id);
-    st->norder++;
-    return PW_OK;
-}
-
 void inmem_changed(struct pw_inmem_store *st)
 {
     st->changes++;
@@ -138,7 +99,7 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
     for (size_t i = store->outbox_head; i < store->outbox_len; i++)
         pw_out_release(&store->outbox[i].out);
     free(store->outbox);
-    free(store->order);
+    inmem_order_free(store);
     pthread_mutex_destroy(&store->lock);
     pthread_cond_destroy(&store->changed);
     free(store);
