@@ -175,10 +175,15 @@ kafka-real: all build/postworker-faults build/real-tests
 # The simulator for SECONDS (60) under the sanitizers, from SIM_FROM: by
 # default a seed drawn from the commit, so that each commit explores seeds of
 # its own and a run again on it is the same run. A violation prints the seed,
-# the command that replays it and its trace.
+# the command that replays it and its trace. First, the seeds that once
+# found a bug (tests/sim/seeds) run again.
 SECONDS ?= 60
 SIM_FROM ?= 0x$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo 1)
 sim: build/sim
+	@for seed in $$(grep -v '^#' tests/sim/seeds); do \
+		$(SAN_ENV) build/sim --seed $$seed >/dev/null || \
+		{ echo "sim: seed $$seed, which once found a bug, fails again: build/sim --seed $$seed --trace"; exit 1; }; \
+	done
 	$(SAN_ENV) build/sim --seconds $(SECONDS) --from $(SIM_FROM)
 
 # Each deliberate bug in tests/sim/mutants must be found (README, Simulator).

@@ -219,7 +219,10 @@ static enum pw_err dispatch_one(const struct pw_app *app, struct pw_repo *repo,
         out->kind = PW_OUTCOME_HELD;
         pw_err_set(&out->err, PW_OK, "post '%s' is parked behind a command that failed",
                    in->cmd.post_id);
-        return pw_uow_hold(app->uow, in->cmd.post_id, env->source, env->id, &in->origin, err);
+        /* Its deaths so far go with it: a replay's run is not counted, so it has none. */
+        unsigned deaths = replay ? 0 : pw_runs_deaths(&app->runs, in);
+        return pw_uow_hold(app->uow, in->cmd.post_id, env->source, env->id, &in->origin, deaths,
+                           err);
     }
     rc = dispatch_handle(app, repo, in, out, err);
     return rc ? rc : dispatch_unblock(app, in, park, resolved, err);

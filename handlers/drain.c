@@ -50,7 +50,7 @@ enum pw_err pw_drain(struct pw_app *app, pw_decode_fn decode, const struct pw_in
         if (rc || !found)
             break;
         struct pw_input *one = &d->in[d->n];
-        *one = (struct pw_input){.origin = h->origin, .held = h->seq};
+        *one = (struct pw_input){.origin = h->origin, .held = h->seq, .held_deaths = h->deaths};
         struct pw_batch b = {.seq = DRAIN_SEQ | h->seq, .in = one, .n = 1, .decode = decode,
                              .outs = &d->outs[d->n]};
         rc = pw_isolate_run(app, &b, err);

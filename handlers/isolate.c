@@ -237,14 +237,13 @@ static bool iso_record(struct pw_app *app, const struct pw_batch *b, const size_
     if ((*rc = pw_runs_start(&app->runs, app->store, b->in, L, n, err)) ||
         !iso_stale(app, b, L, n, rc, err))
         return false;
-    if (n == 1) {
-        const struct pw_run_start *s = pw_runs_find(&app->runs, &b->in[L[0]]);
-        if (s && s->deaths >= app->max_attempts) {
-            *rc = iso_give_up(app, b, L[0], s->deaths, err);
-            return false;
-        }
-        return true;
+    unsigned deaths = n == 1 ? pw_runs_deaths(&app->runs, &b->in[L[0]]) : 0;
+    if (n == 1 && deaths >= app->max_attempts) {
+        *rc = iso_give_up(app, b, L[0], deaths, err);
+        return false;
     }
+    if (n == 1)
+        return true;
     for (size_t i = 0; i < app->runs.nstarts; i++)
         if (app->runs.starts[i].died) {
             iso->alone = true;
@@ -341,11 +340,9 @@ static enum pw_err iso_pending(struct pw_app *app, const struct pw_batch *b,
     bool died = false;
     for (size_t i = 0; i < app->runs.nstarts; i++)
         died |= app->runs.starts[i].died;
-    if (n == 1) {
-        const struct pw_run_start *s = pw_runs_find(&app->runs, &b->in[L[0]]);
-        if (s && s->deaths >= app->max_attempts)
-            return iso_give_up(app, b, L[0], s->deaths, err);
-    }
+    unsigned deaths = n == 1 ? pw_runs_deaths(&app->runs, &b->in[L[0]]) : 0;
+    if (n == 1 && deaths >= app->max_attempts)
+        return iso_give_up(app, b, L[0], deaths, err);
     if (!died || n == 1)
         return iso_list(app, b, L, n, 1, true, err);
     iso->alone = true;

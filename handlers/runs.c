@@ -138,6 +138,15 @@ const struct pw_run_start *pw_runs_find(const struct pw_runs *r, const struct pw
     return NULL;
 }
 
+unsigned pw_runs_deaths(const struct pw_runs *r, const struct pw_input *in)
+{
+    const struct pw_run_start *s = pw_runs_find(r, in);
+    int32_t partition;
+    int64_t offset;
+    runs_place(in, &partition, &offset);
+    return (s && s->offset == offset ? s->deaths : 0) + (in->held ? in->held_deaths : 0);
+}
+
 void pw_runs_forget(struct pw_runs *r, const struct pw_input *in)
 {
     struct pw_runs_memo *m = runs_memo(r, in);

@@ -57,6 +57,15 @@ enum pw_err pw_runs_start(struct pw_runs *r, struct pw_store *st, const struct p
 const struct pw_run_start *pw_runs_find(const struct pw_runs *r, const struct pw_input *in);
 
 /*
+ * The deaths counted against in so far, as the last record (which must be
+ * of a run holding in) saw them: those at its place when its partition's
+ * run started at it, 0 otherwise; for a held command, plus the deaths it
+ * had before it was held (in->held_deaths), which its old place no longer
+ * keeps.
+ */
+unsigned pw_runs_deaths(const struct pw_runs *r, const struct pw_input *in);
+
+/*
  * Declares the last run this process started in in's partition dead: the
  * next run that starts there counts it as one that died.
  */

@@ -50,6 +50,7 @@ bool pw_parked_is_failed(const struct pw_parked *p, const struct pw_cmd *cmd,
 struct pw_held {
     char post_id[PW_POST_ID_MAX + 1];
     uint64_t seq; /* its place: the store's order of holding, unique, from 1 */
+    unsigned deaths; /* its runs alone that died before it was held (handlers/runs.h) */
     struct pw_origin origin;
     char *mem;
 };

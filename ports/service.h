@@ -40,6 +40,7 @@
 struct pw_input {
     struct pw_origin origin;
     uint64_t held; /* a held command run by a drain: its place (struct pw_held); else 0 */
+    unsigned held_deaths; /* a held command's deaths before it was held (struct pw_held) */
     bool ready; /* decoded: decoded and cmd are filled in */
     struct pw_errbuf decoded;
     struct pw_cmd cmd;

@@ -97,13 +97,15 @@ struct pw_uow_ops {
     enum pw_err (*unpark)(void *self, const char *post_id, struct pw_errbuf *err);
     /*
      * Holds the command (source, id) of message o (borrowed for the call;
-     * the store copies it) behind post_id, last in its queue. The post
+     * the store copies it) behind post_id, last in its queue, with the
+     * deaths its runs alone had before (kept, and given back by the store's
+     * held_next, so that the breaker counts on from there). The post
      * must be parked when this commits: if it no longer is (another
      * transaction drained it meanwhile), the commit fails transiently and
      * the batch runs again.
      */
     enum pw_err (*hold)(void *self, const char *post_id, const char *source, const char *id,
-                        const struct pw_origin *o, struct pw_errbuf *err);
+                        const struct pw_origin *o, unsigned deaths, struct pw_errbuf *err);
     /* Whether (source, id) is held: *found. */
     enum pw_err (*held_get)(void *self, const char *source, const char *id, bool *found,
                             struct pw_errbuf *err);
@@ -206,10 +208,10 @@ static inline enum pw_err pw_uow_unpark(struct pw_uow *uow, const char *post_id,
 }
 
 static inline enum pw_err pw_uow_hold(struct pw_uow *uow, const char *post_id, const char *source,
-                                      const char *id, const struct pw_origin *o,
+                                      const char *id, const struct pw_origin *o, unsigned deaths,
                                       struct pw_errbuf *err)
 {
-    return PW_PORT_CHECK(err, uow->ops->hold(uow->self, post_id, source, id, o, err));
+    return PW_PORT_CHECK(err, uow->ops->hold(uow->self, post_id, source, id, o, deaths, err));
 }
 
 static inline enum pw_err pw_uow_held_get(struct pw_uow *uow, const char *source, const char *id,

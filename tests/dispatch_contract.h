@@ -39,6 +39,8 @@
     X(a_held_command_that_fails_parks_its_post_again_behind_it) \
     X(a_killer_parks_the_post_of_its_key_and_is_known_again_by_its_bytes) \
     X(a_held_command_the_store_keeps_cutting_off_does_not_block_the_drain) \
+    X(a_held_killer_keeps_the_deaths_it_had_before_it_was_held) \
+    X(a_held_command_whose_drain_died_runs_again_first) \
     X(a_malformed_message_the_store_passed_is_not_dead_lettered_again)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);

@@ -194,11 +194,11 @@ void store_case_a_post_parks_holds_in_order_and_drains_when_released(struct stor
     cr_assert_eq(got.offset, 41);
     cr_assert_eq(got.held, 0);
 
-    /* Two commands held, in order; the same command again is held already. */
+    /* Two commands held, in order (the second had died twice); the same command again is held already. */
     struct pw_origin o1 = origin_of("{\"one\":1}", 42), o2 = origin_of("two", 43);
     store_begin(&s->uow);
-    cr_assert_eq(pw_uow_hold(&s->uow, "p-1", "/test", "c-10", &o1, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(pw_uow_hold(&s->uow, "p-1", "/test", "c-11", &o2, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-1", "/test", "c-10", &o1, 0, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-1", "/test", "c-11", &o2, 2, &err), PW_OK, "%s", err.msg);
     store_commit(&s->uow);
     bool found = false;
     store_begin(&s->uow2);
@@ -248,6 +248,7 @@ void store_case_a_post_parks_holds_in_order_and_drains_when_released(struct stor
     cr_assert_str_eq(h.post_id, "p-1");
     struct pw_dead_letter want = {.origin = o1}, gotdl = {.origin = h.origin};
     assert_dead_letter_eq(&gotdl, &want);
+    cr_assert_eq(h.deaths, 0);
     uint64_t first_seq = h.seq;
     pw_held_release(&h);
     cr_assert(next_held(s, &h));
@@ -261,6 +262,7 @@ void store_case_a_post_parks_holds_in_order_and_drains_when_released(struct stor
     cr_assert_gt(h.seq, first_seq);
     cr_assert_eq(h.origin.value_len, 3);
     cr_assert_eq(memcmp(h.origin.value, "two", 3), 0);
+    cr_assert_eq(h.deaths, 2, "its deaths before it was held, kept");
     uint64_t second = h.seq;
     pw_held_release(&h);
     cr_assert(parked(&s->uow2, "p-1", &got), "parked while one is held");
@@ -309,7 +311,7 @@ void store_case_a_hold_behind_a_post_no_longer_parked_fails_the_commit(struct st
     store_begin(&s->uow2);
     cr_assert_eq(pw_uow_unpark(&s->uow2, "p-2", &err), PW_OK, "%s", err.msg);
     store_commit(&s->uow2);
-    enum pw_err rc = pw_uow_hold(&s->uow, "p-2", "/test", "c-2", &o, &err);
+    enum pw_err rc = pw_uow_hold(&s->uow, "p-2", "/test", "c-2", &o, 0, &err);
     if (rc == PW_OK)
         rc = pw_uow_commit(&s->uow, &err);
     else
@@ -333,7 +335,7 @@ void store_case_one_store_handle_drains_at_a_time(struct store *s)
     struct pw_origin o = origin_of("held", 60);
     store_begin(&s->uow);
     cr_assert_eq(pw_uow_park(&s->uow, &p, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(pw_uow_hold(&s->uow, "p-3", "/test", "c-2", &o, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-3", "/test", "c-2", &o, 0, &err), PW_OK, "%s", err.msg);
     store_commit(&s->uow);
     bool found = false;
     cr_assert_eq(pw_store_release(&s->st2, "p-3", false, &p, &found, &err), PW_OK, "%s", err.msg);

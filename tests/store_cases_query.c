@@ -170,7 +170,7 @@ void store_case_a_command_reads_back_as_what_became_of_it(struct store *s)
     cr_assert_eq(pw_uow_park(&s->uow, &p, &err), PW_OK, "%s", err.msg);
     struct pw_origin o = {.group = "g", .topic = "post-commands", .partition = 1, .offset = 10,
                           .key = "p-9", .key_len = 3, .value = "v", .value_len = 1};
-    cr_assert_eq(pw_uow_hold(&s->uow, "p-9", "/test", "c-10", &o, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-9", "/test", "c-10", &o, 0, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(status_of(s, "c-1", NULL).outcome, PW_Q_UNKNOWN, "not committed yet");
     store_commit(&s->uow);
 

@@ -149,7 +149,7 @@ Test(pg_relay, a_paused_drainer_gives_way_within_its_lease, .timeout = 30)
                           .key = "p-3", .key_len = 3, .value = "held", .value_len = 4};
     cr_assert_eq(pw_uow_begin(&uow, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(pw_uow_park(&uow, &p, &err), PW_OK, "%s", err.msg);
-    cr_assert_eq(pw_uow_hold(&uow, "p-3", "/test", "c-2", &o, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&uow, "p-3", "/test", "c-2", &o, 0, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(pw_uow_commit(&uow, &err), PW_OK, "%s", err.msg);
     bool found = false;
     cr_assert_eq(pw_store_release(&second, "p-3", false, &p, &found, &err), PW_OK, "%s", err.msg);

@@ -199,14 +199,14 @@ static enum pw_err fault_uow_unpark(void *self, const char *post_id, struct pw_e
 }
 
 static enum pw_err fault_uow_hold(void *self, const char *post_id, const char *source,
-                                  const char *id, const struct pw_origin *o,
+                                  const char *id, const struct pw_origin *o, unsigned deaths,
                                   struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
     enum pw_err rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
-    return pw_uow_hold(f->inner, post_id, source, id, o, err);
+    return pw_uow_hold(f->inner, post_id, source, id, o, deaths, err);
 }
 
 static enum pw_err fault_uow_held_get(void *self, const char *source, const char *id,

@@ -178,7 +178,7 @@ enum pw_err inmem_uow_unpark(void *self, const char *post_id, struct pw_errbuf *
 }
 
 enum pw_err inmem_uow_hold(void *self, const char *post_id, const char *source, const char *id,
-                           const struct pw_origin *o, struct pw_errbuf *err)
+                           const struct pw_origin *o, unsigned deaths, struct pw_errbuf *err)
 {
     struct inmem_uow *u = self;
     struct inmem_slot *s;
@@ -203,6 +203,7 @@ enum pw_err inmem_uow_hold(void *self, const char *post_id, const char *source, 
     snprintf(e->h.post_id, sizeof e->h.post_id, "%s", post_id);
     snprintf(e->source, sizeof e->source, "%s", source);
     snprintf(e->id, sizeof e->id, "%s", id);
+    e->h.deaths = deaths;
     e->held_ms = inmem_now_ms();
     pthread_mutex_lock(&u->store->lock);
     e->h.seq = ++u->store->next_held_seq;
@@ -292,13 +293,31 @@ enum pw_err inmem_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err)
 
 /* The store port's queries, called with the store's lock held. */
 
+/* Whether the last run at e's held place was e's and did not end (its process died). */
+static bool held_unfinished(struct pw_inmem_store *st, const struct inmem_held *e)
+{
+    char key[INMEM_KEY_MAX];
+    size_t klen;
+    const struct pw_origin *o = &e->h.origin;
+    if (inmem_offset_key(key, &klen, o->group ? o->group : "", o->topic ? o->topic : "",
+                         PW_HELD_PARTITION, NULL))
+        return false;
+    struct inmem_slot *s = inmem_map_get(&st->runs, key, klen);
+    const struct inmem_run *run = s ? s->val : NULL;
+    return run && run->token && run->offset == (int64_t)e->h.seq;
+}
+
 enum pw_err inmem_held_next(struct pw_inmem_store *st, struct pw_held *h, bool *found,
                             struct pw_errbuf *err)
 {
     const struct inmem_held *next = NULL;
-    for (size_t i = 0; i < st->parks.cap; i++) {
+    bool unfinished = false;
+    for (size_t i = 0; i < st->parks.cap && !unfinished; i++) {
         const struct inmem_park *park = st->parks.slots[i].key ? st->parks.slots[i].val : NULL;
-        if (park && park->p.draining && park->nq && (!next || park->q[0].seq < next->h.seq))
+        if (!park || !park->p.draining || !park->nq)
+            continue;
+        if ((unfinished = held_unfinished(st, park->q[0].e)) || !next ||
+            park->q[0].seq < next->h.seq)
             next = park->q[0].e;
     }
     *found = next != NULL;
@@ -309,6 +328,7 @@ enum pw_err inmem_held_next(struct pw_inmem_store *st, struct pw_held *h, bool *
         return pw_err_set(err, PW_E_NOMEM, "out of memory reading a held command");
     snprintf(h->post_id, sizeof h->post_id, "%s", next->h.post_id);
     h->seq = next->h.seq;
+    h->deaths = next->h.deaths;
     return PW_OK;
 }
 

@@ -48,7 +48,7 @@ enum pw_err inmem_uow_parked_get(void *self, const char *post_id, struct pw_park
 enum pw_err inmem_uow_park(void *self, const struct pw_parked *p, struct pw_errbuf *err);
 enum pw_err inmem_uow_unpark(void *self, const char *post_id, struct pw_errbuf *err);
 enum pw_err inmem_uow_hold(void *self, const char *post_id, const char *source, const char *id,
-                           const struct pw_origin *o, struct pw_errbuf *err);
+                           const struct pw_origin *o, unsigned deaths, struct pw_errbuf *err);
 enum pw_err inmem_uow_held_get(void *self, const char *source, const char *id, bool *found,
                                struct pw_errbuf *err);
 enum pw_err inmem_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err);

@@ -157,7 +157,7 @@ static enum pw_err pg_one_row(struct pg_uow *u, const char *what, const char *sq
 }
 
 enum pw_err pg_uow_hold(void *self, const char *post_id, const char *source, const char *id,
-                        const struct pw_origin *o, struct pw_errbuf *err)
+                        const struct pw_origin *o, unsigned deaths, struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
     enum pw_err rc = pg_uow_need_open(u, err);
@@ -175,21 +175,22 @@ enum pw_err pg_uow_hold(void *self, const char *post_id, const char *source, con
         pw_headers_pack(o->headers, o->nheaders, packed);
     char *key = pg_hex_text(o->key, o->key_len), *value = pg_hex_text(o->value, o->value_len),
          *headers = packed ? pg_hex_text(packed, hlen) : NULL;
-    char part[16], off[24], ts[24];
+    char part[16], off[24], ts[24], dead[16];
     snprintf(part, sizeof part, "%d", (int)o->partition);
+    snprintf(dead, sizeof dead, "%u", deaths);
     snprintf(off, sizeof off, "%lld", (long long)o->offset);
     snprintf(ts, sizeof ts, "%lld", (long long)o->timestamp_ms);
     const char *vals[] = {post_id, source, id, o->group ? o->group : "", o->topic ? o->topic : "",
-                          part,    off,    ts, key,  value, headers};
+                          part,    off,    ts, key,  value, headers, dead};
     if (!headers || (o->key && !key) || (o->value && !value))
         rc = pw_err_set(err, PW_E_NOMEM, "out of memory holding a command of '%s'", post_id);
     else
         rc = pg_one_row(u, "hold a command",
                         "INSERT INTO held_commands (post_id, source, id, consumer_group, topic,"
-                        " partition, at_offset, ts, key, value, headers) VALUES ($1, $2, $3, $4,"
-                        " $5, $6, $7, $8, $9::bytea, $10::bytea, $11::bytea)"
+                        " partition, at_offset, ts, key, value, headers, deaths) VALUES ($1, $2,"
+                        " $3, $4, $5, $6, $7, $8, $9::bytea, $10::bytea, $11::bytea, $12)"
                         " ON CONFLICT (source, id) DO NOTHING",
-                        11, vals, err);
+                        12, vals, err);
     free(packed);
     free(key);
     free(value);
@@ -255,8 +256,14 @@ enum pw_err pg_held_next(struct pg_conn *c, struct pw_held *h, bool *found,
     if (!rc)
         rc = pg_query(c, "read the next held command",
                       "SELECT h.seq, h.post_id, h.consumer_group, h.topic, h.partition,"
-                      " h.at_offset, h.ts, h.key, h.value, h.headers FROM held_commands h"
-                      " JOIN parked_posts p USING (post_id) WHERE p.draining ORDER BY h.seq LIMIT 1",
+                      " h.at_offset, h.ts, h.key, h.value, h.headers, h.deaths FROM held_commands h"
+                      " JOIN parked_posts p USING (post_id)"
+                      /* the one whose last run did not end (its process died) goes first */
+                      " LEFT JOIN run_attempts a ON a.consumer_group = h.consumer_group"
+                      " AND a.topic = h.topic AND a.partition = -1 /* PW_HELD_PARTITION */"
+                      " AND a.at_offset = h.seq"
+                      " AND a.token <> 0"
+                      " WHERE p.draining ORDER BY a.at_offset IS NULL, h.seq LIMIT 1",
                       0, NULL, &res, err);
     if (rc || PQntuples(res) == 0) {
         PQclear(res);
@@ -285,6 +292,7 @@ enum pw_err pg_held_next(struct pg_conn *c, struct pw_held *h, bool *found,
         memset(h, 0, sizeof *h);
         rc = pw_held_copy_origin(h, &o);
         h->seq = (uint64_t)pg_int(res, 0, 0);
+        h->deaths = (unsigned)pg_int(res, 0, 10);
         snprintf(h->post_id, sizeof h->post_id, "%s", PQgetvalue(res, 0, 1));
         *found = rc == PW_OK;
     }
