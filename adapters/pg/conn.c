@@ -133,8 +133,9 @@ static bool pg_transient_state(const char *state)
            strcmp(state, "55P03") == 0;
 }
 
-enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
-                     const char *const *vals, PGresult **res, struct pw_errbuf *err)
+static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *sql, int n,
+                               const char *const *vals, bool planned, PGresult **res,
+                               struct pw_errbuf *err)
 {
     if (!c->pg)
         return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
@@ -142,6 +143,8 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
     PGresult *r = NULL;
     if (n < 0) {
         r = PQexec(c->pg, sql);
+    } else if (planned) {
+        r = PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
     } else {
         char name[16];
         r = pg_prepared(c, sql, n, name);
@@ -194,6 +197,18 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
         pg_disconnect(c); /* the next begin connects again */
     return pw_err_set(err, code, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
                       state ? state : "", state ? ")" : "");
+}
+
+enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
+                     const char *const *vals, PGresult **res, struct pw_errbuf *err)
+{
+    return pg_query_as(c, what, sql, n, vals, false, res, err);
+}
+
+enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
+                             const char *const *vals, PGresult **res, struct pw_errbuf *err)
+{
+    return pg_query_as(c, what, sql, n, vals, true, res, err);
 }
 
 int64_t pg_int(const PGresult *res, int row, int col)

@@ -49,6 +49,17 @@ void pg_disconnect(struct pg_conn *c);
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err);
 
+/*
+ * pg_query, but sql is planned for these values each time (an unnamed
+ * statement), for a lookup by key in a table that grows under the worker:
+ * the generic plan a prepared statement settles on after five runs, made
+ * while the table was small (100 analyzed rows), scans all of it, batch
+ * after batch, until the next ANALYZE (tests/test_pg_store.c,
+ * the_unit_of_work_never_scans_posts_as_the_table_grows).
+ */
+enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
+                             const char *const *vals, PGresult **res, struct pw_errbuf *err);
+
 /* Our error code of name (pw_err_name), as stored; PW_E_FATAL for a name we do not know. */
 enum pw_err pg_err_of(const char *name);
 

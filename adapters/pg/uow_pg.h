@@ -90,6 +90,7 @@ enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
  */
 extern const char pg_insert_posts_sql[];
 extern const char pg_insert_inbox_sql[];
+extern const char pg_update_posts_sql[];
 extern const char pg_upsert_offsets_sql[];
 
 /* The unit of work's parking operations (ports/uow.h): in parking_pg.c. */

@@ -61,9 +61,9 @@ enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
 }
 
 /* Runs a write of n rows from arrays; fewer rows than want (>= 0) is a lost race. */
-static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
-                            struct pg_array *cols, int ncols, long long want,
-                            struct pw_errbuf *err)
+static enum pw_err pg_write_as(struct pg_uow *u, const char *what, const char *sql,
+                               struct pg_array *cols, int ncols, long long want, bool planned,
+                               struct pw_errbuf *err)
 {
     const char *vals[PG_OB__COUNT];
     if (ncols > PG_OB__COUNT)
@@ -73,7 +73,8 @@ static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
         if (!(vals[i] = pg_array_done(&cols[i])))
             return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
     PGresult *res = NULL;
-    enum pw_err rc = pg_query(&u->conn, what, sql, ncols, vals, &res, err);
+    enum pw_err rc = planned ? pg_query_planned(&u->conn, what, sql, ncols, vals, &res, err)
+                             : pg_query(&u->conn, what, sql, ncols, vals, &res, err);
     if (rc)
         return rc;
     long long got = strtoll(PQcmdTuples(res), NULL, 10);
@@ -84,6 +85,14 @@ static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
                           "transaction changed them first",
                           what, got, want);
     return PW_OK;
+}
+
+/* An insert: its plan is the same at any size, made once (pg_query). */
+static enum pw_err pg_write(struct pg_uow *u, const char *what, const char *sql,
+                            struct pg_array *cols, int ncols, long long want,
+                            struct pw_errbuf *err)
+{
+    return pg_write_as(u, what, sql, cols, ncols, want, false, err);
 }
 
 static void pg_post_columns(struct pg_array *c, const struct pw_post *p)
@@ -115,6 +124,19 @@ const char pg_upsert_offsets_sql[] =
     " ON CONFLICT (consumer_group, topic, partition) DO UPDATE"
     " SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset)";
 
+/*
+ * The posts are found by post_id = ANY($1) as well as by the join, which
+ * alone hashed a scan of every post; and the statement is planned for its
+ * values each time (pg_query_planned), as posts grows under the worker.
+ */
+const char pg_update_posts_sql[] =
+    "UPDATE posts p SET author_name = u.author_name, title = u.title,"
+    " body = u.body, version = u.version, created_at = u.created_at,"
+    " updated_at = u.updated_at, deleted_at = u.deleted_at"
+    " FROM unnest(" PG_POST_ARRAYS ", $9::int4[]) AS u(post_id, author_name,"
+    " title, body, version, created_at, updated_at, deleted_at, base)"
+    " WHERE p.post_id = ANY($1::text[]) AND p.post_id = u.post_id AND p.version = u.base";
+
 static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
 {
     struct pg_array ins[8] = {{0}}, upd[9] = {{0}};
@@ -134,14 +156,8 @@ static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
         rc = pg_write(u, "new posts",
                       pg_insert_posts_sql, ins, 8, (long long)ins[0].n, err);
     if (!rc && upd[0].n)
-        rc = pg_write(u, "changed posts",
-                      "UPDATE posts p SET author_name = u.author_name, title = u.title,"
-                      " body = u.body, version = u.version, created_at = u.created_at,"
-                      " updated_at = u.updated_at, deleted_at = u.deleted_at"
-                      " FROM unnest(" PG_POST_ARRAYS ", $9::int4[]) AS u(post_id, author_name,"
-                      " title, body, version, created_at, updated_at, deleted_at, base)"
-                      " WHERE p.post_id = u.post_id AND p.version = u.base",
-                      upd, 9, (long long)upd[0].n, err);
+        rc = pg_write_as(u, "changed posts", pg_update_posts_sql, upd, 9, (long long)upd[0].n,
+                         true, err);
     pg_arrays_release(ins, 8);
     pg_arrays_release(upd, 9);
     return rc;
