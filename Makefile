@@ -182,7 +182,8 @@ SIM_FROM ?= 0x$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo 1)
 sim: build/sim
 	@for seed in $$(grep -v '^#' tests/sim/seeds); do \
 		$(SAN_ENV) build/sim --seed $$seed >/dev/null || \
-		{ echo "sim: seed $$seed, which once found a bug, fails again: build/sim --seed $$seed --trace"; exit 1; }; \
+		{ echo "sim: seed $$seed, which once found a bug, fails again:" \
+			"build/sim --seed $$seed --trace"; exit 1; }; \
 	done
 	$(SAN_ENV) build/sim --seconds $(SECONDS) --from $(SIM_FROM)
 

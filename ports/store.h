@@ -89,11 +89,12 @@ struct pw_store_ops {
     /*
      * Fills h with a copy (the caller releases it) of the command to run
      * next among the held commands of draining posts: the one held
-     * longest, but first the one whose run was the last started at the
-     * held commands' place and did not end (runs_start, runs_end). The
-     * same one until it is done with (pw_uow_held_done), even when an
-     * older one's post starts draining meanwhile, so that a command which
-     * kills the process is run again first, and its deaths counted. One store handle drains at a time, the first to ask, until
+     * longest, but first the one whose run was the last one started at
+     * the held commands' place (runs_start), which did not finish since it
+     * is still held. So it is the same one until it is done with
+     * (pw_uow_held_done), even when an older one's post starts draining
+     * meanwhile, and a command which kills the process is run again
+     * first, its deaths counted. One store handle drains at a time, the first to ask, until
      * it is closed (or its process dies): for the others *found is false,
      * so that no two live processes run one held command at once. *found
      * false when none waits.

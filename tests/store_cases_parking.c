@@ -194,7 +194,7 @@ void store_case_a_post_parks_holds_in_order_and_drains_when_released(struct stor
     cr_assert_eq(got.offset, 41);
     cr_assert_eq(got.held, 0);
 
-    /* Two commands held, in order (the second had died twice); the same command again is held already. */
+    /* Two held, in order (the second had died twice); the same command again is held already. */
     struct pw_origin o1 = origin_of("{\"one\":1}", 42), o2 = origin_of("two", 43);
     store_begin(&s->uow);
     cr_assert_eq(pw_uow_hold(&s->uow, "p-1", "/test", "c-10", &o1, 0, &err), PW_OK, "%s", err.msg);
@@ -279,6 +279,54 @@ void store_case_a_post_parks_holds_in_order_and_drains_when_released(struct stor
     cr_assert_eq(pw_uow_held_get(&s->uow2, "/test", "c-11", &found, &err), PW_OK);
     pw_uow_rollback(&s->uow2);
     cr_assert_not(found, "no longer held");
+}
+
+/*
+ * The held command whose run was the last one started at the held
+ * commands' place comes first while it is held, ended or not, even when an
+ * older one's post starts draining: else that run's deaths are lost when
+ * the older one's run moves the place on.
+ */
+void store_case_the_held_command_last_started_comes_next_until_it_is_done(struct store *s)
+{
+    struct pw_errbuf err;
+    struct pw_parked pa = parked_behind("p-a", "c-a"), pb = parked_behind("p-b", "c-b");
+    struct pw_origin oa = origin_of("a", 50), ob = origin_of("b", 51);
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_park(&s->uow, &pa, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_park(&s->uow, &pb, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-a", "/test", "c-a1", &oa, 0, &err), PW_OK, "%s",
+                 err.msg);
+    cr_assert_eq(pw_uow_hold(&s->uow, "p-b", "/test", "c-b1", &ob, 0, &err), PW_OK, "%s",
+                 err.msg);
+    store_commit(&s->uow);
+    bool found = false;
+    struct pw_parked rel;
+    cr_assert_eq(pw_store_release(&s->st, "p-b", false, &rel, &found, &err), PW_OK, "%s", err.msg);
+    struct pw_held h;
+    cr_assert(next_held(s, &h));
+    uint64_t b1 = h.seq;
+    pw_held_release(&h);
+    struct pw_run_start r = run_at(PW_HELD_PARTITION, (int64_t)b1, true, 7, 0);
+    runs(s, &r, 1);
+    /* p-a's older command starts draining: b1's run comes first all the same. */
+    cr_assert_eq(pw_store_release(&s->st, "p-a", false, &rel, &found, &err), PW_OK, "%s", err.msg);
+    cr_assert(next_held(s, &h));
+    cr_assert_eq(h.seq, b1, "the run started last, not the one held longest");
+    pw_held_release(&h);
+    /* Ended alive (a transient failure, a clean stop): still held, still first. */
+    cr_assert_eq(pw_store_runs_end(&s->st, &r, 1, &err), PW_OK, "%s", err.msg);
+    cr_assert(next_held(s, &h));
+    cr_assert_eq(h.seq, b1);
+    pw_held_release(&h);
+    /* Done with: the one held longest. */
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_held_done(&s->uow, b1, &err), PW_OK, "%s", err.msg);
+    store_commit(&s->uow);
+    cr_assert(next_held(s, &h));
+    cr_assert_lt(h.seq, b1);
+    cr_assert_eq(memcmp(h.origin.value, "a", 1), 0);
+    pw_held_release(&h);
 }
 
 void store_case_a_hold_behind_a_post_no_longer_parked_fails_the_commit(struct store *s)

@@ -60,6 +60,7 @@ struct store_adapter {
     X(a_run_ended_alive_is_no_death_to_the_next)                \
     X(a_run_below_the_stored_offset_changes_no_count)           \
     X(a_post_parks_holds_in_order_and_drains_when_released)     \
+    X(the_held_command_last_started_comes_next_until_it_is_done) \
     X(a_hold_behind_a_post_no_longer_parked_fails_the_commit)   \
     X(one_store_handle_drains_at_a_time)                        \
     X(a_store_holds_nothing_until_a_command_or_an_offset_is_stored) \

@@ -293,7 +293,10 @@ enum pw_err inmem_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err)
 
 /* The store port's queries, called with the store's lock held. */
 
-/* Whether the last run at e's held place was e's and did not end (its process died). */
+/*
+ * Whether the last run started at e's held place was e's: e is still held,
+ * so that run did not finish (it died, failed, or its process stopped).
+ */
 static bool held_unfinished(struct pw_inmem_store *st, const struct inmem_held *e)
 {
     char key[INMEM_KEY_MAX];
@@ -304,7 +307,7 @@ static bool held_unfinished(struct pw_inmem_store *st, const struct inmem_held *
         return false;
     struct inmem_slot *s = inmem_map_get(&st->runs, key, klen);
     const struct inmem_run *run = s ? s->val : NULL;
-    return run && run->token && run->offset == (int64_t)e->h.seq;
+    return run && run->offset == (int64_t)e->h.seq;
 }
 
 enum pw_err inmem_held_next(struct pw_inmem_store *st, struct pw_held *h, bool *found,

@@ -248,6 +248,25 @@ enum pw_err pg_uow_held_done(void *self, uint64_t seq, struct pw_errbuf *err)
 
 /* The store port's queries: on the port's own connection, each its own transaction. */
 
+#define PG_HELD_COLUMNS                                                                        \
+    "h.seq, h.post_id, h.consumer_group, h.topic, h.partition, h.at_offset, h.ts, h.key,"      \
+    " h.value, h.headers, h.deaths"
+
+/*
+ * First the held command whose run was the last one started at the held
+ * commands' place (PW_HELD_PARTITION: one row per group and topic): still
+ * held, that run did not finish. Else the one held longest. Each branch
+ * reads a row or two, however many are held.
+ */
+static const char pg_held_next_sql[] =
+    "(SELECT " PG_HELD_COLUMNS ", 0 AS rank FROM run_attempts a"
+    " JOIN held_commands h ON h.seq = a.at_offset AND h.consumer_group = a.consumer_group"
+    " AND h.topic = a.topic JOIN parked_posts p ON p.post_id = h.post_id"
+    " WHERE a.partition = -1 AND p.draining LIMIT 1)"
+    " UNION ALL (SELECT " PG_HELD_COLUMNS ", 1 FROM held_commands h"
+    " JOIN parked_posts p USING (post_id) WHERE p.draining ORDER BY h.seq LIMIT 1)"
+    " ORDER BY rank LIMIT 1";
+
 enum pw_err pg_held_next(struct pg_conn *c, struct pw_held *h, bool *found,
                          struct pw_errbuf *err)
 {
@@ -255,16 +274,7 @@ enum pw_err pg_held_next(struct pg_conn *c, struct pw_held *h, bool *found,
     enum pw_err rc = pg_connect(c, err);
     if (!rc)
         rc = pg_query(c, "read the next held command",
-                      "SELECT h.seq, h.post_id, h.consumer_group, h.topic, h.partition,"
-                      " h.at_offset, h.ts, h.key, h.value, h.headers, h.deaths FROM held_commands h"
-                      " JOIN parked_posts p USING (post_id)"
-                      /* the one whose last run did not end (its process died) goes first */
-                      " LEFT JOIN run_attempts a ON a.consumer_group = h.consumer_group"
-                      " AND a.topic = h.topic AND a.partition = -1 /* PW_HELD_PARTITION */"
-                      " AND a.at_offset = h.seq"
-                      " AND a.token <> 0"
-                      " WHERE p.draining ORDER BY a.at_offset IS NULL, h.seq LIMIT 1",
-                      0, NULL, &res, err);
+                      pg_held_next_sql, 0, NULL, &res, err);
     if (rc || PQntuples(res) == 0) {
         PQclear(res);
         return rc;

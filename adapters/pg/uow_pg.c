@@ -373,8 +373,8 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
     }
     if (!rc && ids.n) {
         const char *vals[] = {pg_array_done(&ids)};
-        rc = vals[0] ? pg_query_planned(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1, vals, &res,
-                                          err)
+        rc = vals[0] ? pg_query_planned(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1, vals,
+                                        &res, err)
                      : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
         for (size_t i = first; !rc && i < u->nposts; i++)
             u->posts[i]->parked = 0; /* asked about: unless a row below says otherwise */
@@ -391,7 +391,8 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
     if (!rc && sources.n) {
         const char *vals[] = {pg_array_done(&sources), pg_array_done(&cids)};
         rc = vals[0] && vals[1]
-                 ? pg_query_planned(&u->conn, "prefetch the inbox", PG_INBOX_PREFETCH, 2, vals, &res, err)
+                 ? pg_query_planned(&u->conn, "prefetch the inbox", PG_INBOX_PREFETCH, 2, vals,
+                                    &res, err)
                  : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
         for (int r = 0; !rc && r < PQntuples(res); r++) {
             struct pg_mark *m = pg_mark_find(u, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));

@@ -169,7 +169,9 @@ nevents() { kcat -b "$B" -t post-events -C -e -q -f '.' 2>/dev/null | wc -c; }
 before=$(nevents)
 "$PW" replay --from-beginning >refused.log 2>&1
 check "a replay into an empty store, live topics by default: exit 2" test $? = 2
-check "saying why and what to do" grep -q 'holds nothing.*--no-publish' refused.log
+# (two greps: a line of librdkafka's may land inside ours; the log is shown if either fails)
+check "saying why" grep -q 'the store holds nothing' refused.log || cat refused.log
+check "and what to do" grep -q -- '--no-publish' refused.log || cat refused.log
 "$PW" replay --from-beginning --no-publish >replay.log 2>&1
 check "replay --no-publish on the embedded default reads the running broker" test $? = 0
 check "and says so" grep -q "using the running worker's embedded broker" replay.log
