@@ -153,7 +153,7 @@ kafka: build/kafka-tests
 # The outage test stops the server, so it runs alone, after the others.
 pg: build/pg-tests
 	$(SAN_ENV) tools/with-postgres sh -c 'build/pg-tests --jobs=4 && \
-		PW_PG_OUTAGE=1 build/pg-tests --filter "pg_outage/*"'
+		PW_PG_OUTAGE=1 build/pg-tests --jobs=1 --filter "pg_outage/*"'
 
 e2e: all build/postworker-faults
 	tools/check-docs

@@ -37,10 +37,11 @@
 #include "adapters/kafka/noop_kafka.h"
 
 static const char usage[] =
-    "usage: bench [-n COMMANDS] [--batch-size N] [--store inmem|pg|noop]\n"
+    "usage: bench [-n COMMANDS] [--batch-size N] [--store inmem|pg|pg-relaxed|noop]\n"
     "  -n COMMANDS       how many CreatePost commands to preload (100000)\n"
     "  --batch-size N    the worker's POSTWORKER_BATCH_SIZE (its default)\n"
     "  --store KIND      inmem (default), or pg: the worker uses DATABASE_URL;\n"
+    "                    pg-relaxed: the same with --durability relaxed;\n"
     "                    noop: the broker's ceiling, a worker that does nothing but\n"
     "                    consume, produce a same-sized event and commit offsets\n"
     "  --paced RATE      send RATE commands a second while the worker runs, instead\n"
@@ -314,8 +315,10 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *tag,
     }
     if (batch)
         setenv("POSTWORKER_BATCH_SIZE", batch, 1);
-    if (strcmp(store, "pg") != 0)
+    if (strncmp(store, "pg", 2) != 0)
         unsetenv("DATABASE_URL");
+    if (strcmp(store, "pg-relaxed") == 0)
+        setenv("POSTWORKER_DURABILITY", "relaxed", 1);
     FILE *log = freopen("build/bench-worker.log", "w", stderr);
     (void)log;
     char *args[] = {"postworker", "run", "-X", BENCH_MOCK_FETCH_WAIT, NULL};
@@ -354,12 +357,12 @@ int main(int argc, char **argv)
     if (rate > 0)
         n = (size_t)(rate * (seconds > 0 ? seconds : 30));
     bool known = strcmp(store, "inmem") == 0 || strcmp(store, "pg") == 0 ||
-                 strcmp(store, "noop") == 0;
+                 strcmp(store, "pg-relaxed") == 0 || strcmp(store, "noop") == 0;
     if (n == 0 || partitions < 1 || partitions > 1000 || !known) {
         fputs(usage, stderr);
         return 2;
     }
-    if (strcmp(store, "pg") == 0 && !getenv("DATABASE_URL")) {
+    if (strncmp(store, "pg", 2) == 0 && !getenv("DATABASE_URL")) {
         fprintf(stderr, "bench: --store pg needs DATABASE_URL (make bench starts a server)\n");
         return 2;
     }

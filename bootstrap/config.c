@@ -12,51 +12,8 @@
 
 #include "domain/post.h"
 
-const char pw_config_usage[] =
-    "usage: postworker [run|migrate|replay|redrive|parked|release|serve] [options]\n"
-    "\n"
-    "  run                      consume commands and publish events (the default)\n"
-    "  migrate                  apply the database migrations and exit\n"
-    "  replay --from-beginning | --from-offset N | --from-time RFC3339 [--no-publish]\n"
-    "                           re-read the commands topic from that point; into a\n"
-    "                           store that holds nothing, only with --events-topic\n"
-    "                           and --dlq-topic named, or --no-publish\n"
-    "  redrive [--kind K]... [--code C]... [--from-offset N | --from-time RFC3339]\n"
-    "          [--dry-run]      send dead letters (from the start of the dead-letter\n"
-    "                           topic to its end now) back to the commands topic;\n"
-    "                           K: malformed, unsupported, rejected, failed;\n"
-    "                           C: a dlq.error.code such as apply_failed\n"
-    "  parked                   list the posts parked behind a command that failed\n"
-    "  release --post-id P [--dry-run]\n"
-    "                           give up on P's failed command and run its held ones\n"
-    "  serve --http HOST:PORT   answer the read API from the database, consuming nothing\n"
-    "                           (a read replica will do)\n"
-    "\n"
-    "options (flags win over the environment):\n"
-    "  --brokers LIST           KAFKA_BROKERS; unset: an embedded broker\n"
-    "  --database URL           DATABASE_URL; unset: an in-memory store\n"
-    "  --group ID               POSTWORKER_GROUP (postworker)\n"
-    "  --commands-topic NAME    POSTWORKER_COMMANDS_TOPIC (post-commands)\n"
-    "  --events-topic NAME      POSTWORKER_EVENTS_TOPIC (post-events)\n"
-    "  --dlq-topic NAME         POSTWORKER_DLQ_TOPIC (post-commands.dlq)\n"
-    "  --batch-size N           POSTWORKER_BATCH_SIZE: commands per transaction (500)\n"
-    "  --batch-wait-ms MS       POSTWORKER_BATCH_WAIT_MS: longest a batch waits (5)\n"
-    "  --max-attempts N         POSTWORKER_MAX_ATTEMPTS: tries of a message that kills the\n"
-    "                           process, across restarts, before it is dead-lettered\n"
-    "                           (2 to 1000; 3)\n"
-    "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
-    "  -F FILE                  POSTWORKER_KAFKA_CONFIG: librdkafka properties, key=value a\n"
-    "                           line (# comments), as kcat's -F; -X wins over it\n"
-    "  --http HOST:PORT         POSTWORKER_HTTP: serve the read API (/posts, /commands,\n"
-    "                           /parked), /healthz, /readyz and /metrics there\n"
-    "  --log-format text|json   POSTWORKER_LOG_FORMAT (text)\n"
-    "  --log-level LEVEL        POSTWORKER_LOG_LEVEL: debug, info, warn or error (info)\n"
-    "  --version                print the version and exit\n"
-    "  -h, --help               this text\n"
-    "\n"
-    "exit status: 0 clean stop, 1 fatal runtime error, 2 bad usage or configuration\n";
 
-enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS, S_COUNT, S_CHOICE };
+enum setting_kind { S_STRING, S_GROUP, S_TOPIC, S_SIZE, S_MS, S_COUNT, S_CHOICE, S_DURATION };
 
 #define BOTH (PW_PROG_WORKER | PW_PROG_CTL)
 #define WORKER PW_PROG_WORKER
@@ -84,6 +41,10 @@ static const struct setting {
      offsetof(struct pw_config, batch_wait_ms), WORKER},
     {"--max-attempts", "POSTWORKER_MAX_ATTEMPTS", "3", S_COUNT, NULL,
      offsetof(struct pw_config, max_attempts), WORKER},
+    {"--durability", "POSTWORKER_DURABILITY", "strict", S_CHOICE, "strict|relaxed",
+     offsetof(struct pw_config, durability), WORKER},
+    {"--inbox-retention", "POSTWORKER_INBOX_RETENTION", NULL, S_DURATION, NULL,
+     offsetof(struct pw_config, inbox_retention_ms), WORKER},
     {"--http", "POSTWORKER_HTTP", NULL, S_STRING, NULL, offsetof(struct pw_config, http), WORKER},
     {"--api", "POSTWORKER_API", NULL, S_STRING, NULL, offsetof(struct pw_config, api), PW_PROG_CTL},
     {"-F", "POSTWORKER_KAFKA_CONFIG", NULL, S_STRING, NULL,
@@ -115,6 +76,37 @@ static bool topic_ok(const char *s)
     if (n < 1 || n > 249)
         return false;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/*
+ * A duration as a whole number and a unit (ms, s, m, h, d), up to 100 years,
+ * or "forever" (-1). Bare numbers are refused: seconds or milliseconds?
+ */
+static enum pw_err parse_duration(const char *value, const char *from, int64_t *ms,
+                                  struct pw_errbuf *err)
+{
+    static const struct { const char *unit; int64_t ms; } units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    if (strcmp(value, "forever") == 0) {
+        *ms = -1;
+        return PW_OK;
+    }
+    size_t digits = strspn(value, "0123456789");
+    char num[20];
+    long long v;
+    if (digits > 0 && digits < sizeof num) {
+        memcpy(num, value, digits);
+        num[digits] = '\0';
+        for (size_t u = 0; u < sizeof units / sizeof units[0]; u++)
+            if (strcmp(value + digits, units[u].unit) == 0 &&
+                parse_int(num, 1, 36500LL * 86400000 / units[u].ms, &v)) {
+                *ms = v * units[u].ms;
+                return PW_OK;
+            }
+    }
+    return pw_err_set(err, PW_E_USAGE,
+                      "%s '%.30s' must be a time such as 90s, 30m, 12h or 8d, or forever", from,
+                      value);
 }
 
 /* Checks value and stores it; from names where it came from, for the message. */
@@ -166,6 +158,8 @@ static enum pw_err apply(struct pw_config *cfg, const struct setting *s, const c
         return pw_err_set(err, PW_E_USAGE, "%s '%.30s' must be one of %s", from, value,
                           s->choices);
     }
+    case S_DURATION:
+        return parse_duration(value, from, (int64_t *)field, err);
     case S_COUNT:
         /*
          * At least 2: one death of a batch cannot say which of its messages

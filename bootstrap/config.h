@@ -59,6 +59,8 @@ struct pw_config {
     size_t batch_size;   /* commands per unit of work */
     int batch_wait_ms;   /* the longest a batch waits to fill */
     unsigned max_attempts; /* runs of a message that killed the process, before it is given up */
+    const char *durability;     /* "strict" or "relaxed" */
+    int64_t inbox_retention_ms; /* 0: from the commands topic; -1: forever */
     enum pw_kafka_start replay_from; /* replay's and redrive's start; PW_START_GROUP: none given */
     int64_t replay_offset;
     pw_time replay_time;

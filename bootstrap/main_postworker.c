@@ -152,10 +152,12 @@ static enum pw_err stores_open(struct stores *st, const struct pw_config *cfg,
     if (cfg->database) {
         if ((rc = pw_pg_store_new(&st->pg, cfg->database, NULL, err)) || (rc = migrate(st->pg, err)))
             return rc;
+        if (strcmp(cfg->durability, "relaxed") == 0)
+            pw_pg_store_relax(st->pg);
         if (pw_pg_uow_open(&st->uow, st->pg) || pw_pg_store_open(&st->store, st->pg) ||
             pw_pg_outbox_open(&st->outbox, st->pg))
             return pw_err_set(err, PW_E_NOMEM, "out of memory opening the database store");
-        pw_log("info", "store: PostgreSQL");
+        pw_log("info", "store: PostgreSQL, durability %s", cfg->durability);
         return PW_OK;
     }
     st->mem = pw_inmem_store_new();

@@ -44,6 +44,8 @@ Test(config, defaults_are_the_contracts)
     cr_assert_eq(cfg.batch_size, 500);
     cr_assert_eq(cfg.batch_wait_ms, 5);
     cr_assert_eq(cfg.max_attempts, 3);
+    cr_assert_str_eq(cfg.durability, "strict");
+    cr_assert_eq(cfg.inbox_retention_ms, 0, "from the commands topic");
     cr_assert_str_eq(cfg.log_format, "text");
     cr_assert_str_eq(cfg.log_level, "info");
     cr_assert_null(cfg.http);
@@ -227,6 +229,19 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         {{NULL}, {"--log-level", "", NULL}, "--log-level '' must be one of debug|info|warn|error"},
         {{NULL}, {"--max-attempts", "1", NULL},
          "--max-attempts '1' must be a whole number from 2 to 1000"},
+        {{NULL}, {"--durability", "fast", NULL},
+         "--durability 'fast' must be one of strict|relaxed"},
+        {{NULL}, {"--inbox-retention", "7", NULL},
+         "--inbox-retention '7' must be a time such as 90s, 30m, 12h or 8d, or forever"},
+        {{"POSTWORKER_INBOX_RETENTION=0d", NULL}, {NULL},
+         "POSTWORKER_INBOX_RETENTION '0d' must be a time such as 90s, 30m, 12h or 8d, or forever"},
+        {{NULL}, {"--inbox-retention", "36501d", NULL},
+         "--inbox-retention '36501d' must be a time such as 90s, 30m, 12h or 8d, or forever"},
+        {{NULL}, {"--inbox-retention", "-5h", NULL},
+         "--inbox-retention '-5h' must be a time such as 90s, 30m, 12h or 8d, or forever"},
+        {{NULL}, {"--inbox-retention", "99999999999999999999s", NULL},
+         "--inbox-retention '99999999999999999999s' must be a time such as 90s, 30m, 12h or 8d, "
+         "or forever"},
         {{"POSTWORKER_MAX_ATTEMPTS=many", NULL}, {NULL},
          "POSTWORKER_MAX_ATTEMPTS 'many' must be a whole number from 2 to 1000"},
         {{NULL}, {"--log-format", "text|json", NULL},
@@ -243,6 +258,28 @@ Test(config, bad_usage_is_one_line_naming_the_problem)
         cr_assert_eq(parse(&cfg, cases[i].env, cases[i].args, &err), PW_E_USAGE, "case %zu", i);
         cr_assert_str_eq(err.msg, cases[i].msg, "case %zu", i);
     }
+}
+
+Test(config, durability_and_inbox_retention_take_their_values)
+{
+    static const struct {
+        const char *arg;
+        int64_t ms;
+    } times[] = {{"250ms", 250}, {"90s", 90000}, {"30m", 1800000}, {"12h", 43200000},
+                 {"8d", 691200000}, {"36500d", 36500LL * 86400000}, {"forever", -1}};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        const char *args[] = {"--inbox-retention", times[i].arg, "--durability", "relaxed", NULL};
+        struct pw_config cfg;
+        struct pw_errbuf err;
+        cr_assert_eq(parse(&cfg, NULL, args, &err), PW_OK, "%s", err.msg);
+        cr_assert_eq(cfg.inbox_retention_ms, times[i].ms, "%s", times[i].arg);
+        cr_assert_str_eq(cfg.durability, "relaxed");
+    }
+    const char *env[] = {"POSTWORKER_INBOX_RETENTION=2h", "POSTWORKER_DURABILITY=relaxed", NULL};
+    struct pw_config cfg;
+    cr_assert_eq(parse(&cfg, env, NULL, NULL), PW_OK);
+    cr_assert_eq(cfg.inbox_retention_ms, 7200000);
+    cr_assert_str_eq(cfg.durability, "relaxed");
 }
 
 Test(config, help_is_recognised_anywhere)

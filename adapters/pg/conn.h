@@ -20,6 +20,7 @@ struct pw_pg_store {
     char *options;     /* "-c search_path=..." or NULL */
     char *password;    /* from the URL, to scrub from libpq's messages; NULL if none */
     atomic_int dirty;  /* this process committed events the relay has not looked for */
+    bool relaxed;      /* --durability relaxed: commits not waited for, events gated on the flush */
 };
 
 #define PG_MAX_PREPARED 32

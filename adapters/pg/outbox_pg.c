@@ -85,6 +85,50 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
     return rc;
 }
 
+/*
+ * Relaxed durability (pg.h): the rows just read may have committed without
+ * their flush. A commit becomes visible only once its record is in the WAL,
+ * so every one of theirs lies below the insert position read after them;
+ * once the flush position passes that, all are on disk. If it has not, the
+ * reader makes it pass: a synchronous commit of its own (a renewal of its
+ * lease: a write, so that there is a commit to flush) flushes the WAL
+ * through everything before it, every commit of the round at once. Then
+ * it checks. Transient while the flush is not seen, so that nothing is
+ * published, and no offset committed, ahead of the disk.
+ */
+static enum pw_err pg_outbox_wait_flush(struct pg_outbox *o, struct pw_errbuf *err)
+{
+    PGresult *res = NULL;
+    enum pw_err rc = pg_query(&o->conn, "read the WAL's positions",
+                              "SELECT pg_current_wal_insert_lsn()::text,"
+                              " pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn()",
+                              0, NULL, &res, err);
+    if (rc)
+        return rc;
+    char at[64];
+    snprintf(at, sizeof at, "%s", PQgetvalue(res, 0, 0));
+    bool flushed = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    if (flushed)
+        return PW_OK;
+    const char *lease[] = {o->lease.role, o->lease.token};
+    rc = pg_query(&o->conn, "flush the WAL",
+                  "UPDATE leases SET expires_at = expires_at WHERE role = $1 AND holder = $2"
+                  " AND set_config('synchronous_commit', 'on', true) = 'on'",
+                  2, lease, NULL, err);
+    const char *vals[] = {at};
+    if (!rc)
+        rc = pg_query(&o->conn, "read the WAL's flush", "SELECT pg_current_wal_flush_lsn() >= $1",
+                      1, vals, &res, err);
+    if (rc)
+        return rc;
+    flushed = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return flushed ? PW_OK
+                   : pw_err_set(err, PW_E_TRANSIENT,
+                                "the database has not flushed the commits of the events to send");
+}
+
 static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
                                   size_t *n, struct pw_errbuf *err)
 {
@@ -105,6 +149,11 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
         return rc;
     }
     int rows = PQntuples(res);
+    if (rows > 0 && o->conn.store->relaxed && (rc = pg_outbox_wait_flush(o, err))) {
+        PQclear(res);
+        atomic_store(&o->conn.store->dirty, 1);
+        return rc;
+    }
     if (o->lease.end_ms - pg_monotonic_ms() < PG_LEASE_SPARE_MS) {
         /* Paused while it read: the lease may be another's by now. Ask again first. */
         PQclear(res);

@@ -26,6 +26,17 @@ enum pw_err pw_pg_store_new(struct pw_pg_store **out, const char *url, const cha
 void pw_pg_store_free(struct pw_pg_store *store);
 
 /*
+ * --durability relaxed, before any handle connects: the unit of work's
+ * commits return without waiting for their flush (synchronous_commit off),
+ * so a crash of the server may lose its last moments of commits; the
+ * outbox reader then hands the bus only rows whose commit is on disk, so
+ * that no event or dead letter ever runs ahead of the data. What was lost
+ * is read again from the offsets stored with it, and applied again the
+ * same way.
+ */
+void pw_pg_store_relax(struct pw_pg_store *store);
+
+/*
  * Applies the migrations not yet applied, in order, each in its own
  * transaction, under an advisory lock so that workers starting together do
  * not race. *applied (may be NULL) counts them. Transient if the database

@@ -38,6 +38,11 @@ static char *pg_password_of(PQconninfoOption *opts)
     return NULL;
 }
 
+void pw_pg_store_relax(struct pw_pg_store *store)
+{
+    store->relaxed = true;
+}
+
 enum pw_err pw_pg_store_new(struct pw_pg_store **out, const char *url, const char *schema,
                             struct pw_errbuf *err)
 {

@@ -233,7 +233,11 @@ static enum pw_err pg_uow_begin(void *self, struct pw_errbuf *err)
     if (u->open)
         return pw_err_set(err, PW_E_FATAL, "a transaction is already open");
     enum pw_err rc = pg_connect(&u->conn, err);
-    if (!rc)
+    /* Relaxed: this transaction's commit does not wait for its flush (pg.h). */
+    if (!rc && u->conn.store->relaxed)
+        rc = pg_query(&u->conn, "begin", "BEGIN; SET LOCAL synchronous_commit TO off", -1, NULL,
+                      NULL, err);
+    else if (!rc)
         rc = pg_query(&u->conn, "begin", "BEGIN", 0, NULL, NULL, err);
     if (!rc)
         u->open = true;

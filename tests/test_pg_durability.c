@@ -1,0 +1,146 @@
+/*
+ * --durability relaxed on PostgreSQL: commits that do not wait for their
+ * flush, and a relay that never publishes ahead of the disk. The server is
+ * stopped with -m immediate, which loses what it had not flushed; these
+ * tests run alone (make test: PW_PG_OUTAGE=1), since every other test
+ * shares the server.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/kafka_world.h"
+
+enum { POSTS = 200, VERSIONS = 12, LOST_AT = 8 };
+
+static void server(const char *how)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", getenv("PW_PG_CTL"), how);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void checkpoint(void)
+{
+    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+    PGresult *r = PQexec(c, "CHECKPOINT");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static int event_post(const struct kmsg *ev)
+{
+    const char *dash = strrchr(ev->key, '-');
+    return dash ? atoi(dash + 1) : -1;
+}
+
+static long event_version(const struct kmsg *ev, char *id, size_t cap)
+{
+    json_t *j = json_loads(ev->value, 0, NULL);
+    cr_assert(j, "an event that is not JSON");
+    snprintf(id, cap, "%s", json_string_value(json_object_get(j, "id")));
+    long v = (long)json_integer_value(json_object_get(json_object_get(j, "data"), "version"));
+    json_decref(j);
+    return v;
+}
+
+/* How many posts have an event on the topic newer than the version the database holds. */
+static long long events_ahead(struct kworld *kw, const struct kmsg *evs, size_t n)
+{
+    long seen[POSTS] = {0};
+    char id[64];
+    for (size_t i = 0; i < n; i++) {
+        long v = event_version(&evs[i], id, sizeof id);
+        int k = event_post(&evs[i]);
+        cr_assert(k >= 0 && k < POSTS);
+        seen[k] = v > seen[k] ? v : seen[k];
+    }
+    static char sql[POSTS * 40 + 256];
+    int len = snprintf(sql, sizeof sql, "SELECT count(*) FROM (VALUES ");
+    for (int k = 0; k < POSTS; k++)
+        len += snprintf(sql + len, sizeof sql - (size_t)len, "%s('rlx-%d', %ld)", k ? "," : "", k,
+                        seen[k]);
+    snprintf(sql + len, sizeof sql - (size_t)len,
+             ") AS e(post_id, v) LEFT JOIN posts p USING (post_id)"
+             " WHERE e.v > coalesce(p.version, 0)");
+    return pg_schema_scalar(kw->pg, sql);
+}
+
+Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_loses,
+     .timeout = 240)
+{
+    if (!getenv("PW_PG_OUTAGE") || !getenv("PW_PG_CTL"))
+        cr_skip_test("runs alone: PW_PG_OUTAGE=1 with tools/with-postgres (make test does)");
+    struct kworld kw;
+    kworld_open_pg(&kw, 50);
+    pw_pg_store_relax(kw.pg->store);
+    kworld_preload(&kw, "rlx", 0, POSTS);
+    kworld_start(&kw);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", POSTS, 60000, &evs);
+    kmsgs_free(evs, n);
+    cr_assert_eq(n, POSTS);
+    /*
+     * The test server does not wait for any commit (synchronous_commit off):
+     * the schema and the posts so far are made safe first, so that what the
+     * crash takes is the stream's alone.
+     */
+    checkpoint();
+    /* A stream, not a burst: the server dies while the worker keeps up with it. */
+    for (int v = 1; v <= LOST_AT; v++)
+        kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, v, 1);
+    server("stop -m immediate");
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    size_t before = kworld_read(&kw, "post-events", (size_t)POSTS * (VERSIONS + 1), 3000, &evs);
+    server("start");
+    long long stored = pg_schema_scalar(kw.pg, "SELECT coalesce(sum(version), 0) FROM posts");
+    cr_assert_eq(events_ahead(&kw, evs, before), 0,
+                 "an event left for a commit the server lost (%zu events, %lld versions stored)",
+                 before, stored);
+    kmsgs_free(evs, before);
+    cr_log_info("%zu events out, %lld of %d versions kept by the server", before, stored,
+                POSTS * (LOST_AT + 1));
+
+    /* Back: the lost commands are read again and applied the same way, and the rest follow. */
+    for (int v = LOST_AT + 1; v <= VERSIONS; v++)
+        kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, v, 0);
+    kworld_start(&kw);
+    size_t want = (size_t)POSTS * (VERSIONS + 1);
+    for (int i = 0; i < 600 && pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox") < (long)want;
+         i++)
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    /* Some events are on the topic twice (at least once): read them all. */
+    n = kworld_read(&kw, "post-events", 2 * want, 5000, &evs);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_geq(n, want);
+    static char ids[POSTS][VERSIONS + 2][64];
+    char id[64];
+    for (size_t i = 0; i < n; i++) {
+        long v = event_version(&evs[i], id, sizeof id);
+        int k = event_post(&evs[i]);
+        cr_assert(v >= 1 && v <= VERSIONS + 1);
+        if (ids[k][v][0])
+            cr_assert_str_eq(ids[k][v], id, "post %d version %ld: two different events", k, v);
+        snprintf(ids[k][v], sizeof ids[k][v], "%s", id);
+    }
+    for (int k = 0; k < POSTS; k++)
+        for (int v = 1; v <= VERSIONS + 1; v++)
+            cr_assert_neq(ids[k][v][0], '\0', "post %d has no event for version %d", k, v);
+    kmsgs_free(evs, n);
+    n = kworld_read(&kw, "post-commands.dlq", 1, 1000, &evs);
+    kmsgs_free(evs, n);
+    cr_assert_eq(n, 0, "no update was rejected: none lost, none run out of order");
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM posts WHERE version <> %d", VERSIONS + 1);
+    cr_assert_eq(pg_schema_scalar(kw.pg, sql), 0);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox"), (long long)want);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM outbox"), 0);
+    kworld_close(&kw);
+}
