@@ -39,7 +39,7 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=build/san/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=build/san/%.o)
 
-.PHONY: install all deps test unit kafka pg e2e kafka-real sim sim-mutants check-layers run bench bench-http \
+.PHONY: install all deps test unit kafka pg e2e kafka-real sim sim-mutants check-layers run bench bench-http soak \
 	bench-real allocs fuzz clean
 
 all: build/postworker build/postctl
@@ -211,6 +211,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all build/bench build/bench-db-ceiling
 	@if [ -n "$(BENCH_ARGS)" ]; then tools/with-postgres --durable build/bench $(BENCH_ARGS); \
 	else tools/with-postgres --durable tools/bench-all; fi
+
+# Ten minutes paced on PostgreSQL with a short inbox retention, a line a
+# minute (tools/soak; never part of make test).
+soak: deps
+	@$(MAKE) --no-print-directory all build/bench
+	tools/with-postgres --durable tools/soak
 
 # The same benchmark on a one-node Apache Kafka cluster instead of the embedded broker.
 bench-real: deps

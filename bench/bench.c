@@ -47,6 +47,9 @@ static const char usage[] =
     "  --paced RATE      send RATE commands a second while the worker runs, instead\n"
     "                    of a preloaded backlog, for --seconds S (30)\n"
     "  --partitions P    the embedded broker's partitions per topic (32, as make run)\n"
+    "  --posts K         send to K posts only: a CreatePost each, then UpdatePosts\n"
+    "  --every S         print a line every S seconds: rate, p50/p99, the worker's\n"
+    "                    RSS and the database's size (make soak)\n"
     "  KAFKA_BROKERS     use this broker instead of an embedded one\n"
     "  BENCH_TAG         name the posts bench-TAG-I (default: the time)\n";
 
@@ -63,6 +66,7 @@ struct run {
     struct rusage child_usage;
     bool child_done;
     long hwm_kb; /* the worker's peak RSS so far */
+    int64_t every_us; /* --every: a line of figures this often (0: none) */
 };
 
 static int64_t now_us(void)
@@ -101,6 +105,56 @@ static void on_event(const struct pw_kafka_record *rec, void *arg)
         r->stop = 1;
 }
 
+/* The worker's resident set now (VmRSS), in KiB. */
+static long read_rss(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = 0;
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* The database's size in MiB (psql on DATABASE_URL), or -1. */
+static double db_mib(void)
+{
+    if (!getenv("DATABASE_URL"))
+        return -1;
+    FILE *p = popen("psql -qtAX -c 'SELECT pg_database_size(current_database())' "
+                    "\"$DATABASE_URL\" 2>/dev/null", "r");
+    double bytes = -1;
+    if (p && fscanf(p, "%lf", &bytes) != 1)
+        bytes = -1;
+    if (p)
+        pclose(p);
+    return bytes < 0 ? -1 : bytes / (1024.0 * 1024.0);
+}
+
+static int cmp_i64(const void *a, const void *b);
+
+/* One line for the interval: events seen in it, a second; their p50 and p99; RSS; database. */
+static void report_interval(struct run *r, size_t from, size_t to, int64_t us, int k)
+{
+    size_t n = to - from;
+    int64_t *v = n ? malloc(n * sizeof *v) : NULL;
+    double p50 = 0, p99 = 0;
+    if (v) {
+        memcpy(v, r->latency_us + from, n * sizeof *v);
+        qsort(v, n, sizeof *v, cmp_i64);
+        p50 = v[n / 2] / 1000.0;
+        p99 = v[n * 99 / 100] / 1000.0;
+        free(v);
+    }
+    printf("| %d | %.0f | %.1f ms | %.1f ms | %.1f MiB | %.1f MiB |\n", k, n * 1e6 / (double)us,
+           p50, p99, read_rss(r->child) / 1024.0, db_mib());
+    fflush(stdout);
+}
+
 /* The child's peak resident set so far (VmHWM), into r->hwm_kb. */
 static void read_hwm(struct run *r)
 {
@@ -124,10 +178,20 @@ static void read_hwm(struct run *r)
 static void *watch_child(void *arg)
 {
     struct run *r = arg;
-    size_t seen = 0;
-    int64_t moved = now_us();
+    size_t seen = 0, mark = 0;
+    int64_t moved = now_us(), mark_us = moved;
+    int interval = 0;
+    if (r->every_us)
+        printf("| interval | commands/s | p50 latency | p99 latency | worker RSS | database |\n"
+               "|---|---|---|---|---|---|\n");
     while (!r->stop) {
         read_hwm(r);
+        if (r->every_us && now_us() - mark_us >= r->every_us) {
+            size_t now_seen = atomic_load(&r->progress);
+            report_interval(r, mark, now_seen, now_us() - mark_us, ++interval);
+            mark = now_seen;
+            mark_us = now_us();
+        }
         if (atomic_load(&r->progress) != seen) {
             seen = atomic_load(&r->progress);
             moved = now_us();
@@ -148,7 +212,13 @@ static void *watch_child(void *arg)
     return NULL;
 }
 
-/* Sends command i of the run tagged tag: a CreatePost with a 300-byte body. */
+/* --posts: how many posts the run's commands go to (0: a new post each). */
+static size_t bench_posts;
+
+/*
+ * Sends command i of the run tagged tag: a CreatePost with a 300-byte body,
+ * or with --posts K, after the first K, an UpdatePost of post i % K.
+ */
 static enum pw_err send_command(struct pw_kafka_client *c, const struct pw_kafka_settings *ks,
                                 const char *tag, size_t i, struct pw_errbuf *err)
 {
@@ -158,7 +228,16 @@ static enum pw_err send_command(struct pw_kafka_client *c, const struct pw_kafka
             body[k] = "abcdefghijklmnopqrstuvwxyz      "[k % 32];
     }
     char post_id[64], json[1024];
-    snprintf(post_id, sizeof post_id, "bench-%s-%zu", tag, i);
+    snprintf(post_id, sizeof post_id, "bench-%s-%zu", tag, bench_posts ? i % bench_posts : i);
+    if (bench_posts && i >= bench_posts) { /* --posts: the same posts, updated over and over */
+        int len = snprintf(json, sizeof json,
+                           "{\"specversion\":\"1.0\",\"id\":\"u-%s-%zu\",\"source\":\"/bench\","
+                           "\"type\":\"UpdatePost\",\"data\":{\"post_id\":\"%s\","
+                           "\"title\":\"Post %zu\",\"body\":\"%s\"}}",
+                           tag, i, post_id, i, body);
+        return pw_kafka_client_produce(c, ks->commands_topic, post_id, json, (size_t)len, NULL,
+                                       err);
+    }
     int len = snprintf(json, sizeof json,
                        "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/bench\","
                        "\"type\":\"CreatePost\",\"data\":{\"post_id\":\"%s\","
@@ -332,7 +411,7 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *tag,
 int main(int argc, char **argv)
 {
     size_t n = 100000;
-    long rate = 0, seconds = 30, partitions = PW_EMBEDDED_PARTITIONS;
+    long rate = 0, seconds = 30, partitions = PW_EMBEDDED_PARTITIONS, every_s = 0;
     const char *batch = NULL, *store = "inmem";
     if (argc == 3 && strcmp(argv[1], "--noop-worker") == 0)
         noop_worker(argv[2]);
@@ -347,6 +426,10 @@ int main(int argc, char **argv)
             rate = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--posts") == 0 && i + 1 < argc) {
+            bench_posts = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
+            every_s = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
             partitions = strtol(argv[++i], NULL, 10);
         } else {
@@ -391,7 +474,8 @@ int main(int argc, char **argv)
     else
         snprintf(tag, sizeof tag, "%ld", (long)time(NULL));
     snprintf(prefix, sizeof prefix, "bench-%s-", tag);
-    struct run r = {.prefix = prefix, .n = n, .latency_us = calloc(n, sizeof(int64_t))};
+    struct run r = {.prefix = prefix, .n = n, .latency_us = calloc(n, sizeof(int64_t)),
+                    .every_us = every_s * 1000000};
     int status = 1;
     if (!r.latency_us || (!rate && preload(&ks, n, tag)))
         goto out;

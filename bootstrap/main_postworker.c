@@ -28,7 +28,9 @@
 #include "bootstrap/config.h"
 #include "bootstrap/log.h"
 #include "bootstrap/parking.h"
+#include "bootstrap/prune.h"
 #include "bootstrap/serve.h"
+#include "bootstrap/stores.h"
 #include "bootstrap/version.h"
 #include "handlers/app.h"
 #include "ports/backoff.h"
@@ -117,66 +119,6 @@ static void install_signals(void)
     sigaction(SIGHUP, &sa, NULL);
 }
 
-/* The stores behind the ports: PostgreSQL with DATABASE_URL, else in memory. */
-struct stores {
-    struct pw_inmem_store *mem;
-    struct pw_pg_store *pg;
-    struct pw_uow uow;
-    struct pw_store store;
-    struct pw_outbox outbox;
-};
-
-/* Applies the migrations, waiting for a database that is not up yet. */
-static enum pw_err migrate(struct pw_pg_store *pg, struct pw_errbuf *err)
-{
-    int applied = 0;
-    enum pw_err rc;
-    for (unsigned attempt = 0; (rc = pw_pg_migrate(pg, &applied, err)) == PW_E_TRANSIENT; attempt++) {
-        if (attempt == 0)
-            pw_log("warn", "waiting for the database, retrying with backoff: %s", err->msg);
-        atomic_store(&metrics.heartbeat_ms, pw_metrics_mono_ms()); /* waiting is not stuck */
-        atomic_store(&metrics.dependency_up[PW_M_STORE], 0);
-        if (!pw_backoff_sleep(attempt, &stop_requested))
-            return rc;
-    }
-    if (!rc)
-        pw_log("info", "database ready: %d migrations applied", applied);
-    return rc;
-}
-
-static enum pw_err stores_open(struct stores *st, const struct pw_config *cfg,
-                               struct pw_errbuf *err)
-{
-    memset(st, 0, sizeof *st);
-    enum pw_err rc;
-    if (cfg->database) {
-        if ((rc = pw_pg_store_new(&st->pg, cfg->database, NULL, err)) || (rc = migrate(st->pg, err)))
-            return rc;
-        if (strcmp(cfg->durability, "relaxed") == 0)
-            pw_pg_store_relax(st->pg);
-        if (pw_pg_uow_open(&st->uow, st->pg) || pw_pg_store_open(&st->store, st->pg) ||
-            pw_pg_outbox_open(&st->outbox, st->pg))
-            return pw_err_set(err, PW_E_NOMEM, "out of memory opening the database store");
-        pw_log("info", "store: PostgreSQL, durability %s", cfg->durability);
-        return PW_OK;
-    }
-    st->mem = pw_inmem_store_new();
-    if (!st->mem || pw_inmem_uow_open(&st->uow, st->mem) ||
-        pw_inmem_store_open(&st->store, st->mem) || pw_inmem_outbox_open(&st->outbox, st->mem))
-        return pw_err_set(err, PW_E_NOMEM, "out of memory opening the in-memory store");
-    pw_log("info", "store: in memory (nothing is kept across restarts)");
-    return PW_OK;
-}
-
-static void stores_close(struct stores *st)
-{
-    pw_outbox_close(&st->outbox);
-    pw_store_close(&st->store);
-    pw_uow_close(&st->uow);
-    pw_inmem_store_free(st->mem);
-    pw_pg_store_free(st->pg);
-}
-
 /* This process's own number, at random, for the tokens of its runs (handlers/runs.h). */
 static uint64_t random_instance(void)
 {
@@ -224,7 +166,7 @@ static enum pw_err replay_may_publish(const struct pw_config *cfg, struct pw_sto
 static int run(const struct pw_config *cfg)
 {
     struct pw_errbuf err;
-    struct stores st = {0};
+    struct pw_stores st = {0};
     struct pw_kafka_embedded *embedded = NULL;
     char found[1024];
     struct pw_bus bus = {0};
@@ -233,6 +175,7 @@ static int run(const struct pw_config *cfg)
     struct pw_loop_stats stats = {0};
     struct pw_http *http = NULL;
     struct pw_query query = {0}; /* the read API's */
+    struct pw_pruner *pruner = NULL;
     pw_metrics_init(&metrics, PW_VERSION, cfg->commands_topic);
     metrics.group = cfg->group;
     struct pw_notify *notify = NULL; /* systemd's READY=1, WATCHDOG=1, STOPPING=1 */
@@ -248,7 +191,7 @@ static int run(const struct pw_config *cfg)
     struct pw_kafka_settings ks = pw_config_kafka(cfg, pw_log_line);
     ks.stop = &stop_requested;
     ks.metrics = &metrics; /* librdkafka's statistics: the client metrics */
-    rc = stores_open(&st, cfg, &err);
+    rc = pw_stores_open(&st, cfg, &metrics, &stop_requested, &err);
     if (rc)
         goto out;
     if (http && ((st.pg && pw_pg_query_open(&query, st.pg)) ||
@@ -313,6 +256,11 @@ static int run(const struct pw_config *cfg)
         .prefetch_kbytes = st.pg ? 8192 : 0,
         .log_fields = pw_log_line_fields,
     };
+    if (cfg->mode == PW_MODE_RUN && pw_pruner_start(&pruner, &st.prune, cfg->inbox_retention_ms,
+                                                     &ks, cfg->commands_topic, &metrics)) {
+        rc = pw_err_set(&err, PW_E_NOMEM, "out of memory starting the inbox's retention");
+        goto out;
+    }
     pw_log("info", "%s '%s' (group '%s') into '%s', dead letters to '%s'",
            opts.start == PW_START_GROUP ? "consuming" : "replaying", cfg->commands_topic,
            cfg->group, cfg->events_topic, cfg->dlq_topic);
@@ -325,6 +273,7 @@ static int run(const struct pw_config *cfg)
            (unsigned long long)stats.dead_letters, (unsigned long long)stats.published,
            stop_signal ? "; asked by " : "", stop_signal ? signal_name(stop_signal) : "");
 out:
+    pw_pruner_stop(pruner); /* before the broker and the store it borrows */
     pw_systemd_notify_stop(notify);
     pw_http_stop(http);
     pw_query_close(&query);
@@ -340,7 +289,7 @@ out:
         }
         pw_kafka_embedded_free(embedded);
     }
-    stores_close(&st);
+    pw_stores_close(&st);
     return exit_status(rc, &err);
 }
 
@@ -395,25 +344,25 @@ static int redrive(const struct pw_config *cfg)
 /* The parked posts, a line each (parking.c). 0; 1 if the database fails. */
 static int parked_list(const struct pw_config *cfg)
 {
-    struct stores st;
+    struct pw_stores st;
     struct pw_errbuf err;
-    enum pw_err rc = stores_open(&st, cfg, &err);
+    enum pw_err rc = pw_stores_open(&st, cfg, &metrics, &stop_requested, &err);
     if (!rc)
         rc = pw_parked_print(&st.store, stdout, &err);
-    stores_close(&st);
+    pw_stores_close(&st);
     return exit_status(rc, &err);
 }
 
 /* release (parking.c): 0 done, 1 if it is not parked or the database fails. */
 static int release(const struct pw_config *cfg)
 {
-    struct stores st;
+    struct pw_stores st;
     struct pw_errbuf err;
     bool found = false;
-    enum pw_err rc = stores_open(&st, cfg, &err);
+    enum pw_err rc = pw_stores_open(&st, cfg, &metrics, &stop_requested, &err);
     if (!rc)
         rc = pw_release_print(&st.store, cfg->post_id, cfg->dry_run, stdout, &found, &err);
-    stores_close(&st);
+    pw_stores_close(&st);
     if (rc)
         return exit_status(rc, &err);
     if (!found)
@@ -456,9 +405,9 @@ static int main_mode(const struct pw_config *cfg)
     if (cfg->mode == PW_MODE_SERVE)
         return pw_serve(cfg, &metrics, &stop_requested);
     if (cfg->mode == PW_MODE_MIGRATE) {
-        struct stores st;
-        enum pw_err rc = stores_open(&st, cfg, &err);
-        stores_close(&st);
+        struct pw_stores st;
+        enum pw_err rc = pw_stores_open(&st, cfg, &metrics, &stop_requested, &err);
+        pw_stores_close(&st);
         if (rc && stop_requested && pw_err_is_transient(rc)) {
             /* Not a clean stop: the migrations it was asked for have not run. */
             pw_log("error", "interrupted before the migrations ran: %s", err.msg);

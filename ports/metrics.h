@@ -71,6 +71,7 @@ struct pw_metrics {
     _Atomic uint64_t commands[PW_M__OUTCOMES];
     _Atomic uint64_t dead_letters[PW_E__COUNT]; /* by code; the kind follows from it */
     _Atomic uint64_t events_published;
+    _Atomic uint64_t inbox_pruned; /* processed marks forgotten by the inbox's retention */
     _Atomic uint64_t retries[PW_M__RETRIES];
     _Atomic uint64_t assigns, revokes;
     struct pw_histogram batch_duration, command_latency;

@@ -122,6 +122,16 @@ struct pw_store_ops {
      * (a new database, a rebuild, the in-memory store at start).
      */
     enum pw_err (*holds_nothing)(void *self, bool *empty, struct pw_errbuf *err);
+    /*
+     * Forgets up to max processed marks (ports/uow.h, inbox_put) recorded
+     * more than older_ms milliseconds ago by the store's clock, oldest
+     * first; *pruned says how many. A command whose mark is gone is applied
+     * again if it arrives again: the caller picks older_ms so that it can no
+     * longer be read (POSTWORKER_INBOX_RETENTION). On failure *pruned is 0
+     * and nothing was forgotten.
+     */
+    enum pw_err (*prune_inbox)(void *self, int64_t older_ms, size_t max, size_t *pruned,
+                               struct pw_errbuf *err);
     void (*close)(void *self);
 };
 
@@ -185,6 +195,15 @@ static inline enum pw_err pw_store_release(struct pw_store *st, const char *post
 {
     *found = false;
     return PW_PORT_CHECK(err, st->ops->release(st->self, post_id, dry_run, p, found, err));
+}
+
+static inline enum pw_err pw_store_prune_inbox(struct pw_store *st, int64_t older_ms, size_t max,
+                                               size_t *pruned, struct pw_errbuf *err)
+{
+    *pruned = 0;
+    enum pw_err rc = PW_PORT_CHECK(err, st->ops->prune_inbox(st->self, older_ms, max, pruned, err));
+    assert(*pruned <= max && (rc == PW_OK || *pruned == 0));
+    return rc;
 }
 
 static inline void pw_store_close(struct pw_store *st)

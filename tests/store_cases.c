@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/helpers.h"
 
@@ -214,6 +215,60 @@ void store_case_uncommitted_change_is_invisible_to_another_unit_of_work(struct s
     cr_assert_eq(get_in(&s->uow2, "p-1", &out), PW_E_NOT_FOUND);
     pw_uow_rollback(&s->uow);
     pw_post_release(&post);
+}
+
+/* Marks n commands "<prefix>-<i>" of source /r processed, in one transaction. */
+static void mark_many(struct store *s, const char *prefix, int n)
+{
+    store_begin(&s->uow);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s-%d", prefix, i);
+        cr_assert_eq(pw_uow_inbox_put(&s->uow, "/r", id, PW_OK, id, 1, NULL), PW_OK);
+    }
+    store_commit(&s->uow);
+}
+
+/* How many of "<prefix>-<i>", i < n, are still marked processed. */
+static int marked(struct store *s, const char *prefix, int n)
+{
+    int found_n = 0;
+    store_begin(&s->uow2);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        bool found = false;
+        enum pw_err outcome = PW_E_FATAL;
+        snprintf(id, sizeof id, "%s-%d", prefix, i);
+        cr_assert_eq(pw_uow_inbox_get(&s->uow2, "/r", id, &found, &outcome, NULL), PW_OK);
+        cr_assert(!found || outcome == PW_OK, "%s kept its outcome", id);
+        found_n += found;
+    }
+    pw_uow_rollback(&s->uow2);
+    return found_n;
+}
+
+void store_case_old_inbox_marks_are_pruned_oldest_first_a_batch_at_a_time(struct store *s)
+{
+    mark_many(s, "old", 300);
+    nanosleep(&(struct timespec){0, 600 * 1000 * 1000}, NULL);
+    mark_many(s, "new", 300);
+    size_t pruned = 0;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_store_prune_inbox(&s->st, 300, 250, &pruned, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pruned, 250, "a batch at most");
+    cr_assert_eq(pw_store_prune_inbox(&s->st, 300, 250, &pruned, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pruned, 50, "then the rest of the old ones");
+    cr_assert_eq(pw_store_prune_inbox(&s->st, 300, 250, &pruned, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pruned, 0, "and none of the new");
+    cr_assert_eq(marked(s, "old", 300), 0);
+    cr_assert_eq(marked(s, "new", 300), 300, "the new ones are still duplicates");
+    /* A pruned command that comes again is a new one: it can be marked again. */
+    mark_many(s, "old", 10);
+    cr_assert_eq(marked(s, "old", 300), 10);
+    nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    cr_assert_eq(pw_store_prune_inbox(&s->st2, 0, 1000, &pruned, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pruned, 310, "any handle prunes, everything older than now");
+    cr_assert_eq(marked(s, "new", 300) + marked(s, "old", 300), 0);
 }
 
 void store_case_inbox_records_the_outcome(struct store *s)

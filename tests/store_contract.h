@@ -45,6 +45,7 @@ struct store_adapter {
     X(commit_is_visible_to_another_unit_of_work)                \
     X(uncommitted_change_is_invisible_to_another_unit_of_work)  \
     X(inbox_records_the_outcome)                                \
+    X(old_inbox_marks_are_pruned_oldest_first_a_batch_at_a_time) \
     X(outbox_gives_committed_events_in_commit_order)            \
     X(outbox_keeps_events_until_removed)                        \
     X(only_one_outbox_reader_publishes_at_a_time)               \

@@ -1,9 +1,10 @@
 /*
- * --durability relaxed on PostgreSQL: commits that do not wait for their
- * flush, and a relay that never publishes ahead of the disk. The server is
- * stopped with -m immediate, which loses what it had not flushed; these
- * tests run alone (make test: PW_PG_OUTAGE=1), since every other test
- * shares the server.
+ * Durability and bounded storage on PostgreSQL. --durability relaxed:
+ * commits that do not wait for their flush, and a relay that never
+ * publishes ahead of the disk; the server is stopped with -m immediate,
+ * which loses what it had not flushed, so that test runs alone (make test:
+ * PW_PG_OUTAGE=1), since every other test shares the server. And the
+ * inbox's retention, pruning behind a running worker.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bootstrap/prune.h"
 #include "tests/kafka_world.h"
 
 enum { POSTS = 200, VERSIONS = 12, LOST_AT = 8 };
@@ -142,5 +144,45 @@ Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_
     cr_assert_eq(pg_schema_scalar(kw.pg, sql), 0);
     cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox"), (long long)want);
     cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM outbox"), 0);
+    kworld_close(&kw);
+}
+
+Test(pg_worker, the_inbox_forgets_marks_older_than_its_retention_a_batch_at_a_time,
+     .timeout = 120)
+{
+    enum { N = 2500 };
+    struct kworld kw;
+    kworld_open_pg(&kw, 100);
+    kworld_preload(&kw, "ret", 0, N);
+    kworld_start(&kw);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-events", N, 60000, &evs);
+    kmsgs_free(evs, n);
+    cr_assert_eq(n, N);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox"), N);
+    struct pw_store st;
+    struct pw_metrics m;
+    struct pw_pruner *pruner;
+    pw_metrics_init(&m, "test", "post-commands");
+    cr_assert_eq(pw_pg_store_open(&st, kw.pg->store), PW_OK);
+    cr_assert_eq(pw_pruner_start(&pruner, &st, 1000, &kw.ks, "post-commands", &m), PW_OK);
+    cr_assert_not_null(pruner);
+    /* Newer marks stay: these arrive while the old ones are pruned. */
+    kworld_preload(&kw, "ret", N, 10);
+    for (int i = 0; i < 300 && atomic_load(&m.inbox_pruned) < N; i++)
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    cr_assert_geq(atomic_load(&m.inbox_pruned), N, "the old marks went, counted");
+    long long left = pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox");
+    cr_assert(left <= 10, "%lld marks left", left);
+    for (int i = 0; i < 100 && pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox") > 0; i++)
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox"), 0,
+                 "and the newer ones once they are old");
+    cr_assert_eq(atomic_load(&m.inbox_pruned), N + 10);
+    pw_pruner_stop(pruner);
+    pw_store_close(&st);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM posts"), N + 10);
     kworld_close(&kw);
 }

@@ -94,10 +94,18 @@ static enum pw_err fault_store_holds_nothing(void *self, bool *empty, struct pw_
     return pw_store_holds_nothing(f->inner, empty, err);
 }
 
+static enum pw_err fault_store_prune_inbox(void *self, int64_t older_ms, size_t max,
+                                           size_t *pruned, struct pw_errbuf *err)
+{
+    struct fault_store *f = self;
+    return pw_store_prune_inbox(f->inner, older_ms, max, pruned, err);
+}
+
 static const struct pw_store_ops fault_store_ops = {
     .name = "fault",
     .offset_get = fault_store_offset_get,
     .holds_nothing = fault_store_holds_nothing,
+    .prune_inbox = fault_store_prune_inbox,
     .runs_start = fault_store_runs_start,
     .runs_end = fault_store_runs_end,
     .held_next = fault_store_held_next,

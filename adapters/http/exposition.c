@@ -166,6 +166,11 @@ void pw_metrics_write(const struct pw_metrics *m, FILE *out)
     fprintf(out, "postworker_events_published_total %llu\n",
             (unsigned long long)get(&m->events_published));
 
+    family(out, "postworker_inbox_pruned_total", "counter",
+           "Processed commands forgotten by the inbox's retention (POSTWORKER_INBOX_RETENTION).");
+    fprintf(out, "postworker_inbox_pruned_total %llu\n",
+            (unsigned long long)get(&m->inbox_pruned));
+
     histogram(out, "postworker_batch_duration_seconds",
               "Time to run a batch in its unit of work, retries included.", &m->batch_duration);
     histogram(out, "postworker_command_latency_seconds",

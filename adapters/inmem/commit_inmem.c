@@ -177,9 +177,12 @@ static enum pw_err commit_apply(struct inmem_uow *u, struct pw_errbuf *err)
             /* An offset never moves backwards; an inbox mark is only ever new. */
             if (created || s->num > base->num)
                 base->num = s->num;
-            if (created) { /* an inbox mark's post_id moves to the store */
+            if (created && m == 0) { /* an inbox mark's post_id moves to the store */
                 base->val = s->val;
                 s->val = NULL;
+                if (inmem_mark_made(st, base))
+                    return pw_err_set(err, PW_E_NOMEM,
+                                      "out of memory committing: the store is now unreliable");
             }
         }
     }

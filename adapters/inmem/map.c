@@ -8,6 +8,7 @@
 #include "adapters/inmem/map.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -138,6 +139,23 @@ void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val))
     }
     free(map->slots);
     memset(map, 0, sizeof *map);
+}
+
+void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s)
+{
+    size_t mask = map->cap - 1, gap = (size_t)(s - map->slots);
+    free(s->key);
+    map->len--;
+    /* Backward shift: an entry after the gap moves into it unless its home lies between. */
+    for (size_t j = (gap + 1) & mask; map->slots[j].key; j = (j + 1) & mask) {
+        size_t home = map->slots[j].hash & mask;
+        bool between = gap <= j ? gap < home && home <= j : gap < home || home <= j;
+        if (!between) {
+            map->slots[gap] = map->slots[j];
+            gap = j;
+        }
+    }
+    memset(&map->slots[gap], 0, sizeof map->slots[gap]);
 }
 
 size_t inmem_map_longest_probe(const struct inmem_map *map)

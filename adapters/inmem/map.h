@@ -1,8 +1,9 @@
 /*
  * A string-keyed hash map for the in-memory adapters (internal to
  * adapters/inmem). Keys are byte strings with a length, so a composite key
- * such as source NUL id needs no escaping. Entries are never removed one by
- * one: stores only grow, and a transaction's overlay is cleared whole.
+ * such as source NUL id needs no escaping. Entries are removed one by one
+ * only from the inbox (its retention); a transaction's overlay is cleared
+ * whole.
  */
 #ifndef PW_ADAPTERS_INMEM_MAP_H
 #define PW_ADAPTERS_INMEM_MAP_H
@@ -33,6 +34,13 @@ struct inmem_slot *inmem_map_get(const struct inmem_map *map, const char *key, s
  */
 struct inmem_slot *inmem_map_put(struct inmem_map *map, const char *key, size_t klen,
                                  int *created);
+
+/*
+ * Frees s's key (s from inmem_map_get or _put on map; its val is the
+ * caller's to free first) and closes the gap, so that no tombstone is
+ * left: slots after it may move, so pointers to slots are stale after.
+ */
+void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s);
 
 /* The longest probe a lookup in map can take: for tests of the hash. */
 size_t inmem_map_longest_probe(const struct inmem_map *map);

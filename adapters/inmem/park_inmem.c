@@ -406,6 +406,8 @@ enum pw_err inmem_release(struct pw_inmem_store *st, const char *post_id, bool d
         if (created) {
             mark->val = strdup(park->p.post_id); /* NULL when memory ran out: not known */
             mark->num = INMEM_MARK(park->p.code, 0);
+            if (inmem_mark_made(st, mark))
+                return pw_err_set(err, PW_E_NOMEM, "out of memory releasing post '%s'", post_id);
         }
     }
     park->p.draining = true;

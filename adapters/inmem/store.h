@@ -85,12 +85,21 @@ struct inmem_order_pos {
     size_t b, i;
 };
 
+/* An inbox mark's key (the map's own) and when it was made, for the retention. */
+struct inmem_age {
+    const char *key;
+    size_t klen;
+    int64_t at_ms;
+};
+
 struct pw_inmem_store {
     pthread_mutex_t lock;
     struct inmem_map posts;   /* post_id -> struct pw_post * */
     struct inmem_order_block **blocks; /* every post, in page order */
     size_t nblocks, cap_blocks;
     struct inmem_map inbox;   /* source NUL id -> num: outcome code */
+    struct inmem_age *ages;   /* the inbox's marks in the order they were made: [head, len) */
+    size_t ages_head, ages_len, ages_cap;
     struct inmem_map offsets; /* group NUL topic NUL partition -> num: next offset */
     struct inmem_map runs;    /* the same key -> struct inmem_run * */
     struct inmem_map parks;   /* post_id -> struct inmem_park *, NULL when not parked */
@@ -126,6 +135,9 @@ void inmem_changed(struct pw_inmem_store *st);
 #define INMEM_MARK(outcome, version) ((int64_t)(outcome) | (int64_t)(version) << 8)
 #define INMEM_MARK_OUTCOME(num) ((enum pw_err)((num) & 0xff))
 #define INMEM_MARK_VERSION(num) ((num) >> 8)
+
+/* Records that the inbox mark s was just made; PW_E_NOMEM with the store's lock held. */
+enum pw_err inmem_mark_made(struct pw_inmem_store *st, const struct inmem_slot *s);
 
 /* Frees a struct pw_post * stored as a map value. */
 void inmem_post_free(void *val);

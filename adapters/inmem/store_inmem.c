@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "adapters/inmem/store.h"
+#include "adapters/inmem/uow_inmem.h"
 
 void inmem_post_free(void *val)
 {
@@ -92,6 +93,7 @@ void pw_inmem_store_free(struct pw_inmem_store *store)
         return;
     inmem_map_clear(&store->posts, inmem_post_free);
     inmem_map_clear(&store->inbox, free);
+    free(store->ages);
     inmem_map_clear(&store->offsets, NULL);
     inmem_map_clear(&store->runs, free);
     inmem_map_clear(&store->parks, inmem_park_free_all);
@@ -133,6 +135,46 @@ static enum pw_err inmem_store_holds_nothing(void *self, bool *empty, struct pw_
     struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
     pthread_mutex_lock(&st->lock);
     *empty = st->inbox.len == 0 && st->offsets.len == 0;
+    pthread_mutex_unlock(&st->lock);
+    return PW_OK;
+}
+
+enum pw_err inmem_mark_made(struct pw_inmem_store *st, const struct inmem_slot *s)
+{
+    if (st->ages_head > 1024 && st->ages_head * 2 > st->ages_len) { /* reuse what was pruned */
+        st->ages_len -= st->ages_head;
+        memmove(st->ages, st->ages + st->ages_head, st->ages_len * sizeof *st->ages);
+        st->ages_head = 0;
+    }
+    if (st->ages_len == st->ages_cap) {
+        size_t cap = st->ages_cap ? st->ages_cap * 2 : 1024;
+        struct inmem_age *a = realloc(st->ages, cap * sizeof *a);
+        if (!a)
+            return PW_E_NOMEM;
+        st->ages = a;
+        st->ages_cap = cap;
+    }
+    st->ages[st->ages_len++] = (struct inmem_age){s->key, s->klen, inmem_now_ms()};
+    return PW_OK;
+}
+
+static enum pw_err inmem_store_prune_inbox(void *self, int64_t older_ms, size_t max,
+                                           size_t *pruned, struct pw_errbuf *err)
+{
+    (void)err;
+    struct pw_inmem_store *st = ((struct inmem_store_port *)self)->store;
+    pthread_mutex_lock(&st->lock);
+    int64_t before = inmem_now_ms() - older_ms;
+    while (*pruned < max && st->ages_head < st->ages_len &&
+           st->ages[st->ages_head].at_ms < before) {
+        struct inmem_age *a = &st->ages[st->ages_head++];
+        struct inmem_slot *s = inmem_map_get(&st->inbox, a->key, a->klen);
+        if (s) {
+            free(s->val);
+            inmem_map_remove(&st->inbox, s);
+            (*pruned)++;
+        }
+    }
     pthread_mutex_unlock(&st->lock);
     return PW_OK;
 }
@@ -281,6 +323,7 @@ static const struct pw_store_ops inmem_store_ops = {
     .name = "inmem",
     .offset_get = inmem_store_offset_get,
     .holds_nothing = inmem_store_holds_nothing,
+    .prune_inbox = inmem_store_prune_inbox,
     .runs_start = inmem_store_runs_start,
     .runs_end = inmem_store_runs_end,
     .held_next = inmem_store_held_next,

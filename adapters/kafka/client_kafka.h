@@ -89,6 +89,14 @@ struct pw_kafka_record {
     int64_t timestamp_ms; /* -1 if none */
 };
 
+/*
+ * The topic's retention.ms as the broker describes it (-1: it keeps data
+ * forever). Transient when the broker cannot be asked (or, like the
+ * embedded mock, does not answer DescribeConfigs).
+ */
+enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const char *topic,
+                                     int64_t *ms, struct pw_errbuf *err);
+
 typedef void (*pw_kafka_record_fn)(const struct pw_kafka_record *rec, void *arg);
 
 /* Calls fn for each message of topic, as pw_kafka_tail reads them. */

@@ -1,6 +1,10 @@
 /* The consumer's own measures: lag and retention. */
 #include "adapters/kafka/observe_kafka.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/kafka/client_kafka.h"
 #include "adapters/kafka/conf.h"
 
 void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk, const int64_t *starts)
@@ -57,4 +61,49 @@ void kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk,
               "retention before they were read; reading on from offset %lld",
               topic, (int)partition, (long long)(lo - next), (long long)next,
               (long long)(lo - 1), (long long)lo);
+}
+
+enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const char *topic,
+                                     int64_t *ms, struct pw_errbuf *err)
+{
+    rd_kafka_t *rk = kafka_producer_new(s, NULL, NULL, NULL, err);
+    if (!rk)
+        return err->code;
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(o, 10000, NULL, 0);
+    rd_kafka_DescribeConfigs(rk, &res, 1, o, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    enum pw_err rc = pw_err_set(err, PW_E_TRANSIENT,
+                                "the broker did not describe topic '%s' (DescribeConfigs)", topic);
+    const rd_kafka_DescribeConfigs_result_t *r = ev ? rd_kafka_event_DescribeConfigs_result(ev)
+                                                    : NULL;
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **rs = r ? rd_kafka_DescribeConfigs_result_resources(r, &n)
+                                             : NULL;
+    if (ev && rd_kafka_event_error(ev))
+        pw_err_set(err, PW_E_TRANSIENT, "describing topic '%s': %s", topic,
+                   rd_kafka_event_error_string(ev));
+    else if (n == 1 && rd_kafka_ConfigResource_error(rs[0]))
+        pw_err_set(err, PW_E_TRANSIENT, "describing topic '%s': %s", topic,
+                   rd_kafka_ConfigResource_error_string(rs[0]));
+    else if (n == 1) {
+        size_t nc = 0;
+        const rd_kafka_ConfigEntry_t **c = rd_kafka_ConfigResource_configs(rs[0], &nc);
+        for (size_t i = 0; i < nc; i++) {
+            const char *v = rd_kafka_ConfigEntry_value(c[i]);
+            if (strcmp(rd_kafka_ConfigEntry_name(c[i]), "retention.ms") == 0 && v) {
+                *ms = strtoll(v, NULL, 10);
+                rc = PW_OK;
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_destroy(rk);
+    return rc;
 }

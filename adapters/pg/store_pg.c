@@ -218,10 +218,41 @@ static enum pw_err pg_store_holds_nothing(void *self, bool *empty, struct pw_err
     return PW_OK;
 }
 
+/*
+ * Oldest first, a batch at a time, by the index on processed_at
+ * (migration 0011): each call is a short transaction of its own, so that
+ * the unit of work never waits behind it for long.
+ */
+static enum pw_err pg_store_prune_inbox(void *self, int64_t older_ms, size_t max, size_t *pruned,
+                                        struct pw_errbuf *err)
+{
+    struct pg_store_port *p = self;
+    char ms[24], limit[24];
+    snprintf(ms, sizeof ms, "%lld", (long long)older_ms);
+    snprintf(limit, sizeof limit, "%zu", max);
+    const char *vals[] = {ms, limit};
+    PGresult *res = NULL;
+    enum pw_err rc = pg_connect(&p->conn, err);
+    if (!rc)
+        rc = pg_query(&p->conn, "prune the inbox",
+                      "WITH gone AS (DELETE FROM inbox WHERE ctid = ANY(ARRAY("
+                      "SELECT ctid FROM inbox"
+                      " WHERE processed_at < now() - $1::int8 * interval '1 millisecond'"
+                      " ORDER BY processed_at LIMIT $2::int8)) RETURNING 1)"
+                      " SELECT count(*) FROM gone",
+                      2, vals, &res, err);
+    if (rc)
+        return rc;
+    *pruned = (size_t)pg_int(res, 0, 0);
+    PQclear(res);
+    return PW_OK;
+}
+
 static const struct pw_store_ops pg_store_ops = {
     .name = "pg",
     .offset_get = pg_store_offset_get,
     .holds_nothing = pg_store_holds_nothing,
+    .prune_inbox = pg_store_prune_inbox,
     .runs_start = pg_store_runs_start,
     .runs_end = pg_store_runs_end,
     .held_next = pg_store_held_next,

@@ -276,6 +276,13 @@ static enum pw_err spy_holds_nothing(void *self, bool *empty, struct pw_errbuf *
     return pw_store_holds_nothing(s->inner, empty, err);
 }
 
+static enum pw_err spy_prune_inbox(void *self, int64_t older_ms, size_t max, size_t *pruned,
+                                   struct pw_errbuf *err)
+{
+    struct spy *s = self;
+    return pw_store_prune_inbox(s->inner, older_ms, max, pruned, err);
+}
+
 static const struct pw_store_ops spy_ops = {
     .name = "spy",
     .offset_get = spy_offset_get,
@@ -286,6 +293,7 @@ static const struct pw_store_ops spy_ops = {
     .parking_stats = spy_parking_stats,
     .release = spy_release,
     .holds_nothing = spy_holds_nothing,
+    .prune_inbox = spy_prune_inbox,
     .close = spy_close,
 };
 
