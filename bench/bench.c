@@ -48,10 +48,14 @@ static const char usage[] =
     "                    of a preloaded backlog, for --seconds S (30)\n"
     "  --partitions P    the embedded broker's partitions per topic (32, as make run)\n"
     "  --posts K         send to K posts only: a CreatePost each, then UpdatePosts\n"
+    "  --workers K       K worker processes in one group (1 to 8; the CPU is theirs\n"
+    "                    together, the RSS the first one's)\n"
     "  --every S         print a line every S seconds: rate, p50/p99, the worker's\n"
     "                    RSS and the database's size (make soak)\n"
     "  KAFKA_BROKERS     use this broker instead of an embedded one\n"
     "  BENCH_TAG         name the posts bench-TAG-I (default: the time)\n";
+
+#define BENCH_MAX_WORKERS 8
 
 struct run {
     const char *prefix; /* the post ids of this run's commands */
@@ -65,6 +69,8 @@ struct run {
     int child_status;
     struct rusage child_usage;
     bool child_done;
+    pid_t others[BENCH_MAX_WORKERS - 1]; /* --workers: the rest of the group */
+    int nothers;
     long hwm_kb; /* the worker's peak RSS so far */
     int64_t every_us; /* --every: a line of figures this often (0: none) */
 };
@@ -389,7 +395,7 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *tag,
     setenv("KAFKA_BROKERS", brokers, 1);
     if (embedded) {
         char group[64];
-        snprintf(group, sizeof group, "postworker-bench-%s-%ld", tag, (long)getpid());
+        snprintf(group, sizeof group, "postworker-bench-%s-%ld", tag, (long)getppid());
         setenv("POSTWORKER_GROUP", group, 1);
     }
     if (batch)
@@ -411,7 +417,7 @@ static pid_t start_worker(const char *brokers, bool embedded, const char *tag,
 int main(int argc, char **argv)
 {
     size_t n = 100000;
-    long rate = 0, seconds = 30, partitions = PW_EMBEDDED_PARTITIONS, every_s = 0;
+    long rate = 0, seconds = 30, partitions = PW_EMBEDDED_PARTITIONS, every_s = 0, workers = 1;
     const char *batch = NULL, *store = "inmem";
     if (argc == 3 && strcmp(argv[1], "--noop-worker") == 0)
         noop_worker(argv[2]);
@@ -428,6 +434,8 @@ int main(int argc, char **argv)
             seconds = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--posts") == 0 && i + 1 < argc) {
             bench_posts = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+            workers = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
             every_s = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
@@ -441,7 +449,9 @@ int main(int argc, char **argv)
         n = (size_t)(rate * (seconds > 0 ? seconds : 30));
     bool known = strcmp(store, "inmem") == 0 || strcmp(store, "pg") == 0 ||
                  strcmp(store, "pg-relaxed") == 0 || strcmp(store, "noop") == 0;
-    if (n == 0 || partitions < 1 || partitions > 1000 || !known) {
+    bool alone = workers == 1 || strcmp(store, "noop") != 0;
+    if (n == 0 || partitions < 1 || partitions > 1000 || !known || workers < 1 ||
+        workers > BENCH_MAX_WORKERS || !alone) {
         fputs(usage, stderr);
         return 2;
     }
@@ -484,6 +494,14 @@ int main(int argc, char **argv)
         perror("bench: cannot start the worker");
         goto out;
     }
+    for (; r.nothers < workers - 1; r.nothers++) /* the same group: they share the partitions */
+        if ((r.others[r.nothers] = start_worker(brokers, embedded != NULL, tag, batch, store)) < 0) {
+            perror("bench: cannot start a worker");
+            kill(r.child, SIGKILL);
+            for (int i = 0; i < r.nothers; i++)
+                kill(r.others[i], SIGKILL);
+            goto out;
+        }
     pthread_t watcher, pacer;
     pthread_create(&watcher, NULL, watch_child, &r);
     struct pace pace = {.ks = &ks, .tag = tag, .n = n, .rate = rate, .stop = &r.stop};
@@ -514,19 +532,30 @@ int main(int argc, char **argv)
         kill(r.child, SIGTERM);
         wait4(r.child, &r.child_status, 0, &r.child_usage);
     }
+    double cpu = 0; /* seconds, every worker's */
+    for (int i = 0; i < r.nothers; i++) {
+        struct rusage u;
+        int st;
+        kill(r.others[i], SIGTERM);
+        if (wait4(r.others[i], &st, 0, &u) == r.others[i])
+            cpu += (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 +
+                   (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+    }
     if (r.seen < n) {
         fprintf(stderr, "bench: only %zu of %zu events arrived; see build/bench-worker.log\n", r.seen, n);
         goto out;
     }
     qsort(r.latency_us, n, sizeof *r.latency_us, cmp_i64);
     double secs = (double)(r.last_us - r.first_us) / 1e6;
-    double cpu = (double)r.child_usage.ru_utime.tv_sec + r.child_usage.ru_utime.tv_usec / 1e6 +
+    cpu += (double)r.child_usage.ru_utime.tv_sec + r.child_usage.ru_utime.tv_usec / 1e6 +
                  (double)r.child_usage.ru_stime.tv_sec + r.child_usage.ru_stime.tv_usec / 1e6;
     printf("| store | batch | commands | seconds | commands/s | p50 latency | p99 latency | "
            "worker peak RSS | p999 latency | worker CPU per command |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    char name[32];
+    snprintf(name, sizeof name, workers > 1 ? "%s x%ld" : "%s", store, workers);
     printf("| %s | %s | %zu | %.2f | %.0f | %.1f ms | %.1f ms | %.1f MiB | %.1f ms | %.0f us |\n",
-           store, batch ? batch : "default", n, secs, secs > 0 ? (double)n / secs : 0.0,
+           name, batch ? batch : "default", n, secs, secs > 0 ? (double)n / secs : 0.0,
            (double)r.latency_us[n / 2] / 1000, (double)r.latency_us[(n * 99) / 100] / 1000,
            (double)r.hwm_kb / 1024, (double)r.latency_us[(n * 999) / 1000] / 1000,
            cpu * 1e6 / (double)n);

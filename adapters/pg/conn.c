@@ -352,3 +352,11 @@ char *pg_hex_text(const void *bytes, size_t len)
     t[2 + 2 * len] = '\0';
     return t;
 }
+
+uint64_t pg_lsn(const char *text)
+{
+    unsigned long hi = 0, lo = 0;
+    if (sscanf(text, "%lx/%lx", &hi, &lo) != 2)
+        return 0;
+    return (uint64_t)hi << 32 | (uint64_t)(lo & 0xffffffffUL);
+}

@@ -21,6 +21,8 @@ struct pw_pg_store {
     char *password;    /* from the URL, to scrub from libpq's messages; NULL if none */
     atomic_int dirty;  /* this process committed events the relay has not looked for */
     bool relaxed;      /* --durability relaxed: commits not waited for, events gated on the flush */
+    _Atomic uint64_t commit_lsn;  /* relaxed: the WAL's end after this process's last commit */
+    _Atomic uint64_t flushed_lsn; /* relaxed: the WAL is known on disk up to here */
 };
 
 #define PG_MAX_PREPARED 32
@@ -47,6 +49,9 @@ void pg_disconnect(struct pg_conn *c);
  * the data's (22, 23, 54);
  * fatal otherwise. what names the statement in the message.
  */
+/* A pg_lsn's text ("16/B374D848") as a number; 0 if it is not one. */
+uint64_t pg_lsn(const char *text);
+
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err);
 

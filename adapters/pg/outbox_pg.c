@@ -86,47 +86,56 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
 }
 
 /*
- * Relaxed durability (pg.h): the rows just read may have committed without
- * their flush. A commit becomes visible only once its record is in the WAL,
- * so every one of theirs lies below the insert position read after them;
- * once the flush position passes that, all are on disk. If it has not, the
- * reader makes it pass: a synchronous commit of its own (a renewal of its
- * lease: a write, so that there is a commit to flush) flushes the WAL
- * through everything before it, every commit of the round at once. Then
- * it checks. Transient while the flush is not seen, so that nothing is
- * published, and no offset committed, ahead of the disk.
+ * Relaxed durability (pg.h): makes sure the WAL is on disk up to lsn. If
+ * the flush position is behind, the reader makes it pass: a synchronous
+ * commit of its own (a transactional WAL message, the smallest write there
+ * is, needing no table) flushes the WAL through everything before it, every
+ * commit waiting at once. Then it checks. Transient while the flush is not
+ * seen, so that nothing is published, and no offset committed, ahead of the
+ * disk.
  */
-static enum pw_err pg_outbox_wait_flush(struct pg_outbox *o, struct pw_errbuf *err)
+static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct pw_errbuf *err)
+{
+    struct pw_pg_store *st = o->conn.store;
+    for (int tries = 0; atomic_load(&st->flushed_lsn) < lsn; tries++) {
+        PGresult *res = NULL;
+        if (tries == 2)
+            return pw_err_set(err, PW_E_TRANSIENT,
+                              "the database has not flushed the commits of the events to send");
+        enum pw_err rc = tries == 0 ? PW_OK
+                                    : pg_query(&o->conn, "flush the WAL",
+                                               "BEGIN; SET LOCAL synchronous_commit TO on;"
+                                               " SELECT pg_logical_emit_message(true, 'postworker',"
+                                               " 'flush'); COMMIT",
+                                               -1, NULL, NULL, err);
+        if (!rc)
+            rc = pg_query(&o->conn, "read the WAL's flush", "SELECT pg_current_wal_flush_lsn()::text",
+                          0, NULL, &res, err);
+        if (rc)
+            return rc;
+        uint64_t at = pg_lsn(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        for (uint64_t seen = atomic_load(&st->flushed_lsn);
+             seen < at && !atomic_compare_exchange_weak(&st->flushed_lsn, &seen, at);)
+            ;
+    }
+    return PW_OK;
+}
+
+/*
+ * The rows just read: a commit becomes visible only once its record is in
+ * the WAL, so all of theirs lie below the insert position read after them.
+ */
+static enum pw_err pg_outbox_rows_flushed(struct pg_outbox *o, struct pw_errbuf *err)
 {
     PGresult *res = NULL;
-    enum pw_err rc = pg_query(&o->conn, "read the WAL's positions",
-                              "SELECT pg_current_wal_insert_lsn()::text,"
-                              " pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn()",
-                              0, NULL, &res, err);
+    enum pw_err rc = pg_query(&o->conn, "read the WAL's end",
+                              "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, &res, err);
     if (rc)
         return rc;
-    char at[64];
-    snprintf(at, sizeof at, "%s", PQgetvalue(res, 0, 0));
-    bool flushed = PQgetvalue(res, 0, 1)[0] == 't';
+    uint64_t end = pg_lsn(PQgetvalue(res, 0, 0));
     PQclear(res);
-    if (flushed)
-        return PW_OK;
-    const char *lease[] = {o->lease.role, o->lease.token};
-    rc = pg_query(&o->conn, "flush the WAL",
-                  "UPDATE leases SET expires_at = expires_at WHERE role = $1 AND holder = $2"
-                  " AND set_config('synchronous_commit', 'on', true) = 'on'",
-                  2, lease, NULL, err);
-    const char *vals[] = {at};
-    if (!rc)
-        rc = pg_query(&o->conn, "read the WAL's flush", "SELECT pg_current_wal_flush_lsn() >= $1",
-                      1, vals, &res, err);
-    if (rc)
-        return rc;
-    flushed = PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    return flushed ? PW_OK
-                   : pw_err_set(err, PW_E_TRANSIENT,
-                                "the database has not flushed the commits of the events to send");
+    return pg_outbox_flushed(o, end, err);
 }
 
 static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
@@ -136,6 +145,12 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     bool leader = false;
     *n = 0;
     enum pw_err rc = pg_outbox_ready(o, &leader, err);
+    /*
+     * Relaxed: this process's own commits first, relay or not: the caller
+     * commits their offsets to the source once this returns.
+     */
+    if (!rc && o->conn.store->relaxed)
+        rc = pg_outbox_flushed(o, atomic_load(&o->conn.store->commit_lsn), err);
     if (rc || !leader || !atomic_exchange(&o->conn.store->dirty, 0))
         return rc;
     char limit[24], cap[24];
@@ -149,7 +164,7 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
         return rc;
     }
     int rows = PQntuples(res);
-    if (rows > 0 && o->conn.store->relaxed && (rc = pg_outbox_wait_flush(o, err))) {
+    if (rows > 0 && o->conn.store->relaxed && (rc = pg_outbox_rows_flushed(o, err))) {
         PQclear(res);
         atomic_store(&o->conn.store->dirty, 1);
         return rc;
