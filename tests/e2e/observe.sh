@@ -43,6 +43,7 @@ check "JSON logs: RFC 3339 times with milliseconds" grep -Eq '^\{"time":"[0-9]{4
 check "a command's line carries its fields" grep -Eq '"msg":"applied CreatePost [^"]*","partition":[0-9]+,"offset":[0-9]+,"post_id":"obs-1","source":"[^"]+","id":"[^"]+"' worker.log
 check "a dead letter's its code" grep -Eq '"msg":"rejected DeletePost[^"]*","partition":[0-9]+,"offset":[0-9]+,"post_id":"ghost".*"code":"not_found"' worker.log
 check "the process metrics are there" grep -q '^process_resident_memory_bytes [1-9]' metrics.txt
+check "the inbox's pruning is counted" grep -q '^postworker_inbox_pruned_total [0-9]' metrics.txt
 check "pending events and dead letters counted apart" sh -c "grep -q '^postworker_outbox_pending_events [0-9]' metrics.txt && grep -q '^postworker_outbox_pending_dead_letters [0-9]' metrics.txt"
 rtt() { curl -s "$url/metrics" | grep -q '^postworker_kafka_broker_rtt_seconds{client="consumer",broker="127.0.0.1:[0-9]*/[0-9]*"} [0-9.]*$'; }
 check "librdkafka's statistics: each broker's round-trip time" until_ok 30 rtt
