@@ -2,6 +2,7 @@
 #include "bootstrap/prune.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -18,7 +19,8 @@
 struct pw_pruner {
     struct pw_store *store;
     int64_t retention_ms; /* 0 until known */
-    const struct pw_kafka_settings *ks;
+    struct pw_kafka_settings ks; /* the caller's, with a stop of the pruner's own */
+    volatile sig_atomic_t stopping;
     const char *topic;
     struct pw_metrics *m;
     pthread_t thread;
@@ -52,12 +54,12 @@ static bool prune_learn(struct pw_pruner *p, bool *forever)
 {
     int64_t ms = 0;
     struct pw_errbuf err;
-    *forever = p->ks->embedded;
+    *forever = p->ks.embedded;
     if (*forever) {
         pw_log("info", "inbox retention: forever, as the embedded broker keeps every command");
         return true;
     }
-    if (pw_kafka_topic_retention(p->ks, p->topic, &ms, &err)) {
+    if (pw_kafka_topic_retention(&p->ks, p->topic, &ms, &err)) {
         if (!p->warned)
             pw_log("warn", "inbox retention: %s; no mark is pruned until the broker answers "
                    "(or set --inbox-retention)", err.msg);
@@ -109,8 +111,9 @@ enum pw_err pw_pruner_start(struct pw_pruner **out, struct pw_store *store, int6
     struct pw_pruner *p = calloc(1, sizeof *p);
     if (!p)
         return PW_E_NOMEM;
-    *p = (struct pw_pruner){.store = store, .retention_ms = retention_ms, .ks = ks,
+    *p = (struct pw_pruner){.store = store, .retention_ms = retention_ms, .ks = *ks,
                             .topic = topic, .m = m};
+    p->ks.stop = &p->stopping;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -133,6 +136,7 @@ void pw_pruner_stop(struct pw_pruner *p)
     pthread_mutex_lock(&p->lock);
     bool started = !p->stop;
     p->stop = true;
+    p->stopping = 1; /* ends a question to the broker under way */
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     if (started)

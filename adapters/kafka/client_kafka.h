@@ -92,7 +92,8 @@ struct pw_kafka_record {
 /*
  * The topic's retention.ms as the broker describes it (-1: it keeps data
  * forever). Transient when the broker cannot be asked (or, like the
- * embedded mock, does not answer DescribeConfigs).
+ * embedded mock, does not answer DescribeConfigs) within 15 s, or s->stop
+ * is set meanwhile.
  */
 enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const char *topic,
                                      int64_t *ms, struct pw_errbuf *err);

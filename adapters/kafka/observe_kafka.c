@@ -74,7 +74,9 @@ enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const ch
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
     rd_kafka_AdminOptions_set_request_timeout(o, 10000, NULL, 0);
     rd_kafka_DescribeConfigs(rk, &res, 1, o, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    rd_kafka_event_t *ev = NULL;
+    for (int waited = 0; !ev && waited < 15000 && !(s->stop && *s->stop); waited += 100)
+        ev = rd_kafka_queue_poll(q, 100); /* a stop is heard within 0.1 s */
     enum pw_err rc = pw_err_set(err, PW_E_TRANSIENT,
                                 "the broker did not describe topic '%s' (DescribeConfigs)", topic);
     const rd_kafka_DescribeConfigs_result_t *r = ev ? rd_kafka_event_DescribeConfigs_result(ev)
