@@ -3,8 +3,22 @@
 #include "adapters/kafka/source_kafka.h"
 #include "adapters/posix/clock_posix.h"
 
-enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *svc,
-                          struct pw_errbuf *err)
+static void worker_add(struct pw_loop_stats *sum, const struct pw_loop_stats *s)
+{
+    sum->consumed += s->consumed;
+    sum->applied += s->applied;
+    sum->duplicates += s->duplicates;
+    sum->rejected += s->rejected;
+    sum->dead_letters += s->dead_letters;
+    sum->held += s->held;
+    sum->published += s->published;
+    sum->batches += s->batches;
+    sum->seq = s->seq;
+}
+
+/* One consumer in the group and a loop on it, until a stop or an error. */
+static enum pw_err worker_once(const struct pw_worker_opts *opts, struct pw_service *svc,
+                               struct pw_loop_stats *stats, struct pw_errbuf *err)
 {
     const struct pw_kafka_settings *s = opts->settings;
     struct pw_kafka_source_opts so = {
@@ -32,8 +46,33 @@ enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *
         .metrics = opts->metrics,
         .log = s->log,
         .log_fields = opts->log_fields,
+        .seq = stats->seq,
     };
-    rc = pw_loop_run(&ports, &cfg, opts->stats, err);
+    struct pw_loop_stats once = {0};
+    rc = pw_loop_run(&ports, &cfg, &once, err);
+    worker_add(stats, &once);
     pw_source_close(&src); /* leaves the group */
+    return rc;
+}
+
+/*
+ * The store lost commits it had acknowledged (--durability relaxed, a
+ * crash of the database): nothing of them was published nor committed to
+ * the group, so the worker leaves the group and joins again, and every
+ * partition starts over from the offsets stored with the data.
+ */
+enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *svc,
+                          struct pw_errbuf *err)
+{
+    struct pw_loop_stats stats = {0};
+    enum pw_err rc;
+    while ((rc = worker_once(opts, svc, &stats, err)) == PW_E_LOST_COMMITS &&
+           !(opts->stop && *opts->stop)) {
+        pw_logf(opts->settings->log, "warn", "%s", err->msg);
+        struct pw_errbuf ferr;
+        (void)pw_service_finish(svc, &ferr); /* what ran is run again: not a death */
+    }
+    if (opts->stats)
+        *opts->stats = stats;
     return rc;
 }

@@ -20,7 +20,9 @@ enum pw_err_kind {
     PW_KIND_FAILED,      /* a good command that could not be applied (the store refused it) */
     PW_KIND_TRANSIENT,   /* a dependency failed; the same work may succeed later (interrupted:
                           * the store cut a statement off, as statement_timeout does) */
-    PW_KIND_FATAL,       /* a bug, exhaustion, or bad configuration: stop */
+    PW_KIND_FATAL,       /* a bug, exhaustion, or bad configuration: stop (lost_commits: the
+                          * store lost commits it had acknowledged, which --durability
+                          * relaxed allows: the worker reads again from its stored offsets) */
 };
 
 /*           enum suffix        name (dlq.error.code)   kind */
@@ -41,6 +43,7 @@ enum pw_err_kind {
     X(TRANSIENT,         "transient",          PW_KIND_TRANSIENT)     \
     X(INTERRUPTED,       "interrupted",        PW_KIND_TRANSIENT)     \
     X(NOMEM,             "out_of_memory",      PW_KIND_FATAL)         \
+    X(LOST_COMMITS,      "lost_commits",       PW_KIND_FATAL)         \
     X(USAGE,             "usage",              PW_KIND_FATAL)         \
     X(FATAL,             "fatal",              PW_KIND_FATAL)
 

@@ -18,6 +18,7 @@ enum pw_err pw_loop_open(struct pw_loop **out, const struct pw_loop_ports *ports
     if (!l)
         return pw_err_set(err, PW_E_NOMEM, "out of memory for the worker loop");
     l->cfg = *cfg;
+    l->seq = cfg->seq;
     if (!l->cfg.batch_size)
         l->cfg.batch_size = 1;
     l->src = ports->source;
@@ -78,6 +79,7 @@ bool pw_loop_done(const struct pw_loop *l)
 void pw_loop_stats(const struct pw_loop *l, struct pw_loop_stats *stats)
 {
     *stats = l->stats;
+    stats->seq = l->seq;
 }
 
 /* Commits offs[0..n) to the source; a failure is harmless (the store keeps them too). */

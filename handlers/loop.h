@@ -48,6 +48,7 @@
 /* Counters of a run, for logs, tests and the benchmark. */
 struct pw_loop_stats {
     uint64_t consumed, applied, duplicates, rejected, dead_letters, held, published, batches;
+    uint64_t seq; /* the last batch's number (pw_loop_config.seq) */
 };
 
 /* The ports a loop drives; borrowed, and living longer than it. */
@@ -67,6 +68,12 @@ struct pw_loop_config {
     struct pw_metrics *metrics; /* what it counts, for --http; may be NULL */
     pw_log_fn log;           /* may be NULL */
     pw_log_fields_fn log_fields; /* the lines about one message, with its fields; may be NULL */
+    /*
+     * Batches are numbered from seq + 1: a loop on a service an earlier
+     * loop used starts after that one's last (its stats' seq), so that the
+     * service never takes a new batch for an old one run again.
+     */
+    uint64_t seq;
 };
 
 struct pw_loop;

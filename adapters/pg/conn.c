@@ -94,7 +94,48 @@ enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
         return pw_err_set(err, PW_E_TRANSIENT, "cannot connect to the database: %s", msg);
     }
     PQsetNoticeProcessor(c->pg, pg_notice_ignore, NULL);
+    c->born = atomic_fetch_add(&c->store->connects, 1) + 1;
+    c->flushed_lsn = 0;
     return PW_OK;
+}
+
+uint64_t pg_relaxed_sent(struct pw_pg_store *st)
+{
+    return atomic_load(&st->connects);
+}
+
+void pg_relaxed_committed(struct pw_pg_store *st, uint64_t gen, uint64_t end)
+{
+    pthread_mutex_lock(&st->lock);
+    if (end > st->commit_lsn)
+        st->commit_lsn = end;
+    if (!st->pending_gen)
+        st->pending_gen = gen;
+    pthread_mutex_unlock(&st->lock);
+}
+
+bool pg_relaxed_pending(struct pw_pg_store *st, uint64_t *lsn, uint64_t *gen)
+{
+    pthread_mutex_lock(&st->lock);
+    *lsn = st->commit_lsn;
+    *gen = st->pending_gen;
+    pthread_mutex_unlock(&st->lock);
+    return *gen != 0;
+}
+
+void pg_relaxed_confirmed(struct pw_pg_store *st, uint64_t lsn)
+{
+    pthread_mutex_lock(&st->lock);
+    if (st->commit_lsn == lsn)
+        st->pending_gen = 0;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void pg_relaxed_forget(struct pw_pg_store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->commit_lsn = st->pending_gen = 0;
+    pthread_mutex_unlock(&st->lock);
 }
 
 void pg_disconnect(struct pg_conn *c)

@@ -7,6 +7,7 @@
 #define PW_ADAPTERS_PG_CONN_H
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,8 +22,11 @@ struct pw_pg_store {
     char *password;    /* from the URL, to scrub from libpq's messages; NULL if none */
     atomic_int dirty;  /* this process committed events the relay has not looked for */
     bool relaxed;      /* --durability relaxed: commits not waited for, events gated on the flush */
-    _Atomic uint64_t commit_lsn;  /* relaxed: the WAL's end after this process's last commit */
-    _Atomic uint64_t flushed_lsn; /* relaxed: the WAL is known on disk up to here */
+    _Atomic uint64_t connects; /* connections made so far: each one's birth number */
+    /* Relaxed: this process's commits not yet known on disk (pg_relaxed_*). */
+    pthread_mutex_t lock;
+    uint64_t commit_lsn;  /* the WAL's end after the last of them */
+    uint64_t pending_gen; /* connects when the first of them was sent; 0: none pending */
 };
 
 #define PG_MAX_PREPARED 32
@@ -30,6 +34,12 @@ struct pw_pg_store {
 struct pg_conn {
     struct pw_pg_store *store;
     PGconn *pg; /* NULL until connected, and again after the connection broke */
+    /*
+     * Its birth number (store->connects when it connected), and how far
+     * it saw the WAL flushed: both start again on a new connection, for
+     * a server that restarted may have lost WAL it had before (relaxed).
+     */
+    uint64_t born, flushed_lsn;
     /* Statements prepared on this connection, by the address of their SQL text. */
     const char *prepared[PG_MAX_PREPARED];
     int nprepared;
@@ -38,6 +48,24 @@ struct pg_conn {
 /* Connects if not connected. Transient if the server cannot be reached. */
 enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err);
 void pg_disconnect(struct pg_conn *c);
+
+/*
+ * Relaxed durability's record of this process's own commits. A crash of
+ * the server (a restart, a crash of one backend, a failover) ends every
+ * connection and may lose commits it had acknowledged: afterwards the WAL
+ * reuses their positions, so a position alone cannot prove a commit is on
+ * disk. A flush seen on a connection born before a commit was sent (and
+ * still alive) can: no crash came between. pg_relaxed_sent snapshots the
+ * birth count before a COMMIT; pg_relaxed_committed records its WAL end;
+ * pg_relaxed_pending says what is still to confirm (false: nothing);
+ * pg_relaxed_confirmed clears it if nothing was committed since lsn was
+ * read; pg_relaxed_forget drops it all (the commits are given up for lost).
+ */
+uint64_t pg_relaxed_sent(struct pw_pg_store *st);
+void pg_relaxed_committed(struct pw_pg_store *st, uint64_t gen, uint64_t end);
+bool pg_relaxed_pending(struct pw_pg_store *st, uint64_t *lsn, uint64_t *gen);
+void pg_relaxed_confirmed(struct pw_pg_store *st, uint64_t lsn);
+void pg_relaxed_forget(struct pw_pg_store *st);
 
 /*
  * Runs sql with n text parameters (n < 0: sql is a script of several

@@ -86,18 +86,17 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
 }
 
 /*
- * Relaxed durability (pg.h): makes sure the WAL is on disk up to lsn. If
- * the flush position is behind, the reader makes it pass: a synchronous
- * commit of its own (a transactional WAL message, the smallest write there
- * is, needing no table) flushes the WAL through everything before it, every
- * commit waiting at once. Then it checks. Transient while the flush is not
- * seen, so that nothing is published, and no offset committed, ahead of the
- * disk.
+ * Relaxed durability (pg.h): makes sure the WAL is on disk up to lsn, as
+ * this connection sees it. If the flush position is behind, the reader
+ * makes it pass: a synchronous commit of its own (a transactional WAL
+ * message, the smallest write there is, needing no table) flushes the WAL
+ * through everything before it, every commit waiting at once. Then it
+ * checks. Transient while the flush is not seen, so that nothing is
+ * published, and no offset committed, ahead of the disk.
  */
 static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct pw_errbuf *err)
 {
-    struct pw_pg_store *st = o->conn.store;
-    for (int tries = 0; atomic_load(&st->flushed_lsn) < lsn; tries++) {
+    for (int tries = 0; o->conn.flushed_lsn < lsn; tries++) {
         PGresult *res = NULL;
         if (tries == 2)
             return pw_err_set(err, PW_E_TRANSIENT,
@@ -115,11 +114,37 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
             return rc;
         uint64_t at = pg_lsn(PQgetvalue(res, 0, 0));
         PQclear(res);
-        for (uint64_t seen = atomic_load(&st->flushed_lsn);
-             seen < at && !atomic_compare_exchange_weak(&st->flushed_lsn, &seen, at);)
-            ;
+        if (at > o->conn.flushed_lsn)
+            o->conn.flushed_lsn = at;
     }
     return PW_OK;
+}
+
+/*
+ * This process's own commits, before the caller commits their offsets to
+ * the source. Only a connection born before they were sent can vouch for
+ * them (conn.h): if this one is younger, the server may have restarted in
+ * between and lost them, and nobody can tell which. Then they are given up:
+ * lost_commits, and the worker reads its partitions again from the offsets
+ * stored with the data, applying again whatever the server lost.
+ */
+static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, struct pw_errbuf *err)
+{
+    struct pw_pg_store *st = o->conn.store;
+    uint64_t lsn, gen;
+    if (!pg_relaxed_pending(st, &lsn, &gen))
+        return PW_OK;
+    if (o->conn.born > gen) {
+        pg_relaxed_forget(st);
+        return pw_err_set(err, PW_E_LOST_COMMITS,
+                          "the connection to the database broke while commits made with "
+                          "--durability relaxed were not known on disk: the server may have "
+                          "restarted and lost them; reading again from the stored offsets");
+    }
+    enum pw_err rc = pg_outbox_flushed(o, lsn, err);
+    if (!rc)
+        pg_relaxed_confirmed(st, lsn);
+    return rc;
 }
 
 /*
@@ -150,7 +175,7 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
      * commits their offsets to the source once this returns.
      */
     if (!rc && o->conn.store->relaxed)
-        rc = pg_outbox_flushed(o, atomic_load(&o->conn.store->commit_lsn), err);
+        rc = pg_outbox_own_flushed(o, err);
     if (rc || !leader || !atomic_exchange(&o->conn.store->dirty, 0))
         return rc;
     char limit[24], cap[24];

@@ -64,6 +64,7 @@ enum pw_err pw_pg_store_new(struct pw_pg_store **out, const char *url, const cha
         PQconninfoFree(opts);
         return pw_err_set(err, PW_E_NOMEM, "out of memory");
     }
+    pthread_mutex_init(&store->lock, NULL);
     store->password = pg_password_of(opts);
     PQconninfoFree(opts);
     store->url = strdup(url);
@@ -89,6 +90,7 @@ void pw_pg_store_free(struct pw_pg_store *store)
     free(store->url);
     free(store->options);
     free(store->password);
+    pthread_mutex_destroy(&store->lock);
     free(store);
 }
 

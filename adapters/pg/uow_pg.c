@@ -424,13 +424,12 @@ static enum pw_err pg_uow_commit(void *self, struct pw_errbuf *err)
     PGresult *res = NULL;
     if (!rc && u->conn.store->relaxed) {
         /* Where the WAL ends after the commit: the relay waits for its flush (pg.h). */
+        uint64_t gen = pg_relaxed_sent(u->conn.store);
         rc = pg_query(&u->conn, "commit", "COMMIT; SELECT pg_current_wal_insert_lsn()::text", -1,
                       NULL, &res, err);
-        uint64_t end = rc ? 0 : pg_lsn(PQgetvalue(res, 0, 0));
+        if (!rc)
+            pg_relaxed_committed(u->conn.store, gen, pg_lsn(PQgetvalue(res, 0, 0)));
         PQclear(res);
-        for (uint64_t seen = atomic_load(&u->conn.store->commit_lsn);
-             seen < end && !atomic_compare_exchange_weak(&u->conn.store->commit_lsn, &seen, end);)
-            ;
     } else if (!rc) {
         rc = pg_query(&u->conn, "commit", "COMMIT", 0, NULL, NULL, err);
     }
