@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -49,7 +50,10 @@ static bool prune_sleep(struct pw_pruner *p, int64_t ms)
     return go_on;
 }
 
-/* The retention from the commands topic's own, plus a day; false while it cannot be known. */
+/*
+ * The retention from the longest the commands topic may keep a command,
+ * plus a day; false while it cannot be known.
+ */
 static bool prune_learn(struct pw_pruner *p, bool *forever)
 {
     int64_t ms = 0;
@@ -66,7 +70,7 @@ static bool prune_learn(struct pw_pruner *p, bool *forever)
         p->warned = true;
         return false;
     }
-    *forever = ms < 0;
+    *forever = ms < 0 || ms > INT64_MAX - PRUNE_DAY_MS;
     if (*forever)
         pw_log("info", "inbox retention: forever, as topic '%s' keeps its data", p->topic);
     else

@@ -39,7 +39,7 @@ const char pw_config_usage[] =
     "                           the commit that wrote them is on disk\n"
     "  --inbox-retention TIME   POSTWORKER_INBOX_RETENTION: how long a processed command\n"
     "                           is remembered, as 90s, 30m, 12h, 8d or forever (the\n"
-    "                           commands topic's retention.ms plus 1 day)\n"
+    "                           commands topic's retention.ms + segment.ms + 1 day)\n"
     "  -X key=value             a librdkafka property, as kcat takes it (repeatable)\n"
     "  -F FILE                  POSTWORKER_KAFKA_CONFIG: librdkafka properties, key=value a\n"
     "                           line (# comments), as kcat's -F; -X wins over it\n"

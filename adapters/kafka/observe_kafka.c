@@ -1,6 +1,8 @@
 /* The consumer's own measures: lag and retention. */
 #include "adapters/kafka/observe_kafka.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,12 +95,25 @@ enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const ch
     else if (n == 1) {
         size_t nc = 0;
         const rd_kafka_ConfigEntry_t **c = rd_kafka_ConfigResource_configs(rs[0], &nc);
+        long long retention = -2, segment = 0;
+        bool deletes = true;
         for (size_t i = 0; i < nc; i++) {
-            const char *v = rd_kafka_ConfigEntry_value(c[i]);
-            if (strcmp(rd_kafka_ConfigEntry_name(c[i]), "retention.ms") == 0 && v) {
-                *ms = strtoll(v, NULL, 10);
-                rc = PW_OK;
-            }
+            const char *k = rd_kafka_ConfigEntry_name(c[i]), *v = rd_kafka_ConfigEntry_value(c[i]);
+            if (!v)
+                continue;
+            if (strcmp(k, "retention.ms") == 0)
+                retention = strtoll(v, NULL, 10);
+            else if (strcmp(k, "segment.ms") == 0)
+                segment = strtoll(v, NULL, 10);
+            else if (strcmp(k, "cleanup.policy") == 0)
+                deletes = strstr(v, "delete") != NULL;
+        }
+        if (retention >= -1) {
+            rc = PW_OK;
+            if (retention < 0 || !deletes || segment < 0 || segment > INT64_MAX - retention)
+                *ms = -1;
+            else
+                *ms = retention + segment;
         }
     }
     if (ev)

@@ -26,9 +26,11 @@ static rd_kafka_t *rworld_admin(const char *brokers)
     return rk;
 }
 
-/* Creates topic with partitions, one replica on every node, and config "key=value" (or NULL). */
-static void rworld_topic(const char *brokers, const char *topic, int partitions,
-                         const char *config)
+/*
+ * Creates topic with partitions, one replica on every node, and config
+ * "key=value[;key=value...]" (or NULL).
+ */
+void rworld_topic(const char *brokers, const char *topic, int partitions, const char *config)
 {
     const char *nodes = getenv("PW_KAFKA_NODES");
     rd_kafka_t *rk = rworld_admin(brokers);
@@ -36,11 +38,14 @@ static void rworld_topic(const char *brokers, const char *topic, int partitions,
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, nodes ? atoi(nodes) : 1,
                                                     errstr, sizeof errstr);
     cr_assert(nt, "%s", errstr);
-    if (config) {
-        char key[128];
-        const char *eq = strchr(config, '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - config), config);
-        rd_kafka_NewTopic_set_config(nt, key, eq + 1);
+    for (const char *kv = config; kv && *kv;) {
+        char key[128], value[128];
+        size_t len = strcspn(kv, ";"), klen = strcspn(kv, "=");
+        cr_assert(klen < len, "config '%s' is not key=value", kv);
+        snprintf(key, sizeof key, "%.*s", (int)klen, kv);
+        snprintf(value, sizeof value, "%.*s", (int)(len - klen - 1), kv + klen + 1);
+        rd_kafka_NewTopic_set_config(nt, key, value);
+        kv += len + (kv[len] == ';');
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);

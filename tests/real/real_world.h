@@ -35,6 +35,11 @@ struct rworker {
  * test (saying what to run) outside tools/with-kafka and tools/with-postgres.
  */
 void rworld_open(struct rworld *w, int partitions, const char *dlq_config);
+/*
+ * Creates topic with partitions, one replica on every node, and config
+ * "key=value[;key=value...]" (or NULL).
+ */
+void rworld_topic(const char *brokers, const char *topic, int partitions, const char *config);
 void rworld_close(struct rworld *w);
 
 /* build/postworker run (or argv[0..]: "replay", ...) on w, with extra args (NULL-ended). */

@@ -698,6 +698,38 @@ Test(real, commands_deleted_by_retention_before_they_were_read_are_reported, .ti
     rworld_close(&w);
 }
 
+/*
+ * The inbox's default retention starts from the longest the commands topic
+ * may keep a command: a segment is deleted only once its newest message is
+ * past retention.ms, and a compacted topic keeps a key's last forever.
+ */
+Test(real, the_topic_says_how_long_it_may_keep_a_command, .timeout = 120)
+{
+    struct rworld w;
+    rworld_open(&w, 1, NULL);
+    static const struct {
+        const char *config;
+        int64_t ms;
+    } topics[] = {
+        {"retention.ms=3600000;segment.ms=600000", 4200000},
+        {"retention.ms=-1", -1},
+        {"cleanup.policy=compact;retention.ms=3600000", -1},
+        {"cleanup.policy=compact,delete;retention.ms=3600000;segment.ms=60000", 3660000},
+        {"retention.ms=9223372036854775000;segment.ms=600000", -1},
+    };
+    struct pw_kafka_settings ks = {.brokers = w.brokers};
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
+        char topic[96];
+        snprintf(topic, sizeof topic, "%s-keep%zu", w.commands, i);
+        rworld_topic(w.brokers, topic, 1, topics[i].config);
+        int64_t ms = 0;
+        struct pw_errbuf err;
+        cr_assert_eq(pw_kafka_topic_retention(&ks, topic, &ms, &err), PW_OK, "%s", err.msg);
+        cr_assert_eq(ms, topics[i].ms, "%s: %lld ms", topics[i].config, (long long)ms);
+    }
+    rworld_close(&w);
+}
+
 /* Three nodes, three replicas, min.insync.replicas=2: the leader dies mid-stream. */
 Test(real3, the_leader_killed_mid_stream_loses_doubles_and_reorders_nothing, .timeout = 300)
 {
