@@ -69,51 +69,101 @@ static uint64_t map_hash(const char *key, size_t klen)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* A moved entry's old slot: occupied for the probes that pass it, matching nothing. */
+static char map_moved_key;
+
 static struct inmem_slot *map_find(struct inmem_slot *slots, size_t cap, const char *key,
                                    size_t klen, uint64_t hash)
 {
     for (size_t i = hash & (cap - 1);; i = (i + 1) & (cap - 1)) {
         struct inmem_slot *s = &slots[i];
-        if (!s->key || (s->hash == hash && s->klen == klen && memcmp(s->key, key, klen) == 0))
+        if (!s->key || (s->hash == hash && s->klen == klen && s->key != &map_moved_key &&
+                        memcmp(s->key, key, klen) == 0))
             return s;
+    }
+}
+
+/* Moves old slot s (a live entry) into the new table, leaving a moved mark. */
+static struct inmem_slot *map_move(struct inmem_map *map, struct inmem_slot *s)
+{
+    struct inmem_slot *to = map_find(map->slots, map->cap, s->key, s->klen, s->hash);
+    *to = *s;
+    s->key = &map_moved_key;
+    return to;
+}
+
+/* Moves up to slots more of the old table's slots; frees it once all are. */
+static void map_migrate(struct inmem_map *map, size_t slots)
+{
+    size_t n = 0;
+    for (; slots-- && map->moved < map->old_cap; map->moved++) {
+        struct inmem_slot *s = &map->old[map->moved];
+        if (s->key && s->key != &map_moved_key) {
+            map_move(map, s);
+            n++;
+        }
+    }
+    if (n > map->longest_move)
+        map->longest_move = n;
+    if (map->old && map->moved == map->old_cap) {
+        free(map->old);
+        map->old = NULL;
+        map->old_cap = map->moved = 0;
     }
 }
 
 static int map_grow(struct inmem_map *map)
 {
+    if (map->old) /* the last growth is not done: finish it first */
+        map_migrate(map, SIZE_MAX);
     size_t cap = map->cap ? map->cap * 2 : 64;
     struct inmem_slot *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return -1;
-    for (size_t i = 0; i < map->cap; i++) {
-        struct inmem_slot *s = &map->slots[i];
-        if (s->key)
-            *map_find(slots, cap, s->key, s->klen, s->hash) = *s;
-    }
-    free(map->slots);
+    map->old = map->slots;
+    map->old_cap = map->cap;
+    map->moved = 0;
     map->slots = slots;
     map->cap = cap;
+    /*
+     * Eight old slots a put: the old table (3/4 full at most) is empty
+     * before the new one (half full now) can reach 3/4.
+     */
+    size_t from = map->incremental_from ? map->incremental_from : 65536;
+    map_migrate(map, cap >= from ? 0 : SIZE_MAX);
     return 0;
+}
+
+/* The slot of key in either table, or NULL. */
+static struct inmem_slot *map_lookup(const struct inmem_map *map, const char *key, size_t klen,
+                                     uint64_t hash)
+{
+    struct inmem_slot *s = map_find(map->slots, map->cap, key, klen, hash);
+    if (!s->key && map->old)
+        s = map_find(map->old, map->old_cap, key, klen, hash);
+    return s->key ? s : NULL;
 }
 
 struct inmem_slot *inmem_map_get(const struct inmem_map *map, const char *key, size_t klen)
 {
     if (!map->cap)
         return NULL;
-    struct inmem_slot *s = map_find(map->slots, map->cap, key, klen, map_hash(key, klen));
-    return s->key ? s : NULL;
+    return map_lookup(map, key, klen, map_hash(key, klen));
 }
 
 struct inmem_slot *inmem_map_put(struct inmem_map *map, const char *key, size_t klen,
                                  int *created)
 {
+    *created = 0;
+    if (map->old)
+        map_migrate(map, 8);
     if ((map->len + 1) * 4 > map->cap * 3 && map_grow(map) < 0)
         return NULL;
     uint64_t hash = map_hash(key, klen);
-    struct inmem_slot *s = map_find(map->slots, map->cap, key, klen, hash);
-    *created = 0;
-    if (s->key)
-        return s;
+    struct inmem_slot *s = map_lookup(map, key, klen, hash);
+    if (s)
+        return s >= map->slots && s < map->slots + map->cap ? s : map_move(map, s);
+    s = map_find(map->slots, map->cap, key, klen, hash);
     s->key = malloc(klen ? klen : 1);
     if (!s->key)
         return NULL;
@@ -129,6 +179,8 @@ struct inmem_slot *inmem_map_put(struct inmem_map *map, const char *key, size_t 
 
 void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val))
 {
+    if (map->old)
+        map_migrate(map, SIZE_MAX);
     for (size_t i = 0; i < map->cap; i++) {
         struct inmem_slot *s = &map->slots[i];
         if (!s->key)
@@ -138,11 +190,19 @@ void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val))
         free(s->key);
     }
     free(map->slots);
+    size_t from = map->incremental_from;
     memset(map, 0, sizeof *map);
+    map->incremental_from = from;
 }
 
 void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s)
 {
+    if (map->old) {
+        /* A shift in the old table could carry an entry past the move: finish moving first. */
+        if (s < map->slots || s >= map->slots + map->cap)
+            s = map_move(map, s);
+        map_migrate(map, SIZE_MAX);
+    }
     size_t mask = map->cap - 1, gap = (size_t)(s - map->slots);
     free(s->key);
     map->len--;
@@ -158,16 +218,23 @@ void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s)
     memset(&map->slots[gap], 0, sizeof map->slots[gap]);
 }
 
-size_t inmem_map_longest_probe(const struct inmem_map *map)
+static size_t map_longest(const struct inmem_slot *slots, size_t cap)
 {
     size_t longest = 0;
-    for (size_t i = 0; i < map->cap; i++) {
-        const struct inmem_slot *s = &map->slots[i];
-        if (!s->key)
+    for (size_t i = 0; i < cap; i++) {
+        const struct inmem_slot *s = &slots[i];
+        if (!s->key || s->key == &map_moved_key)
             continue;
-        size_t home = s->hash & (map->cap - 1), probe = (i - home) & (map->cap - 1);
+        size_t home = s->hash & (cap - 1), probe = (i - home) & (cap - 1);
         if (probe + 1 > longest)
             longest = probe + 1;
     }
     return longest;
+}
+
+size_t inmem_map_longest_probe(const struct inmem_map *map)
+{
+    size_t longest = map_longest(map->slots, map->cap);
+    size_t old = map->old ? map_longest(map->old, map->old_cap) : 0;
+    return longest > old ? longest : old;
 }

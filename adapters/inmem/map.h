@@ -19,10 +19,21 @@ struct inmem_slot {
     int64_t num; /* a plain value beside val */
 };
 
+/*
+ * A big map grows incrementally: the larger table is made at once, and the
+ * entries of the old one move over a few at each put after, so that no
+ * put stalls the worker on a whole rehash (a 393,216-entry map took half a
+ * second). A lookup meanwhile looks in both. Small maps (a transaction's
+ * overlay, which the adapters walk as slots[0..cap)) grow at once.
+ */
 struct inmem_map {
     struct inmem_slot *slots;
     size_t cap; /* a power of two, or 0 */
-    size_t len;
+    size_t len; /* entries in both tables */
+    struct inmem_slot *old; /* the table being moved out of, or NULL */
+    size_t old_cap, moved;  /* its size, and how many of its slots are done */
+    size_t incremental_from; /* the cap from which it grows incrementally; 0: 65536 */
+    size_t longest_move;     /* the most entries one put moved: for tests of the growth */
 };
 
 /* The slot of key, or NULL. */
