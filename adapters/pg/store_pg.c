@@ -223,7 +223,9 @@ static enum pw_err pg_store_holds_nothing(void *self, bool *empty, struct pw_err
 /*
  * Oldest first, a batch at a time, by the index on processed_at
  * (migration 0011): each call is a short transaction of its own, so that
- * the unit of work never waits behind it for long.
+ * the unit of work never waits behind it for long. The workers of a group
+ * each prune: one skips the rows another is deleting, rather than wait for
+ * them and find them gone.
  */
 static enum pw_err pg_store_prune_inbox(void *self, int64_t older_ms, size_t max, size_t *pruned,
                                         struct pw_errbuf *err)
@@ -240,7 +242,7 @@ static enum pw_err pg_store_prune_inbox(void *self, int64_t older_ms, size_t max
                       "WITH gone AS (DELETE FROM inbox WHERE ctid = ANY(ARRAY("
                       "SELECT ctid FROM inbox"
                       " WHERE processed_at < now() - $1::int8 * interval '1 millisecond'"
-                      " ORDER BY processed_at LIMIT $2::int8)) RETURNING 1)"
+                      " ORDER BY processed_at LIMIT $2::int8 FOR UPDATE SKIP LOCKED)) RETURNING 1)"
                       " SELECT count(*) FROM gone",
                       2, vals, &res, err);
     if (rc)
