@@ -133,20 +133,33 @@ static void every_version_once(struct kworld *kw)
     cr_assert_eq(pg_schema_scalar(kw->pg, "SELECT count(*) FROM outbox"), 0);
 }
 
-Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_loses,
-     .timeout = 240)
+/* A relaxed worker on PostgreSQL, alone on the test server (it is stopped under it). */
+static void relaxed_open(struct kworld *kw)
 {
     if (!getenv("PW_PG_OUTAGE") || !getenv("PW_PG_CTL"))
         cr_skip_test("runs alone: PW_PG_OUTAGE=1 with tools/with-postgres (make test does)");
-    struct kworld kw;
-    kworld_open_pg(&kw, 50);
-    pw_pg_store_relax(kw.pg->store);
-    kworld_preload(&kw, "rlx", 0, POSTS);
-    kworld_start(&kw);
+    kworld_open_pg(kw, 50);
+    pw_pg_store_relax(kw->pg->store);
+}
+
+/* The posts created, and their events out. */
+static void relaxed_start(struct kworld *kw)
+{
+    kworld_preload(kw, "rlx", 0, POSTS);
+    kworld_start(kw);
     struct kmsg *evs;
-    size_t n = kworld_read(&kw, "post-events", POSTS, 60000, &evs);
+    size_t n = kworld_read(kw, "post-events", POSTS, 60000, &evs);
     kmsgs_free(evs, n);
     cr_assert_eq(n, POSTS);
+}
+
+Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_loses,
+     .timeout = 240)
+{
+    struct kworld kw;
+    relaxed_open(&kw);
+    relaxed_start(&kw);
+    struct kmsg *evs;
     /* Without the relay's gate, the stream's unflushed commits' events would be on the topic. */
     slow_wal_writer();
     /* A stream, not a burst: the server dies while the worker keeps up with it. */
@@ -213,23 +226,15 @@ static enum pw_err hold_hook(void *ctx, struct pw_fault *plan, const char *op, c
 Test(pg_outage, relaxed_durability_reads_again_what_a_crash_lost_under_a_running_worker,
      .timeout = 240)
 {
-    if (!getenv("PW_PG_OUTAGE") || !getenv("PW_PG_CTL"))
-        cr_skip_test("runs alone: PW_PG_OUTAGE=1 with tools/with-postgres (make test does)");
     struct kworld kw;
-    kworld_open_pg(&kw, 50);
-    pw_pg_store_relax(kw.pg->store);
+    relaxed_open(&kw);
     static struct hold h;
     struct pw_fault plan = {.hook = hold_hook, .hook_ctx = &h};
     struct pw_uow uow = kw.uow;
     struct pw_outbox outbox = kw.outbox;
     cr_assert_eq(pw_fault_uow_open(&kw.uow, &uow, &plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&kw.outbox, &outbox, &plan), PW_OK);
-    kworld_preload(&kw, "rlx", 0, POSTS);
-    kworld_start(&kw);
-    struct kmsg *evs;
-    size_t n = kworld_read(&kw, "post-events", POSTS, 60000, &evs);
-    kmsgs_free(evs, n);
-    cr_assert_eq(n, POSTS);
+    relaxed_start(&kw);
     slow_wal_writer();
     atomic_store(&h.armed, 1);
     for (int v = 1; v <= LOST_AT; v++)
