@@ -259,6 +259,48 @@ Test(pg_outage, relaxed_durability_reads_again_what_a_crash_lost_under_a_running
     kworld_close(&kw);
 }
 
+/*
+ * A managed service may revoke pg_logical_emit_message, with which a
+ * relaxed relay forces its flushes: the relay then waits for the WAL
+ * writer, and every event still goes out, none ahead of the disk. The
+ * worker connects as a role of its own (a superuser passes every ACL).
+ */
+Test(pg_outage, relaxed_durability_without_the_flush_function_waits_for_the_wal_writer,
+     .timeout = 120)
+{
+    if (!getenv("PW_PG_OUTAGE") || !getenv("PW_PG_CTL"))
+        cr_skip_test("runs alone: PW_PG_OUTAGE=1 with tools/with-postgres (make test does)");
+    admin("DROP ROLE IF EXISTS pw_plain");
+    admin("CREATE ROLE pw_plain LOGIN");
+    admin("DO $$BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO pw_plain',"
+          " current_database()); END$$");
+    admin("REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC");
+    const char *url = getenv("DATABASE_URL");
+    char plain[1024];
+    snprintf(plain, sizeof plain, "%s%suser=pw_plain", url, strchr(url, '?') ? "&" : "?");
+    char *admin_url = strdup(url);
+    setenv("DATABASE_URL", plain, 1);
+    struct kworld kw;
+    relaxed_open(&kw);
+    relaxed_start(&kw); /* each round's flush waited for */
+    for (int v = 1; v <= 3; v++)
+        kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, v, 0);
+    struct kmsg *evs;
+    size_t want = (size_t)POSTS * 4;
+    size_t n = kworld_read(&kw, "post-events", want, 60000, &evs);
+    kmsgs_free(evs, n);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_geq(n, want);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM outbox"), 0);
+    kworld_close(&kw);
+    setenv("DATABASE_URL", admin_url, 1);
+    free(admin_url);
+    admin("GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO PUBLIC");
+    admin("DROP OWNED BY pw_plain");
+    admin("DROP ROLE pw_plain");
+}
+
 Test(pg_worker, the_inbox_forgets_marks_older_than_its_retention_a_batch_at_a_time,
      .timeout = 120)
 {

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "adapters/pg/lease_pg.h"
 
@@ -38,6 +39,7 @@
 struct pg_outbox {
     struct pg_conn conn;
     bool listening;
+    bool waits_for_writer; /* relaxed, and a flush cannot be forced here: the WAL writer's */
     struct pg_lease lease; /* the relay's role */
 };
 
@@ -90,23 +92,36 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
  * this connection sees it. If the flush position is behind, the reader
  * makes it pass: a synchronous commit of its own (a transactional WAL
  * message, the smallest write there is, needing no table) flushes the WAL
- * through everything before it, every commit waiting at once. Then it
- * checks. Transient while the flush is not seen, so that nothing is
- * published, and no offset committed, ahead of the disk.
+ * through everything before it, every commit waiting at once. Where that
+ * function is refused (a managed service may revoke it), the reader waits
+ * for the WAL writer instead, which flushes an asynchronous commit within
+ * three wal_writer_delay (600 ms by default). Transient while the flush is
+ * not seen, so that nothing is published, and no offset committed, ahead
+ * of the disk.
  */
 static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct pw_errbuf *err)
 {
+    int most = o->waits_for_writer ? 40 : 2;
     for (int tries = 0; o->conn.flushed_lsn < lsn; tries++) {
         PGresult *res = NULL;
-        if (tries == 2)
+        if (tries == most)
             return pw_err_set(err, PW_E_TRANSIENT,
                               "the database has not flushed the commits of the events to send");
-        enum pw_err rc = tries == 0 ? PW_OK
-                                    : pg_query(&o->conn, "flush the WAL",
-                                               "BEGIN; SET LOCAL synchronous_commit TO on;"
-                                               " SELECT pg_logical_emit_message(true, 'postworker',"
-                                               " 'flush'); COMMIT",
-                                               -1, NULL, NULL, err);
+        enum pw_err rc = PW_OK;
+        if (tries > 0 && o->waits_for_writer) {
+            nanosleep(&(struct timespec){0, 25 * 1000 * 1000}, NULL);
+        } else if (tries > 0) {
+            rc = pg_query(&o->conn, "flush the WAL",
+                          "BEGIN; SET LOCAL synchronous_commit TO on;"
+                          " SELECT pg_logical_emit_message(true, 'postworker', 'flush'); COMMIT",
+                          -1, NULL, NULL, err);
+            if (rc == PW_E_FATAL && o->conn.pg) { /* refused (42501): the writer's, from now on */
+                pg_query(&o->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
+                o->waits_for_writer = true;
+                most = 40;
+                rc = PW_OK;
+            }
+        }
         if (!rc)
             rc = pg_query(&o->conn, "read the WAL's flush", "SELECT pg_current_wal_flush_lsn()::text",
                           0, NULL, &res, err);
