@@ -129,8 +129,7 @@ static int map_grow(struct inmem_map *map)
      * Eight old slots a put: the old table (3/4 full at most) is empty
      * before the new one (half full now) can reach 3/4.
      */
-    size_t from = map->incremental_from ? map->incremental_from : 65536;
-    map_migrate(map, cap >= from ? 0 : SIZE_MAX);
+    map_migrate(map, map->incremental_from && cap >= map->incremental_from ? 0 : SIZE_MAX);
     return 0;
 }
 
@@ -197,11 +196,12 @@ void inmem_map_clear(struct inmem_map *map, void (*free_val)(void *val))
 
 void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s)
 {
-    if (map->old) {
-        /* A shift in the old table could carry an entry past the move: finish moving first. */
-        if (s < map->slots || s >= map->slots + map->cap)
-            s = map_move(map, s);
-        map_migrate(map, SIZE_MAX);
+    if (s < map->slots || s >= map->slots + map->cap) {
+        /* In the old table: marked as moved, so that the probes past it hold. */
+        free(s->key);
+        s->key = &map_moved_key;
+        map->len--;
+        return;
     }
     size_t mask = map->cap - 1, gap = (size_t)(s - map->slots);
     free(s->key);

@@ -20,19 +20,21 @@ struct inmem_slot {
 };
 
 /*
- * A big map grows incrementally: the larger table is made at once, and the
- * entries of the old one move over a few at each put after, so that no
- * put stalls the worker on a whole rehash (a 393,216-entry map took half a
- * second). A lookup meanwhile looks in both. Small maps (a transaction's
- * overlay, which the adapters walk as slots[0..cap)) grow at once.
+ * A map may grow incrementally, from the size its user sets: the larger
+ * table is made at once, and the old one's entries move over a few at each
+ * put after, so that no put stalls the worker on a whole rehash (130 ms
+ * for a 393,216-entry map). A lookup meanwhile looks in both. So a map
+ * that anything walks as slots[0..cap) (the parked posts, a transaction's
+ * overlays) must keep incremental_from 0: it grows at once.
  */
+#define INMEM_MAP_INCREMENTAL 65536
 struct inmem_map {
     struct inmem_slot *slots;
     size_t cap; /* a power of two, or 0 */
     size_t len; /* entries in both tables */
     struct inmem_slot *old; /* the table being moved out of, or NULL */
     size_t old_cap, moved;  /* its size, and how many of its slots are done */
-    size_t incremental_from; /* the cap from which it grows incrementally; 0: 65536 */
+    size_t incremental_from; /* the cap from which it grows incrementally; 0: never */
     size_t longest_move;     /* the most entries one put moved: for tests of the growth */
 };
 
@@ -49,7 +51,8 @@ struct inmem_slot *inmem_map_put(struct inmem_map *map, const char *key, size_t 
 /*
  * Frees s's key (s from inmem_map_get or _put on map; its val is the
  * caller's to free first) and closes the gap, so that no tombstone is
- * left: slots after it may move, so pointers to slots are stale after.
+ * left (but in an old table being moved out of, which goes whole): slots
+ * after it may move, so pointers to slots are stale after.
  */
 void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s);
 

@@ -54,6 +54,8 @@ struct pw_inmem_store *pw_inmem_store_new(void)
     struct pw_inmem_store *store = calloc(1, sizeof *store);
     if (!store)
         return NULL;
+    /* A command each: these two grow big, and nothing walks them (map.h). */
+    store->posts.incremental_from = store->inbox.incremental_from = INMEM_MAP_INCREMENTAL;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
