@@ -126,8 +126,8 @@ bool pg_relaxed_pending(struct pw_pg_store *st, uint64_t *lsn, uint64_t *gen)
 void pg_relaxed_confirmed(struct pw_pg_store *st, uint64_t lsn)
 {
     pthread_mutex_lock(&st->lock);
-    if (st->commit_lsn == lsn)
-        st->pending_gen = 0;
+    if (st->commit_lsn == lsn) /* a later server (a standby promoted) may be behind it */
+        st->commit_lsn = st->pending_gen = 0;
     pthread_mutex_unlock(&st->lock);
 }
 

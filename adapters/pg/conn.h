@@ -51,10 +51,11 @@ void pg_disconnect(struct pg_conn *c);
 
 /*
  * Relaxed durability's record of this process's own commits. A crash of
- * the server (a restart, a crash of one backend, a failover) ends every
- * connection and may lose commits it had acknowledged: afterwards the WAL
- * reuses their positions, so a position alone cannot prove a commit is on
- * disk. A flush seen on a connection born before a commit was sent (and
+ * the server (a restart, a crash of one backend) ends every connection and
+ * may lose commits it had acknowledged: afterwards the WAL reuses their
+ * positions, so a position alone cannot prove a commit is on disk. (The
+ * flush is the primary's own: a standby promoted may lack a commit the
+ * relay saw flushed. Relaxed is for a server without failover.) A flush seen on a connection born before a commit was sent (and
  * still alive) can: no crash came between. pg_relaxed_sent snapshots the
  * birth count before a COMMIT; pg_relaxed_committed records its WAL end;
  * pg_relaxed_pending says what is still to confirm (false: nothing);

@@ -111,12 +111,12 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
         if (tries > 0 && o->waits_for_writer) {
             nanosleep(&(struct timespec){0, 25 * 1000 * 1000}, NULL);
         } else if (tries > 0) {
+            /* One statement, its own transaction: a failure leaves no block open. */
             rc = pg_query(&o->conn, "flush the WAL",
-                          "BEGIN; SET LOCAL synchronous_commit TO on;"
-                          " SELECT pg_logical_emit_message(true, 'postworker', 'flush'); COMMIT",
-                          -1, NULL, NULL, err);
-            if (rc == PW_E_FATAL && o->conn.pg) { /* refused (42501): the writer's, from now on */
-                pg_query(&o->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
+                          "SELECT set_config('synchronous_commit', 'on', true),"
+                          " pg_logical_emit_message(true, 'postworker', 'flush')",
+                          0, NULL, NULL, err);
+            if (rc == PW_E_FATAL && strstr(err->msg, "(SQLSTATE 42501)")) { /* refused */
                 o->waits_for_writer = true;
                 most = 40;
                 rc = PW_OK;
