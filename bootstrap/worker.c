@@ -66,11 +66,14 @@ enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *
 {
     struct pw_loop_stats stats = {0};
     enum pw_err rc;
-    while ((rc = worker_once(opts, svc, &stats, err)) == PW_E_LOST_COMMITS &&
-           !(opts->stop && *opts->stop)) {
+    while ((rc = worker_once(opts, svc, &stats, err)) == PW_E_LOST_COMMITS) {
         pw_logf(opts->settings->log, "warn", "%s", err->msg);
         struct pw_errbuf ferr;
         (void)pw_service_finish(svc, &ferr); /* what ran is run again: not a death */
+        if (opts->stop && *opts->stop) {
+            rc = PW_OK; /* a clean stop: the next start reads them again */
+            break;
+        }
     }
     if (opts->stats)
         *opts->stats = stats;
