@@ -110,7 +110,10 @@ enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const ch
         }
         if (retention >= -1) {
             rc = PW_OK;
-            if (retention < 0 || !deletes || segment < 0 || segment > INT64_MAX - retention)
+            /* Past a century (or past int64), forever: a time that far back is no time. */
+            const long long century = 36525LL * 24 * 3600 * 1000; /* 36,525 days */
+            if (retention < 0 || !deletes || segment < 0 || retention > century ||
+                segment > century - retention)
                 *ms = -1;
             else
                 *ms = retention + segment;

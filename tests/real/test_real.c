@@ -716,6 +716,7 @@ Test(real, the_topic_says_how_long_it_may_keep_a_command, .timeout = 120)
         {"cleanup.policy=compact;retention.ms=3600000", -1},
         {"cleanup.policy=compact,delete;retention.ms=3600000;segment.ms=60000", 3660000},
         {"retention.ms=9223372036854775000;segment.ms=600000", -1},
+        {"retention.ms=3155760000000;segment.ms=1", -1}, /* a century and a millisecond */
     };
     struct pw_kafka_settings ks = {.brokers = w.brokers};
     for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
