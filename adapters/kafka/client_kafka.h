@@ -93,8 +93,9 @@ struct pw_kafka_record {
  * The longest the topic may keep a message, as the broker describes it:
  * its retention.ms plus its segment.ms (a segment is deleted only once its
  * newest message is past retention.ms, and it may take segment.ms to
- * fill). -1: forever (retention.ms -1, or cleanup.policy compact without
- * delete, which keeps each key's last message). Transient when the broker cannot be asked (or, like the
+ * fill). -1: forever (retention.ms -1, a century or more, or
+ * cleanup.policy compact without delete, which keeps each key's last
+ * message). Transient when the broker cannot be asked (or, like the
  * embedded mock, does not answer DescribeConfigs) within 15 s, or s->stop
  * is set meanwhile.
  */

@@ -195,6 +195,7 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
         }
     }
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    c->sqlstate[0] = '\0';
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (res)
             *res = r;
@@ -204,8 +205,10 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
     }
     const char *field = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     char statebuf[8] = "";
-    if (field)
+    if (field) {
         snprintf(statebuf, sizeof statebuf, "%s", field);
+        snprintf(c->sqlstate, sizeof c->sqlstate, "%s", field);
+    }
     const char *state = field ? statebuf : NULL;
     char msg[200];
     snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));

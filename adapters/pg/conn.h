@@ -40,6 +40,7 @@ struct pg_conn {
      * a server that restarted may have lost WAL it had before (relaxed).
      */
     uint64_t born, flushed_lsn;
+    char sqlstate[6]; /* the last statement's SQLSTATE if it failed with one, else "" */
     /* Statements prepared on this connection, by the address of their SQL text. */
     const char *prepared[PG_MAX_PREPARED];
     int nprepared;
@@ -53,14 +54,15 @@ void pg_disconnect(struct pg_conn *c);
  * Relaxed durability's record of this process's own commits. A crash of
  * the server (a restart, a crash of one backend) ends every connection and
  * may lose commits it had acknowledged: afterwards the WAL reuses their
- * positions, so a position alone cannot prove a commit is on disk. (The
- * flush is the primary's own: a standby promoted may lack a commit the
- * relay saw flushed. Relaxed is for a server without failover.) A flush seen on a connection born before a commit was sent (and
- * still alive) can: no crash came between. pg_relaxed_sent snapshots the
- * birth count before a COMMIT; pg_relaxed_committed records its WAL end;
- * pg_relaxed_pending says what is still to confirm (false: nothing);
- * pg_relaxed_confirmed clears it if nothing was committed since lsn was
- * read; pg_relaxed_forget drops it all (the commits are given up for lost).
+ * positions, so a position alone cannot prove a commit is on disk. A flush
+ * seen on a connection born before a commit was sent (and still alive)
+ * can: no crash came between. (The flush is the primary's own: a standby
+ * promoted may lack it. Relaxed is for a server without failover.)
+ * pg_relaxed_sent snapshots the birth count before a COMMIT;
+ * pg_relaxed_committed records its WAL end; pg_relaxed_pending says what
+ * is still to confirm (false: nothing); pg_relaxed_confirmed clears it if
+ * nothing was committed since lsn was read; pg_relaxed_forget drops it all
+ * (the commits are given up for lost).
  */
 uint64_t pg_relaxed_sent(struct pw_pg_store *st);
 void pg_relaxed_committed(struct pw_pg_store *st, uint64_t gen, uint64_t end);

@@ -116,7 +116,7 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
                           "SELECT set_config('synchronous_commit', 'on', true),"
                           " pg_logical_emit_message(true, 'postworker', 'flush')",
                           0, NULL, NULL, err);
-            if (rc == PW_E_FATAL && strstr(err->msg, "(SQLSTATE 42501)")) { /* refused */
+            if (rc == PW_E_FATAL && strcmp(o->conn.sqlstate, "42501") == 0) { /* refused */
                 o->waits_for_writer = true;
                 most = 40;
                 rc = PW_OK;
