@@ -64,6 +64,59 @@ void store_case_a_post_reads_back_deleted_or_not_once_committed(struct store *s)
         pw_post_release(&posts[i]);
 }
 
+void store_case_a_post_reads_back_its_times_to_the_microsecond_over_the_whole_range(
+    struct store *s)
+{
+    /* The contract's first and last microseconds, and both sides of 1970 and of 2000. */
+    static const pw_time times[][3] = {
+        {PW_TIME_MIN, PW_TIME_MIN + 1, PW_TIME_MAX},
+        {-1, 0, 1},
+        {(pw_time)946684800 * 1000000 - 1, (pw_time)946684800 * 1000000,
+         (pw_time)946684800 * 1000000 + 1},
+        {T0 + 123457, PW_TIME_MAX - 1, PW_TIME_MAX},
+    };
+    enum { N = sizeof times / sizeof times[0] };
+    struct pw_post posts[N];
+    for (size_t i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t-%zu", i);
+        posts[i] = store_post_make(id, 1);
+        posts[i].created_at = times[i][0];
+        posts[i].updated_at = times[i][1];
+        posts[i].deleted_at = times[i][2];
+    }
+    put_posts(s, posts, N);
+    struct pw_errbuf err;
+    for (size_t i = 0; i < N; i++) {
+        struct pw_post got;
+        bool found = false;
+        cr_assert_eq(pw_query_post_get(&s->q, posts[i].post_id, &got, &found, &err), PW_OK,
+                     "%s", err.msg);
+        cr_assert(found);
+        cr_assert_eq(got.created_at, times[i][0], "created_at %lld, not %lld",
+                     (long long)got.created_at, (long long)times[i][0]);
+        cr_assert_eq(got.updated_at, times[i][1]);
+        cr_assert_eq(got.deleted_at, times[i][2]);
+        cr_assert_eq(got.version, 1);
+        pw_post_release(&got);
+    }
+    struct pw_posts_filter f = {.deleted = PW_DELETED_ONLY};
+    struct pw_post page[N + 1];
+    size_t n = 0;
+    bool more = true;
+    cr_assert_eq(pw_query_posts_list(&s->q, &f, page, N + 1, &n, &more, &err), PW_OK, "%s",
+                 err.msg);
+    cr_assert_eq(n, N);
+    cr_assert_not(more);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(page[i].created_at, times[i][0], "in created_at order");
+        cr_assert_eq(page[i].deleted_at, times[i][2]);
+        pw_post_release(&page[i]);
+    }
+    for (size_t i = 0; i < N; i++)
+        pw_post_release(&posts[i]);
+}
+
 /* Walks every page of f at limit, into ids (comma-separated), and counts the pages. */
 static int walk(struct store *s, struct pw_posts_filter f, size_t limit, char *ids, size_t size)
 {

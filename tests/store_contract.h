@@ -66,6 +66,7 @@ struct store_adapter {
     X(one_store_handle_drains_at_a_time)                        \
     X(a_store_holds_nothing_until_a_command_or_an_offset_is_stored) \
     X(a_post_reads_back_deleted_or_not_once_committed)          \
+    X(a_post_reads_back_its_times_to_the_microsecond_over_the_whole_range) \
     X(pages_walk_every_matching_post_once_in_keyset_order)      \
     X(a_command_reads_back_as_what_became_of_it)                \
     X(a_wait_for_changes_wakes_on_a_commit)                      \

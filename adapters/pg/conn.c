@@ -175,8 +175,8 @@ static bool pg_transient_state(const char *state)
 }
 
 static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *sql, int n,
-                               const char *const *vals, bool planned, PGresult **res,
-                               struct pw_errbuf *err)
+                               const char *const *vals, bool planned, int format,
+                               PGresult **res, struct pw_errbuf *err)
 {
     if (!c->pg)
         return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
@@ -185,13 +185,13 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
     if (n < 0) {
         r = PQexec(c->pg, sql);
     } else if (planned) {
-        r = PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
+        r = PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, format);
     } else {
         char name[16];
         r = pg_prepared(c, sql, n, name);
         if (!r || PQresultStatus(r) == PGRES_COMMAND_OK) {
             PQclear(r);
-            r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
+            r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, format);
         }
     }
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -246,13 +246,19 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err)
 {
-    return pg_query_as(c, what, sql, n, vals, false, res, err);
+    return pg_query_as(c, what, sql, n, vals, false, 0, res, err);
+}
+
+enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql, int n,
+                            const char *const *vals, PGresult **res, struct pw_errbuf *err)
+{
+    return pg_query_as(c, what, sql, n, vals, false, 1, res, err);
 }
 
 enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
                              const char *const *vals, PGresult **res, struct pw_errbuf *err)
 {
-    return pg_query_as(c, what, sql, n, vals, true, res, err);
+    return pg_query_as(c, what, sql, n, vals, true, 0, res, err);
 }
 
 int64_t pg_int(const PGresult *res, int row, int col)
@@ -263,6 +269,30 @@ int64_t pg_int(const PGresult *res, int row, int col)
 pw_time pg_time(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? PW_TIME_NONE : pg_int(res, row, col);
+}
+
+/* A binary column's bytes, big-endian, as an unsigned number. */
+static uint64_t pg_bin_be(const PGresult *res, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0, n = PQgetlength(res, row, col); i < n && i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int64_t pg_bin_int4(const PGresult *res, int row, int col)
+{
+    return (int32_t)(uint32_t)pg_bin_be(res, row, col);
+}
+
+/* A timestamptz in binary: microseconds since 2000-01-01 00:00 UTC. */
+#define PG_EPOCH_US INT64_C(946684800000000)
+
+pw_time pg_bin_time(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? PW_TIME_NONE
+                                      : (int64_t)pg_bin_be(res, row, col) + PG_EPOCH_US;
 }
 
 static void pg_array_put(struct pg_array *a, const char *s, size_t n)

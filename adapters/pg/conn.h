@@ -70,19 +70,19 @@ bool pg_relaxed_pending(struct pw_pg_store *st, uint64_t *lsn, uint64_t *gen);
 void pg_relaxed_confirmed(struct pw_pg_store *st, uint64_t lsn);
 void pg_relaxed_forget(struct pw_pg_store *st);
 
-/*
- * Runs sql with n text parameters (n < 0: sql is a script of several
- * statements and takes none). sql must be a string literal: it is prepared
- * once per connection, the first time, and known after by its address. On PW_OK *res (if res is not NULL) is the
- * result, for the caller to PQclear. On failure the code says what kind:
- * interrupted for a statement the server cut off (57014); transient for
- * connection loss and the rest of classes 08, 40, 53, 57; apply_failed for
- * the data's (22, 23, 54);
- * fatal otherwise. what names the statement in the message.
- */
 /* A pg_lsn's text ("16/B374D848") as a number; 0 if it is not one. */
 uint64_t pg_lsn(const char *text);
 
+/*
+ * Runs sql with n text parameters (n < 0: sql is a script of several
+ * statements and takes none). sql must be a string literal: it is prepared
+ * once per connection, the first time, and known after by its address. On
+ * PW_OK *res (if res is not NULL) is the result, for the caller to PQclear.
+ * On failure the code says what kind: interrupted for a statement the
+ * server cut off (57014); transient for connection loss and the rest of
+ * classes 08, 40, 53, 57; apply_failed for the data's (22, 23, 54); fatal
+ * otherwise. what names the statement in the message.
+ */
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err);
 
@@ -97,12 +97,25 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
 enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
                              const char *const *vals, PGresult **res, struct pw_errbuf *err);
 
+/*
+ * pg_query, with the result's columns in binary (read them with
+ * pg_bin_int4 and pg_bin_time; text is its bytes, NUL-ended by libpq): a
+ * timestamptz then travels as the server keeps it, where its text or
+ * PG_US's arithmetic on a numeric cost a read side's page of 50 rows a
+ * seventh of the server's time (docs/benchmark.md).
+ */
+enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql, int n,
+                            const char *const *vals, PGresult **res, struct pw_errbuf *err);
+
 /* Our error code of name (pw_err_name), as stored; PW_E_FATAL for a name we do not know. */
 enum pw_err pg_err_of(const char *name);
 
 /* A column as an integer, or as a time (PW_TIME_NONE for NULL). */
 int64_t pg_int(const PGresult *res, int row, int col);
 pw_time pg_time(const PGresult *res, int row, int col);
+/* The same, of a binary result (pg_query_binary): an int4, a timestamptz. */
+int64_t pg_bin_int4(const PGresult *res, int row, int col);
+pw_time pg_bin_time(const PGresult *res, int row, int col);
 
 /* The SQL that reads a timestamptz column as microseconds since the epoch. */
 #define PG_US(col) "(extract(epoch from " col ") * 1000000)::int8"

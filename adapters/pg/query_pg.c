@@ -58,21 +58,36 @@ static void pg_q_give(struct pg_query *q, struct pg_conn *c)
     pthread_mutex_unlock(&q->lock);
 }
 
-/* pg_query on a connection of the pool, connected first if need be. */
-static enum pw_err pg_q_run(struct pg_query *q, const char *what, const char *sql, int n,
-                            const char *const *vals, PGresult **res, struct pw_errbuf *err)
+/* pg_query (pg_query_binary if binary) on a connection of the pool, connected first if need be. */
+static enum pw_err pg_q_run_as(struct pg_query *q, const char *what, const char *sql, int n,
+                               const char *const *vals, bool binary, PGresult **res,
+                               struct pw_errbuf *err)
 {
     struct pg_conn *c = pg_q_take(q);
     enum pw_err rc = pg_connect(c, err);
     if (!rc)
-        rc = pg_query(c, what, sql, n, vals, res, err);
+        rc = binary ? pg_query_binary(c, what, sql, n, vals, res, err)
+                    : pg_query(c, what, sql, n, vals, res, err);
     pg_q_give(q, c);
     return rc;
 }
 
+static enum pw_err pg_q_run(struct pg_query *q, const char *what, const char *sql, int n,
+                            const char *const *vals, PGresult **res, struct pw_errbuf *err)
+{
+    return pg_q_run_as(q, what, sql, n, vals, false, res, err);
+}
+
+/* The posts' statements (PG_Q_POST_COLUMNS), in binary. */
+static enum pw_err pg_q_posts(struct pg_query *q, const char *what, const char *sql, int n,
+                              const char *const *vals, PGresult **res, struct pw_errbuf *err)
+{
+    return pg_q_run_as(q, what, sql, n, vals, true, res, err);
+}
+
+/* Read in binary (pg_query_binary): pg_q_post decodes them. */
 #define PG_Q_POST_COLUMNS                                                                      \
-    "post_id, author_name, title, body, version, " PG_US("created_at") ", " PG_US(           \
-        "updated_at") ", " PG_US("deleted_at")
+    "post_id, author_name, title, body, version, created_at, updated_at, deleted_at"
 
 /* Fills post from row r of res (PG_Q_POST_COLUMNS); PW_E_NOMEM leaves nothing to release. */
 static enum pw_err pg_q_post(struct pw_post *post, const PGresult *res, int r,
@@ -83,10 +98,10 @@ static enum pw_err pg_q_post(struct pw_post *post, const PGresult *res, int r,
     post->author_name = strdup(PQgetvalue(res, r, 1));
     post->title = strdup(PQgetvalue(res, r, 2));
     post->body = strdup(PQgetvalue(res, r, 3));
-    post->version = pg_int(res, r, 4);
-    post->created_at = pg_time(res, r, 5);
-    post->updated_at = pg_time(res, r, 6);
-    post->deleted_at = pg_time(res, r, 7);
+    post->version = pg_bin_int4(res, r, 4);
+    post->created_at = pg_bin_time(res, r, 5);
+    post->updated_at = pg_bin_time(res, r, 6);
+    post->deleted_at = pg_bin_time(res, r, 7);
     if (post->author_name && post->title && post->body)
         return PW_OK;
     pw_post_release(post);
@@ -101,7 +116,7 @@ static enum pw_err pg_q_post_get(void *self, const char *post_id, struct pw_post
     *found = false;
     PGresult *res = NULL;
     const char *vals[] = {post_id};
-    enum pw_err rc = pg_q_run(q, "read a post",
+    enum pw_err rc = pg_q_posts(q, "read a post",
                               "SELECT " PG_Q_POST_COLUMNS " FROM posts WHERE post_id = $1", 1,
                               vals, &res, err);
     if (!rc && PQntuples(res) == 1) {
@@ -124,7 +139,7 @@ static enum pw_err pg_q_posts_get(void *self, const char *const *ids, size_t n,
     }
     const char *vals[] = {pg_array_done(&arr)};
     PGresult *res = NULL;
-    enum pw_err rc = vals[0] ? pg_q_run(q, "read posts",
+    enum pw_err rc = vals[0] ? pg_q_posts(q, "read posts",
                                         "SELECT " PG_Q_POST_COLUMNS " FROM posts"
                                         " WHERE post_id = ANY($1::text[])",
                                         1, vals, &res, err)
@@ -191,7 +206,7 @@ static enum pw_err pg_q_posts_list(void *self, const struct pw_posts_filter *f,
     const char *sql = f->author ? (f->after ? pg_posts_by_author_sql : pg_posts_by_author_first_sql)
                                 : (f->after ? pg_posts_all_sql : pg_posts_all_first_sql);
     PGresult *res = NULL;
-    enum pw_err rc = pg_q_run(q, "read a page of posts", sql, nv, vals, &res, err);
+    enum pw_err rc = pg_q_posts(q, "read a page of posts", sql, nv, vals, &res, err);
     size_t rows = rc ? 0 : (size_t)PQntuples(res);
     for (size_t r = 0; r < rows && r < max && !rc; r++) {
         rc = pg_q_post(&out[r], res, (int)r, err);
