@@ -70,6 +70,12 @@ long pw_text_codepoints(const char *s, size_t len)
     return count;
 }
 
+size_t pw_text_char_len(const char *s, size_t len)
+{
+    size_t i = 0;
+    return utf8_next((const unsigned char *)s, len, &i) < 0 ? 0 : i;
+}
+
 static bool is_space(int32_t cp)
 {
     switch (cp) {

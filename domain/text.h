@@ -17,6 +17,14 @@
 long pw_text_codepoints(const char *s, size_t len);
 
 /*
+ * The length in bytes (1 to 4) of the well-formed code point that the len
+ * (>= 1) bytes at s begin with, or 0 if they begin with none (a NUL counts
+ * as one byte: the caller decides about it). For a writer that checks as it
+ * copies.
+ */
+size_t pw_text_char_len(const char *s, size_t len);
+
+/*
  * Makes the NUL-terminated s one line of well-formed UTF-8, in place:
  * control characters, and every byte that does not begin a well-formed
  * sequence (a character cut in two by truncation, say), become '?'. For

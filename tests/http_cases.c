@@ -441,6 +441,40 @@ struct reader {
     int wrong, failed;
 };
 
+void http_case_a_post_s_text_comes_back_exactly_every_byte_escaped_as_json(
+    const struct store_adapter *ad)
+{
+    struct api a;
+    api_open(&a, ad);
+    /* Every byte but NUL below 0x80, then characters of 2, 3 and 4 bytes, and escapes' lookalikes. */
+    char title[200], body[] = "\\u0041 \\\" \"\\ é € 𝄞 \x7f end\\";
+    size_t n = 0;
+    for (int ch = 1; ch < 0x80; ch++)
+        title[n++] = (char)ch;
+    strcpy(title + n, "é€𝄞");
+    struct pw_post p = store_post_make("esc-1", 1);
+    free(p.title);
+    free(p.body);
+    p.title = strdup(title);
+    p.body = strdup(body);
+    struct pw_errbuf err;
+    store_begin(&a.s.uow);
+    struct pw_repo repo = pw_uow_posts(&a.s.uow);
+    cr_assert_eq(pw_repo_add(&repo, &p, &err), PW_OK, "%s", err.msg);
+    store_commit(&a.s.uow);
+    json_t *v = get_json(&a, "/posts/esc-1", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "title")), title);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "body")), body);
+    json_decref(v);
+    v = get_json(&a, "/posts?limit=1", 200);
+    json_t *first = json_array_get(json_object_get(v, "posts"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "title")), title);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "body")), body);
+    json_decref(v);
+    pw_post_release(&p);
+    api_close(&a, ad);
+}
+
 static void *read_many(void *arg)
 {
     struct reader *r = arg;

@@ -13,6 +13,7 @@
     X(a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit)    \
     X(parked_posts_methods_and_head)                                   \
     X(a_page_of_big_posts_ends_early_and_its_cursor_goes_on)          \
+    X(a_post_s_text_comes_back_exactly_every_byte_escaped_as_json)    \
     X(concurrent_readers_each_get_their_own_post)
 
 #define HTTP_CASE_DECL(name) void http_case_##name(const struct store_adapter *adapter);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adapters/curl/curl.h"
 #include "adapters/http/http.h"
 
 static atomic_int refused_lines;
@@ -216,3 +218,37 @@ Test(http, readiness_says_why_and_never_calls_a_dependency_down_before_it_knows)
 #define HTTP_SUITE_NAME http_inmem
 #define HTTP_ADAPTER store_inmem_adapter
 HTTP_CONTRACT_SUITE()
+
+/* Text that is not UTF-8 (a database in another encoding) is answered scrubbed, still JSON. */
+Test(http_inmem, a_post_s_text_that_is_not_utf8_is_answered_scrubbed)
+{
+    struct store s;
+    store_inmem_adapter.open(&s);
+    struct pw_post p = store_post_make("raw-1", 1);
+    free(p.title);
+    p.title = strdup("ok \"q\" \xff\xfe then \xc3\xa9");
+    struct pw_errbuf err;
+    store_begin(&s.uow);
+    struct pw_repo repo = pw_uow_posts(&s.uow);
+    cr_assert_eq(pw_repo_add(&repo, &p, &err), PW_OK, "%s", err.msg);
+    store_commit(&s.uow);
+    struct pw_metrics m;
+    pw_metrics_init(&m, "test", "post-commands");
+    struct pw_http *h;
+    cr_assert_eq(pw_http_start(&h, "127.0.0.1:0", &m, NULL, &err), PW_OK, "%s", err.msg);
+    pw_http_serve_query(h, &s.q, false);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/posts/raw-1", pw_http_port(h));
+    struct pw_http_reply r;
+    cr_assert_eq(pw_curl_get(url, NULL, 5000, &r, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(r.status, 200);
+    json_t *v = json_loads(r.body, 0, NULL);
+    cr_assert(v, "not JSON: %s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "title")), "ok \"q\" ?? then é");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "body")), p.body);
+    json_decref(v);
+    pw_http_reply_release(&r);
+    pw_http_stop(h);
+    pw_post_release(&p);
+    store_inmem_adapter.close(&s);
+}

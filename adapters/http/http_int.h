@@ -82,6 +82,22 @@ enum MHD_Result http_json_text(struct MHD_Connection *c, unsigned status, char *
 /* s as a JSON string, its bytes made valid UTF-8 first if they are not. */
 json_t *http_text_json(const char *s);
 
+/*
+ * A body being written (post_json.c): p holds len bytes and a NUL, or is
+ * NULL; once a write fails (out of memory) failed is set and the rest are
+ * ignored. http_out_take gives p to the caller (NULL if a write failed).
+ */
+struct http_out {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+void http_out_put(struct http_out *o, const char *s, size_t n);
+void http_out_str(struct http_out *o, const char *s);
+char *http_out_take(struct http_out *o);
+/* p as JSON, an event's data: {"post_id":..., ..., "deleted_at":null}. */
+void http_post_json(struct http_out *o, const struct pw_post *p);
+
 /* Lets the request on c run ms longer before the reaper cuts it. */
 void http_grace(struct pw_http *h, struct MHD_Connection *c, int64_t ms);
 

@@ -85,58 +85,6 @@ static long param_int(const char *s, long lo, long hi)
     return v >= lo && v <= hi ? v : -1;
 }
 
-/*
- * s as a JSON string on out. A page writes its posts straight out rather
- * than building a tree of them: building and dumping 50 posts' trees was
- * most of a page's cost (docs/benchmark.md). Bytes that are not UTF-8
- * (a database in another encoding) go through jansson's scrubbed path.
- */
-static void quoted(FILE *out, const char *s)
-{
-    size_t n = strlen(s);
-    if (pw_text_codepoints(s, n) < 0) {
-        json_t *v = http_text_json(s);
-        json_dumpf(v, out, JSON_ENCODE_ANY);
-        json_decref(v);
-        return;
-    }
-    fputc('"', out);
-    for (size_t i = 0; i < n;) {
-        size_t run = i;
-        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
-            run++;
-        fwrite(s + i, 1, run - i, out);
-        if (run < n) {
-            unsigned char ch = (unsigned char)s[run];
-            if (ch == '"' || ch == '\\')
-                fprintf(out, "\\%c", ch);
-            else
-                fprintf(out, "\\u%04x", ch);
-        }
-        i = run + 1;
-    }
-    fputc('"', out);
-}
-
-/* A post, as an event's data has it, written on out. */
-static void post_write(FILE *out, const struct pw_post *p)
-{
-    char c[PW_TIME_STRLEN], u[PW_TIME_STRLEN], d[PW_TIME_STRLEN];
-    fprintf(out, "{\"post_id\":\"%s\",\"author_name\":", p->post_id);
-    quoted(out, p->author_name);
-    fputs(",\"title\":", out);
-    quoted(out, p->title);
-    fputs(",\"body\":", out);
-    quoted(out, p->body);
-    fprintf(out, ",\"version\":%lld,\"created_at\":\"%s\",\"updated_at\":\"%s\",\"deleted_at\":",
-            (long long)p->version, pw_time_format(p->created_at, c),
-            pw_time_format(p->updated_at, u));
-    if (pw_post_is_deleted(p))
-        fprintf(out, "\"%s\"}", pw_time_format(p->deleted_at, d));
-    else
-        fputs("null}", out);
-}
-
 static enum MHD_Result store_failed(struct MHD_Connection *c, const struct pw_errbuf *err)
 {
     return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
@@ -200,16 +148,13 @@ static enum MHD_Result get_post(struct pw_http *h, struct MHD_Connection *c, con
         MHD_destroy_response(r);
         return result;
     }
-    char *body = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&body, &len);
-    if (out) {
-        post_write(out, &post);
-        fclose(out);
-    }
+    struct http_out out = {0};
+    http_post_json(&out, &post);
     pw_post_release(&post);
-    return out ? http_json_text(c, deleted ? MHD_HTTP_GONE : MHD_HTTP_OK, body, len, etag)
-               : MHD_NO;
+    size_t len = out.len;
+    char *body = http_out_take(&out);
+    return body ? http_json_text(c, deleted ? MHD_HTTP_GONE : MHD_HTTP_OK, body, len, etag)
+                : MHD_NO;
 }
 
 static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
@@ -257,34 +202,35 @@ static enum MHD_Result list_posts(struct pw_http *h, struct MHD_Connection *c)
         free(page);
         return store_failed(c, &err);
     }
-    char *body = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&body, &len);
-    if (out) {
-        fputs("{\"posts\":[", out);
-        /* A page ends early, with its next cursor, once its answer passes HTTP_PAGE_BYTES. */
-        size_t shown = 0;
-        while (shown < n) {
-            if (shown)
-                fputc(',', out);
-            post_write(out, &page[shown++]);
-            if (shown < n && (fflush(out), len > HTTP_PAGE_BYTES)) {
-                more = true;
-                break;
-            }
+    struct http_out out = {0};
+    http_out_str(&out, "{\"posts\":[");
+    /* A page ends early, with its next cursor, once its answer passes HTTP_PAGE_BYTES. */
+    size_t shown = 0;
+    while (shown < n) {
+        if (shown)
+            http_out_put(&out, ",", 1);
+        http_post_json(&out, &page[shown++]);
+        if (shown < n && out.len > HTTP_PAGE_BYTES) {
+            more = true;
+            break;
         }
-        char next[HTTP_CURSOR_MAX + 1]; /* base64url: nothing to escape */
-        if (more)
-            http_cursor_encode(author, f.deleted, page[shown - 1].created_at,
-                               page[shown - 1].post_id, next);
-        fprintf(out, "],\"next\":%s%s%s}", more ? "\"" : "", more ? next : "null",
-                more ? "\"" : "");
-        fclose(out);
     }
+    char next[HTTP_CURSOR_MAX + 3] = "null"; /* base64url: nothing to escape */
+    if (more) {
+        next[0] = '"';
+        http_cursor_encode(author, f.deleted, page[shown - 1].created_at,
+                           page[shown - 1].post_id, next + 1);
+        strcat(next, "\"");
+    }
+    http_out_str(&out, "],\"next\":");
+    http_out_str(&out, next);
+    http_out_put(&out, "}", 1);
     for (size_t i = 0; i < n; i++)
         pw_post_release(&page[i]);
     free(page);
-    return out ? http_json_text(c, MHD_HTTP_OK, body, len, NULL) : MHD_NO;
+    size_t len = out.len;
+    char *body = http_out_take(&out);
+    return body ? http_json_text(c, MHD_HTTP_OK, body, len, NULL) : MHD_NO;
 }
 
 enum MHD_Result http_command_answer(struct MHD_Connection *c, const struct pw_command_status *st)
