@@ -38,7 +38,14 @@
  * one address, and the other half stays for everyone else (the probes).
  */
 #define PW_HTTP_CONNECTIONS 256
-#define PW_HTTP_THREADS 2 /* that poll them, each its share */
+/*
+ * The threads that poll them, each its share: as many as the read side's
+ * pool has database connections (PW_PG_QUERY_CONNS), so that while one
+ * thread waits for PostgreSQL another renders. With two, a page of 50 on
+ * PostgreSQL went 4,071-4,723/s, with four 5,145-5,462 (make bench-http,
+ * alternating, docs/benchmark.md).
+ */
+#define PW_HTTP_THREADS 4
 #define PW_HTTP_PER_CLIENT 128
 #define PW_HTTP_REQUEST_MS 5000
 #define PW_HTTP_REQUEST_BYTES 16384
