@@ -263,9 +263,18 @@ void store_case_a_command_reads_back_as_what_became_of_it(struct store *s)
     cr_assert_str_eq(st.post_id, "p-9");
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 struct late_commit {
     struct store *s;
     int delay_ms;
+    int round; /* command c-ROUND, event cROUND */
+    int64_t done_ms; /* when the commit returned */
     enum pw_err rc; /* asserted by the test's own thread */
     struct pw_errbuf err;
 };
@@ -274,25 +283,22 @@ static void *commit_later(void *arg)
 {
     struct late_commit *lc = arg;
     nanosleep(&(struct timespec){0, lc->delay_ms * 1000000L}, NULL);
-    struct pw_event ev = store_event_make("p-1", "c1");
+    char cid[16], eid[16];
+    snprintf(cid, sizeof cid, "c-%d", lc->round);
+    snprintf(eid, sizeof eid, "c%d", lc->round);
+    struct pw_event ev = store_event_make("p-1", eid);
     struct pw_uow *uow = &lc->s->uow;
     lc->rc = pw_uow_begin(uow, &lc->err);
     if (!lc->rc)
         lc->rc = pw_uow_outbox_put(uow, "post-events", &ev, &lc->err);
     if (!lc->rc)
-        lc->rc = pw_uow_inbox_put(uow, "/test", "c-1", PW_OK, "p-1", 1, &lc->err);
+        lc->rc = pw_uow_inbox_put(uow, "/test", cid, PW_OK, "p-1", 1, &lc->err);
     if (!lc->rc)
         lc->rc = pw_uow_commit(uow, &lc->err);
     else
         pw_uow_rollback(uow);
+    lc->done_ms = mono_ms();
     return NULL;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 void store_case_a_wait_for_changes_wakes_on_a_commit(struct store *s)
@@ -303,7 +309,7 @@ void store_case_a_wait_for_changes_wakes_on_a_commit(struct store *s)
     cr_assert_lt(mono_ms() - t0, 1000, "from 0 it returns at once");
     cr_assert_neq(seen, 0);
     /* The listener may take a moment to listen: its first waits may end early. */
-    struct late_commit lc = {.s = s, .delay_ms = 700};
+    struct late_commit lc = {.s = s, .delay_ms = 700, .round = 1};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, commit_later, &lc), 0);
     t0 = mono_ms();
@@ -318,6 +324,31 @@ void store_case_a_wait_for_changes_wakes_on_a_commit(struct store *s)
     cr_assert_eq(st.outcome, PW_Q_APPLIED);
     cr_assert_lt(took, 3000, "woken by the commit (%lld ms), not by the 10 s timeout",
                  (long long)took);
+
+    /*
+     * Woken by the commit itself (NOTIFY, or the commit in this process),
+     * not by asking again every so often: five commits at odd moments, each
+     * seen within 100 ms. A tick every 250 ms would pass all five about one
+     * time in a hundred.
+     */
+    for (int round = 2; round <= 6; round++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "c-%d", round);
+        lc = (struct late_commit){.s = s, .delay_ms = 150 + 113 * round, .round = round};
+        cr_assert_eq(pthread_create(&t, NULL, commit_later, &lc), 0);
+        st = status_of(s, cid, NULL);
+        t0 = mono_ms();
+        while (st.outcome != PW_Q_APPLIED && mono_ms() - t0 < 10000) {
+            pw_query_changes_wait(&s->q, &seen, 10000);
+            st = status_of(s, cid, NULL);
+        }
+        int64_t seen_ms = mono_ms();
+        pthread_join(t, NULL);
+        cr_assert_eq(lc.rc, PW_OK, "%s", lc.err.msg);
+        cr_assert_eq(st.outcome, PW_Q_APPLIED);
+        cr_assert_lt(seen_ms - lc.done_ms, 100, "commit %d seen %lld ms after it returned", round,
+                     (long long)(seen_ms - lc.done_ms));
+    }
 }
 
 void store_case_posts_read_together_are_each_their_own(struct store *s)
