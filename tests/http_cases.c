@@ -228,20 +228,24 @@ void http_case_pages_follow_next_to_the_end_and_refuse_what_is_not_theirs(
 struct late {
     struct api *a;
     enum pw_err rc;
+    int delay_ms;
+    const char *cid; /* "c-N": command c-N, event cN, post p-N */
 };
 
 static void *apply_later(void *arg)
 {
     struct late *l = arg;
-    nanosleep(&(struct timespec){0, 400 * 1000000L}, NULL);
-    struct pw_event ev = store_event_make("p-5", "c5");
+    nanosleep(&(struct timespec){l->delay_ms / 1000, l->delay_ms % 1000 * 1000000L}, NULL);
+    char post[16];
+    snprintf(post, sizeof post, "p-%s", l->cid + 2);
+    struct pw_event ev = store_event_make(post, l->cid + 1);
     struct pw_uow *uow = &l->a->s.uow;
     struct pw_errbuf err;
     l->rc = pw_uow_begin(uow, &err);
     if (!l->rc)
         l->rc = pw_uow_outbox_put(uow, "post-events", &ev, &err);
     if (!l->rc)
-        l->rc = pw_uow_inbox_put(uow, "/editor", "c-5", PW_OK, "p-5", 1, &err);
+        l->rc = pw_uow_inbox_put(uow, "/editor", l->cid, PW_OK, post, 1, &err);
     if (!l->rc)
         l->rc = pw_uow_commit(uow, &err);
     return NULL;
@@ -322,8 +326,8 @@ void http_case_a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit(
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         refused(&a, bad[i]);
 
-    /* A wait past the listener's 5 s request bound, answered by the commit. */
-    struct late l = {&a, PW_OK};
+    /* A wait answered by the commit, long before its end. */
+    struct late l = {&a, PW_OK, 400, "c-5"};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, apply_later, &l), 0);
     t0 = mono_ms();
@@ -334,6 +338,18 @@ void http_case_a_command_answers_its_outcome_and_a_wait_wakes_on_the_commit(
     cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "applied");
     cr_assert_lt(took, 5000, "answered on the commit (%lld ms), not at the end of its wait",
                  (long long)took);
+    json_decref(v);
+    /* And one past the listener's 5 s bound on a request: a wait is given its time. */
+    l = (struct late){&a, PW_OK, 5600, "c-6"};
+    cr_assert_eq(pthread_create(&t, NULL, apply_later, &l), 0);
+    t0 = mono_ms();
+    v = get_json(&a, "/commands?source=/editor&id=c-6&wait=30", 200);
+    took = mono_ms() - t0;
+    pthread_join(t, NULL);
+    cr_assert_eq(l.rc, PW_OK);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "outcome")), "applied");
+    cr_assert(took >= 5500 && took < 15000, "answered on the commit at 5.6 s (%lld ms)",
+              (long long)took);
     json_decref(v);
 
     /* Waits pending when the listener stops are answered "unknown", and the stop goes on. */

@@ -65,6 +65,13 @@ enum pw_err pw_pg_uow_open(struct pw_uow *uow, struct pw_pg_store *store);
  * on failure.
  */
 #define PW_PG_QUERY_CONNS 4
+/*
+ * The longest a read statement may run (statement_timeout on the pool's
+ * connections): a database that holds a read (a lock, a hang) gets a 503
+ * from the listener before its 5 s bound on a request, and never keeps its
+ * threads, which answer the probes too.
+ */
+#define PW_PG_QUERY_TIMEOUT_MS 3000
 enum pw_err pw_pg_query_open(struct pw_query *port, struct pw_pg_store *store);
 
 /* The outbox reader on its own connection. PW_E_NOMEM on failure. */

@@ -58,13 +58,28 @@ static void pg_q_give(struct pg_query *q, struct pg_conn *c)
     pthread_mutex_unlock(&q->lock);
 }
 
+#define PG_Q_STR(x) #x
+#define PG_Q_XSTR(x) PG_Q_STR(x)
+
+/* Connects c if it is not, its statements bounded (PW_PG_QUERY_TIMEOUT_MS). */
+static enum pw_err pg_q_connect(struct pg_conn *c, struct pw_errbuf *err)
+{
+    bool fresh = !c->pg || PQstatus(c->pg) != CONNECTION_OK;
+    enum pw_err rc = pg_connect(c, err);
+    if (!rc && fresh)
+        rc = pg_query(c, "bound the read side's statements",
+                      "SET statement_timeout = " PG_Q_XSTR(PW_PG_QUERY_TIMEOUT_MS), -1, NULL, NULL,
+                      err);
+    return rc;
+}
+
 /* pg_query (pg_query_binary if binary) on a connection of the pool, connected first if need be. */
 static enum pw_err pg_q_run_as(struct pg_query *q, const char *what, const char *sql, int n,
                                const char *const *vals, bool binary, PGresult **res,
                                struct pw_errbuf *err)
 {
     struct pg_conn *c = pg_q_take(q);
-    enum pw_err rc = pg_connect(c, err);
+    enum pw_err rc = pg_q_connect(c, err);
     if (!rc)
         rc = binary ? pg_query_binary(c, what, sql, n, vals, res, err)
                     : pg_query(c, what, sql, n, vals, res, err);
@@ -265,7 +280,7 @@ static enum pw_err pg_q_parked_list(void *self, const char *after, struct pw_par
 {
     struct pg_query *q = self;
     struct pg_conn *c = pg_q_take(q);
-    enum pw_err rc = pg_connect(c, err);
+    enum pw_err rc = pg_q_connect(c, err);
     if (!rc)
         rc = pg_parked_list(c, after, out, max, n, err);
     pg_q_give(q, c);
