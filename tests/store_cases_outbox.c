@@ -50,6 +50,60 @@ void store_case_dead_letters_keep_their_bytes_and_follow_their_events(struct sto
     cr_assert_eq(pw_outbox_remove(&s->outbox, seqs, n, NULL), PW_OK);
 }
 
+/* An event with every field away from its usual values. */
+static struct pw_event odd_event(void)
+{
+    struct pw_event ev = store_event_make("p-1", "c1");
+    strcpy(ev.id, "0123abcd-ef45-5678-9abc-def012345678");
+    ev.type = PW_EVENT_POST_DELETED;
+    ev.index = 2;
+    ev.time = PW_TIME_MIN;
+    strcpy(ev.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    strcpy(ev.tracestate, "congo=t61rcWkgMzE");
+    ev.post.version = 2147483647;
+    ev.post.created_at = -1;
+    ev.post.updated_at = PW_TIME_MAX;
+    ev.post.deleted_at = (pw_time)946684800 * 1000000;
+    return ev;
+}
+
+void store_case_an_event_comes_back_from_the_outbox_field_for_field(struct store *s)
+{
+    struct pw_event put = odd_event(), ev = odd_event();
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_outbox_put(&s->uow, "post-events", &put, NULL), PW_OK);
+    store_commit(&s->uow);
+    struct pw_out out;
+    uint64_t seq;
+    size_t n = 0;
+    struct pw_errbuf err;
+    cr_assert_eq(pw_outbox_peek(&s->outbox, &out, &seq, 1, &n, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(out.kind, PW_OUT_EVENT);
+    const struct pw_event *got = &out.ev;
+    cr_assert_str_eq(got->id, ev.id);
+    cr_assert_eq(got->type, ev.type);
+    cr_assert_eq(got->index, 2);
+    cr_assert_eq(got->time, PW_TIME_MIN);
+    cr_assert_str_eq(got->source, ev.source);
+    cr_assert_str_eq(got->causation_id, ev.causation_id);
+    cr_assert_str_eq(got->correlation_id, ev.correlation_id);
+    cr_assert_str_eq(got->traceparent, ev.traceparent);
+    cr_assert_str_eq(got->tracestate, ev.tracestate);
+    cr_assert_str_eq(got->post.post_id, "p-1");
+    cr_assert_str_eq(got->post.author_name, ev.post.author_name);
+    cr_assert_str_eq(got->post.title, ev.post.title);
+    cr_assert_str_eq(got->post.body, ev.post.body);
+    cr_assert_eq(got->post.version, 2147483647);
+    cr_assert_eq(got->post.created_at, -1);
+    cr_assert_eq(got->post.updated_at, PW_TIME_MAX);
+    cr_assert_eq(got->post.deleted_at, (pw_time)946684800 * 1000000);
+    pw_out_release(&out);
+    cr_assert_eq(pw_outbox_remove(&s->outbox, &seq, 1, NULL), PW_OK);
+    pw_event_release(&ev);
+    pw_event_release(&put);
+}
+
 static int64_t offset_of(struct store *s, const char *group, int32_t partition)
 {
     int64_t off = 0;

@@ -53,6 +53,7 @@ struct store_adapter {
     X(concurrent_change_to_one_post_applies_once)               \
     X(concurrent_inbox_mark_of_one_command_applies_once)        \
     X(dead_letters_keep_their_bytes_and_follow_their_events)    \
+    X(an_event_comes_back_from_the_outbox_field_for_field)      \
     X(stored_offsets_are_per_group_and_never_move_backwards)    \
     X(a_transaction_stores_the_offsets_of_a_thousand_partitions) \
     X(prefetched_reads_see_what_is_stored_and_what_is_not)       \

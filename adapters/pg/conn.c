@@ -281,9 +281,17 @@ static uint64_t pg_bin_be(const PGresult *res, int row, int col)
     return v;
 }
 
-int64_t pg_bin_int4(const PGresult *res, int row, int col)
+int64_t pg_bin_int(const PGresult *res, int row, int col)
 {
-    return (int32_t)(uint32_t)pg_bin_be(res, row, col);
+    uint64_t v = pg_bin_be(res, row, col);
+    switch (PQgetlength(res, row, col)) {
+    case 2:
+        return (int16_t)(uint16_t)v;
+    case 4:
+        return (int32_t)(uint32_t)v;
+    default:
+        return (int64_t)v;
+    }
 }
 
 /* A timestamptz in binary: microseconds since 2000-01-01 00:00 UTC. */

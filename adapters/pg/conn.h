@@ -113,8 +113,8 @@ enum pw_err pg_err_of(const char *name);
 /* A column as an integer, or as a time (PW_TIME_NONE for NULL). */
 int64_t pg_int(const PGresult *res, int row, int col);
 pw_time pg_time(const PGresult *res, int row, int col);
-/* The same, of a binary result (pg_query_binary): an int4, a timestamptz. */
-int64_t pg_bin_int4(const PGresult *res, int row, int col);
+/* The same, of a binary result (pg_query_binary): an int2, int4 or int8; a timestamptz. */
+int64_t pg_bin_int(const PGresult *res, int row, int col);
 pw_time pg_bin_time(const PGresult *res, int row, int col);
 
 /* The SQL that reads a timestamptz column as microseconds since the epoch. */

@@ -198,7 +198,8 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     snprintf(cap, sizeof cap, "%u", PW_OUT_ROUND_BYTES);
     const char *vals[] = {limit, cap};
     PGresult *res = NULL;
-    rc = pg_query(&o->conn, "read the outbox", pg_outbox_select_sql(), 2, vals, &res, err);
+    rc = pg_query_binary(&o->conn, "read the outbox", pg_outbox_select_sql(), 2, vals, &res,
+                         err);
     if (rc) {
         atomic_store(&o->conn.store->dirty, 1);
         return rc;
@@ -218,7 +219,7 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     }
     for (int r = 0; r < rows && !rc; r++) {
         rc = pg_outbox_fill(&outs[r], res, r, err);
-        seqs[r] = (uint64_t)pg_int(res, r, 0);
+        seqs[r] = (uint64_t)pg_bin_int(res, r, 0);
         if (!rc)
             (*n)++;
     }

@@ -66,15 +66,10 @@ static void pg_build_sql(void)
     for (int i = PG_OB_DEAD_FIRST; i < PG_OB__COUNT; i++)
         cols[n++] = i;
     pg_build_insert(pg_insert_dead, sizeof pg_insert_dead, cols, n);
+    /* Read in binary (pg_query_binary): pg_outbox_fill decodes each column by its type. */
     snprintf(pg_select, sizeof pg_select, "SELECT seq");
-    for (int i = 0; i < PG_OB__COUNT; i++) {
-        const struct pg_outbox_column *c = &pg_outbox_cols[i];
-        if (strcmp(c->type, "timestamptz") == 0)
-            pg_cat(pg_select, sizeof pg_select, ", (extract(epoch from %s) * 1000000)::int8%s",
-                   c->name, "");
-        else
-            pg_cat(pg_select, sizeof pg_select, ", %s%s", c->name, "");
-    }
+    for (int i = 0; i < PG_OB__COUNT; i++)
+        pg_cat(pg_select, sizeof pg_select, ", %s%s", pg_outbox_cols[i].name, "");
     /*
      * The first $1 rows, cut where the payload before a row reaches $2 bytes
      * (pw_out_bytes): the window runs over the limited rows only, and rows
@@ -158,20 +153,38 @@ enum pw_err pg_outbox_bind_dead(struct pg_array *c, const char *topic,
     return PW_OK;
 }
 
+/* A text column's bytes (NUL-ended by libpq); "" for NULL. */
 static const char *pg_col(const PGresult *res, int r, enum pg_outbox_col col)
 {
     return PQgetvalue(res, r, col + 1);
 }
 
+static int64_t pg_col_int(const PGresult *res, int r, enum pg_outbox_col col)
+{
+    return PQgetisnull(res, r, col + 1) ? 0 : pg_bin_int(res, r, col + 1);
+}
+
+/* Row r's seq, for messages. */
+static long long pg_row(const PGresult *res, int r)
+{
+    return (long long)pg_bin_int(res, r, 0);
+}
+
 static enum pw_err pg_fill_event(struct pw_event *ev, const PGresult *res, int r,
                                  struct pw_errbuf *err)
 {
-    snprintf(ev->id, sizeof ev->id, "%s", pg_col(res, r, PG_OB_EVENT_ID));
+    const unsigned char *u = (const unsigned char *)pg_col(res, r, PG_OB_EVENT_ID);
+    if (PQgetlength(res, r, PG_OB_EVENT_ID + 1) != 16)
+        return pw_err_set(err, PW_E_FATAL, "outbox row %lld has no event id", pg_row(res, r));
+    snprintf(ev->id, sizeof ev->id,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
     if (!pw_event_type_from_name(pg_col(res, r, PG_OB_EVENT_TYPE), &ev->type))
-        return pw_err_set(err, PW_E_FATAL, "outbox row %s has an unknown event type '%s'",
-                          PQgetvalue(res, r, 0), pg_col(res, r, PG_OB_EVENT_TYPE));
-    ev->index = (unsigned)pg_int(res, r, PG_OB_EVENT_INDEX + 1);
-    ev->time = pg_time(res, r, PG_OB_TIME + 1);
+        return pw_err_set(err, PW_E_FATAL, "outbox row %lld has an unknown event type '%s'",
+                          pg_row(res, r), pg_col(res, r, PG_OB_EVENT_TYPE));
+    ev->index = (unsigned)pg_col_int(res, r, PG_OB_EVENT_INDEX);
+    ev->time = pg_bin_time(res, r, PG_OB_TIME + 1);
     snprintf(ev->source, sizeof ev->source, "%s", pg_col(res, r, PG_OB_SOURCE));
     snprintf(ev->causation_id, sizeof ev->causation_id, "%s", pg_col(res, r, PG_OB_CAUSATION_ID));
     snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s",
@@ -183,37 +196,35 @@ static enum pw_err pg_fill_event(struct pw_event *ev, const PGresult *res, int r
     p->author_name = strdup(pg_col(res, r, PG_OB_AUTHOR_NAME));
     p->title = strdup(pg_col(res, r, PG_OB_TITLE));
     p->body = strdup(pg_col(res, r, PG_OB_BODY));
-    p->version = pg_int(res, r, PG_OB_VERSION + 1);
-    p->created_at = pg_time(res, r, PG_OB_CREATED_AT + 1);
-    p->updated_at = pg_time(res, r, PG_OB_UPDATED_AT + 1);
-    p->deleted_at = pg_time(res, r, PG_OB_DELETED_AT + 1);
+    p->version = pg_col_int(res, r, PG_OB_VERSION);
+    p->created_at = pg_bin_time(res, r, PG_OB_CREATED_AT + 1);
+    p->updated_at = pg_bin_time(res, r, PG_OB_UPDATED_AT + 1);
+    p->deleted_at = pg_bin_time(res, r, PG_OB_DELETED_AT + 1);
     if (!p->author_name || !p->title || !p->body)
         return pw_err_set(err, PW_E_NOMEM, "out of memory reading the outbox");
     return PW_OK;
 }
 
-/* A bytea column, unescaped (the caller PQfreemem's it); NULL for NULL. */
-static unsigned char *pg_bytes(const PGresult *res, int r, enum pg_outbox_col col, size_t *len,
-                               bool *failed)
+/* A bytea column's bytes, borrowed from res; NULL for NULL. */
+static const unsigned char *pg_bytes(const PGresult *res, int r, enum pg_outbox_col col,
+                                     size_t *len)
 {
     *len = 0;
     if (PQgetisnull(res, r, col + 1))
         return NULL;
-    unsigned char *b = PQunescapeBytea((const unsigned char *)pg_col(res, r, col), len);
-    *failed |= b == NULL;
-    return b;
+    *len = (size_t)PQgetlength(res, r, col + 1);
+    return (const unsigned char *)pg_col(res, r, col);
 }
 
 static enum pw_err pg_fill_dead(struct pw_dead_letter *dl, const PGresult *res, int r,
                                 struct pw_errbuf *err)
 {
-    bool failed = false;
     size_t klen, vlen, hlen, nh = 0;
-    unsigned char *key = pg_bytes(res, r, PG_OB_DL_KEY, &klen, &failed);
-    unsigned char *value = pg_bytes(res, r, PG_OB_DL_VALUE, &vlen, &failed);
-    unsigned char *packed = pg_bytes(res, r, PG_OB_DL_HEADERS, &hlen, &failed);
+    const unsigned char *key = pg_bytes(res, r, PG_OB_DL_KEY, &klen);
+    const unsigned char *value = pg_bytes(res, r, PG_OB_DL_VALUE, &vlen);
+    const unsigned char *packed = pg_bytes(res, r, PG_OB_DL_HEADERS, &hlen);
     struct pw_header *hs = NULL;
-    enum pw_err rc = failed ? PW_E_NOMEM : pw_headers_unpack(packed, hlen, NULL, 0, &nh);
+    enum pw_err rc = pw_headers_unpack(packed, hlen, NULL, 0, &nh);
     if (!rc && nh && !(hs = calloc(nh, sizeof *hs)))
         rc = PW_E_NOMEM;
     if (!rc)
@@ -222,27 +233,24 @@ static enum pw_err pg_fill_dead(struct pw_dead_letter *dl, const PGresult *res, 
         struct pw_dead_letter borrowed = {
             .origin = {.group = pg_col(res, r, PG_OB_DL_GROUP),
                        .topic = pg_col(res, r, PG_OB_DL_TOPIC),
-                       .partition = (int32_t)pg_int(res, r, PG_OB_DL_PARTITION + 1),
-                       .offset = pg_int(res, r, PG_OB_DL_OFFSET + 1),
-                       .timestamp_ms = pg_int(res, r, PG_OB_DL_TIMESTAMP + 1),
+                       .partition = (int32_t)pg_col_int(res, r, PG_OB_DL_PARTITION),
+                       .offset = pg_col_int(res, r, PG_OB_DL_OFFSET),
+                       .timestamp_ms = pg_col_int(res, r, PG_OB_DL_TIMESTAMP),
                        .key = key, .key_len = klen, .value = value, .value_len = vlen,
                        .headers = hs, .nheaders = nh},
             .code = pg_err_of(pg_col(res, r, PG_OB_DL_CODE)),
-            .attempts = (unsigned)pg_int(res, r, PG_OB_DL_ATTEMPTS + 1),
+            .attempts = (unsigned)pg_col_int(res, r, PG_OB_DL_ATTEMPTS),
         };
         snprintf(borrowed.message, sizeof borrowed.message, "%s", pg_col(res, r, PG_OB_DL_MESSAGE));
         snprintf(borrowed.parked, sizeof borrowed.parked, "%s", pg_col(res, r, PG_OB_DL_PARKED));
         rc = pw_dead_letter_copy(dl, &borrowed);
     }
     free(hs);
-    PQfreemem(key);
-    PQfreemem(value);
-    PQfreemem(packed);
     if (rc == PW_E_NOMEM)
         return pw_err_set(err, rc, "out of memory reading a dead letter from the outbox");
     if (rc)
-        return pw_err_set(err, rc, "outbox row %s holds headers that do not unpack",
-                          PQgetvalue(res, r, 0));
+        return pw_err_set(err, rc, "outbox row %lld holds headers that do not unpack",
+                          pg_row(res, r));
     return PW_OK;
 }
 
@@ -258,8 +266,8 @@ enum pw_err pg_outbox_fill(struct pw_out *out, const PGresult *res, int r, struc
         out->kind = PW_OUT_DEAD_LETTER;
         rc = pg_fill_dead(&out->dl, res, r, err);
     } else {
-        rc = pw_err_set(err, PW_E_FATAL, "outbox row %s is neither an event nor a dead letter",
-                        PQgetvalue(res, r, 0));
+        rc = pw_err_set(err, PW_E_FATAL, "outbox row %lld is neither an event nor a dead letter",
+                        pg_row(res, r));
     }
     if (rc)
         pw_out_release(out);

@@ -113,7 +113,7 @@ static enum pw_err pg_q_post(struct pw_post *post, const PGresult *res, int r,
     post->author_name = strdup(PQgetvalue(res, r, 1));
     post->title = strdup(PQgetvalue(res, r, 2));
     post->body = strdup(PQgetvalue(res, r, 3));
-    post->version = pg_bin_int4(res, r, 4);
+    post->version = pg_bin_int(res, r, 4);
     post->created_at = pg_bin_time(res, r, 5);
     post->updated_at = pg_bin_time(res, r, 6);
     post->deleted_at = pg_bin_time(res, r, 7);
