@@ -299,8 +299,11 @@ int64_t pg_bin_int(const PGresult *res, int row, int col)
 
 pw_time pg_bin_time(const PGresult *res, int row, int col)
 {
-    return PQgetisnull(res, row, col) ? PW_TIME_NONE
-                                      : (int64_t)pg_bin_be(res, row, col) + PG_EPOCH_US;
+    if (PQgetisnull(res, row, col))
+        return PW_TIME_NONE;
+    int64_t v = (int64_t)pg_bin_be(res, row, col);
+    /* 'infinity' is INT64_MAX (and nothing we write comes near it): kept, not overflowed. */
+    return v > INT64_MAX - PG_EPOCH_US ? INT64_MAX : v + PG_EPOCH_US;
 }
 
 static void pg_array_put(struct pg_array *a, const char *s, size_t n)

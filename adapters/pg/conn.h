@@ -99,7 +99,7 @@ enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sq
 
 /*
  * pg_query, with the result's columns in binary (read them with
- * pg_bin_int4 and pg_bin_time; text is its bytes, NUL-ended by libpq): a
+ * pg_bin_int and pg_bin_time; text is its bytes, NUL-ended by libpq): a
  * timestamptz then travels as the server keeps it, where its text or
  * PG_US's arithmetic on a numeric cost a read side's page of 50 rows a
  * seventh of the server's time (docs/benchmark.md).

@@ -2,8 +2,9 @@
  * The outbox's SQL, generated from its one column list, and the mapping of
  * a row to and from struct pw_out. Events are written and read column by
  * column, as cheap as before dead letters shared the table; dead letters
- * carry the original bytes as bytea, travelling as hex text (they are rare,
- * and hex keeps them out of the text-array quoting).
+ * carry the original bytes as bytea, written as hex text (they are rare,
+ * and hex keeps them out of the text-array quoting) and read, as every
+ * column, in binary.
  */
 #include "adapters/pg/outbox_sql.h"
 

@@ -57,8 +57,8 @@ enum pg_outbox_col {
 /*
  * The statements, built once from the list: insert events (one array
  * parameter per event column, in list order), insert dead letters (TOPIC,
- * then DL_CODE..DL_HEADERS; bytea columns as hex text), and read rows
- * (seq, then every column in list order, times as microseconds; $1 the
+ * then DL_CODE..DL_HEADERS; bytea columns as hex text), and read rows in
+ * binary (seq, then every column in list order; $1 the
  * most rows, $2 the payload bytes a round may hold, pw_out_bytes). Each is
  * static storage, so pg_query can prepare it by address.
  */

@@ -13,11 +13,13 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "adapters/pg/lease_pg.h"
 #include "adapters/pg/query_pg.h"
 #include "adapters/pg/uow_pg.h"
 
@@ -34,10 +36,27 @@ struct pg_query {
     bool stopping;
     bool listening; /* the listener thread runs */
     pthread_t listener;
+    _Atomic int64_t held_until; /* monotonic ms: until then, reads fail at once (pg_q_begin) */
 };
 
-static struct pg_conn *pg_q_take(struct pg_query *q)
+/*
+ * A free connection of the pool, waited for at most PG_Q_TAKE_MS: with
+ * every connection held by the database (its statements bounded), a read
+ * that queued behind them still answers, a 503, inside the listener's 5 s
+ * bound on a request. NULL, with err, once that passes.
+ */
+#define PG_Q_TAKE_MS 1500
+
+static struct pg_conn *pg_q_take(struct pg_query *q, struct pw_errbuf *err)
 {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += PG_Q_TAKE_MS / 1000;
+    until.tv_nsec += PG_Q_TAKE_MS % 1000 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&q->lock);
     for (;;) {
         for (size_t i = 0; i < PW_PG_QUERY_CONNS; i++)
@@ -46,7 +65,12 @@ static struct pg_conn *pg_q_take(struct pg_query *q)
                 pthread_mutex_unlock(&q->lock);
                 return &q->conns[i];
             }
-        pthread_cond_wait(&q->freed, &q->lock);
+        if (pthread_cond_timedwait(&q->freed, &q->lock, &until) != 0) {
+            pthread_mutex_unlock(&q->lock);
+            pw_err_set(err, PW_E_TRANSIENT,
+                       "every connection of the read side is busy with the database");
+            return NULL;
+        }
     }
 }
 
@@ -66,11 +90,48 @@ static enum pw_err pg_q_connect(struct pg_conn *c, struct pw_errbuf *err)
 {
     bool fresh = !c->pg || PQstatus(c->pg) != CONNECTION_OK;
     enum pw_err rc = pg_connect(c, err);
-    if (!rc && fresh)
-        rc = pg_query(c, "bound the read side's statements",
-                      "SET statement_timeout = " PG_Q_XSTR(PW_PG_QUERY_TIMEOUT_MS), -1, NULL, NULL,
-                      err);
+    if (!rc && fresh &&
+        (rc = pg_query(c, "bound the read side's statements",
+                       "SET statement_timeout = " PG_Q_XSTR(PW_PG_QUERY_TIMEOUT_MS), -1, NULL,
+                       NULL, err)))
+        pg_disconnect(c); /* so that the next read connects, and sets it, again */
     return rc;
+}
+
+/*
+ * A read's connection, taken and connected; NULL, with err, if there is
+ * none. A database that held a read past its bound, or held every
+ * connection past PG_Q_TAKE_MS, gets no read for PG_Q_HELD_MS after
+ * (pg_q_end): a listener thread has several requests in turn, and each
+ * asking again would keep the last of them past the listener's bound.
+ */
+#define PG_Q_HELD_MS 1000
+
+static struct pg_conn *pg_q_begin(struct pg_query *q, struct pw_errbuf *err)
+{
+    if (pg_monotonic_ms() < atomic_load(&q->held_until)) {
+        pw_err_set(err, PW_E_TRANSIENT,
+                   "the database held a read past %d ms a moment ago: try again shortly",
+                   PW_PG_QUERY_TIMEOUT_MS);
+        return NULL;
+    }
+    struct pg_conn *c = pg_q_take(q, err);
+    if (!c) {
+        atomic_store(&q->held_until, pg_monotonic_ms() + PG_Q_HELD_MS);
+        return NULL;
+    }
+    if (pg_q_connect(c, err)) {
+        pg_q_give(q, c);
+        return NULL;
+    }
+    return c;
+}
+
+static void pg_q_end(struct pg_query *q, struct pg_conn *c, enum pw_err rc)
+{
+    if (rc == PW_E_INTERRUPTED) /* 57014: statement_timeout */
+        atomic_store(&q->held_until, pg_monotonic_ms() + PG_Q_HELD_MS);
+    pg_q_give(q, c);
 }
 
 /* pg_query (pg_query_binary if binary) on a connection of the pool, connected first if need be. */
@@ -78,12 +139,12 @@ static enum pw_err pg_q_run_as(struct pg_query *q, const char *what, const char 
                                const char *const *vals, bool binary, PGresult **res,
                                struct pw_errbuf *err)
 {
-    struct pg_conn *c = pg_q_take(q);
-    enum pw_err rc = pg_q_connect(c, err);
-    if (!rc)
-        rc = binary ? pg_query_binary(c, what, sql, n, vals, res, err)
-                    : pg_query(c, what, sql, n, vals, res, err);
-    pg_q_give(q, c);
+    struct pg_conn *c = pg_q_begin(q, err);
+    if (!c)
+        return err->code;
+    enum pw_err rc = binary ? pg_query_binary(c, what, sql, n, vals, res, err)
+                            : pg_query(c, what, sql, n, vals, res, err);
+    pg_q_end(q, c, rc);
     return rc;
 }
 
@@ -279,11 +340,11 @@ static enum pw_err pg_q_parked_list(void *self, const char *after, struct pw_par
                                     size_t max, size_t *n, struct pw_errbuf *err)
 {
     struct pg_query *q = self;
-    struct pg_conn *c = pg_q_take(q);
-    enum pw_err rc = pg_q_connect(c, err);
-    if (!rc)
-        rc = pg_parked_list(c, after, out, max, n, err);
-    pg_q_give(q, c);
+    struct pg_conn *c = pg_q_begin(q, err);
+    if (!c)
+        return err->code;
+    enum pw_err rc = pg_parked_list(c, after, out, max, n, err);
+    pg_q_end(q, c, rc);
     return rc;
 }
 
@@ -410,10 +471,10 @@ enum pw_err pw_pg_query_open(struct pw_query *port, struct pw_pg_store *store)
     for (size_t i = 0; i < PW_PG_QUERY_CONNS; i++)
         q->conns[i].store = store;
     pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->freed, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* a clock step neither cuts nor stretches a wait */
+    pthread_cond_init(&q->freed, &attr);
     pthread_cond_init(&q->changed, &attr);
     pthread_condattr_destroy(&attr);
     q->listening = pthread_create(&q->listener, NULL, pg_q_listen, q) == 0;
