@@ -63,17 +63,9 @@ void http_lookup_free(void *state)
     free(l);
 }
 
-/*
- * Reads list's posts, PW_QUERY_BATCH_MAX at a time, and resumes each
- * request. Once a read fails, the rest of the list, and the list that
- * queued meanwhile (*failed set on return), get that failure without
- * asking: they waited for it already, and asking again (a database that
- * holds reads) would keep them past the listener's bound on a request.
- */
-static void lookups_answer(struct pw_query *q, struct http_lookup *list, bool *failed,
-                           struct pw_errbuf *err)
+/* Reads list's posts, PW_QUERY_BATCH_MAX at a time, and resumes each request. */
+static void lookups_answer(struct pw_query *q, struct http_lookup *list)
 {
-    bool queued_behind = *failed;
     while (list) {
         struct http_lookup *batch[PW_QUERY_BATCH_MAX];
         const char *ids[PW_QUERY_BATCH_MAX];
@@ -84,31 +76,25 @@ static void lookups_answer(struct pw_query *q, struct http_lookup *list, bool *f
             batch[n] = list;
             ids[n] = list->post_id;
         }
-        bool ok = !*failed && q && pw_query_posts_get(q, ids, n, posts, found, err) == PW_OK;
-        if (!ok && !*failed && !q)
-            pw_err_set(err, PW_E_TRANSIENT, "the store is not open");
-        *failed = !ok;
+        struct pw_errbuf err;
+        bool ok = q && pw_query_posts_get(q, ids, n, posts, found, &err) == PW_OK;
         for (size_t i = 0; i < n; i++) {
             struct http_lookup *l = batch[i];
             l->failed = !ok;
             if (!ok)
-                l->err = *err;
+                l->err = err;
             l->found = ok && found[i];
             if (l->found)
                 l->post = posts[i];
             MHD_resume_connection(l->c); /* its handler answers; l is freed after */
         }
     }
-    if (queued_behind)
-        *failed = false; /* the next list asks again */
 }
 
 static void *batcher_run(void *arg)
 {
     struct pw_http *h = arg;
     struct pw_query *q = atomic_load(&h->query);
-    bool failed = false; /* the last list's read failed */
-    struct pw_errbuf err;
     for (;;) {
         pthread_mutex_lock(&h->lookup_lock);
         while (!h->lookups && !atomic_load(&h->stopping))
@@ -118,7 +104,7 @@ static void *batcher_run(void *arg)
         bool stopping = atomic_load(&h->stopping);
         h->lookups_closed = stopping; /* the last list: no lookup joins after it */
         pthread_mutex_unlock(&h->lookup_lock);
-        lookups_answer(q, list, &failed, &err);
+        lookups_answer(q, list);
         if (stopping)
             return NULL;
     }
