@@ -101,9 +101,11 @@ sql() { psql -qtAX "$DATABASE_URL" -c "$1"; }
 sql "ALTER TABLE posts ADD CONSTRAINT obs_no_evil CHECK (body <> 'evil')"
 "$PC" create --post-id obs-park --author A --title T --body b >/dev/null
 "$PC" update --post-id obs-park --body evil --id obs-evil >/dev/null
-"$PC" update --post-id obs-park --title held >/dev/null
+"$PC" update --post-id obs-park --title held --id obs-held >/dev/null
 parked1() { api GET /parked | grep -q '"post_id":"obs-park","state":"parked",.*"id":"obs-evil".*"held":1,'; }
 check "GET /parked lists the post, the command it waits on and the one held" until_ok 30 parked1
+api GET '/commands?source=/postctl&id=obs-held' | grep -q '"outcome":"held"'
+check "GET /commands says the command behind it is held" test $? = 0
 held1() { test "$(metric postworker_held_commands)" = 1 && test "$(metric postworker_parked_posts)" = 1; }
 check "the parking gauges count them" until_ok 10 held1
 "$PW" parked >parked.txt 2>&1
@@ -116,6 +118,8 @@ check "release gives the failed command up" grep -q "^released 'obs-park': gave 
 drained() { api GET /parked | grep -q '^{"parked":\[\]}$'; }
 check "the worker drains the post within seconds" until_ok 30 drained
 check "the held command ran" test "$(sql "SELECT title FROM posts WHERE post_id = 'obs-park'")" = held
+api GET '/commands?source=/postctl&id=obs-held' | grep -q '"outcome":"applied"'
+check "and is applied now" test $? = 0
 "$PW" release --post-id obs-park >/dev/null 2>&1
 check "a post not parked is not released: exit 1" test $? = 1
 "$PW" release --post-id 'bad id' >/dev/null 2>&1

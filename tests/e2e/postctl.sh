@@ -85,6 +85,8 @@ for p in /healthz /readyz /metrics; do api GET "$p" >/dev/null; done
 check "a path that is not one: a JSON 404" sh -c "curl -s '$api_base/nothing-here' | grep -q '\"error\":\"not_found\"'"
 n=$("$PC" list --all --deleted include --limit 1 | wc -l)
 check "list --all follows the pages, a post a line" test "$n" -eq 3
+ada_only() { "$PC" list --author Ada >ada.out && grep -q hello-world ada.out && ! grep -q waited ada.out; }
+check "list --author Ada (the README's): Ada's posts only" ada_only
 
 B=$(cat .postworker/brokers)
 ctype() { kcat -b "$B" -t post-commands -C -e -q -f '%h\n' 2>/dev/null | grep -q 'content-type=application/cloudevents+json'; }
