@@ -66,7 +66,10 @@ static enum pw_err app_run(void *self, struct pw_batch *b, struct pw_errbuf *err
 static enum pw_err app_drain(void *self, pw_decode_fn decode, const struct pw_input **in,
                              const struct pw_outcome **outs, size_t *n, struct pw_errbuf *err)
 {
-    return pw_drain(self, decode, in, outs, n, err);
+    struct pw_app *app = self;
+    *n = 0;
+    enum pw_err rc = pw_uow_settle(app->uow, err); /* the store's reads see the last run */
+    return rc ? rc : pw_drain(self, decode, in, outs, n, err);
 }
 
 static enum pw_err app_publish(void *self, enum pw_publish_mode mode,
@@ -76,9 +79,10 @@ static enum pw_err app_publish(void *self, enum pw_publish_mode mode,
     uint64_t before = app->relay.events_acked;
     enum pw_err rc;
     res->more = false;
+    res->confirmed = 0;
     if (mode == PW_PUBLISH_START)
         rc = pw_relay_send(&app->relay, &res->confirmed, &res->more, err);
-    else
+    else if (!(rc = pw_uow_settle(app->uow, err))) /* everything: the last commit's rows too */
         rc = pw_relay_drain(&app->relay, &res->confirmed, err);
     res->events = (size_t)(app->relay.events_acked - before);
     res->bus_failed = rc && app->relay.bus_failed;
@@ -99,14 +103,17 @@ static enum pw_err app_stats(void *self, struct pw_service_stats *st, struct pw_
 static enum pw_err app_finish(void *self, struct pw_errbuf *err)
 {
     struct pw_app *app = self;
-    return pw_runs_end(&app->runs, app->store, err);
+    enum pw_err rc = pw_uow_settle(app->uow, err);
+    enum pw_err ended = pw_runs_end(&app->runs, app->store, rc ? NULL : err);
+    return rc ? rc : ended;
 }
 
 static enum pw_err app_position(void *self, const char *group, const char *topic,
                                 int32_t partition, int64_t *offset, struct pw_errbuf *err)
 {
     struct pw_app *app = self;
-    return pw_store_offset_get(app->store, group, topic, partition, offset, err);
+    enum pw_err rc = pw_uow_settle(app->uow, err); /* the offsets a commit on its way stores */
+    return rc ? rc : pw_store_offset_get(app->store, group, topic, partition, offset, err);
 }
 
 static const struct pw_service_ops app_service_ops = {

@@ -108,9 +108,12 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind);
  * rolled back, and every outcome is RETRY. Inputs must be decoded (ready).
  * No offsets (a replay): a malformed message below its partition's stored
  * offset is a duplicate, dead-lettered when the store passed it.
+ * send: the commit does not wait for its end (pw_uow_commit_send): PW_OK
+ * then means sent, and the next transaction's begin, or pw_app_settle,
+ * tells what became of it.
  */
 enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, size_t n,
-                              const struct pw_offset *offsets, size_t noffsets,
+                              const struct pw_offset *offsets, size_t noffsets, bool send,
                               struct pw_outcome *outs, bool *resolved, struct pw_errbuf *err);
 
 /*

@@ -263,7 +263,7 @@ static enum pw_err dispatch_offsets(const struct pw_app *app, const struct pw_of
 }
 
 enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, size_t n,
-                              const struct pw_offset *offsets, size_t noffsets,
+                              const struct pw_offset *offsets, size_t noffsets, bool send,
                               struct pw_outcome *outs, bool *resolved, struct pw_errbuf *err)
 {
     struct pw_errbuf local;
@@ -288,7 +288,7 @@ enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, siz
     rc = dispatch_offsets(app, offsets, noffsets, err);
     if (rc)
         goto rollback;
-    rc = pw_uow_commit(app->uow, err);
+    rc = send ? pw_uow_commit_send(app->uow, err) : pw_uow_commit(app->uow, err);
     if (rc)
         goto fail; /* a failed commit has already ended the transaction */
     if (resolved && done)

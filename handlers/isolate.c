@@ -266,8 +266,9 @@ static enum pw_err iso_dispatch(struct pw_app *app, const struct pw_batch *b, co
     }
     bool whole = n == b->n, resolved = false;
     enum pw_err rc;
-    if (whole) { /* the normal path: the batch as it came, nothing copied */
-        rc = pw_dispatch_batch(app, b->in, n, b->offsets, b->noffsets, b->outs, &resolved, err);
+    if (whole) { /* the normal path: the batch as it came, nothing copied, the commit not waited for */
+        rc = pw_dispatch_batch(app, b->in, n, b->offsets, b->noffsets, true, b->outs, &resolved,
+                               err);
     } else {
         struct pw_offset *offs = malloc((b->noffsets ? b->noffsets : 1) * sizeof *offs);
         if (!offs)
@@ -275,7 +276,8 @@ static enum pw_err iso_dispatch(struct pw_app *app, const struct pw_batch *b, co
         size_t noffs = iso_offsets(b, L, n, offs);
         for (size_t j = 0; j < n; j++)
             iso->in[j] = b->in[L[j]];
-        rc = pw_dispatch_batch(app, iso->in, n, offs, noffs, iso->run_outs, &resolved, err);
+        rc = pw_dispatch_batch(app, iso->in, n, offs, noffs, false, iso->run_outs, &resolved,
+                               err);
         free(offs);
         /* Kept, for a rerun after a later failure reports what this one did. */
         for (size_t j = 0; j < n && !rc; j++)

@@ -32,10 +32,14 @@ enum pw_err pw_loop_open(struct pw_loop **out, const struct pw_loop_ports *ports
     size_t cap = l->cfg.batch_size;
     l->outs = calloc(cap, sizeof *l->outs);
     l->offsets = calloc(cap, sizeof *l->offsets);
-    l->pending = calloc(cap, sizeof *l->pending);
-    l->stamps = calloc(cap, sizeof *l->stamps);
     l->stamps_next = calloc(cap, sizeof *l->stamps_next);
-    if (!l->outs || !l->offsets || !l->pending || !l->stamps || !l->stamps_next) {
+    bool staged = true;
+    for (int i = 0; i < 2; i++) {
+        l->stage[i].offs = calloc(cap, sizeof *l->stage[i].offs);
+        l->stage[i].stamps = calloc(cap, sizeof *l->stage[i].stamps);
+        staged = staged && l->stage[i].offs && l->stage[i].stamps;
+    }
+    if (!l->outs || !l->offsets || !staged || !l->stamps_next) {
         pw_loop_close(l);
         return pw_err_set(err, PW_E_NOMEM, "out of memory for a batch of %zu", cap);
     }
@@ -65,8 +69,10 @@ void pw_loop_close(struct pw_loop *l)
     }
     free(l->outs);
     free(l->offsets);
-    free(l->pending);
-    free(l->stamps);
+    for (int i = 0; i < 2; i++) {
+        free(l->stage[i].offs);
+        free(l->stage[i].stamps);
+    }
     free(l->stamps_next);
     free(l);
 }
@@ -91,11 +97,21 @@ static void loop_commit(struct pw_loop *l, const struct pw_offset *offs, size_t 
                 err.msg);
 }
 
+/* A stage's rows are acknowledged: its offsets committed (unless commit is false), its latency known. */
+static void loop_stage_done(struct pw_loop *l, struct loop_stage *st, bool commit)
+{
+    if (commit)
+        loop_commit(l, st->offs, st->noffs);
+    loop_observe_latency(l, st->stamps, st->nstamps);
+    st->noffs = st->nstamps = 0;
+}
+
 /*
- * One publish call: everything (l->sync) or the overlap, confirming the
- * last batch's round (and committing its offsets, unless commit_pending is
- * false: its partitions were lost) and, for a batch in hand, committing
- * its offsets too (sync) or leaving them pending.
+ * One publish call: everything (l->sync) or the overlap. A START call
+ * confirms the rows of the batch run two START calls ago (ports/service.h:
+ * a run's commit may be on its way until the next run) and commits its
+ * offsets, unless commit_pending is false (its partitions were lost); an
+ * ALL call confirms every batch run, the one in hand too.
  */
 static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
                                      struct pw_errbuf *err)
@@ -112,26 +128,25 @@ static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
     loop_recovered(l);
     if (res.confirmed)
         loop_up(l, PW_M_KAFKA, true); /* the broker acknowledged */
-    if (commit_pending)
-        loop_commit(l, l->pending, l->npending); /* confirmed by the call above */
-    l->npending = 0;
-    /* The last batch's events are acknowledged: its commands' latency is known. */
-    loop_observe_latency(l, l->stamps, l->npending_stamps);
-    l->npending_stamps = 0;
+    loop_stage_done(l, &l->stage[1], commit_pending);
     if (res.more) { /* more than one round waits: publish it all, now */
         l->sync = true;
         return loop_publish_once(l, commit_pending, err);
     }
     if (l->sync) {
+        loop_stage_done(l, &l->stage[0], commit_pending);
         loop_commit(l, l->offsets, l->noffsets);
         loop_observe_latency(l, l->stamps_next, l->nstamps);
-    } else {
-        memcpy(l->pending, l->offsets, l->noffsets * sizeof *l->offsets);
-        l->npending = l->noffsets;
-        int64_t *t = l->stamps; /* the batch in hand's stamps become the pending ones */
-        l->stamps = l->stamps_next;
+    } else { /* the stages move on: the batch in hand becomes stage 0 */
+        struct loop_stage freed = l->stage[1];
+        l->stage[1] = l->stage[0];
+        l->stage[0] = freed;
+        memcpy(l->stage[0].offs, l->offsets, l->noffsets * sizeof *l->offsets);
+        l->stage[0].noffs = l->noffsets;
+        int64_t *t = l->stage[0].stamps;
+        l->stage[0].stamps = l->stamps_next;
+        l->stage[0].nstamps = l->nstamps;
         l->stamps_next = t;
-        l->npending_stamps = l->nstamps;
     }
     l->noffsets = l->nstamps = 0;
     return PW_OK;
@@ -197,8 +212,8 @@ static void loop_revoked(void *ctx, const struct pw_partition *parts, size_t n, 
     }
     l->attempt = 0;
     /* Offsets not committed by now are for partitions no longer ours. */
-    l->npending = 0;
-    l->npending_stamps = 0;
+    for (int i = 0; i < 2; i++)
+        l->stage[i].noffs = l->stage[i].nstamps = 0;
     loop_observe_no_lag(l);
 }
 

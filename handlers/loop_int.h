@@ -55,11 +55,20 @@ struct pw_loop {
     bool resolved;                 /* its run resolved a parked post: drain after publishing */
     bool sync;                     /* the next publish waits for everything */
     enum loop_phase after_publish; /* where a publish goes once it succeeds */
-    struct pw_offset *pending;     /* the last batch's offsets, its rows not yet confirmed */
-    size_t npending;
-    int64_t *stamps;               /* the Kafka timestamps of the pending batch's applied commands */
-    size_t npending_stamps;
-    int64_t *stamps_next;          /* the same for the batch in hand */
+    /*
+     * Batches run, their rows not yet confirmed: [0] the one run before the
+     * last START publish (its commit may still be on its way: the next run
+     * settles it, the next START publishes its rows), [1] the one before
+     * (its rows published, the next START confirms them). Their offsets,
+     * and the Kafka timestamps of their applied commands (for the latency).
+     */
+    struct loop_stage {
+        struct pw_offset *offs;
+        size_t noffs;
+        int64_t *stamps;
+        size_t nstamps;
+    } stage[2];
+    int64_t *stamps_next;          /* the timestamps of the batch in hand */
     size_t nstamps;
     bool end;                      /* the source said it has no more (a replay) */
     int64_t next_probe_ms;

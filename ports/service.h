@@ -6,14 +6,23 @@
  * registry or a relay, and the application never calls back into the
  * adapter.
  *
+ * A run that returns PW_OK may have its commit still on its way (the
+ * store's unit of work need not wait for it, ports/uow.h): it has
+ * committed by the time the next run, drain, publish(PW_PUBLISH_ALL),
+ * finish or position returns PW_OK; if it did not, that call fails with
+ * PW_E_LOST_COMMITS (kind fatal), and the adapter reads its partitions
+ * again from the offsets stored with the data.
+ *
  * The acknowledgement rule, which the adapter's offset commits rest on:
- * when publish(PW_PUBLISH_ALL) returns PW_OK, every row committed before the
- * call has been acknowledged by the bus. When publish(PW_PUBLISH_START)
+ * when publish(PW_PUBLISH_ALL) returns PW_OK, every row of every run before
+ * the call has been acknowledged by the bus. When publish(PW_PUBLISH_START)
  * returns PW_OK with more false, every row committed before the previous
  * publish call has been (even if that call failed); its own round is on its
  * way, and the next call confirms it. So an adapter that keeps the offsets
- * of the batch run before a START call may commit them after the next call
- * returns PW_OK. "Acknowledged" includes "durable in an outbox that another
+ * of the batch run before a START call may commit them once the second
+ * START call after it returns PW_OK: the next run commits the batch, the
+ * first call publishes its rows, the second confirms them. "Acknowledged"
+ * includes "durable in an outbox that another
  * worker's relay publishes": only one relay publishes at a time, and a
  * worker that is not it publishes nothing and waits for nothing.
  */
@@ -131,7 +140,8 @@ struct pw_service_ops {
     const char *name;
     /*
      * Runs b's messages in order and fills b->outs. PW_OK: each outcome is
-     * applied, duplicate, rejected or held, and committed; a rejected
+     * applied, duplicate, rejected or held, and committed (or its commit on
+     * its way: see above); a rejected
      * message's dead letter committed with it (and a rejected command's
      * processed mark); a held command is held with the data behind its
      * parked post, and its offset stored.

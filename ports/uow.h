@@ -37,6 +37,22 @@ struct pw_uow_ops {
      * transaction is over either way) and the caller may redo the batch.
      */
     enum pw_err (*commit)(void *self, struct pw_errbuf *err);
+    /*
+     * Optional (NULL: commit is used): commit without waiting for the end.
+     * PW_OK means the transaction's last writes and its commit are on
+     * their way; what became of them is told by the next settle (begin
+     * settles first). A failure here is as commit's. A failure at settle
+     * is PW_E_LOST_COMMITS: the transaction did not commit, or may not
+     * have, and the caller reads its commands again from the offsets
+     * stored with the data; an adapter commits with commit's own wait for
+     * a while after that, so that a command whose writes the store
+     * refuses is found the usual way (its batch run a part at a time).
+     * Nothing is visible to other connections before it commits, the
+     * relay included.
+     */
+    enum pw_err (*commit_send)(void *self, struct pw_errbuf *err);
+    /* Optional: waits for a commit_send's outcome; PW_OK at once when none is on its way. */
+    enum pw_err (*settle)(void *self, struct pw_errbuf *err);
     /* Discards the transaction; does nothing if none is open. */
     void (*rollback)(void *self);
     /* The posts as this transaction sees them; the repository lives as long as the uow. */
@@ -140,6 +156,20 @@ static inline enum pw_err pw_uow_begin(struct pw_uow *uow, struct pw_errbuf *err
 static inline enum pw_err pw_uow_commit(struct pw_uow *uow, struct pw_errbuf *err)
 {
     return PW_PORT_CHECK(err, uow->ops->commit(uow->self, err));
+}
+
+static inline enum pw_err pw_uow_commit_send(struct pw_uow *uow, struct pw_errbuf *err)
+{
+    if (!uow->ops->commit_send)
+        return pw_uow_commit(uow, err);
+    return PW_PORT_CHECK(err, uow->ops->commit_send(uow->self, err));
+}
+
+static inline enum pw_err pw_uow_settle(struct pw_uow *uow, struct pw_errbuf *err)
+{
+    if (!uow->ops->settle)
+        return PW_OK;
+    return PW_PORT_CHECK(err, uow->ops->settle(uow->self, err));
 }
 
 static inline void pw_uow_rollback(struct pw_uow *uow)

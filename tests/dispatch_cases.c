@@ -152,7 +152,7 @@ void dispatch_case_a_batch_applies_a_repeated_command_once(struct world *w)
     struct pw_outcome outs[4];
     struct pw_offset off = {.group = "g", .topic = "post-commands", .partition = 0, .next = 4};
     struct pw_input *in = inputs_of(cmds, 4);
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 4, &off, 1, outs, NULL, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 4, &off, 1, false, outs, NULL, NULL), PW_OK);
     free(in);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_DUPLICATE);
@@ -229,7 +229,7 @@ void dispatch_case_a_failure_at_any_port_call_rolls_back_the_whole_batch(struct 
         cr_assert_eq(pw_fault_uow_open(&faulty, &x.uow, &plan), PW_OK);
         x.app.uow = &faulty;
         struct pw_outcome outs[4];
-        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL, NULL), PW_OK);
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, false, outs, NULL, NULL), PW_OK);
         calls = plan.calls;
         pw_uow_close(&faulty);
         world_close(&x);
@@ -244,7 +244,7 @@ void dispatch_case_a_failure_at_any_port_call_rolls_back_the_whole_batch(struct 
         x.app.uow = &faulty;
         struct pw_outcome outs[4];
         struct pw_errbuf err;
-        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL, &err), PW_E_TRANSIENT,
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, false, outs, NULL, &err), PW_E_TRANSIENT,
                      "call %u", nth);
         for (int i = 0; i < 4; i++) {
             cr_assert_eq(outs[i].kind, PW_OUTCOME_RETRY);
@@ -258,7 +258,7 @@ void dispatch_case_a_failure_at_any_port_call_rolls_back_the_whole_batch(struct 
         const struct pw_out *dls[4];
         cr_assert_eq(world_dead_letters(&x, dls, 4), 0, "call %u: no dead letter", nth);
         /* The same batch again (the fault was once) applies it all, once. */
-        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, outs, NULL, NULL), PW_OK, "call %u", nth);
+        cr_assert_eq(pw_dispatch_batch(&x.app, in, 4, NULL, 0, false, outs, NULL, NULL), PW_OK, "call %u", nth);
         cr_assert_eq(outs[3].kind, PW_OUTCOME_REJECTED);
         assert_store_holds(&x, "p1", 2);
         world_published(&x, &n);
@@ -325,7 +325,7 @@ void dispatch_case_a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_l
     cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
     w->app.uow = &faulty;
     struct pw_outcome outs[3];
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, false, outs, NULL, NULL), PW_OK);
     unsigned commit_call = plan.calls; /* commit is the last call of a batch */
     const struct store_adapter *adapter = w->adapter;
     world_close(w);
@@ -334,7 +334,7 @@ void dispatch_case_a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_l
     pw_uow_close(&faulty);
     cr_assert_eq(pw_fault_uow_open(&faulty, &w->uow, &plan), PW_OK);
     w->app.uow = &faulty;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL, NULL), PW_E_TRANSIENT);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, false, outs, NULL, NULL), PW_E_TRANSIENT);
     size_t n;
     world_published(w, &n);
     cr_assert_eq(n, 0);
@@ -348,7 +348,7 @@ void dispatch_case_a_dead_letter_commits_with_its_mark_and_a_rolled_back_batch_l
     cr_assert_not(found, "nor the rejection's mark");
 
     /* The redelivery commits both, and the relay publishes the dead letters after it. */
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, outs, NULL, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 3, NULL, 0, false, outs, NULL, NULL), PW_OK);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED);
     cr_assert_eq(outs[2].kind, PW_OUTCOME_REJECTED);
     cr_assert_eq(outs[2].err.code, PW_E_INVALID_JSON);
@@ -421,7 +421,7 @@ void dispatch_case_a_batch_spanning_a_thousand_partitions_stores_every_offset(st
     }
     struct pw_input *in = inputs_of(cmds, N);
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, N, offs, N, outs, NULL, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, N, offs, N, false, outs, NULL, &err), PW_OK, "%s", err.msg);
     for (int i = 0; i < N; i++)
         cr_assert_eq(outs[i].kind, PW_OUTCOME_APPLIED, "command %d", i);
     for (int i = 0; i < N; i += 99) {
@@ -455,7 +455,7 @@ void dispatch_case_a_prefetched_batch_sees_what_earlier_batches_and_its_own_comm
     struct pw_input *in = inputs_of(cmds, 6);
     struct pw_outcome outs[6];
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 6, NULL, 0, outs, NULL, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 6, NULL, 0, false, outs, NULL, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].kind, PW_OUTCOME_APPLIED);
     cr_assert_eq(outs[1].version, 2);
@@ -480,7 +480,7 @@ void dispatch_case_a_dead_letter_whose_reason_holds_bad_bytes_still_commits(stru
     strcpy(in[0].decoded.msg, "invalid escape near '\"\\\xc3' \x01\xff");
     struct pw_outcome out;
     struct pw_errbuf err;
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 1, NULL, 0, &out, NULL, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 1, NULL, 0, false, &out, NULL, &err), PW_OK, "%s", err.msg);
     cr_assert_eq(out.kind, PW_OUTCOME_REJECTED);
     size_t n;
     world_published(w, &n);
@@ -618,7 +618,7 @@ void dispatch_case_a_malformed_message_the_store_passed_is_not_dead_lettered_aga
     cr_assert_eq(pw_uow_offset_put(&w->uow, "g", "post-commands", 0, 10, NULL), PW_OK);
     cr_assert_eq(pw_uow_commit(&w->uow, NULL), PW_OK);
     struct pw_outcome outs[2];
-    cr_assert_eq(pw_dispatch_batch(&w->app, in, 2, NULL, 0, outs, NULL, NULL), PW_OK);
+    cr_assert_eq(pw_dispatch_batch(&w->app, in, 2, NULL, 0, false, outs, NULL, NULL), PW_OK);
     cr_assert_eq(outs[0].kind, PW_OUTCOME_DUPLICATE, "offset 5 is below the stored 10");
     cr_assert_eq(outs[1].kind, PW_OUTCOME_REJECTED, "offset 12 is new");
     size_t n;

@@ -179,7 +179,7 @@ enum pw_outcome_kind world_dispatch(struct world *w, const struct pw_cmd *cmd,
                                     struct pw_outcome *out)
 {
     struct pw_input *in = inputs_of(cmd, 1);
-    pw_dispatch_batch(&w->app, in, 1, NULL, 0, out, NULL, NULL);
+    pw_dispatch_batch(&w->app, in, 1, NULL, 0, false, out, NULL, NULL);
     free(in);
     return out->kind;
 }

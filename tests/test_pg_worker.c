@@ -21,7 +21,7 @@ static void run_batch(struct pw_app *app, struct pw_cmd *cmds, size_t n)
     struct pw_outcome outs[16];
     struct pw_errbuf err;
     struct pw_input *in = inputs_of(cmds, n);
-    cr_assert_eq(pw_dispatch_batch(app, in, n, NULL, 0, outs, NULL, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pw_dispatch_batch(app, in, n, NULL, 0, false, outs, NULL, &err), PW_OK, "%s", err.msg);
     free(in);
 }
 
