@@ -340,3 +340,94 @@ Test(pg_worker, the_inbox_forgets_marks_older_than_its_retention_a_batch_at_a_ti
     cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM posts"), N + 10);
     kworld_close(&kw);
 }
+
+/* The pid of the backend of schema s whose statement waits for a lock and starts with like; 0 if none. */
+static long long waiting_backend(struct pg_schema *s, const char *like)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+             " AND query LIKE '%s%%' AND pid <> pg_backend_pid()", like);
+    return pg_schema_scalar(s, sql);
+}
+
+/*
+ * A batch's last writes and its COMMIT go out without waiting, and the
+ * worker runs on. If that commit then fails (here: its backend is killed
+ * while the offsets' upsert waits for a lock, so it can never commit),
+ * the batch's commands were taken from the stream and not applied: the
+ * worker must find out at its next step and read its partitions again
+ * from the stored offsets. Were the failure missed, the batch's posts
+ * would stay a version behind and every later update of them be rejected.
+ */
+Test(pg_worker, a_commit_sent_without_waiting_that_fails_is_read_again, .timeout = 180)
+{
+    struct kworld kw;
+    kworld_open_pg(&kw, 50);
+    relaxed_start(&kw); /* strict here: only the posts created, and their events out */
+    /* Its writers wait, its readers do not (the run's record reads the stored offsets). */
+    PGconn *locker = PQconnectdb(getenv("DATABASE_URL"));
+    cr_assert_eq(PQstatus(locker), CONNECTION_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE \"%s\".consumer_offsets IN SHARE MODE",
+             kw.pg->name);
+    PGresult *r = PQexec(locker, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, 1, 0);
+    long long pid = 0;
+    for (int i = 0; i < 3000 && !(pid = waiting_backend(kw.pg, "INSERT INTO consumer_offsets")); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    cr_assert_gt(pid, 0, "no batch's commit waited for the lock");
+    long long marks = pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox");
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", pid);
+    r = PQexec(locker, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQclear(PQexec(locker, "ROLLBACK"));
+    PQfinish(locker);
+    cr_assert_eq(marks, POSTS, "the batch held by the lock is not in the inbox yet");
+    for (int v = 2; v <= VERSIONS; v++)
+        kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, v, 0);
+    every_version_once(&kw);
+    kworld_close(&kw);
+}
+
+/*
+ * The database refuses one command's event, a write of the part of the
+ * commit that is sent without waiting: the commit fails after the worker
+ * moved on. It reads the batch again, and this time commits waiting, so
+ * that the refusal comes back where the failure path finds the command
+ * (by halves): dead-lettered apply_failed, its post parked, every other
+ * command applied once. Without the waiting commits after a loss, the
+ * worker would read the batch again and again.
+ */
+Test(pg_worker, an_event_the_database_refuses_after_the_commit_was_sent_is_found, .timeout = 180)
+{
+    struct kworld kw;
+    kworld_open_pg(&kw, 50);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "ALTER TABLE \"%s\".outbox ADD CONSTRAINT no_evil CHECK (post_id IS DISTINCT FROM 'ev-7')",
+             kw.pg->name);
+    admin(sql);
+    kworld_preload(&kw, "ev", 0, 100);
+    kworld_start(&kw);
+    struct kmsg *evs;
+    size_t n = kworld_read(&kw, "post-commands.dlq", 1, 60000, &evs);
+    cr_assert_eq(n, 1, "the refused command is dead-lettered");
+    cr_assert_str_eq(evs[0].key, "ev-7");
+    cr_assert_str_eq(kmsg_header(&evs[0], "dlq.error.code"), "apply_failed");
+    kmsgs_free(evs, n);
+    n = kworld_read(&kw, "post-events", 200, 10000, &evs);
+    kworld_stop(&kw);
+    cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
+    cr_assert_eq(n, 99, "every other command's event, once");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_neq(evs[i].key, "ev-7");
+    kmsgs_free(evs, n);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM posts"), 99);
+    cr_assert_eq(pg_schema_scalar(kw.pg, "SELECT count(*) FROM parked_posts WHERE post_id = 'ev-7'"),
+                 1);
+    kworld_close(&kw);
+}

@@ -180,6 +180,8 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
 {
     if (!c->pg)
         return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
+    if (pg_pipe_open(c))
+        return pw_err_set(err, PW_E_FATAL, "%s: a query while a pipeline is unread (a bug)", what);
     /* A script (a migration) has several statements and no parameters: PQexec runs those. */
     PGresult *r = NULL;
     if (n < 0) {

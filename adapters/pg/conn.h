@@ -44,6 +44,7 @@ struct pg_conn {
     /* Statements prepared on this connection, by the address of their SQL text. */
     const char *prepared[PG_MAX_PREPARED];
     int nprepared;
+    int piped; /* statements sent in a pipeline (pipe_pg.c), results not yet read */
 };
 
 /* Connects if not connected. Transient if the server cannot be reached. */
@@ -106,6 +107,22 @@ enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sq
  */
 enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql, int n,
                             const char *const *vals, PGresult **res, struct pw_errbuf *err);
+
+/*
+ * A pipeline (pipe_pg.c): pg_pipe_send sends sql as pg_query would, and
+ * returns at once; pg_pipe_sync ends the pipeline's message and sends it;
+ * pg_pipe_settle reads every result, and fails (transient, its message in
+ * err) if any statement failed, or if the last one's command tag is not
+ * last_tag (when not NULL: "COMMIT", which a failed transaction answers
+ * with "ROLLBACK"). After any failure the connection is closed, which
+ * rolls back whatever transaction it had open. No other query on the
+ * connection while pg_pipe_open.
+ */
+enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, int n,
+                         const char *const *vals, struct pw_errbuf *err);
+enum pw_err pg_pipe_sync(struct pg_conn *c, struct pw_errbuf *err);
+enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, struct pw_errbuf *err);
+bool pg_pipe_open(const struct pg_conn *c);
 
 /* Our error code of name (pw_err_name), as stored; PW_E_FATAL for a name we do not know. */
 enum pw_err pg_err_of(const char *name);

@@ -31,7 +31,7 @@ static int pg_mark_cmp(const void *a, const void *b)
 }
 
 /* Forgets everything of the transaction: caches, buffered writes. */
-static void pg_uow_drop(struct pg_uow *u)
+void pg_uow_drop(struct pg_uow *u)
 {
     for (size_t i = 0; i < u->nposts; i++) {
         tdelete(u->posts[i], &u->posts_index, pg_post_cmp);
@@ -232,7 +232,9 @@ static enum pw_err pg_uow_begin(void *self, struct pw_errbuf *err)
     struct pg_uow *u = self;
     if (u->open)
         return pw_err_set(err, PW_E_FATAL, "a transaction is already open");
-    enum pw_err rc = pg_connect(&u->conn, err);
+    enum pw_err rc = pg_uow_settle(u, err);
+    if (!rc)
+        rc = pg_connect(&u->conn, err);
     /* Relaxed: this transaction's commit does not wait for its flush (pg.h). */
     if (!rc && u->conn.store->relaxed)
         rc = pg_query(&u->conn, "begin", "BEGIN; SET LOCAL synchronous_commit TO off", -1, NULL,
@@ -415,30 +417,12 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
 
 static enum pw_err pg_uow_commit(void *self, struct pw_errbuf *err)
 {
-    struct pg_uow *u = self;
-    enum pw_err rc = pg_uow_need_open(u, err);
-    if (rc)
-        return rc;
-    bool rows = u->nevents || u->ndead;
-    rc = pg_uow_write(u, err);
-    PGresult *res = NULL;
-    if (!rc && u->conn.store->relaxed) {
-        /* Where the WAL ends after the commit: the relay waits for its flush (pg.h). */
-        uint64_t gen = pg_relaxed_sent(u->conn.store);
-        rc = pg_query(&u->conn, "commit", "COMMIT; SELECT pg_current_wal_insert_lsn()::text", -1,
-                      NULL, &res, err);
-        if (!rc)
-            pg_relaxed_committed(u->conn.store, gen, pg_lsn(PQgetvalue(res, 0, 0)));
-        PQclear(res);
-    } else if (!rc) {
-        rc = pg_query(&u->conn, "commit", "COMMIT", 0, NULL, NULL, err);
-    }
-    if (rc && u->conn.pg)
-        pg_query(&u->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
-    if (!rc && rows)
-        atomic_store(&u->conn.store->dirty, 1); /* wakes this process's relay at once */
-    pg_uow_drop(u);
-    return rc;
+    return pg_uow_end(self, false, err);
+}
+
+static enum pw_err pg_uow_commit_send(void *self, struct pw_errbuf *err)
+{
+    return pg_uow_end(self, true, err);
 }
 
 static void pg_uow_rollback(void *self)
@@ -469,6 +453,8 @@ static const struct pw_uow_ops pg_uow_ops = {
     .name = "pg",
     .begin = pg_uow_begin,
     .commit = pg_uow_commit,
+    .commit_send = pg_uow_commit_send,
+    .settle = pg_uow_settle,
     .rollback = pg_uow_rollback,
     .posts = pg_uow_posts,
     .inbox_get = pg_uow_inbox_get,

@@ -70,13 +70,32 @@ struct pg_uow {
     size_t noffsets, cap_offsets;
     unsigned char **values; /* failed values of parked posts read, PQfreemem'd at the end */
     size_t nvalues, cap_values;
+    bool sending;          /* pg_uow_write: the writes go into the pipeline */
+    bool sent_rows;        /* the commit on its way wrote outbox rows */
+    int64_t wait_until_ms; /* commits wait for their end until then (pg_uow_settle) */
 };
 
+/* After a commit sent without waiting failed: how long commits wait for their end. */
+#define PG_WAIT_AFTER_LOSS_MS 60000
+
 enum pw_err pg_uow_need_open(struct pg_uow *u, struct pw_errbuf *err);
+/* Ends the transaction's state in memory: its slots, marks and rows freed. */
+void pg_uow_drop(struct pg_uow *u);
 struct pg_post_slot *pg_post_find(struct pg_uow *u, const char *post_id);
 
 /* Grows *v (of *cap elements of size) to hold need; -1 when memory runs out. */
 int pg_grow(void **v, size_t *cap, size_t need, size_t size);
+
+/*
+ * Sends the transaction's buffered writes, one multi-row statement per
+ * table, with the optimistic checks of uow_pg.c's top comment; the caller
+ * then commits or rolls back. send: the last of them and the COMMIT go
+ * out without waiting (pg_uow_settle, the port's settle, reads them).
+ */
+enum pw_err pg_uow_write(struct pg_uow *u, bool send, struct pw_errbuf *err);
+enum pw_err pg_uow_settle(void *self, struct pw_errbuf *err);
+/* Writes and commits: commit (send false) and commit_send of ports/uow.h. */
+enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err);
 
 /* The unit of work's offset_put (ports/uow.h), buffered like every write: in write_pg.c. */
 enum pw_err pg_uow_offset_put(void *self, const char *group, const char *topic,
@@ -117,12 +136,5 @@ enum pw_err pg_runs_end(struct pg_conn *c, const struct pw_run_start *r, size_t 
                         struct pw_errbuf *err);
 enum pw_err pg_runs_start(struct pg_conn *c, struct pw_run_start *r, size_t n,
                           struct pw_errbuf *err);
-
-/*
- * Sends the transaction's buffered writes, one multi-row statement per
- * table, with the optimistic checks of uow_pg.c's top comment; the caller
- * then commits or rolls back.
- */
-enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/pg/lease_pg.h"
 #include "adapters/pg/outbox_sql.h"
 
 int pg_grow(void **v, size_t *cap, size_t need, size_t size)
@@ -72,6 +73,8 @@ static enum pw_err pg_write_as(struct pg_uow *u, const char *what, const char *s
     for (int i = 0; i < ncols; i++)
         if (!(vals[i] = pg_array_done(&cols[i])))
             return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
+    if (u->sending)
+        return pg_pipe_send(&u->conn, what, sql, ncols, vals, err);
     PGresult *res = NULL;
     enum pw_err rc = planned ? pg_query_planned(&u->conn, what, sql, ncols, vals, &res, err)
                              : pg_query(&u->conn, what, sql, ncols, vals, &res, err);
@@ -257,11 +260,18 @@ static enum pw_err pg_write_offsets(struct pg_uow *u, struct pw_errbuf *err)
     return rc;
 }
 
-enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err)
+/*
+ * The writes whose row counts tell a lost race (posts, inbox marks) wait
+ * for their answers; the rest cannot come back short (inserts with no ON
+ * CONFLICT, an upsert) and, when send, go out in one pipeline with the
+ * COMMIT, not waited for: pg_uow_settle reads them.
+ */
+enum pw_err pg_uow_write(struct pg_uow *u, bool send, struct pw_errbuf *err)
 {
     enum pw_err rc = pg_write_posts(u, err);
     if (!rc)
         rc = pg_write_inbox(u, err);
+    u->sending = send;
     if (!rc && u->nevents)
         rc = pg_write_events(u, err);
     if (!rc && u->ndead)
@@ -272,9 +282,72 @@ enum pw_err pg_uow_write(struct pg_uow *u, struct pw_errbuf *err)
      * Wakes the relay of every worker listening, and the readers waiting on
      * a command (ports/query.h); delivered only if this commits.
      */
-    if (!rc && (u->nevents || u->ndead))
-        rc = pg_query(&u->conn, "notify the relay", "NOTIFY pw_outbox", 0, NULL, NULL, err);
-    else if (!rc && u->held) /* only the readers: no relay has anything to do */
-        rc = pg_query(&u->conn, "notify the readers", "NOTIFY pw_held", 0, NULL, NULL, err);
+    const char *notify = u->nevents || u->ndead ? "NOTIFY pw_outbox"
+                         : u->held              ? "NOTIFY pw_held" /* only the readers */
+                                                : NULL;
+    if (!rc && notify)
+        rc = pg_write_as(u, "notify", notify, NULL, 0, -1, false, err);
+    if (!rc && send)
+        rc = pg_pipe_send(&u->conn, "commit", "COMMIT", 0, NULL, err);
+    if (!rc && send)
+        rc = pg_pipe_sync(&u->conn, err);
+    u->sending = false;
+    u->sent_rows = !rc && send && (u->nevents || u->ndead);
+    return rc;
+}
+
+enum pw_err pg_uow_settle(void *self, struct pw_errbuf *err)
+{
+    struct pg_uow *u = self;
+    if (!pg_pipe_open(&u->conn))
+        return PW_OK;
+    struct pw_errbuf why;
+    if (!pg_pipe_settle(&u->conn, "COMMIT", &why)) {
+        if (u->sent_rows)
+            atomic_store(&u->conn.store->dirty, 1); /* committed: the relay has rows */
+        return PW_OK;
+    }
+    /* A store that refuses one of these writes refuses it again: found the usual way next time. */
+    u->wait_until_ms = pg_monotonic_ms() + PG_WAIT_AFTER_LOSS_MS;
+    return pw_err_set(err, PW_E_LOST_COMMITS,
+                      "a batch's commit, sent without waiting, did not complete (%s): reading "
+                      "its partitions again from the offsets stored with the data",
+                      why.msg);
+}
+
+/* send: commit_send (ports/uow.h), unless relaxed (the relay needs its LSN) or after a loss. */
+enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err)
+{
+    enum pw_err rc = pg_uow_need_open(u, err);
+    if (rc)
+        return rc;
+    bool rows = u->nevents || u->ndead;
+    send = send && !u->conn.store->relaxed && pg_monotonic_ms() >= u->wait_until_ms;
+    rc = pg_uow_write(u, send, err);
+    PGresult *res = NULL;
+    if (send) { /* on its way, unless it failed */
+        if (rc && pg_pipe_open(&u->conn))
+            pg_disconnect(&u->conn); /* half a pipeline: the session's end rolls it back */
+        else if (rc && u->conn.pg)
+            pg_query(&u->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
+        pg_uow_drop(u);
+        return rc;
+    }
+    if (!rc && u->conn.store->relaxed) {
+        /* Where the WAL ends after the commit: the relay waits for its flush (pg.h). */
+        uint64_t gen = pg_relaxed_sent(u->conn.store);
+        rc = pg_query(&u->conn, "commit", "COMMIT; SELECT pg_current_wal_insert_lsn()::text", -1,
+                      NULL, &res, err);
+        if (!rc)
+            pg_relaxed_committed(u->conn.store, gen, pg_lsn(PQgetvalue(res, 0, 0)));
+        PQclear(res);
+    } else if (!rc) {
+        rc = pg_query(&u->conn, "commit", "COMMIT", 0, NULL, NULL, err);
+    }
+    if (rc && u->conn.pg)
+        pg_query(&u->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
+    if (!rc && rows)
+        atomic_store(&u->conn.store->dirty, 1); /* wakes this process's relay at once */
+    pg_uow_drop(u);
     return rc;
 }
