@@ -57,7 +57,8 @@ static enum pw_err worker_once(const struct pw_worker_opts *opts, struct pw_serv
 
 /*
  * The store lost commits it had acknowledged (--durability relaxed, a
- * crash of the database): nothing of them was published nor committed to
+ * crash of the database), or a commit sent without waiting did not
+ * complete (ports/uow.h): nothing of them was published nor committed to
  * the group, so the worker leaves the group and joins again, and every
  * partition starts over from the offsets stored with the data.
  */

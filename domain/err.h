@@ -22,7 +22,8 @@ enum pw_err_kind {
                           * the store cut a statement off, as statement_timeout does) */
     PW_KIND_FATAL,       /* a bug, exhaustion, or bad configuration: stop (lost_commits: the
                           * store lost commits it had acknowledged, which --durability
-                          * relaxed allows: the worker reads again from its stored offsets) */
+                          * relaxed allows, or a commit sent without waiting did not
+                          * complete: the worker reads again from its stored offsets) */
 };
 
 /*           enum suffix        name (dlq.error.code)   kind */

@@ -60,7 +60,10 @@ void pw_app_close(struct pw_app *app)
 
 static enum pw_err app_run(void *self, struct pw_batch *b, struct pw_errbuf *err)
 {
-    return pw_isolate_run(self, b, err);
+    struct pw_app *app = self;
+    /* The last run's commit first: even a run that begins no transaction (all stale) waits for it. */
+    enum pw_err rc = pw_uow_settle(app->uow, err);
+    return rc ? rc : pw_isolate_run(app, b, true, err);
 }
 
 static enum pw_err app_drain(void *self, pw_decode_fn decode, const struct pw_input **in,
@@ -68,6 +71,8 @@ static enum pw_err app_drain(void *self, pw_decode_fn decode, const struct pw_in
 {
     struct pw_app *app = self;
     *n = 0;
+    *in = app->drained.in;
+    *outs = app->drained.outs;
     enum pw_err rc = pw_uow_settle(app->uow, err); /* the store's reads see the last run */
     return rc ? rc : pw_drain(self, decode, in, outs, n, err);
 }
@@ -80,6 +85,7 @@ static enum pw_err app_publish(void *self, enum pw_publish_mode mode,
     enum pw_err rc;
     res->more = false;
     res->confirmed = 0;
+    app->relay.bus_failed = false; /* a store that fails says nothing of Kafka */
     if (mode == PW_PUBLISH_START)
         rc = pw_relay_send(&app->relay, &res->confirmed, &res->more, err);
     else if (!(rc = pw_uow_settle(app->uow, err))) /* everything: the last commit's rows too */

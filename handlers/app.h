@@ -59,6 +59,7 @@ struct pw_isolation {
     unsigned cut;              /* the current run was cut off this many times in a row */
     size_t cut_first, cut_n;   /* which run that is: its first message and length */
     unsigned declared;         /* deaths declared for the current one-message run, uncounted */
+    bool send;                 /* the whole batch's commit need not wait (pw_isolate_run) */
 };
 
 /* What the last drain ran (handlers/drain.c): borrowed by the caller until the next. */
@@ -109,7 +110,7 @@ const char *pw_outcome_kind_name(enum pw_outcome_kind kind);
  * No offsets (a replay): a malformed message below its partition's stored
  * offset is a duplicate, dead-lettered when the store passed it.
  * send: the commit does not wait for its end (pw_uow_commit_send): PW_OK
- * then means sent, and the next transaction's begin, or pw_app_settle,
+ * then means sent, and the next transaction's begin, or pw_uow_settle,
  * tells what became of it.
  */
 enum pw_err pw_dispatch_batch(struct pw_app *app, const struct pw_input *in, size_t n,
@@ -128,8 +129,13 @@ enum pw_err pw_dispatch_set_aside(struct pw_app *app, const struct pw_input *in,
                                   const struct pw_offset *offsets, size_t noffsets,
                                   struct pw_outcome *out, struct pw_errbuf *err);
 
-/* The service's run (ports/service.h): the batch, and the failure path when it fails. */
-enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, struct pw_errbuf *err);
+/*
+ * The service's run (ports/service.h): the batch, and the failure path when
+ * it fails. send: the whole batch's commit may be on its way when it returns
+ * (the loop's batches); a part of one, and every run with send false, waits.
+ */
+enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, bool send,
+                           struct pw_errbuf *err);
 void pw_isolation_release(struct pw_isolation *iso);
 
 /* The service's drain (ports/service.h). */

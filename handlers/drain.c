@@ -53,9 +53,7 @@ enum pw_err pw_drain(struct pw_app *app, pw_decode_fn decode, const struct pw_in
         *one = (struct pw_input){.origin = h->origin, .held = h->seq, .held_deaths = h->deaths};
         struct pw_batch b = {.seq = DRAIN_SEQ | h->seq, .in = one, .n = 1, .decode = decode,
                              .outs = &d->outs[d->n]};
-        rc = pw_isolate_run(app, &b, err);
-        if (!rc) /* committed before the store is asked for the next one */
-            rc = pw_uow_settle(app->uow, err);
+        rc = pw_isolate_run(app, &b, false, err); /* committed before the next is asked for */
         if (rc) { /* it runs again, first, on the next call */
             pw_cmd_release(&one->cmd);
             pw_held_release(h);

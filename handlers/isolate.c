@@ -266,9 +266,9 @@ static enum pw_err iso_dispatch(struct pw_app *app, const struct pw_batch *b, co
     }
     bool whole = n == b->n, resolved = false;
     enum pw_err rc;
-    if (whole) { /* the normal path: the batch as it came, nothing copied, the commit not waited for */
-        rc = pw_dispatch_batch(app, b->in, n, b->offsets, b->noffsets, true, b->outs, &resolved,
-                               err);
+    if (whole) { /* the normal path: the batch as it came, nothing copied */
+        rc = pw_dispatch_batch(app, b->in, n, b->offsets, b->noffsets, iso->send, b->outs,
+                               &resolved, err);
     } else {
         struct pw_offset *offs = malloc((b->noffsets ? b->noffsets : 1) * sizeof *offs);
         if (!offs)
@@ -368,12 +368,14 @@ static void iso_fail_all(struct pw_outcome *outs, size_t n, const struct pw_errb
         outs[i] = (struct pw_outcome){.kind = PW_OUTCOME_RETRY, .err = *cause};
 }
 
-enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, struct pw_errbuf *err)
+enum pw_err pw_isolate_run(struct pw_app *app, struct pw_batch *b, bool send,
+                           struct pw_errbuf *err)
 {
     struct pw_errbuf local;
     if (!err)
         err = &local;
     struct pw_isolation *iso = &app->iso;
+    iso->send = send;
     enum pw_err rc = iso_bind(iso, b, err);
     for (size_t i = 0; !rc && i < b->n; i++)
         if (iso->done[i]) /* finished by an earlier try of this batch */

@@ -15,9 +15,12 @@ enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, i
 {
     if (!c->pg)
         return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
-    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
-        return pw_err_set(err, PW_E_FATAL, "%s: cannot start a pipeline: %s", what,
-                          PQerrorMessage(c->pg));
+    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg)) {
+        pw_err_set(err, PW_E_TRANSIENT, "%s: cannot start a pipeline: %s", what,
+                   PQerrorMessage(c->pg));
+        pg_disconnect(c); /* the transaction it had open is rolled back with the session */
+        return PW_E_TRANSIENT;
+    }
     int i = 0;
     while (i < c->nprepared && c->prepared[i] != sql)
         i++;

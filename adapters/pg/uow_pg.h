@@ -72,10 +72,15 @@ struct pg_uow {
     size_t nvalues, cap_values;
     bool sending;          /* pg_uow_write: the writes go into the pipeline */
     bool sent_rows;        /* the commit on its way wrote outbox rows */
-    int64_t wait_until_ms; /* commits wait for their end until then (pg_uow_settle) */
+    /*
+     * After a commit sent without waiting failed, commits wait for their
+     * end until then, and until a whole batch has committed so (pg_uow_end).
+     */
+    int64_t wait_until_ms;
+    bool wait_for_one;
 };
 
-/* After a commit sent without waiting failed: how long commits wait for their end. */
+/* After a commit sent without waiting failed: at least this long, commits wait for their end. */
 #define PG_WAIT_AFTER_LOSS_MS 60000
 
 enum pw_err pg_uow_need_open(struct pg_uow *u, struct pw_errbuf *err);

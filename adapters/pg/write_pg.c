@@ -73,7 +73,7 @@ static enum pw_err pg_write_as(struct pg_uow *u, const char *what, const char *s
     for (int i = 0; i < ncols; i++)
         if (!(vals[i] = pg_array_done(&cols[i])))
             return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
-    if (u->sending)
+    if (u->sending) /* only writes that cannot come back short: want is not checked */
         return pg_pipe_send(&u->conn, what, sql, ncols, vals, err);
     PGresult *res = NULL;
     enum pw_err rc = planned ? pg_query_planned(&u->conn, what, sql, ncols, vals, &res, err)
@@ -309,20 +309,28 @@ enum pw_err pg_uow_settle(void *self, struct pw_errbuf *err)
     }
     /* A store that refuses one of these writes refuses it again: found the usual way next time. */
     u->wait_until_ms = pg_monotonic_ms() + PG_WAIT_AFTER_LOSS_MS;
+    u->wait_for_one = true;
     return pw_err_set(err, PW_E_LOST_COMMITS,
                       "a batch's commit, sent without waiting, did not complete (%s): reading "
                       "its partitions again from the offsets stored with the data",
                       why.msg);
 }
 
-/* send: commit_send (ports/uow.h), unless relaxed (the relay needs its LSN) or after a loss. */
+/*
+ * send: commit_send (ports/uow.h), unless relaxed (the relay needs its
+ * LSN) or after a loss: then commits wait, for a minute and until a batch
+ * that could have been sent has committed waiting. The window is this
+ * process's: in a group, a refused write can cost each worker one loss
+ * before the one that holds its partition waits (docs/choices.md).
+ */
 enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err)
 {
     enum pw_err rc = pg_uow_need_open(u, err);
     if (rc)
         return rc;
-    bool rows = u->nevents || u->ndead;
-    send = send && !u->conn.store->relaxed && pg_monotonic_ms() >= u->wait_until_ms;
+    bool rows = u->nevents || u->ndead, whole = send;
+    send = send && !u->conn.store->relaxed && !u->wait_for_one &&
+           pg_monotonic_ms() >= u->wait_until_ms;
     rc = pg_uow_write(u, send, err);
     PGresult *res = NULL;
     if (send) { /* on its way, unless it failed */
@@ -348,6 +356,8 @@ enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err)
         pg_query(&u->conn, "rollback", "ROLLBACK", 0, NULL, NULL, NULL);
     if (!rc && rows)
         atomic_store(&u->conn.store->dirty, 1); /* wakes this process's relay at once */
+    if (!rc && whole)
+        u->wait_for_one = false;
     pg_uow_drop(u);
     return rc;
 }
