@@ -63,7 +63,7 @@ static enum pw_err app_run(void *self, struct pw_batch *b, struct pw_errbuf *err
     struct pw_app *app = self;
     /* The last run's commit first: even a run that begins no transaction (all stale) waits for it. */
     enum pw_err rc = pw_uow_settle(app->uow, err);
-    return rc ? rc : pw_isolate_run(app, b, true, err);
+    return rc ? rc : pw_isolate_run(app, b, b->overlap, err);
 }
 
 static enum pw_err app_drain(void *self, pw_decode_fn decode, const struct pw_input **in,

@@ -298,7 +298,8 @@ static enum pw_err loop_run(struct pw_loop *l, struct pw_errbuf *err)
     /* A replay stores no offsets: it must not move the group's position. */
     struct pw_batch run = {.seq = l->seq, .in = l->batch.in, .n = l->batch.n,
                            .decode = l->src->ops->decode, .offsets = l->offsets,
-                           .noffsets = l->cfg.replay ? 0 : l->noffsets, .outs = l->outs};
+                           .noffsets = l->cfg.replay ? 0 : l->noffsets, .outs = l->outs,
+                           .overlap = l->batch.n >= l->cfg.batch_size};
     enum pw_err rc = pw_service_run(l->svc, &run, err); /* the same seq: what is done stays done */
     loop_up(l, PW_M_STORE, !pw_err_is_transient(rc));
     if (rc && !pw_err_is_transient(rc)) {

@@ -6,10 +6,11 @@
  * registry or a relay, and the application never calls back into the
  * adapter.
  *
- * A run that returns PW_OK may have its commit still on its way (the
- * store's unit of work need not wait for it, ports/uow.h): it has
- * committed by the time the next run, drain, publish(PW_PUBLISH_ALL),
- * finish or position returns PW_OK; if it did not, that call fails with
+ * A run that returns PW_OK may have its commit still on its way (when its
+ * batch says overlap, and the store's unit of work does not wait,
+ * ports/uow.h): it has committed by the time the next run, drain,
+ * publish(PW_PUBLISH_ALL), finish or position returns PW_OK; if it did
+ * not, that call fails with
  * PW_E_LOST_COMMITS (kind fatal), and the adapter reads its partitions
  * again from the offsets stored with the data.
  *
@@ -125,6 +126,13 @@ struct pw_batch {
     const struct pw_offset *offsets; /* none (a replay): the run is neither stored nor counted */
     size_t noffsets;
     struct pw_outcome *outs; /* out: n outcomes */
+    /*
+     * More waits behind it (a full batch): its commit may still be on its
+     * way when run returns, overlapping the next batch (above). Otherwise
+     * run waits for it, so that a stream that is caught up sees its events
+     * at once.
+     */
+    bool overlap;
     bool resolved; /* out: a parked post's failed command was applied or rejected: drain next */
 };
 
