@@ -6,6 +6,7 @@
 #include "adapters/fault/fault.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@ struct fault_uow {
     struct pw_repo inner_repo;
     bool poisoned; /* this transaction asked about plan->poison_id */
     enum pw_err poison_code; /* what its commit fails with */
+    /* A commit sent without waiting (emulated: see commit_send), and whether it was lost. */
+    bool sent, lost;
 };
 
 
@@ -55,10 +58,14 @@ static const struct pw_repo_ops fault_repo_ops = {
     .save = fault_repo_save,
 };
 
+static enum pw_err fault_uow_settle(void *self, struct pw_errbuf *err);
+
 static enum pw_err fault_uow_begin(void *self, struct pw_errbuf *err)
 {
     struct fault_uow *f = self;
-    enum pw_err rc;
+    enum pw_err rc = fault_uow_settle(self, err);
+    if (rc)
+        return rc;
     if (pw_fault_hit(f->plan, err, &rc))
         return rc;
     f->poisoned = false;
@@ -86,6 +93,55 @@ static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
     rc = pw_uow_commit(f->inner, err);
     f->plan->commits += rc == PW_OK;
     return rc;
+}
+
+/*
+ * commit's faults, under commit's name; then the inner's commit_send, or
+ * its emulation over an inner that always waits (the in-memory one): the
+ * commit lands now, as a server's would once sent, or, when a fault hits
+ * fault_uow_settle, never (a connection lost on the way); the next settle
+ * tells which.
+ */
+static enum pw_err fault_uow_commit_send(void *self, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    enum pw_err rc;
+    if (pw_fault_hit_at(f->plan, "fault_uow_commit", NULL, err, &rc)) {
+        pw_uow_rollback(f->inner);
+        return rc;
+    }
+    if (f->poisoned) {
+        pw_uow_rollback(f->inner);
+        f->plan->failures++;
+        return pw_err_set(err, f->poison_code, "injected: a command fails its transaction");
+    }
+    if (f->inner->ops->commit_send) {
+        rc = pw_uow_commit_send(f->inner, err);
+        f->plan->commits += rc == PW_OK;
+        return rc;
+    }
+    f->lost = pw_fault_hit_at(f->plan, "fault_uow_settle", NULL, err, &rc);
+    if (f->lost) {
+        pw_uow_rollback(f->inner);
+        if (f->plan->dead)
+            return rc; /* the process dies here, its commit lost */
+    } else if ((rc = pw_uow_commit(f->inner, err)) != PW_OK) {
+        return rc; /* failed before it was on its way: as commit's failure */
+    }
+    f->plan->commits += !f->lost;
+    f->sent = true;
+    return PW_OK;
+}
+
+static enum pw_err fault_uow_settle(void *self, struct pw_errbuf *err)
+{
+    struct fault_uow *f = self;
+    if (!f->sent)
+        return pw_uow_settle(f->inner, err);
+    f->sent = false;
+    if (f->lost)
+        return pw_err_set(err, PW_E_LOST_COMMITS, "injected: a commit sent without waiting was lost");
+    return PW_OK;
 }
 
 static void fault_uow_rollback(void *self)
@@ -247,6 +303,8 @@ static const struct pw_uow_ops fault_uow_ops = {
     .name = "fault",
     .begin = fault_uow_begin,
     .commit = fault_uow_commit,
+    .commit_send = fault_uow_commit_send,
+    .settle = fault_uow_settle,
     .rollback = fault_uow_rollback,
     .posts = fault_uow_posts,
     .inbox_get = fault_uow_inbox_get,

@@ -165,7 +165,7 @@ struct sim_config {
 };
 
 struct sim_stats {
-    uint64_t seeds, steps, calls, crashes, faults, pauses, stops, rebalances, releases;
+    uint64_t seeds, steps, calls, crashes, faults, pauses, stops, rebalances, releases, lost;
     uint64_t commands, violations;
     unsigned crash_sites; /* distinct port calls a crash was injected at */
 };

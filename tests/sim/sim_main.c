@@ -115,14 +115,14 @@ int main(int argc, char **argv)
     elapsed = now_s() - start;
     printf("sim: %llu seeds from %#llx in %.0f s (%.1f seeds/s): %llu commands, %llu steps, "
            "%llu port calls; %llu crashes at %u distinct calls (%.0f crash points/s), %llu "
-           "transient faults, %llu pauses, %llu clean restarts, %llu rebalances, %llu releases; "
-           "%llu violations\n",
+           "transient faults, %llu commits lost, %llu pauses, %llu clean restarts, %llu "
+           "rebalances, %llu releases; %llu violations\n",
            (unsigned long long)st.seeds, (unsigned long long)from, elapsed,
            (double)st.seeds / (elapsed > 0 ? elapsed : 1), (unsigned long long)st.commands,
            (unsigned long long)st.steps, (unsigned long long)st.calls,
            (unsigned long long)st.crashes, st.crash_sites,
            (double)st.crashes / (elapsed > 0 ? elapsed : 1), (unsigned long long)st.faults,
-           (unsigned long long)st.pauses, (unsigned long long)st.stops,
+           (unsigned long long)st.lost, (unsigned long long)st.pauses, (unsigned long long)st.stops,
            (unsigned long long)st.rebalances, (unsigned long long)st.releases,
            (unsigned long long)st.violations);
     if (!ok) {

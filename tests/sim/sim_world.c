@@ -185,7 +185,14 @@ static void step(struct sim_world *w, struct sim_proc *p)
     w->stats->steps++;
     enum pw_err rc = pw_loop_step(p->loop, &err);
     w->current = NULL;
-    if (rc) {
+    if (rc == PW_E_LOST_COMMITS && !p->plan.dead) {
+        /* A commit sent without waiting was lost: the worker rejoins (bootstrap/worker.c). */
+        sim_trace(w, "w%d: %s", p->slot, err.msg);
+        w->stats->lost++;
+        struct pw_errbuf ferr;
+        (void)pw_service_finish(&p->svc, &ferr); /* what ran is run again: not a death */
+        sim_proc_close(p);
+    } else if (rc) {
         if (!p->plan.dead)
             sim_violation(w, "w%d stopped on an error no fault explains: %s", p->slot, err.msg);
         sim_proc_crash(p, err.msg);
