@@ -76,11 +76,17 @@ static enum pw_err fault_uow_begin(void *self, struct pw_errbuf *err)
     return rc;
 }
 
-static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
+/*
+ * commit and commit_send: commit's faults (under its name), then the
+ * inner's commit or commit_send, or commit_send's emulation over an inner
+ * that always waits (the in-memory one): the commit lands now, as a
+ * server's would once sent, or, when a fault hits fault_uow_settle, never
+ * (a connection lost on the way); the next settle tells which.
+ */
+static enum pw_err fault_uow_end(struct fault_uow *f, bool send, struct pw_errbuf *err)
 {
-    struct fault_uow *f = self;
     enum pw_err rc;
-    if (pw_fault_hit(f->plan, err, &rc)) {
+    if (pw_fault_hit_at(f->plan, "fault_uow_commit", NULL, err, &rc)) {
         /* A failed commit ends the transaction, as the port says. */
         pw_uow_rollback(f->inner);
         return rc;
@@ -90,33 +96,8 @@ static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
         f->plan->failures++;
         return pw_err_set(err, f->poison_code, "injected: a command fails its transaction");
     }
-    rc = pw_uow_commit(f->inner, err);
-    f->plan->commits += rc == PW_OK;
-    return rc;
-}
-
-/*
- * commit's faults, under commit's name; then the inner's commit_send, or
- * its emulation over an inner that always waits (the in-memory one): the
- * commit lands now, as a server's would once sent, or, when a fault hits
- * fault_uow_settle, never (a connection lost on the way); the next settle
- * tells which.
- */
-static enum pw_err fault_uow_commit_send(void *self, struct pw_errbuf *err)
-{
-    struct fault_uow *f = self;
-    enum pw_err rc;
-    if (pw_fault_hit_at(f->plan, "fault_uow_commit", NULL, err, &rc)) {
-        pw_uow_rollback(f->inner);
-        return rc;
-    }
-    if (f->poisoned) {
-        pw_uow_rollback(f->inner);
-        f->plan->failures++;
-        return pw_err_set(err, f->poison_code, "injected: a command fails its transaction");
-    }
-    if (f->inner->ops->commit_send) {
-        rc = pw_uow_commit_send(f->inner, err);
+    if (!send || f->inner->ops->commit_send) {
+        rc = send ? pw_uow_commit_send(f->inner, err) : pw_uow_commit(f->inner, err);
         f->plan->commits += rc == PW_OK;
         return rc;
     }
@@ -131,6 +112,16 @@ static enum pw_err fault_uow_commit_send(void *self, struct pw_errbuf *err)
     f->plan->commits += !f->lost;
     f->sent = true;
     return PW_OK;
+}
+
+static enum pw_err fault_uow_commit(void *self, struct pw_errbuf *err)
+{
+    return fault_uow_end(self, false, err);
+}
+
+static enum pw_err fault_uow_commit_send(void *self, struct pw_errbuf *err)
+{
+    return fault_uow_end(self, true, err);
 }
 
 static enum pw_err fault_uow_settle(void *self, struct pw_errbuf *err)
