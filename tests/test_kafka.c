@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,9 +388,19 @@ Test(kafka, workers_share_the_partitions_and_one_leaving_mid_stream_doubles_noth
     a.ks.log = b.ks.log = test_log;
     kworld_preload(&a, "post", 0, N);
 
-    /* Both join together, so the group's first assignment splits the partitions. */
+    /*
+     * Both join together, so the group's first assignment splits the
+     * partitions; b's counters say when it has its share, for on a busy
+     * machine a could read 300 events before b's join completes.
+     */
+    static struct pw_metrics bm;
+    pw_metrics_init(&bm, "", "post-commands");
+    b.opts.metrics = &bm;
     kworld_start(&a);
     kworld_start(&b);
+    for (int i = 0; i < 600 && !atomic_load(&bm.joined); i++)
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    cr_assert(atomic_load(&bm.joined), "the second worker never had partitions");
     struct kmsg *evs;
     size_t n = kworld_read(&a, "post-events", 300, 30000, &evs);
     kmsgs_free(evs, n);
