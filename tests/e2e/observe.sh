@@ -37,7 +37,8 @@ published5() { test "$(metric postworker_events_published_total)" = 5; }
 check "five events published" until_ok 30 published5
 curl -s "$url/metrics" >metrics.txt
 check "promtool accepts the exposition" promtool check metrics <metrics.txt
-check "the latency histogram saw the five" grep -q '^postworker_command_latency_seconds_count 5$' metrics.txt
+latency5() { curl -s "$url/metrics" | grep -q '^postworker_command_latency_seconds_count 5$'; }
+check "the latency histogram saw the five" until_ok 10 latency5
 check "build info carries the version" grep -q '^postworker_build_info{version="[0-9.]*"} 1$' metrics.txt
 check "JSON logs: RFC 3339 times with milliseconds" grep -Eq '^\{"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z"' worker.log
 check "a command's line carries its fields" grep -Eq '"msg":"applied CreatePost [^"]*","partition":[0-9]+,"offset":[0-9]+,"post_id":"obs-1","source":"[^"]+","id":"[^"]+"' worker.log
