@@ -108,11 +108,10 @@ static void loop_stage_done(struct pw_loop *l, struct loop_stage *st, bool commi
 
 /*
  * One publish call: everything (l->sync) or the overlap. A START call
- * confirms the rows of the batch run two START calls ago if it overlapped
- * (ports/service.h: its commit may be on its way until the next run), else
- * of the one run before the last, and commits its offsets, unless
- * commit_pending is false (its partitions were lost); an ALL call confirms
- * every batch run, the one in hand too.
+ * confirms the rows of the batch run two START calls ago (ports/service.h:
+ * a run's commit may be on its way until the next run) and commits its
+ * offsets, unless commit_pending is false (its partitions were lost); an
+ * ALL call confirms every batch run, the one in hand too.
  */
 static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
                                      struct pw_errbuf *err)
@@ -138,25 +137,15 @@ static enum pw_err loop_publish_once(struct pw_loop *l, bool commit_pending,
         loop_stage_done(l, &l->stage[0], commit_pending);
         loop_commit(l, l->offsets, l->noffsets);
         loop_observe_latency(l, l->stamps_next, l->nstamps);
-    } else {
-        /*
-         * The batch in hand becomes a stage: stage 0 if its commit may be on
-         * its way (or a batch before it is still in stage 0); else its rows
-         * were in the round just published, which the next call confirms:
-         * stage 1 (emptied above).
-         */
-        bool next = !l->overlapped && !l->stage[0].noffs && !l->stage[0].nstamps;
-        if (!next) {
-            struct loop_stage freed = l->stage[1];
-            l->stage[1] = l->stage[0];
-            l->stage[0] = freed;
-        }
-        struct loop_stage *st = &l->stage[next ? 1 : 0];
-        memcpy(st->offs, l->offsets, l->noffsets * sizeof *l->offsets);
-        st->noffs = l->noffsets;
-        int64_t *t = st->stamps;
-        st->stamps = l->stamps_next;
-        st->nstamps = l->nstamps;
+    } else { /* the stages move on: the batch in hand becomes stage 0 */
+        struct loop_stage freed = l->stage[1];
+        l->stage[1] = l->stage[0];
+        l->stage[0] = freed;
+        memcpy(l->stage[0].offs, l->offsets, l->noffsets * sizeof *l->offsets);
+        l->stage[0].noffs = l->noffsets;
+        int64_t *t = l->stage[0].stamps;
+        l->stage[0].stamps = l->stamps_next;
+        l->stage[0].nstamps = l->nstamps;
         l->stamps_next = t;
     }
     l->noffsets = l->nstamps = 0;
@@ -311,7 +300,6 @@ static enum pw_err loop_run(struct pw_loop *l, struct pw_errbuf *err)
                            .decode = l->src->ops->decode, .offsets = l->offsets,
                            .noffsets = l->cfg.replay ? 0 : l->noffsets, .outs = l->outs,
                            .overlap = l->batch.n >= l->cfg.batch_size};
-    l->overlapped = run.overlap;
     enum pw_err rc = pw_service_run(l->svc, &run, err); /* the same seq: what is done stays done */
     loop_up(l, PW_M_STORE, !pw_err_is_transient(rc));
     if (rc && !pw_err_is_transient(rc)) {

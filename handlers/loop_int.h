@@ -69,7 +69,6 @@ struct pw_loop {
         size_t nstamps;
     } stage[2];
     int64_t *stamps_next;          /* the timestamps of the batch in hand */
-    bool overlapped;               /* its run was told it may overlap (pw_batch.overlap) */
     size_t nstamps;
     bool end;                      /* the source said it has no more (a replay) */
     int64_t next_probe_ms;
