@@ -594,7 +594,7 @@ int main(int argc, char **argv)
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
     char name[32];
     snprintf(name, sizeof name, workers > 1 ? "%s x%ld" : "%s", store, workers);
-    printf("| %s | %s | %zu | %.2f | %.0f | %.1f ms | %.1f ms | %.1f MiB | %.1f ms | %.0f us |\n",
+    printf("| %s | %s | %zu | %.2f | %.0f | %.1f ms | %.1f ms | %.1f MiB | %.1f ms | %.1f us |\n",
            name, batch ? batch : "default", n, secs, secs > 0 ? (double)n / secs : 0.0,
            (double)r.latency_us[n / 2] / 1000, (double)r.latency_us[(n * 99) / 100] / 1000,
            (double)r.hwm_kb / 1024, (double)r.latency_us[(n * 999) / 1000] / 1000,
