@@ -5,6 +5,7 @@
 #include "domain/text.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* Decodes one code point at s[*i]; returns -1 if the sequence is ill-formed. */
 static int32_t utf8_next(const unsigned char *s, size_t len, size_t *i)
@@ -158,4 +159,12 @@ char *pw_text_escape(const char *in, char *out, size_t cap)
     if (cap)
         out[len] = '\0';
     return out;
+}
+
+size_t pw_text_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
 }

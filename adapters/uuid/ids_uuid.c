@@ -6,7 +6,6 @@
  */
 #include "adapters/uuid/ids_uuid.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
@@ -14,18 +13,48 @@
 static const uuid_t uuid_ns_postworker = {0x3f, 0x1c, 0x5e, 0x2a, 0x8b, 0x47, 0x5d, 0x1e,
                                           0x9a, 0x60, 0x2c, 0x71, 0x4e, 0x0b, 0x93, 0xd5};
 
+/* Appends the decimal v at name[n] if it fits; returns the new length. */
+static size_t uuid_put_num(char *name, size_t n, size_t cap, size_t v)
+{
+    char buf[24], *p = buf + sizeof buf; /* printf was a fifth of this function */
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    size_t len = (size_t)(buf + sizeof buf - p);
+    if (n + len < cap) {
+        memcpy(name + n, p, len);
+        n += len;
+    }
+    return n;
+}
+
+/* Appends "len:s " at name[n], cut to fit cap (unreachable within the codec's limits). */
+static size_t uuid_put_len(char *name, size_t n, size_t cap, const char *s)
+{
+    size_t len = strlen(s);
+    n = uuid_put_num(name, n, cap, len);
+    if (n + 2 > cap)
+        return n;
+    if (len > cap - n - 2)
+        len = cap - n - 2;
+    name[n++] = ':';
+    memcpy(name + n, s, len);
+    n += len;
+    name[n++] = ' ';
+    return n;
+}
+
 static void uuid_event_id(void *self, const char *source, const char *id, unsigned index,
                           char out[PW_EVENT_ID_LEN + 1])
 {
     (void)self;
     /* source and id are bounded by the codec: 1024 and 512 bytes. */
     char name[PW_CMD_SOURCE_BYTES + PW_CMD_ID_BYTES + 64];
-    int n = snprintf(name, sizeof name, "%zu:%s %zu:%s %u", strlen(source), source, strlen(id),
-                     id, index);
-    if (n < 0 || (size_t)n >= sizeof name)
-        n = (int)sizeof name - 1; /* unreachable within the codec's limits */
+    size_t n = uuid_put_len(name, 0, sizeof name, source);
+    n = uuid_put_len(name, n, sizeof name, id);
+    n = uuid_put_num(name, n, sizeof name, index);
     uuid_t u;
-    uuid_generate_sha1(u, uuid_ns_postworker, name, (size_t)n);
+    uuid_generate_sha1(u, uuid_ns_postworker, name, n);
     uuid_unparse_lower(u, out);
 }
 
