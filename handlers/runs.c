@@ -167,7 +167,8 @@ enum pw_err pw_runs_end(struct pw_runs *r, struct pw_store *st, struct pw_errbuf
                                      .offset = r->memo[i].offset, .token = r->memo[i].token};
     enum pw_err rc = pw_store_runs_end(st, v, r->nmemo, err);
     free(v);
-    r->nmemo = 0;
+    if (!rc) /* else kept: a process that lives on still vouches for them at their next start */
+        r->nmemo = 0;
     return rc;
 }
 

@@ -74,7 +74,9 @@ void pw_runs_forget(struct pw_runs *r, const struct pw_input *in);
 /*
  * The process stops cleanly: every run it recorded and is still here to
  * vouch for ended alive (runs_end), so that whoever starts there next
- * counts no death. The memo is forgotten either way.
+ * counts no death. The memo is forgotten once that is recorded; kept if
+ * the store refused it, so that a process that goes on (a rejoin after
+ * lost commits, bootstrap/worker.c) still passes their tokens as ended.
  */
 enum pw_err pw_runs_end(struct pw_runs *r, struct pw_store *st, struct pw_errbuf *err);
 
