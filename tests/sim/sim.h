@@ -233,6 +233,7 @@ extern const struct pw_clock_ops sim_clock_ops;
 bool sim_proc_start(struct sim_proc *p);
 void sim_proc_crash(struct sim_proc *p, const char *why);
 void sim_proc_close(struct sim_proc *p);
+void sim_proc_rejoin(struct sim_proc *p);
 /* Asks the hook about a call of the sim's own ports; PW_OK, or the fault (err set). */
 enum pw_err sim_proc_call(struct sim_proc *p, const char *op, struct pw_errbuf *err);
 

@@ -240,6 +240,19 @@ static enum pw_err src_commit(void *self, const struct pw_offset *offs, size_t n
                               (int)offs[i].partition);
     for (size_t i = 0; i < n; i++) {
         struct sim_part *part = &w->parts[offs[i].partition];
+        /*
+         * The acknowledgement rule (ports/service.h): the group learns an
+         * offset only once the store has it. A store that lost the commit
+         * and has no offset of its own would start there, past the batch.
+         */
+        int64_t stored = -1;
+        struct pw_errbuf serr;
+        if (!pw_store_offset_get(&s->p->st_in, offs[i].group, offs[i].topic, offs[i].partition,
+                                 &stored, &serr) &&
+            offs[i].next > stored)
+            sim_violation(w, "the group's offset of partition %d went to %lld, ahead of the "
+                          "offset stored with the data (%lld)",
+                          (int)offs[i].partition, (long long)offs[i].next, (long long)stored);
         if (offs[i].next < part->committed)
             sim_violation(w, "the group's offset of partition %d moved back from %lld to %lld",
                           (int)offs[i].partition, (long long)part->committed,

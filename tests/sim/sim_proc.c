@@ -52,6 +52,18 @@ static void sync_commits(struct sim_proc *p)
     p->seen_commits = p->plan.commits;
 }
 
+/* The runs alone left open become orphans; killed: the one its command killed. */
+static void orphan_opens(struct sim_proc *p, const struct sim_open *killed)
+{
+    struct sim_world *w = p->w;
+    for (int r = 0; r <= SIM_MAX_PARTS; r++) {
+        struct sim_open *o = &p->opens[r];
+        if (o->open && w->norphans < SIM_MAX_ORPHANS)
+            w->orphans[w->norphans++] = (struct sim_orphan){o->part, o->off, o == killed};
+        o->open = false;
+    }
+}
+
 /*
  * The process dies at op. The runs alone it leaves unfinished are orphans,
  * each counted as a death of its message once another run starts there, as
@@ -65,12 +77,7 @@ static enum pw_err die(struct sim_proc *p, const char *op, bool killer, struct p
     w->stats->crashes++;
     count_site(w, op);
     const struct sim_open *now = p->cur >= 0 && p->opens[p->cur].open ? &p->opens[p->cur] : NULL;
-    for (int r = 0; r <= SIM_MAX_PARTS; r++) {
-        struct sim_open *o = &p->opens[r];
-        if (o->open && w->norphans < SIM_MAX_ORPHANS)
-            w->orphans[w->norphans++] = (struct sim_orphan){o->part, o->off, killer && o == now};
-        o->open = false;
-    }
+    orphan_opens(p, killer ? now : NULL);
     if (now)
         sim_trace(w, "w%d: %s at %s, running partition %d offset %lld alone", p->slot,
                   killer ? "killed by its command" : "crash", op, (int)now->part,
@@ -383,9 +390,40 @@ void sim_proc_crash(struct sim_proc *p, const char *why)
     p->until_ms = w->now_ms + 200 + sim_below(&w->rng, 3000);
 }
 
+/*
+ * Lost commits: as bootstrap/worker.c, the same service leaves the group
+ * and joins again with a new source and loop (the caller has finished it).
+ */
+void sim_proc_rejoin(struct sim_proc *p)
+{
+    struct sim_world *w = p->w;
+    pw_loop_close(p->loop);
+    p->loop = NULL;
+    pw_source_close(&p->src);
+    sim_group_leave(w, p->member);
+    p->member = sim_group_join(w);
+    if (sim_source_open(&p->src, p))
+        abort();
+    struct pw_loop_ports lports = {.source = &p->src, .svc = &p->svc, .clock = &w->clock};
+    struct pw_loop_config lcfg = {.group = SIM_GROUP,
+                                  .batch_size = w->cfg.batch, .batch_wait_ms = 5,
+                                  .stop = &p->stop, .log = sim_loop_log};
+    struct pw_errbuf err;
+    if (pw_loop_open(&p->loop, &lports, &lcfg, &err))
+        abort();
+    sim_trace(w, "w%d: left the group and joined again (member %d)", p->slot, p->member);
+}
+
+/*
+ * A clean stop. Runs alone it could not record as ended (the store
+ * refused runs_end) are counted by the next worker as tries, as the log
+ * line of loop_finish says: orphans, not deaths of their commands.
+ */
 void sim_proc_close(struct sim_proc *p)
 {
     struct sim_world *w = p->w;
+    sync_commits(p);
+    orphan_opens(p, NULL);
     sim_group_leave(w, p->member);
     sim_trace(w, "w%d: stopped cleanly, left the group", p->slot);
     proc_teardown(p);
