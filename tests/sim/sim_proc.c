@@ -312,6 +312,22 @@ static void sim_loop_log(const char *level, const char *msg)
         sim_trace(w, "w%d log %s: %s", w->current ? w->current->slot : -1, level, msg);
 }
 
+/* Joins the group with a new source and loop over the process's service. */
+static void proc_join(struct sim_proc *p)
+{
+    struct sim_world *w = p->w;
+    p->member = sim_group_join(w);
+    if (sim_source_open(&p->src, p))
+        abort();
+    struct pw_loop_ports lports = {.source = &p->src, .svc = &p->svc, .clock = &w->clock};
+    struct pw_loop_config lcfg = {.group = SIM_GROUP,
+                                  .batch_size = w->cfg.batch, .batch_wait_ms = 5,
+                                  .stop = &p->stop, .log = sim_loop_log};
+    struct pw_errbuf err;
+    if (pw_loop_open(&p->loop, &lports, &lcfg, &err))
+        abort();
+}
+
 bool sim_proc_start(struct sim_proc *p)
 {
     struct sim_world *w = p->w;
@@ -349,16 +365,7 @@ bool sim_proc_start(struct sim_proc *p)
     if (pw_app_open(&p->app, &ports, &acfg))
         abort();
     p->svc = pw_app_service(&p->app);
-    p->member = sim_group_join(w);
-    if (sim_source_open(&p->src, p))
-        abort();
-    struct pw_loop_ports lports = {.source = &p->src, .svc = &p->svc, .clock = &w->clock};
-    struct pw_loop_config lcfg = {.group = SIM_GROUP,
-                                  .batch_size = w->cfg.batch, .batch_wait_ms = 5,
-                                  .stop = &p->stop, .log = sim_loop_log};
-    struct pw_errbuf err;
-    if (pw_loop_open(&p->loop, &lports, &lcfg, &err))
-        abort();
+    proc_join(p);
     p->state = SIM_UP;
     sim_trace(w, "w%d: started (incarnation %u, member %d)", p->slot, p->incarnation, p->member);
     return true;
@@ -401,16 +408,7 @@ void sim_proc_rejoin(struct sim_proc *p)
     p->loop = NULL;
     pw_source_close(&p->src);
     sim_group_leave(w, p->member);
-    p->member = sim_group_join(w);
-    if (sim_source_open(&p->src, p))
-        abort();
-    struct pw_loop_ports lports = {.source = &p->src, .svc = &p->svc, .clock = &w->clock};
-    struct pw_loop_config lcfg = {.group = SIM_GROUP,
-                                  .batch_size = w->cfg.batch, .batch_wait_ms = 5,
-                                  .stop = &p->stop, .log = sim_loop_log};
-    struct pw_errbuf err;
-    if (pw_loop_open(&p->loop, &lports, &lcfg, &err))
-        abort();
+    proc_join(p);
     sim_trace(w, "w%d: left the group and joined again (member %d)", p->slot, p->member);
 }
 
