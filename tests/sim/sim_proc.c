@@ -412,16 +412,9 @@ void sim_proc_rejoin(struct sim_proc *p)
     sim_trace(w, "w%d: left the group and joined again (member %d)", p->slot, p->member);
 }
 
-/*
- * A clean stop. Runs alone it could not record as ended (the store
- * refused runs_end) are counted by the next worker as tries, as the log
- * line of loop_finish says: orphans, not deaths of their commands.
- */
 void sim_proc_close(struct sim_proc *p)
 {
     struct sim_world *w = p->w;
-    sync_commits(p);
-    orphan_opens(p, NULL);
     sim_group_leave(w, p->member);
     sim_trace(w, "w%d: stopped cleanly, left the group", p->slot);
     proc_teardown(p);

@@ -191,10 +191,7 @@ static void step(struct sim_world *w, struct sim_proc *p)
         w->stats->lost++;
         struct pw_errbuf ferr;
         (void)pw_service_finish(&p->svc, &ferr); /* what ran is run again: not a death */
-        if (sim_below(&w->rng, 2))
-            sim_proc_rejoin(p); /* the process goes on */
-        else
-            sim_proc_close(p); /* asked to stop meanwhile: it exits */
+        sim_proc_rejoin(p); /* the process goes on, as bootstrap/worker.c's */
     } else if (rc) {
         if (!p->plan.dead)
             sim_violation(w, "w%d stopped on an error no fault explains: %s", p->slot, err.msg);
