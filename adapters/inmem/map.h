@@ -26,6 +26,14 @@ struct inmem_slot {
  * for a 393,216-entry map). A lookup meanwhile looks in both. So a map
  * that anything walks as slots[0..cap) (the parked posts, a transaction's
  * overlays) must keep incremental_from 0: it grows at once.
+ *
+ * Such a map also makes its next table ahead: once the last growth's moves
+ * are done and it is 5/8 full, the table of twice its size is allocated
+ * and each put touches one more page of it, so that the growth finds it
+ * faulted in. A first touch of memory costs a page fault, 4 ms for a
+ * 2 MiB huge page on this benchmark's machines: the first puts after a
+ * growth, landing all over a cold 48 MiB table, held the worker 100 ms
+ * and more. The price: from 5/8 full, the map holds both tables.
  */
 #define INMEM_MAP_INCREMENTAL 65536
 struct inmem_map {
@@ -35,7 +43,10 @@ struct inmem_map {
     struct inmem_slot *old; /* the table being moved out of, or NULL */
     size_t old_cap, moved;  /* its size, and how many of its slots are done */
     size_t incremental_from; /* the cap from which it grows incrementally; 0: never */
+    struct inmem_slot *next; /* the table the next growth moves into, made ahead, or NULL */
+    size_t next_cap, next_touched; /* its size, and how many of its bytes are faulted in */
     size_t longest_move;     /* the most entries one put moved: for tests of the growth */
+    size_t cold_growths;     /* growths into a table not wholly touched: for tests */
 };
 
 /* The slot of key, or NULL. */
