@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ports/backoff.h"
+
+/* A stop's record that its runs ended: tried again 6 times, 6.3 s of backoff in all. */
+#define LOOP_FINISH_TRIES 6
+
 static const struct pw_source_listener loop_listener; /* below: the source's assignment changes */
 
 enum pw_err pw_loop_open(struct pw_loop **out, const struct pw_loop_ports *ports,
@@ -372,10 +377,19 @@ static enum pw_err loop_finish(struct pw_loop *l, struct pw_errbuf *err)
         return rc;
     if (rc && !loop_stopping(l) && loop_wait(l, "publishing", PW_M_RETRY_PUBLISH, err))
         return PW_OK;
-    /* Stopped during an outage: what is not done is redelivered, never lost. */
+    /*
+     * Stopped during an outage: what is not done is redelivered, never lost.
+     * The record that its runs ended alive is waited for a few seconds (a
+     * second signal ends the process at once): without it, the next worker
+     * to start a run there counts this one as a try (handlers/runs.h).
+     */
     struct pw_errbuf ferr;
-    if (pw_service_finish(l->svc, &ferr))
-        pw_logf(l->cfg.log, "info", "could not record that the last runs ended (%s): the next "
+    enum pw_err frc;
+    for (unsigned i = 0; (frc = pw_service_finish(l->svc, &ferr)) && pw_err_is_transient(frc) &&
+                         i < LOOP_FINISH_TRIES; i++)
+        pw_clock_sleep_ms(l->clock, pw_backoff_ms(i), NULL);
+    if (frc)
+        pw_logf(l->cfg.log, "warn", "could not record that the last runs ended (%s): the next "
                 "worker counts them as one try", ferr.msg);
     loop_go(l, LOOP_DONE);
     return PW_OK;

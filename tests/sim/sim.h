@@ -139,6 +139,7 @@ struct sim_proc {
     struct pw_source src;
     struct pw_loop *loop;
     volatile sig_atomic_t stop;
+    unsigned end_refusals; /* asked to stop: its record of its runs' end refused so far */
     /*
      * Its runs of one message alone that have not ended, one per row of the
      * store's count (a partition, or the held commands' row last): which
@@ -162,6 +163,7 @@ struct sim_config {
     unsigned parts, workers, posts, batch, relay_batch, max_attempts;
     unsigned crash_ppm, transient_ppm, publish_ppm, flush_ppm; /* per port call */
     unsigned killers, refused, malformed, duplicates;
+    unsigned stop_refusals; /* a stop's record of its runs' end refused that often first */
 };
 
 struct sim_stats {

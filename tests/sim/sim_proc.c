@@ -123,6 +123,12 @@ static enum pw_err sim_hook(void *ctx, struct pw_fault *plan, const char *op, co
             return pw_err_set(err, PW_E_APPLY_FAILED, "sim: the store refuses command '%s'",
                               w->cmds[p->asked].id);
     }
+    if (w->faulty && p->stop && strcmp(op, "fault_store_runs_end") == 0 &&
+        p->end_refusals < w->cfg.stop_refusals) {
+        p->end_refusals++;
+        w->stats->faults++;
+        return pw_err_set(err, PW_E_TRANSIENT, "sim: the store is away as the worker stops");
+    }
     return sim_proc_call(p, op, err);
 }
 
@@ -212,6 +218,12 @@ static enum pw_err spy_runs_start(void *self, struct pw_run_start *r, size_t n,
             continue;
         recorded = true;
         ledger_start(p, held ? s->held_part : r[i].partition, held ? s->held_off : r[i].offset);
+        /* The breaker counts no death that did not happen (a clean stop is none). */
+        const struct sim_msg *m = held ? NULL : &p->w->parts[r[i].partition].msgs[r[i].offset];
+        if (m && r[i].deaths > m->random_deaths + m->killer_deaths)
+            sim_violation(p->w, "the store counts %u deaths at partition %d offset %lld, "
+                          "%u happened", r[i].deaths, (int)r[i].partition,
+                          (long long)r[i].offset, m->random_deaths + m->killer_deaths);
     }
     bool held = r[0].partition == PW_HELD_PARTITION, alone = n == 1 && r[0].alone && recorded;
     p->cur = alone ? (held ? SIM_MAX_PARTS : r[0].partition) : -1;

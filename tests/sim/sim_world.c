@@ -69,6 +69,13 @@ static void configure(struct sim_world *w)
         .malformed = sim_below(r, 3),
         .duplicates = sim_below(r, 5),
     };
+    /*
+     * A database away when a deploy stops a worker: its own stream, so that
+     * the seeds of before draw their worlds as they did. At most 4: a stop
+     * tries 7 times (handlers/loop.c).
+     */
+    struct sim_rng own = {w->seed ^ 0x5709u};
+    w->cfg.stop_refusals = sim_below(&own, 5);
 }
 
 static int add_cmd(struct sim_world *w, enum pw_cmd_type type, unsigned post, unsigned n,
@@ -267,6 +274,7 @@ static void faulty_tick(struct sim_world *w)
     } else if (r < 865) {
         if ((p = random_proc(w, SIM_UP)) && p->state == SIM_UP) {
             p->stop = 1;
+            p->end_refusals = 0;
             p->state = SIM_STOPPING;
             w->stats->stops++;
             sim_trace(w, "w%d: asked to stop (a deploy)", p->slot);
@@ -397,10 +405,10 @@ bool sim_run_seed(uint64_t seed, bool trace, struct sim_stats *stats)
     const struct sim_config *c = &w->cfg;
     sim_trace(w, "seed %#llx: %u partitions, %u workers, %u posts, batch %u, relay %u, "
               "max_attempts %u, crash %u ppm, transient %u ppm, publish %u ppm, flush %u ppm, "
-              "%u killers, %u refused, %u malformed, %u duplicates",
+              "%u killers, %u refused, %u malformed, %u duplicates, %u refusals at a stop",
               (unsigned long long)seed, c->parts, c->workers, c->posts, c->batch, c->relay_batch,
               c->max_attempts, c->crash_ppm, c->transient_ppm, c->publish_ppm, c->flush_ppm,
-              c->killers, c->refused, c->malformed, c->duplicates);
+              c->killers, c->refused, c->malformed, c->duplicates, c->stop_refusals);
     if (!(w->store = pw_inmem_store_new()) || pw_inmem_store_open(&w->admin, w->store))
         abort();
     workload(w);
