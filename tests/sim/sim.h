@@ -83,6 +83,7 @@ struct sim_msg {
     int64_t timestamp_ms;
     unsigned random_deaths; /* processes killed by a fault while running it alone */
     unsigned killer_deaths; /* processes it killed itself, running alone */
+    bool read_while_held;   /* the commit that consumed it left its command held */
 };
 
 struct sim_part {
@@ -190,6 +191,9 @@ struct sim_world {
     struct pw_clock clock; /* on now_ms, for every process's loop */
     struct pw_inmem_store *store;
     struct pw_store admin; /* the operator's handle: releases */
+    struct pw_uow probe;   /* asks what is held after each commit (sim_note_commits) */
+    unsigned probe_commits[SIM_MAX_WORKERS]; /* each process's commits when last asked */
+    int64_t consumed[SIM_MAX_PARTS];         /* the stored offsets when last asked */
     struct sim_cmd *cmds;
     size_t ncmds;
     int *plan;            /* the produce order: command index, or -1 - post for garbage */
@@ -208,6 +212,14 @@ struct sim_world {
     struct sim_stats *stats;
     uint64_t incarnations;
 };
+
+/*
+ * After any process committed: the messages the stored offsets passed since
+ * are marked read_while_held if their command is held now. The model needs
+ * it: a copy of a held command is a duplicate when the worker reads it,
+ * whatever becomes of the held one later (sim_check.c).
+ */
+void sim_note_commits(struct sim_world *w);
 
 /* sim_world.c; the trace goes to sim_trace_file, or stdout when NULL. */
 extern FILE *sim_trace_file;

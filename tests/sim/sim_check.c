@@ -148,6 +148,8 @@ struct model_ctx {
     struct sim_world *w;
     struct model *m;
     unsigned char *processed; /* per command: applied or rejected (a duplicate does nothing) */
+    struct model_msg *held_at; /* per command: the message of it the model held first */
+    unsigned char *was_held;
     struct model_park parks[SIM_MAX_POSTS];
 };
 
@@ -188,6 +190,17 @@ static enum model_ran model_one(struct model_ctx *x, struct model_msg at, bool h
         m->want[at.q][at.i] = PW_E_MAX_ATTEMPTS;
         return RAN_FAILED;
     }
+    /*
+     * A copy of a held command, read by the worker while it was held: a
+     * duplicate ("held already"), whatever became of the held one later.
+     * The worker drains a post after the batch that resolved it, and its
+     * drain may take many tries, while the model drains at once: without
+     * this, a copy read before a drain that gave the held one up would be
+     * taken for it sent again.
+     */
+    if (c && !held && msg->read_while_held && x->was_held[msg->cmd] &&
+        (x->held_at[msg->cmd].q != at.q || x->held_at[msg->cmd].i != at.i))
+        return RAN_OK;
     if (c && pk && pk->parked && !held) {
         again = is_failed_again(x, pk, msg);
         if (!again) { /* held behind it, once */
@@ -196,6 +209,10 @@ static enum model_ran model_one(struct model_ctx *x, struct model_msg at, bool h
                     return RAN_OK;
             if (pk->nq < 64)
                 pk->queue[pk->nq++] = at;
+            if (!x->was_held[msg->cmd]) {
+                x->was_held[msg->cmd] = 1;
+                x->held_at[msg->cmd] = at;
+            }
             return RAN_OK;
         }
     }
@@ -258,7 +275,11 @@ static void model_drain(struct model_ctx *x, int p)
  */
 static void model_run(struct sim_world *w, struct model *m)
 {
-    struct model_ctx x = {.w = w, .m = m, .processed = calloc(w->ncmds + 1, 1)};
+    struct model_ctx x = {.w = w, .m = m, .processed = calloc(w->ncmds + 1, 1),
+                          .held_at = calloc(w->ncmds + 1, sizeof *x.held_at),
+                          .was_held = calloc(w->ncmds + 1, 1)};
+    if (!x.processed || !x.held_at || !x.was_held)
+        abort();
     for (unsigned q = 0; q < w->cfg.parts && !w->violation[0]; q++)
         for (size_t i = 0; i < w->parts[q].n; i++)
             model_one(&x, (struct model_msg){q, i}, false);
@@ -277,6 +298,8 @@ static void model_run(struct sim_world *w, struct model *m)
         }
     }
     free(x.processed);
+    free(x.held_at);
+    free(x.was_held);
 }
 
 static void check_events(struct sim_world *w, struct model *m)

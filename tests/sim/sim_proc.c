@@ -94,6 +94,7 @@ enum pw_err sim_proc_call(struct sim_proc *p, const char *op, struct pw_errbuf *
         return pw_err_set(err, PW_E_FATAL, "sim: the process is dead");
     w->stats->calls++;
     w->now_ms += sim_below(&w->rng, 2);
+    sim_note_commits(w);
     sync_commits(p);
     if (w->faulty && sim_chance(&w->rng, w->cfg.crash_ppm))
         return die(p, op, false, err);

@@ -370,11 +370,39 @@ static void heal(struct sim_world *w)
     }
 }
 
+void sim_note_commits(struct sim_world *w)
+{
+    bool any = false;
+    for (unsigned i = 0; i < SIM_MAX_WORKERS; i++)
+        if (w->procs[i].plan.commits != w->probe_commits[i]) {
+            w->probe_commits[i] = w->procs[i].plan.commits;
+            any = true;
+        }
+    struct pw_errbuf err;
+    if (!any || pw_uow_begin(&w->probe, &err))
+        return;
+    for (unsigned q = 0; q < w->cfg.parts; q++) {
+        int64_t at = -1;
+        if (pw_store_offset_get(&w->admin, SIM_GROUP, SIM_TOPIC, (int32_t)q, &at, &err))
+            continue;
+        for (int64_t i = w->consumed[q]; i < at && i < (int64_t)w->parts[q].n; i++) {
+            struct sim_msg *m = &w->parts[q].msgs[i];
+            bool held = false;
+            if (m->cmd >= 0 && !pw_uow_held_get(&w->probe, "/sim", w->cmds[m->cmd].id, &held, &err))
+                m->read_while_held = held;
+        }
+        if (at > w->consumed[q])
+            w->consumed[q] = at;
+    }
+    pw_uow_rollback(&w->probe);
+}
+
 static void world_free(struct sim_world *w)
 {
     for (unsigned i = 0; i < SIM_MAX_WORKERS; i++)
         if (w->procs[i].state != SIM_DOWN)
             sim_proc_crash(&w->procs[i], "end of the run");
+    pw_uow_close(&w->probe);
     pw_store_close(&w->admin);
     pw_inmem_store_free(w->store);
     for (unsigned q = 0; q < SIM_MAX_PARTS; q++) {
@@ -409,7 +437,8 @@ bool sim_run_seed(uint64_t seed, bool trace, struct sim_stats *stats)
               (unsigned long long)seed, c->parts, c->workers, c->posts, c->batch, c->relay_batch,
               c->max_attempts, c->crash_ppm, c->transient_ppm, c->publish_ppm, c->flush_ppm,
               c->killers, c->refused, c->malformed, c->duplicates, c->stop_refusals);
-    if (!(w->store = pw_inmem_store_new()) || pw_inmem_store_open(&w->admin, w->store))
+    if (!(w->store = pw_inmem_store_new()) || pw_inmem_store_open(&w->admin, w->store) ||
+        pw_inmem_uow_open(&w->probe, w->store))
         abort();
     workload(w);
     for (unsigned q = 0; q < SIM_MAX_PARTS; q++)
@@ -423,8 +452,10 @@ bool sim_run_seed(uint64_t seed, bool trace, struct sim_stats *stats)
         faulty_tick(w);
     if (!w->violation[0])
         heal(w);
-    if (!w->violation[0])
+    if (!w->violation[0]) {
+        sim_note_commits(w); /* the last commits, which no port call followed */
         sim_check(w);
+    }
     bool ok = !w->violation[0];
     if (!ok && !trace)
         printf("VIOLATION (seed %#llx): %s\n", (unsigned long long)seed, w->violation);
