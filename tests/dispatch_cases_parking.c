@@ -439,3 +439,55 @@ void dispatch_case_a_held_command_whose_drain_died_runs_again_first(struct world
     cr_assert_eq(post_version(w, "ha"), 1, "e1 ran too");
     free(in);
 }
+
+/*
+ * A copy of a held command read while it is held is a duplicate, and stays
+ * one whatever becomes of the held command: here the batch that resolves
+ * the post carries the copy, and the drain after it sees the held command
+ * refused, so the post parks again behind the held one (its own origin),
+ * not behind the copy. (The simulator's model once took the copy for the
+ * command sent again: seed 0xccd533d2b621.)
+ */
+void dispatch_case_a_copy_of_a_held_command_stays_a_duplicate_if_the_held_one_fails(
+    struct world *w)
+{
+    static struct pw_cmd cmds[4];
+    cmds[0] = cmd_create("d1", "hd", T0);                /* refused: hd parks behind it */
+    cmds[1] = cmd_update("d2", "hd", "two", 0, T0);      /* held behind d1 */
+    cmds[2] = cmds[0];                                   /* d1 sent again: applied */
+    cmds[3] = cmds[1];                                   /* a producer's copy of d2 */
+    decode_table(cmds, 4);
+    struct pw_input *in = inputs_at(cmds, 4, 0, 0);
+    struct pw_offset off = {.group = "g", .topic = "post-commands", .next = 2};
+    struct pw_outcome outs[2];
+    struct pw_errbuf err;
+    struct pw_fault refuse = {.poison_id = "d1", .poison_code = PW_E_APPLY_FAILED};
+    struct proc p;
+    proc_start(&p, w, &refuse);
+    cr_assert_eq(proc_run(&p, in, 2, &off, 1, false, outs, NULL, &err), PW_OK, "%s", err.msg);
+    proc_stop(&p);
+    cr_assert_eq(outs[1].kind, PW_OUTCOME_HELD);
+    off.next = 4;
+    bool resolved = false;
+    proc_start(&p, w, NULL);
+    cr_assert_eq(proc_run(&p, in + 2, 2, &off, 1, false, outs, &resolved, &err), PW_OK, "%s",
+                 err.msg);
+    proc_stop(&p);
+    cr_assert(resolved, "d1 sent again resolves hd");
+    cr_expect_eq(outs[0].kind, PW_OUTCOME_APPLIED);
+    cr_expect_eq(outs[1].kind, PW_OUTCOME_DUPLICATE, "d2's copy, read while d2 is held: %s",
+                 outs[1].err.msg);
+    refuse.poison_id = "d2"; /* the drain, after the batch, finds d2 refused */
+    proc_start(&p, w, &refuse);
+    cr_assert_eq(proc_drain(&p, decode_by_id), 1, "d2 drains, refused: set aside");
+    proc_stop(&p);
+    struct pw_parked list[2];
+    size_t n = 0;
+    cr_assert_eq(pw_store_parked_list(&w->st, "", list, 2, &n, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(list[0].post_id, "hd");
+    cr_expect_str_eq(list[0].id, "d2");
+    cr_expect_eq(list[0].offset, 1, "behind the held command's own origin, not its copy's");
+    cr_expect_eq(post_version(w, "hd"), 1, "d2 never applied");
+    free(in);
+}

@@ -41,7 +41,8 @@
     X(a_held_command_the_store_keeps_cutting_off_does_not_block_the_drain) \
     X(a_held_killer_keeps_the_deaths_it_had_before_it_was_held) \
     X(a_held_command_whose_drain_died_runs_again_first) \
-    X(a_malformed_message_the_store_passed_is_not_dead_lettered_again)
+    X(a_malformed_message_the_store_passed_is_not_dead_lettered_again) \
+    X(a_copy_of_a_held_command_stays_a_duplicate_if_the_held_one_fails)
 
 #define DISPATCH_CASE_DECL(name) void dispatch_case_##name(struct world *w);
 DISPATCH_CASES(DISPATCH_CASE_DECL)
