@@ -70,11 +70,18 @@ enum pw_err pw_worker_run(const struct pw_worker_opts *opts, struct pw_service *
     while ((rc = worker_once(opts, svc, &stats, err)) == PW_E_LOST_COMMITS) {
         pw_logf(opts->settings->log, "warn", "%s", err->msg);
         struct pw_errbuf ferr;
-        (void)pw_service_finish(svc, &ferr); /* what ran is run again: not a death */
-        if (opts->stop && *opts->stop) {
-            rc = PW_OK; /* a clean stop: the next start reads them again */
-            break;
+        if (!(opts->stop && *opts->stop)) {
+            /* What ran is run again: not a death. Refused, the same process vouches later. */
+            (void)pw_service_finish(svc, &ferr);
+            continue;
         }
+        /* A clean stop: the next start reads them again, and must count no death. */
+        struct pw_clock clock = pw_posix_clock();
+        if (pw_loop_finish_service(svc, &clock, &ferr))
+            pw_logf(opts->settings->log, "warn", "could not record that the last runs ended "
+                    "(%s): the next worker counts them as one try", ferr.msg);
+        rc = PW_OK;
+        break;
     }
     if (opts->stats)
         *opts->stats = stats;

@@ -10,8 +10,6 @@
 
 #include "ports/backoff.h"
 
-/* A stop's record that its runs ended: tried again 6 times, 6.3 s of backoff in all. */
-#define LOOP_FINISH_TRIES 6
 
 static const struct pw_source_listener loop_listener; /* below: the source's assignment changes */
 
@@ -384,15 +382,27 @@ static enum pw_err loop_finish(struct pw_loop *l, struct pw_errbuf *err)
      * to start a run there counts this one as a try (handlers/runs.h).
      */
     struct pw_errbuf ferr;
-    enum pw_err frc;
-    for (unsigned i = 0; (frc = pw_service_finish(l->svc, &ferr)) && pw_err_is_transient(frc) &&
-                         i < LOOP_FINISH_TRIES; i++)
-        pw_clock_sleep_ms(l->clock, pw_backoff_ms(i), NULL);
-    if (frc)
+    if (pw_loop_finish_service(l->svc, l->clock, &ferr))
         pw_logf(l->cfg.log, "warn", "could not record that the last runs ended (%s): the next "
                 "worker counts them as one try", ferr.msg);
     loop_go(l, LOOP_DONE);
     return PW_OK;
+}
+
+enum pw_err pw_loop_finish_service(struct pw_service *svc, struct pw_clock *clock,
+                                   struct pw_errbuf *err)
+{
+    int64_t until = pw_clock_now_ms(clock) + PW_LOOP_FINISH_MS;
+    enum pw_err rc;
+    for (unsigned i = 0; (rc = pw_service_finish(svc, err)) != PW_OK; i++) {
+        /* A commit lost on its way is said once: the next try records the runs' end. */
+        long ms = pw_backoff_ms(i);
+        if ((!pw_err_is_transient(rc) && rc != PW_E_LOST_COMMITS) ||
+            pw_clock_now_ms(clock) + ms > until)
+            break;
+        pw_clock_sleep_ms(clock, ms, NULL);
+    }
+    return rc;
 }
 
 enum pw_err pw_loop_step(struct pw_loop *l, struct pw_errbuf *err)

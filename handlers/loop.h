@@ -104,6 +104,19 @@ void pw_loop_stats(const struct pw_loop *loop, struct pw_loop_stats *stats);
 void pw_loop_close(struct pw_loop *loop);
 
 /*
+ * A stop's last word to the service: pw_service_finish (its last commit
+ * settled, its runs recorded as ended alive, so that the next worker counts
+ * no death for them), tried again with backoff while the store fails
+ * transiently or reports the loss of a commit on its way, for
+ * PW_LOOP_FINISH_MS of clock (a try under way may add the store's own
+ * timeouts). Not stopped by a stop: it is the stop. Returns the last try's
+ * answer, err set when it failed.
+ */
+#define PW_LOOP_FINISH_MS 5000
+enum pw_err pw_loop_finish_service(struct pw_service *svc, struct pw_clock *clock,
+                                   struct pw_errbuf *err);
+
+/*
  * Steps a loop until it is done or fails: until *cfg->stop, or the end of
  * a replay. On a stop it finishes the batch in hand, publishes its events
  * and commits its offsets. A dependency that is down is waited for; only a

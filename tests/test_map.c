@@ -207,3 +207,26 @@ Test(map, a_growth_moves_into_a_table_already_faulted_in)
     cr_expect_lt(worst, AFTER / 4, "%ld page faults in the %d puts after a growth", worst, AFTER);
     inmem_map_clear(&map, NULL);
 }
+
+/* A map that removals bring back under half full lets its next table go. */
+Test(map, a_map_that_shrinks_back_lets_its_next_table_go)
+{
+    struct inmem_map map = {.incremental_from = 64};
+    char key[16];
+    int n = 0;
+    while (!map.next) {
+        size_t klen = (size_t)snprintf(key, sizeof key, "p%d", n++);
+        int created;
+        cr_assert(inmem_map_put(&map, key, klen, &created) && created);
+    }
+    size_t cap = map.cap;
+    for (int k = 0; map.len * 2 >= cap; k++) {
+        size_t klen = (size_t)snprintf(key, sizeof key, "p%d", k);
+        struct inmem_slot *s = inmem_map_get(&map, key, klen);
+        cr_assert_not_null(s, "key %d", k);
+        inmem_map_remove(&map, s);
+    }
+    cr_expect_null(map.next, "under half full of %zu slots: no table held ahead", cap);
+    cr_expect_eq(map.cap, cap);
+    inmem_map_clear(&map, NULL);
+}

@@ -98,7 +98,7 @@ static struct inmem_slot *map_move(struct inmem_map *map, struct inmem_slot *s)
  * A table of cap slots, zeroed. A large one is mapped on its own and asked
  * for transparent huge pages: a first touch of each 4 KiB page costs a
  * fault (12 us on this benchmark's virtual machines, measured), and the
- * posts' and inbox's tables double together, 2 x 40 MiB at 393,216
+ * posts' and inbox's tables double together, 2 x 48 MiB at 393,216
  * entries, 20,000 faults inside a second of a paced run (its p99 at that
  * moment 391 ms, against 30-45 ms the seconds around it).
  */
@@ -162,10 +162,13 @@ static void map_prepare(struct inmem_map *map)
 {
     size_t cap = map->cap * 2;
     if (!map->next) {
-        if (map->old || !map_incremental(map, cap) || map->len * 8 <= map->cap * 5)
+        if (map->old || !map_incremental(map, cap) || map->len * 8 <= map->cap * 5 ||
+            map->next_refused == map->cap)
             return;
-        if (!(map->next = map_table_new(cap)))
-            return; /* out of memory: the growth tries again, or fails its put */
+        if (!(map->next = map_table_new(cap))) {
+            map->next_refused = map->cap; /* out of memory: not again at this size */
+            return;                       /* the growth tries again, or fails its put */
+        }
         map->next_cap = cap;
         map->next_touched = 0;
     }
@@ -181,19 +184,14 @@ static int map_grow(struct inmem_map *map)
         map_migrate(map, SIZE_MAX);
     size_t cap = map->cap ? map->cap * 2 : 64;
     struct inmem_slot *slots = map->next;
+    bool cold = !slots || map->next_touched < cap * sizeof(struct inmem_slot);
     if (slots) {
-        if (map->next_touched < cap * sizeof(struct inmem_slot))
-            map->cold_growths++;
         map->next = NULL;
         map->next_cap = map->next_touched = 0;
-    } else if (map_incremental(map, cap)) {
-        map->cold_growths++;
-        slots = map_table_new(cap);
-    } else {
-        slots = map_table_new(cap);
-    }
-    if (!slots)
+    } else if (!(slots = map_table_new(cap))) {
         return -1;
+    }
+    map->cold_growths += cold && map_incremental(map, cap);
     map->old = map->slots;
     map->old_cap = map->cap;
     map->moved = 0;
@@ -283,6 +281,11 @@ void inmem_map_remove(struct inmem_map *map, struct inmem_slot *s)
     size_t mask = map->cap - 1, gap = (size_t)(s - map->slots);
     free(s->key);
     map->len--;
+    if (map->next && map->len * 2 < map->cap) { /* shrunk back (retention): not growing soon */
+        map_table_free(map->next, map->next_cap);
+        map->next = NULL;
+        map->next_cap = map->next_touched = 0;
+    }
     /* Backward shift: an entry after the gap moves into it unless its home lies between. */
     for (size_t j = (gap + 1) & mask; map->slots[j].key; j = (j + 1) & mask) {
         size_t home = map->slots[j].hash & mask;

@@ -33,7 +33,8 @@ struct inmem_slot {
  * faulted in. A first touch of memory costs a page fault, 4 ms for a
  * 2 MiB huge page on this benchmark's machines: the first puts after a
  * growth, landing all over a cold 48 MiB table, held the worker 100 ms
- * and more. The price: from 5/8 full, the map holds both tables.
+ * and more. The price: from 5/8 full, the map holds both tables (it lets
+ * the next one go if removals bring it under half full).
  */
 #define INMEM_MAP_INCREMENTAL 65536
 struct inmem_map {
@@ -45,6 +46,7 @@ struct inmem_map {
     size_t incremental_from; /* the cap from which it grows incrementally; 0: never */
     struct inmem_slot *next; /* the table the next growth moves into, made ahead, or NULL */
     size_t next_cap, next_touched; /* its size, and how many of its bytes are faulted in */
+    size_t next_refused;           /* the cap at which making it ran out of memory, or 0 */
     size_t longest_move;     /* the most entries one put moved: for tests of the growth */
     size_t cold_growths;     /* growths into a table not wholly touched: for tests */
 };

@@ -196,10 +196,12 @@ static enum model_ran model_one(struct model_ctx *x, struct model_msg at, bool h
      * The worker drains a post after the batch that resolved it, and its
      * drain may take many tries, while the model drains at once: without
      * this, a copy read before a drain that gave the held one up would be
-     * taken for it sent again.
+     * taken for it sent again. Only then: the post parked behind the held
+     * one (its first copy the model held), and this a later copy.
      */
-    if (c && !held && msg->read_while_held && x->was_held[msg->cmd] &&
-        (x->held_at[msg->cmd].q != at.q || x->held_at[msg->cmd].i != at.i))
+    if (c && !held && msg->read_while_held && x->was_held[msg->cmd] && pk && pk->parked &&
+        pk->failed.q == x->held_at[msg->cmd].q && pk->failed.i == x->held_at[msg->cmd].i &&
+        (at.q != pk->failed.q || at.i != pk->failed.i))
         return RAN_OK;
     if (c && pk && pk->parked && !held) {
         again = is_failed_again(x, pk, msg);

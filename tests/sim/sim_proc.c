@@ -221,7 +221,7 @@ static enum pw_err spy_runs_start(void *self, struct pw_run_start *r, size_t n,
         ledger_start(p, held ? s->held_part : r[i].partition, held ? s->held_off : r[i].offset);
         /* The breaker counts no death that did not happen (a clean stop is none). */
         bool known = !held && r[i].partition >= 0 && r[i].partition < (int32_t)p->w->cfg.parts &&
-                     r[i].offset < (int64_t)p->w->parts[r[i].partition].n;
+                     r[i].offset >= 0 && r[i].offset < (int64_t)p->w->parts[r[i].partition].n;
         const struct sim_msg *m = known ? &p->w->parts[r[i].partition].msgs[r[i].offset] : NULL;
         if (m && r[i].deaths > m->random_deaths + m->killer_deaths)
             sim_violation(p->w, "the store counts %u deaths at partition %d offset %lld, "

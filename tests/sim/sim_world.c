@@ -193,12 +193,21 @@ static void step(struct sim_world *w, struct sim_proc *p)
     enum pw_err rc = pw_loop_step(p->loop, &err);
     w->current = NULL;
     if (rc == PW_E_LOST_COMMITS && !p->plan.dead) {
-        /* A commit sent without waiting was lost: the worker rejoins (bootstrap/worker.c). */
+        /*
+         * A commit sent without waiting was lost: as bootstrap/worker.c, the
+         * worker finishes (what ran is run again: not a death) and rejoins,
+         * or, asked to stop, stops there.
+         */
         sim_trace(w, "w%d: %s", p->slot, err.msg);
         w->stats->lost++;
         struct pw_errbuf ferr;
-        (void)pw_service_finish(&p->svc, &ferr); /* what ran is run again: not a death */
-        sim_proc_rejoin(p); /* the process goes on, as bootstrap/worker.c's */
+        if (p->stop) {
+            (void)pw_loop_finish_service(&p->svc, &w->clock, &ferr);
+            sim_proc_close(p);
+        } else {
+            (void)pw_service_finish(&p->svc, &ferr);
+            sim_proc_rejoin(p);
+        }
     } else if (rc) {
         if (!p->plan.dead)
             sim_violation(w, "w%d stopped on an error no fault explains: %s", p->slot, err.msg);
@@ -379,17 +388,20 @@ void sim_note_commits(struct sim_world *w)
             any = true;
         }
     struct pw_errbuf err;
-    if (!any || pw_uow_begin(&w->probe, &err))
+    if (!any)
         return;
+    if (pw_uow_begin(&w->probe, &err)) /* the store itself, no faults: a failure is the sim's */
+        abort();
     for (unsigned q = 0; q < w->cfg.parts; q++) {
         int64_t at = -1;
         if (pw_store_offset_get(&w->admin, SIM_GROUP, SIM_TOPIC, (int32_t)q, &at, &err))
-            continue;
+            abort();
         for (int64_t i = w->consumed[q]; i < at && i < (int64_t)w->parts[q].n; i++) {
             struct sim_msg *m = &w->parts[q].msgs[i];
             bool held = false;
-            if (m->cmd >= 0 && !pw_uow_held_get(&w->probe, "/sim", w->cmds[m->cmd].id, &held, &err))
-                m->read_while_held = held;
+            if (m->cmd >= 0 && pw_uow_held_get(&w->probe, "/sim", w->cmds[m->cmd].id, &held, &err))
+                abort();
+            m->read_while_held = held;
         }
         if (at > w->consumed[q])
             w->consumed[q] = at;
