@@ -51,18 +51,19 @@ void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk, const int64_t *star
  * retention deleted commands before they were read: nothing can bring them
  * back, but an operator must hear of it, with the count, not find it out.
  */
-void kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk,
-                           const char *topic, int32_t partition, int64_t next)
+int64_t kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk,
+                              const char *topic, int32_t partition, int64_t next)
 {
     int64_t lo = 0, hi = 0;
     if (rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000) ||
         next >= lo)
-        return;
+        return next;
     kafka_log(s, "error",
               "'%s' [%d]: %lld commands (offsets %lld to %lld) were deleted by the broker's "
               "retention before they were read; reading on from offset %lld",
               topic, (int)partition, (long long)(lo - next), (long long)next,
               (long long)(lo - 1), (long long)lo);
+    return lo;
 }
 
 enum pw_err pw_kafka_topic_retention(const struct pw_kafka_settings *s, const char *topic,

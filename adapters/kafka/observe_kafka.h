@@ -22,8 +22,9 @@ void kafka_observe_lag(struct pw_metrics *m, rd_kafka_t *rk, const int64_t *star
 /*
  * A position below the partition's first offset means the broker's
  * retention deleted commands before they were read: logged with the count.
+ * Returns where reading goes on: the first offset then, else next.
  */
-void kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk, const char *topic,
-                           int32_t partition, int64_t next);
+int64_t kafka_check_retention(const struct pw_kafka_settings *s, rd_kafka_t *rk,
+                              const char *topic, int32_t partition, int64_t next);
 
 #endif

@@ -31,6 +31,8 @@ struct ksource {
     char failed[512]; /* a rebalance call that failed: the next fetch is fatal */
     bool assigned_once; /* an assignment came: the cooperative assignor has its state */
     int64_t starts[PW_METRICS_MAX_PARTITIONS]; /* where each assigned partition started; -1 */
+    int64_t next[PW_METRICS_MAX_PARTITIONS];   /* after the last message read there; -1 */
+    long long gap_checked_ms[PW_METRICS_MAX_PARTITIONS];
 };
 
 static bool ks_replaying(const struct ksource *k)
@@ -95,12 +97,15 @@ static void ks_assign(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
         int64_t start = v ? v[i].start : -1;
         if (start < 0 && !e && committed->elems[i].offset >= 0)
             start = committed->elems[i].offset;
+        int64_t from = start;
         if (start >= 0) {
             p->offset = start;
-            kafka_check_retention(k->s, k->rk, p->topic, p->partition, start);
+            from = kafka_check_retention(k->s, k->rk, p->topic, p->partition, start);
         }
-        if (p->partition >= 0 && p->partition < PW_METRICS_MAX_PARTITIONS)
+        if (p->partition >= 0 && p->partition < PW_METRICS_MAX_PARTITIONS) {
             k->starts[p->partition] = start;
+            k->next[p->partition] = from; /* a loss found here is said here, once */
+        }
     }
     rd_kafka_topic_partition_list_destroy(committed);
     free(v);
@@ -133,6 +138,9 @@ static void ks_revoke(struct ksource *k, rd_kafka_topic_partition_list_t *parts)
     else
         kafka_batch_drop(&k->batch);
     struct pw_partition *v = ks_parts(parts);
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition >= 0 && parts->elems[i].partition < PW_METRICS_MAX_PARTITIONS)
+            k->next[parts->elems[i].partition] = -1;
     bool lost = rd_kafka_assignment_lost(k->rk);
     if (v && k->listener.revoked)
         k->listener.revoked(k->listener.ctx, v, (size_t)parts->cnt, lost);
@@ -154,6 +162,26 @@ static void ks_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         ks_revoke(k, parts);
     else
         rd_kafka_assign(rk, NULL);
+}
+
+/*
+ * A message past the one expected: the broker's retention may have deleted
+ * those between while the worker was behind or paused (librdkafka then
+ * resets to the partition's start), and an operator must hear how many, as
+ * at an assignment. Compaction and transaction markers leave gaps too: the
+ * broker is asked at most every 10 s a partition, and says nothing of those.
+ */
+static void ks_gap(struct ksource *k, const rd_kafka_message_t *m)
+{
+    int32_t p = m->partition;
+    if (p < 0 || p >= PW_METRICS_MAX_PARTITIONS)
+        return;
+    long long now = kafka_now_ms();
+    if (k->next[p] >= 0 && m->offset > k->next[p] && now - k->gap_checked_ms[p] >= 10000) {
+        k->gap_checked_ms[p] = now;
+        kafka_check_retention(k->s, k->rk, rd_kafka_topic_name(m->rkt), p, k->next[p]);
+    }
+    k->next[p] = m->offset + 1;
 }
 
 /* Fills the batch: up to max messages, waiting at most linger_ms after the first. */
@@ -204,6 +232,7 @@ static enum pw_err ks_fetch(void *self, size_t max, int linger_ms, struct pw_fet
             continue;
         }
         ks_up(k, true);
+        ks_gap(k, m);
         if (ks_replaying(k) && kafka_span_skip(&k->span, m)) {
             rd_kafka_message_destroy(m);
             continue;
@@ -383,7 +412,7 @@ enum pw_err pw_kafka_source_open(struct pw_source *src, const struct pw_kafka_so
     k->o = *opts;
     k->m = opts->metrics;
     for (int i = 0; i < PW_METRICS_MAX_PARTITIONS; i++)
-        k->starts[i] = -1;
+        k->starts[i] = k->next[i] = -1;
     if (!k->m) {
         pw_metrics_init(&k->own_metrics, "", "");
         k->m = &k->own_metrics;

@@ -703,7 +703,8 @@ Test(real, commands_deleted_by_retention_before_they_were_read_are_reported, .ti
  * The broker's retention overtakes a worker that is running: frozen (a
  * paused VM) at offset 10, it wakes to find 10 to 24 deleted. On the
  * embedded broker librdkafka then delivered nothing more for any partition
- * (docs/benchmark.md); on Apache Kafka the worker must read on from 25.
+ * (docs/benchmark.md); on Apache Kafka the worker must read on from 25, and say
+ * how many it lost.
  */
 Test(real, retention_that_overtakes_a_frozen_worker_does_not_stop_it, .timeout = 120)
 {
@@ -725,6 +726,9 @@ Test(real, retention_that_overtakes_a_frozen_worker_does_not_stop_it, .timeout =
     cr_assert_eq(rworker_stop(&p), 0);
     long long posts = rworld_sql(&w, "SELECT count(*) FROM posts");
     cr_assert_eq(posts, 20, "%lld posts (see %s)", posts, p.log);
+    cr_assert(rworker_logged(&p, "15 commands (offsets 10 to 24) were deleted by the broker's "
+                                 "retention before they were read"),
+              "the loss is reported with its count, as at an assignment (see %s)", p.log);
     cr_assert_eq(rworld_sql(&w, "SELECT count(*) FROM posts WHERE post_id BETWEEN 'o-10' AND "
                                 "'o-24' AND length(post_id) = 4"), 0);
     rworld_close(&w);
