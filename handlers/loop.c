@@ -10,7 +10,6 @@
 
 #include "ports/backoff.h"
 
-
 static const struct pw_source_listener loop_listener; /* below: the source's assignment changes */
 
 enum pw_err pw_loop_open(struct pw_loop **out, const struct pw_loop_ports *ports,

@@ -32,7 +32,7 @@ struct ksource {
     bool assigned_once; /* an assignment came: the cooperative assignor has its state */
     int64_t starts[PW_METRICS_MAX_PARTITIONS]; /* where each assigned partition started; -1 */
     int64_t next[PW_METRICS_MAX_PARTITIONS];   /* after the last message read there; -1 */
-    long long gap_checked_ms[PW_METRICS_MAX_PARTITIONS];
+    long long gap_checked_ms[PW_METRICS_MAX_PARTITIONS]; /* when ks_gap last asked the broker */
 };
 
 static bool ks_replaying(const struct ksource *k)
@@ -176,10 +176,12 @@ static void ks_gap(struct ksource *k, const rd_kafka_message_t *m)
     int32_t p = m->partition;
     if (p < 0 || p >= PW_METRICS_MAX_PARTITIONS)
         return;
-    long long now = kafka_now_ms();
-    if (k->next[p] >= 0 && m->offset > k->next[p] && now - k->gap_checked_ms[p] >= 10000) {
-        k->gap_checked_ms[p] = now;
-        kafka_check_retention(k->s, k->rk, rd_kafka_topic_name(m->rkt), p, k->next[p]);
+    if (k->next[p] >= 0 && m->offset > k->next[p]) { /* the clock only for a gap */
+        long long now = kafka_now_ms();
+        if (now - k->gap_checked_ms[p] >= 10000) {
+            k->gap_checked_ms[p] = now;
+            kafka_check_retention(k->s, k->rk, rd_kafka_topic_name(m->rkt), p, k->next[p]);
+        }
     }
     k->next[p] = m->offset + 1;
 }
