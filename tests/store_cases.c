@@ -94,6 +94,47 @@ void store_case_added_post_reads_back_field_for_field(struct store *s)
     pw_post_release(&post);
 }
 
+/*
+ * Text that is an array literal's own syntax, an empty body, and the first
+ * and last times there are: written as new and as changed, read back as
+ * they were (the PostgreSQL adapter sends them as array parameters).
+ */
+void store_case_text_and_times_at_their_edges_read_back_as_written(struct store *s)
+{
+    struct pw_post post = store_post_make("{p-1,\"NULL\"}\\", 1), out = {0};
+    free(post.author_name);
+    free(post.body);
+    post.author_name = strdup("NULL");
+    post.body = strdup("");
+    post.created_at = PW_TIME_MIN;
+    post.updated_at = PW_TIME_MAX;
+    add_committed(s, &post);
+    cr_assert_eq(get_in(&s->uow, post.post_id, &out), PW_OK);
+    assert_post_eq(&out, &post);
+    pw_post_release(&out);
+    free(post.title);
+    post.title = strdup("} , \\\" { NULL");
+    post.version = 2;
+    post.deleted_at = PW_TIME_MAX - 1;
+    store_begin(&s->uow);
+    struct pw_repo repo = pw_uow_posts(&s->uow);
+    cr_assert_eq(pw_repo_save(&repo, &post, NULL), PW_OK);
+    cr_assert_eq(pw_uow_inbox_put(&s->uow, "{\"/a\",NULL}", "\\", PW_OK, post.post_id, 2, NULL),
+                 PW_OK);
+    store_commit(&s->uow);
+    cr_assert_eq(get_in(&s->uow2, post.post_id, &out), PW_OK);
+    assert_post_eq(&out, &post);
+    pw_post_release(&out);
+    bool found = false;
+    enum pw_err first = PW_E_FATAL;
+    store_begin(&s->uow);
+    cr_assert_eq(pw_uow_inbox_get(&s->uow, "{\"/a\",NULL}", "\\", &found, &first, NULL), PW_OK);
+    pw_uow_rollback(&s->uow);
+    cr_assert(found);
+    cr_assert_eq(first, PW_OK);
+    pw_post_release(&post);
+}
+
 void store_case_add_of_existing_post_is_already_exists(struct store *s)
 {
     struct pw_post post = store_post_make("p-1", 1);

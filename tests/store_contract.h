@@ -37,6 +37,7 @@ struct store_adapter {
 #define STORE_CASES(X)                                          \
     X(get_of_missing_post_is_not_found)                         \
     X(added_post_reads_back_field_for_field)                    \
+    X(text_and_times_at_their_edges_read_back_as_written)       \
     X(add_of_existing_post_is_already_exists)                   \
     X(save_replaces_post_at_the_next_version)                   \
     X(save_of_missing_post_is_not_found)                        \

@@ -27,6 +27,20 @@ static int ceiling_send(PGconn *c, const char *sql, int n, const char *const *va
     return PQsendQueryParams(c, sql, n, NULL, vals, NULL, NULL, 0) ? 0 : -1;
 }
 
+/* The statement with arrays a[0..n) as its parameters, sent as the unit of work sends them. */
+static int ceiling_send_arrays(PGconn *c, const char *sql, struct pg_array *a, int n)
+{
+    const char *vals[PG_OB__COUNT];
+    int lens[PG_OB__COUNT], fmts[PG_OB__COUNT];
+    for (int k = 0; k < n; k++) {
+        if (!(vals[k] = pg_array_done(&a[k])))
+            return -1;
+        lens[k] = pg_array_len(&a[k]);
+        fmts[k] = pg_array_format(&a[k]);
+    }
+    return PQsendQueryParams(c, sql, n, NULL, vals, lens, fmts, 0) ? 0 : -1;
+}
+
 static void ceiling_admin(const char *url, const char *sql)
 {
     PGconn *c = PQconnectdb(url);
@@ -77,25 +91,21 @@ static enum pw_err ceiling_batch(PGconn *c, size_t from, size_t to, const char *
 {
     struct pg_array posts[8] = {{0}}, inbox[5] = {{0}}, ev[PG_OB_EVENT_LAST + 1] = {{0}};
     struct pg_array off[4] = {{0}};
+    pg_post_arrays(posts);
+    pg_inbox_arrays(inbox);
+    pg_outbox_arrays(ev, PG_OB_EVENT_LAST + 1);
     for (size_t i = from; i < to; i++)
         ceiling_bind(i, body, posts, inbox, ev);
     pg_array_add(&off[0], "bench");
     pg_array_add(&off[1], "post-commands");
     pg_array_add_int(&off[2], 0);
     pg_array_add_int(&off[3], (long long)to);
-    const char *pv[8], *iv[5], *ov[4], *evv[PG_OB_EVENT_LAST + 1];
-    for (int k = 0; k < 8; k++)
-        pv[k] = pg_array_done(&posts[k]);
-    for (int k = 0; k < 5; k++)
-        iv[k] = pg_array_done(&inbox[k]);
-    for (int k = 0; k < 4; k++)
-        ov[k] = pg_array_done(&off[k]);
-    for (int k = 0; k <= PG_OB_EVENT_LAST; k++)
-        evv[k] = pg_array_done(&ev[k]);
-    int bad = ceiling_send(c, "BEGIN", 0, NULL) || ceiling_send(c, pg_insert_posts_sql, 8, pv) ||
-              ceiling_send(c, pg_insert_inbox_sql, 5, iv) ||
-              ceiling_send(c, pg_outbox_insert_events_sql(), PG_OB_EVENT_LAST + 1, evv) ||
-              ceiling_send(c, pg_upsert_offsets_sql, 4, ov) || ceiling_send(c, "COMMIT", 0, NULL) ||
+    int bad = ceiling_send(c, "BEGIN", 0, NULL) ||
+              ceiling_send_arrays(c, pg_insert_posts_sql, posts, 8) ||
+              ceiling_send_arrays(c, pg_insert_inbox_sql, inbox, 5) ||
+              ceiling_send_arrays(c, pg_outbox_insert_events_sql(), ev, PG_OB_EVENT_LAST + 1) ||
+              ceiling_send_arrays(c, pg_upsert_offsets_sql, off, 4) ||
+              ceiling_send(c, "COMMIT", 0, NULL) ||
               ceiling_send(c, "BEGIN", 0, NULL) ||
               ceiling_send(c, "SET LOCAL synchronous_commit TO off", 0, NULL) ||
               ceiling_send(c, "DELETE FROM outbox", 0, NULL) ||

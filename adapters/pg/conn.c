@@ -175,7 +175,7 @@ static bool pg_transient_state(const char *state)
 }
 
 static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *sql, int n,
-                               const char *const *vals, bool planned, int format,
+                               const struct pg_params *ps, bool planned, int format,
                                PGresult **res, struct pw_errbuf *err)
 {
     if (!c->pg)
@@ -187,13 +187,13 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
     if (n < 0) {
         r = PQexec(c->pg, sql);
     } else if (planned) {
-        r = PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, format);
+        r = PQexecParams(c->pg, sql, n, NULL, ps->vals, ps->lens, ps->fmts, format);
     } else {
         char name[16];
         r = pg_prepared(c, sql, n, name);
         if (!r || PQresultStatus(r) == PGRES_COMMAND_OK) {
             PQclear(r);
-            r = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, format);
+            r = PQexecPrepared(c->pg, name, n, ps->vals, ps->lens, ps->fmts, format);
         }
     }
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -248,19 +248,26 @@ static enum pw_err pg_query_as(struct pg_conn *c, const char *what, const char *
 enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n,
                      const char *const *vals, PGresult **res, struct pw_errbuf *err)
 {
-    return pg_query_as(c, what, sql, n, vals, false, 0, res, err);
+    return pg_query_as(c, what, sql, n, &(struct pg_params){vals, NULL, NULL}, false, 0, res, err);
 }
 
 enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql, int n,
                             const char *const *vals, PGresult **res, struct pw_errbuf *err)
 {
-    return pg_query_as(c, what, sql, n, vals, false, 1, res, err);
+    return pg_query_as(c, what, sql, n, &(struct pg_params){vals, NULL, NULL}, false, 1, res, err);
 }
 
 enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
                              const char *const *vals, PGresult **res, struct pw_errbuf *err)
 {
-    return pg_query_as(c, what, sql, n, vals, true, 0, res, err);
+    return pg_query_as(c, what, sql, n, &(struct pg_params){vals, NULL, NULL}, true, 0, res, err);
+}
+
+enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql, int n,
+                            const struct pg_params *ps, bool planned, PGresult **res,
+                            struct pw_errbuf *err)
+{
+    return pg_query_as(c, what, sql, n, ps, planned, 0, res, err);
 }
 
 int64_t pg_int(const PGresult *res, int row, int col)
@@ -296,9 +303,6 @@ int64_t pg_bin_int(const PGresult *res, int row, int col)
     }
 }
 
-/* A timestamptz in binary: microseconds since 2000-01-01 00:00 UTC. */
-#define PG_EPOCH_US INT64_C(946684800000000)
-
 pw_time pg_bin_time(const PGresult *res, int row, int col)
 {
     if (PQgetisnull(res, row, col))
@@ -308,141 +312,12 @@ pw_time pg_bin_time(const PGresult *res, int row, int col)
     return v > INT64_MAX - PG_EPOCH_US ? INT64_MAX : v + PG_EPOCH_US;
 }
 
-static void pg_array_put(struct pg_array *a, const char *s, size_t n)
-{
-    if (a->failed)
-        return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap : 256;
-        while (cap < a->len + n + 2)
-            cap *= 2;
-        char *p = realloc(a->p, cap);
-        if (!p) {
-            a->failed = true;
-            return;
-        }
-        a->p = p;
-        a->cap = cap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->len += n;
-}
-
-static void pg_array_sep(struct pg_array *a)
-{
-    pg_array_put(a, a->n++ ? "," : "{", 1);
-}
-
-void pg_array_add(struct pg_array *a, const char *s)
-{
-    pg_array_sep(a);
-    if (!s) {
-        pg_array_put(a, "NULL", 4);
-        return;
-    }
-    /* Quoted, with backslash and double quote escaped: safe for any text. */
-    pg_array_put(a, "\"", 1);
-    for (const char *p = s; *p;) {
-        size_t run = strcspn(p, "\"\\");
-        pg_array_put(a, p, run);
-        p += run;
-        if (*p) {
-            char esc[2] = {'\\', *p++};
-            pg_array_put(a, esc, 2);
-        }
-    }
-    pg_array_put(a, "\"", 1);
-}
-
-void pg_array_add_int(struct pg_array *a, long long v)
-{
-    char buf[24], *p = buf + sizeof buf; /* written backwards, without printf's machinery */
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    pg_array_sep(a);
-    pg_array_put(a, p, (size_t)(buf + sizeof buf - p));
-}
-
-void pg_array_add_time(struct pg_array *a, pw_time t)
-{
-    char buf[PW_TIME_STRLEN];
-    pg_array_add(a, t == PW_TIME_NONE ? NULL : pw_time_format(t, buf));
-}
-
 enum pw_err pg_err_of(const char *name)
 {
     for (int code = 0; code < PW_E__COUNT; code++)
         if (strcmp(pw_err_name((enum pw_err)code), name) == 0)
             return (enum pw_err)code;
     return PW_E_FATAL;
-}
-
-void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    pg_array_sep(a);
-    if (!bytes) {
-        pg_array_put(a, "NULL", 4);
-        return;
-    }
-    const unsigned char *b = bytes;
-    char buf[512];
-    pg_array_put(a, "\"", 1);
-    for (size_t i = 0; i < len;) {
-        size_t k = 0;
-        for (; i < len && k + 2 <= sizeof buf; i++) {
-            buf[k++] = digits[b[i] >> 4];
-            buf[k++] = digits[b[i] & 15];
-        }
-        pg_array_put(a, buf, k);
-    }
-    pg_array_put(a, "\"", 1);
-}
-
-const char *pg_array_done(struct pg_array *a)
-{
-    if (a->n == 0)
-        pg_array_put(a, "{", 1);
-    pg_array_put(a, "}", 1); /* put always leaves room for one more byte: the NUL */
-    if (a->failed)
-        return NULL;
-    a->p[a->len] = '\0';
-    return a->p;
-}
-
-void pg_array_release(struct pg_array *a)
-{
-    free(a->p);
-    memset(a, 0, sizeof *a);
-}
-
-void pg_arrays_release(struct pg_array *a, int n)
-{
-    for (int i = 0; i < n; i++)
-        pg_array_release(&a[i]);
-}
-
-char *pg_hex_text(const void *bytes, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    if (!bytes)
-        return NULL;
-    char *t = malloc(2 * len + 3);
-    if (!t)
-        return NULL;
-    const unsigned char *b = bytes;
-    t[0] = '\\';
-    t[1] = 'x';
-    for (size_t i = 0; i < len; i++) {
-        t[2 + 2 * i] = digits[b[i] >> 4];
-        t[3 + 2 * i] = digits[b[i] & 15];
-    }
-    t[2 + 2 * len] = '\0';
-    return t;
 }
 
 uint64_t pg_lsn(const char *text)

@@ -108,8 +108,20 @@ enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sq
 enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql, int n,
                             const char *const *vals, PGresult **res, struct pw_errbuf *err);
 
+/* Parameters as libpq takes them: lens and fmts NULL when every value is NUL-ended text. */
+struct pg_params {
+    const char *const *vals;
+    const int *lens;
+    const int *fmts;
+};
+
+/* pg_query (planned false) or pg_query_planned, with parameters in binary where fmts says. */
+enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql, int n,
+                            const struct pg_params *ps, bool planned, PGresult **res,
+                            struct pw_errbuf *err);
+
 /*
- * A pipeline (pipe_pg.c): pg_pipe_send sends sql as pg_query would, and
+ * A pipeline (pipe_pg.c): pg_pipe_send sends sql as pg_query_params would, and
  * returns at once; pg_pipe_sync ends the pipeline's message and sends it;
  * pg_pipe_settle reads every result, and fails (transient, its message in
  * err) if any statement failed, or if the last one's command tag is not
@@ -119,7 +131,7 @@ enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql
  * connection while pg_pipe_open.
  */
 enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, int n,
-                         const char *const *vals, struct pw_errbuf *err);
+                         const struct pg_params *ps, struct pw_errbuf *err);
 enum pw_err pg_pipe_sync(struct pg_conn *c, struct pw_errbuf *err);
 enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, struct pw_errbuf *err);
 bool pg_pipe_open(const struct pg_conn *c);
@@ -134,16 +146,37 @@ pw_time pg_time(const PGresult *res, int row, int col);
 int64_t pg_bin_int(const PGresult *res, int row, int col);
 pw_time pg_bin_time(const PGresult *res, int row, int col);
 
+/* A timestamptz in binary: microseconds since 2000-01-01 00:00 UTC. */
+#define PG_EPOCH_US INT64_C(946684800000000)
+
 /* The SQL that reads a timestamptz column as microseconds since the epoch. */
 #define PG_US(col) "(extract(epoch from " col ") * 1000000)::int8"
 
-/* A text array literal for one parameter: {"a","b\"c",NULL}. */
+/*
+ * An array for one parameter: a text literal, {"a","b\"c",NULL}, or, once
+ * pg_array_binary chose an element type, PostgreSQL's binary array format,
+ * which the server copies where it would parse the literal (array_in was
+ * a tenth of its time in a backlog: docs/benchmark.md).
+ */
 struct pg_array {
     char *p;
     size_t len, cap;
     size_t n;
-    bool failed; /* out of memory: pg_array_done returns NULL */
+    unsigned oid; /* binary: the elements' type (PG_OID_*); 0: a text literal */
+    bool nulls;   /* binary: some element is NULL */
+    bool failed;  /* out of memory: pg_array_done returns NULL */
 };
+
+#define PG_OID_TEXT 25u
+#define PG_OID_TIMESTAMPTZ 1184u
+
+/*
+ * Makes a, still empty, a binary array of oid's elements: text (added by
+ * pg_array_add or pg_array_add_hex) or timestamptz (pg_array_add_time).
+ * The statement must take it as that type's array; send it with its
+ * length, pg_array_len, and format 1 (pg_array_format).
+ */
+void pg_array_binary(struct pg_array *a, unsigned oid);
 
 void pg_array_add(struct pg_array *a, const char *s); /* NULL adds NULL */
 void pg_array_add_int(struct pg_array *a, long long v);
@@ -155,8 +188,11 @@ void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len);
  * NULL for NULL bytes, or when memory runs out (then bytes is not NULL).
  */
 char *pg_hex_text(const void *bytes, size_t len);
-/* The literal, NUL-terminated, owned by a; NULL if memory ran out. */
+/* The literal, NUL-terminated, or the binary array, owned by a; NULL if memory ran out. */
 const char *pg_array_done(struct pg_array *a);
+/* After pg_array_done: its length in bytes, and its format for libpq (0 text, 1 binary). */
+int pg_array_len(const struct pg_array *a);
+int pg_array_format(const struct pg_array *a);
 void pg_array_release(struct pg_array *a);
 /* pg_array_release on a[0..n). */
 void pg_arrays_release(struct pg_array *a, int n);

@@ -107,6 +107,17 @@ const char *pg_outbox_select_sql(void)
     return pg_select;
 }
 
+void pg_outbox_arrays(struct pg_array *c, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *type = pg_outbox_cols[i].type;
+        if (strcmp(type, "text") == 0 || strcmp(type, "bytea") == 0) /* bytea: as hex text */
+            pg_array_binary(&c[i], PG_OID_TEXT);
+        else if (strcmp(type, "timestamptz") == 0)
+            pg_array_binary(&c[i], PG_OID_TIMESTAMPTZ);
+    }
+}
+
 void pg_outbox_bind_event(struct pg_array *c, const char *topic, const struct pw_event *ev)
 {
     const struct pw_post *p = &ev->post;

@@ -66,6 +66,8 @@ const char *pg_outbox_insert_events_sql(void);
 const char *pg_outbox_insert_dead_sql(void);
 const char *pg_outbox_select_sql(void);
 
+/* Makes c[0..n), still empty, the columns' arrays: binary where that is text or a time. */
+void pg_outbox_arrays(struct pg_array *c, int n);
 /* Adds ev (for topic) to the arrays c[0..PG_OB_EVENT_LAST]. */
 void pg_outbox_bind_event(struct pg_array *c, const char *topic, const struct pw_event *ev);
 /* Adds dl (for topic) to c[PG_OB_TOPIC] and c[DL_CODE..DL_HEADERS]. PW_E_NOMEM if packing fails. */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, int n,
-                         const char *const *vals, struct pw_errbuf *err)
+                         const struct pg_params *ps, struct pw_errbuf *err)
 {
     if (!c->pg)
         return pw_err_set(err, PW_E_TRANSIENT, "%s: not connected to the database", what);
@@ -34,9 +34,9 @@ enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, i
             c->prepared[c->nprepared++] = sql;
     }
     if (i == PG_MAX_PREPARED)
-        sent = PQsendQueryParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
+        sent = PQsendQueryParams(c->pg, sql, n, NULL, ps->vals, ps->lens, ps->fmts, 0);
     else if (sent)
-        sent = PQsendQueryPrepared(c->pg, name, n, vals, NULL, NULL, 0);
+        sent = PQsendQueryPrepared(c->pg, name, n, ps->vals, ps->lens, ps->fmts, 0);
     if (!sent) {
         pw_err_set(err, PW_E_TRANSIENT, "%s: %s", what, PQerrorMessage(c->pg));
         pg_disconnect(c); /* a half-sent pipeline: the server rolls it back */

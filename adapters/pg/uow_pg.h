@@ -128,6 +128,9 @@ extern const char pg_insert_posts_sql[];
 extern const char pg_insert_inbox_sql[];
 extern const char pg_update_posts_sql[];
 extern const char pg_upsert_offsets_sql[];
+/* Makes the still empty arrays of new posts (8) or inbox marks (5) binary where they can be. */
+void pg_post_arrays(struct pg_array *c);
+void pg_inbox_arrays(struct pg_array *c);
 
 /* The unit of work's parking operations (ports/uow.h): in parking_pg.c. */
 enum pw_err pg_uow_parked_get(void *self, const char *post_id, struct pw_parked *p, bool *found,

@@ -67,17 +67,21 @@ static enum pw_err pg_write_as(struct pg_uow *u, const char *what, const char *s
                                struct pw_errbuf *err)
 {
     const char *vals[PG_OB__COUNT];
+    int lens[PG_OB__COUNT], fmts[PG_OB__COUNT];
     if (ncols > PG_OB__COUNT)
         return pw_err_set(err, PW_E_FATAL, "writing %s: %d columns is more than %d", what, ncols,
                           PG_OB__COUNT);
-    for (int i = 0; i < ncols; i++)
+    for (int i = 0; i < ncols; i++) {
         if (!(vals[i] = pg_array_done(&cols[i])))
             return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
+        lens[i] = pg_array_len(&cols[i]);
+        fmts[i] = pg_array_format(&cols[i]);
+    }
+    struct pg_params ps = {vals, lens, fmts};
     if (u->sending) /* only writes that cannot come back short: want is not checked */
-        return pg_pipe_send(&u->conn, what, sql, ncols, vals, err);
+        return pg_pipe_send(&u->conn, what, sql, ncols, &ps, err);
     PGresult *res = NULL;
-    enum pw_err rc = planned ? pg_query_planned(&u->conn, what, sql, ncols, vals, &res, err)
-                             : pg_query(&u->conn, what, sql, ncols, vals, &res, err);
+    enum pw_err rc = pg_query_params(&u->conn, what, sql, ncols, &ps, planned, &res, err);
     if (rc)
         return rc;
     long long got = strtoll(PQcmdTuples(res), NULL, 10);
@@ -108,6 +112,20 @@ static void pg_post_columns(struct pg_array *c, const struct pw_post *p)
     pg_array_add_time(&c[5], p->created_at);
     pg_array_add_time(&c[6], p->updated_at);
     pg_array_add_time(&c[7], p->deleted_at);
+}
+
+void pg_post_arrays(struct pg_array *c)
+{
+    for (int i = 0; i < 4; i++) /* post_id, author_name, title, body */
+        pg_array_binary(&c[i], PG_OID_TEXT);
+    for (int i = 5; i < 8; i++) /* created_at, updated_at, deleted_at */
+        pg_array_binary(&c[i], PG_OID_TIMESTAMPTZ);
+}
+
+void pg_inbox_arrays(struct pg_array *c)
+{
+    for (int i = 0; i < 4; i++) /* source, id, outcome, post_id */
+        pg_array_binary(&c[i], PG_OID_TEXT);
 }
 
 #define PG_POST_ARRAYS                                                                         \
@@ -143,6 +161,8 @@ const char pg_update_posts_sql[] =
 static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
 {
     struct pg_array ins[8] = {{0}}, upd[9] = {{0}};
+    pg_post_arrays(ins);
+    pg_post_arrays(upd);
     enum pw_err rc = PW_OK;
     for (size_t i = 0; i < u->nposts; i++) {
         struct pg_post_slot *s = u->posts[i];
@@ -169,6 +189,7 @@ static enum pw_err pg_write_posts(struct pg_uow *u, struct pw_errbuf *err)
 static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
 {
     struct pg_array c[5] = {{0}};
+    pg_inbox_arrays(c);
     for (size_t i = 0; i < u->nmarks; i++) {
         const struct pg_mark *m = u->marks[i];
         if (!m->written)
@@ -193,6 +214,7 @@ static enum pw_err pg_write_inbox(struct pg_uow *u, struct pw_errbuf *err)
 static enum pw_err pg_write_events(struct pg_uow *u, struct pw_errbuf *err)
 {
     struct pg_array c[PG_OB_EVENT_LAST + 1] = {{0}};
+    pg_outbox_arrays(c, PG_OB_EVENT_LAST + 1);
     for (size_t i = 0; i < u->nevents; i++)
         pg_outbox_bind_event(c, u->events[i].topic, &u->events[i].ev);
     enum pw_err rc = pg_write(u, "outbox events", pg_outbox_insert_events_sql(), c,
@@ -206,6 +228,7 @@ static enum pw_err pg_write_dead_rows(struct pg_uow *u, size_t from, size_t to,
                                       struct pw_errbuf *err)
 {
     struct pg_array c[PG_OB__COUNT] = {{0}};
+    pg_outbox_arrays(c, PG_OB__COUNT);
     enum pw_err rc = PW_OK;
     for (size_t i = from; i < to && !rc; i++)
         if (pg_outbox_bind_dead(c, u->dead[i].topic, &u->dead[i].dl))
@@ -288,7 +311,7 @@ enum pw_err pg_uow_write(struct pg_uow *u, bool send, struct pw_errbuf *err)
     if (!rc && notify)
         rc = pg_write_as(u, "notify", notify, NULL, 0, -1, false, err);
     if (!rc && send)
-        rc = pg_pipe_send(&u->conn, "commit", "COMMIT", 0, NULL, err);
+        rc = pg_pipe_send(&u->conn, "commit", "COMMIT", 0, &(struct pg_params){0}, err);
     if (!rc && send)
         rc = pg_pipe_sync(&u->conn, err);
     u->sending = false;
