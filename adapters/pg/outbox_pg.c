@@ -92,12 +92,13 @@ static enum pw_err pg_outbox_ready(struct pg_outbox *o, bool *leader, struct pw_
  * this connection sees it. If the flush position is behind, the reader
  * makes it pass: a synchronous commit of its own (a transactional WAL
  * message, the smallest write there is, needing no table) flushes the WAL
- * through everything before it, every commit waiting at once. Where that
- * function is refused (a managed service may revoke it), the reader waits
- * for the WAL writer instead, which flushes an asynchronous commit within
- * three wal_writer_delay (600 ms by default). Transient while the flush is
- * not seen, so that nothing is published, and no offset committed, ahead
- * of the disk.
+ * through everything before it, every commit waiting at once; it returns
+ * once its own commit, written after the message whose position it
+ * answers, is on disk. Where that function is refused (a managed service
+ * may revoke it), the reader waits for the WAL writer instead, which
+ * flushes an asynchronous commit within three wal_writer_delay (600 ms by
+ * default). Transient while the flush is not seen, so that nothing is
+ * published, and no offset committed, ahead of the disk.
  */
 static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct pw_errbuf *err)
 {
@@ -108,21 +109,23 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
             return pw_err_set(err, PW_E_TRANSIENT,
                               "the database has not flushed the commits of the events to send");
         enum pw_err rc = PW_OK;
+        bool forced = false; /* then res holds the message's position, below the flush */
         if (tries > 0 && o->waits_for_writer) {
             nanosleep(&(struct timespec){0, 25 * 1000 * 1000}, NULL);
         } else if (tries > 0) {
             /* One statement, its own transaction: a failure leaves no block open. */
             rc = pg_query(&o->conn, "flush the WAL",
-                          "SELECT set_config('synchronous_commit', 'on', true),"
-                          " pg_logical_emit_message(true, 'postworker', 'flush')",
-                          0, NULL, NULL, err);
+                          "SELECT pg_logical_emit_message(true, 'postworker', 'flush')::text"
+                          " FROM set_config('synchronous_commit', 'on', true)",
+                          0, NULL, &res, err);
+            forced = rc == PW_OK;
             if (rc == PW_E_FATAL && strcmp(o->conn.sqlstate, "42501") == 0) { /* refused */
                 o->waits_for_writer = true;
                 most = 40;
                 rc = PW_OK;
             }
         }
-        if (!rc)
+        if (!rc && !forced)
             rc = pg_query(&o->conn, "read the WAL's flush", "SELECT pg_current_wal_flush_lsn()::text",
                           0, NULL, &res, err);
         if (rc)
@@ -136,29 +139,39 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
 }
 
 /*
- * This process's own commits, before the caller commits their offsets to
- * the source. Only a connection born before they were sent can vouch for
- * them (conn.h): if this one is younger, the server may have restarted in
+ * This process's own commits must be on disk before the caller commits
+ * their offsets to the source: *lsn is where they end (0: none pending).
+ * Only a connection born before they were sent can vouch for them
+ * (conn.h): if this one is younger, the server may have restarted in
  * between and lost them, and nobody can tell which. Then they are given up:
  * lost_commits, and the worker reads its partitions again from the offsets
  * stored with the data, applying again whatever the server lost.
  */
-static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, struct pw_errbuf *err)
+static enum pw_err pg_outbox_own(struct pg_outbox *o, uint64_t *lsn, struct pw_errbuf *err)
 {
     struct pw_pg_store *st = o->conn.store;
-    uint64_t lsn, gen;
-    if (!pg_relaxed_pending(st, &lsn, &gen))
+    uint64_t gen;
+    *lsn = 0;
+    if (!pg_relaxed_pending(st, lsn, &gen))
         return PW_OK;
     if (o->conn.born > gen) {
         pg_relaxed_forget(st);
+        *lsn = 0;
         return pw_err_set(err, PW_E_LOST_COMMITS,
                           "the connection to the database broke while commits made with "
                           "--durability relaxed were not known on disk: the server may have "
                           "restarted and lost them; reading again from the stored offsets");
     }
-    enum pw_err rc = pg_outbox_flushed(o, lsn, err);
-    if (!rc)
-        pg_relaxed_confirmed(st, lsn);
+    return PW_OK;
+}
+
+/* The WAL on disk through own (this process's commits: confirmed then) and end. */
+static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, uint64_t own, uint64_t end,
+                                         struct pw_errbuf *err)
+{
+    enum pw_err rc = pg_outbox_flushed(o, own > end ? own : end, err);
+    if (!rc && own)
+        pg_relaxed_confirmed(o->conn.store, own);
     return rc;
 }
 
@@ -166,16 +179,16 @@ static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, struct pw_errbuf *
  * The rows just read: a commit becomes visible only once its record is in
  * the WAL, so all of theirs lie below the insert position read after them.
  */
-static enum pw_err pg_outbox_rows_flushed(struct pg_outbox *o, struct pw_errbuf *err)
+static enum pw_err pg_outbox_rows_end(struct pg_outbox *o, uint64_t *end, struct pw_errbuf *err)
 {
     PGresult *res = NULL;
     enum pw_err rc = pg_query(&o->conn, "read the WAL's end",
                               "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, &res, err);
     if (rc)
         return rc;
-    uint64_t end = pg_lsn(PQgetvalue(res, 0, 0));
+    *end = pg_lsn(PQgetvalue(res, 0, 0));
     PQclear(res);
-    return pg_outbox_flushed(o, end, err);
+    return PW_OK;
 }
 
 static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seqs, size_t max,
@@ -186,13 +199,18 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     *n = 0;
     enum pw_err rc = pg_outbox_ready(o, &leader, err);
     /*
-     * Relaxed: this process's own commits first, relay or not: the caller
-     * commits their offsets to the source once this returns.
+     * Relaxed: this process's own commits are on disk before this returns,
+     * relay or not (the caller then commits their offsets to the source),
+     * and so are the rows it returns: one flush for both.
      */
-    if (!rc && o->conn.store->relaxed)
-        rc = pg_outbox_own_flushed(o, err);
-    if (rc || !leader || !atomic_exchange(&o->conn.store->dirty, 0))
+    bool relaxed = o->conn.store->relaxed;
+    uint64_t own = 0, end = 0;
+    if (!rc && relaxed)
+        rc = pg_outbox_own(o, &own, err);
+    if (rc)
         return rc;
+    if (!leader || !atomic_exchange(&o->conn.store->dirty, 0))
+        return relaxed ? pg_outbox_own_flushed(o, own, 0, err) : PW_OK;
     char limit[24], cap[24];
     snprintf(limit, sizeof limit, "%zu", max);
     snprintf(cap, sizeof cap, "%u", PW_OUT_ROUND_BYTES);
@@ -205,7 +223,11 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
         return rc;
     }
     int rows = PQntuples(res);
-    if (rows > 0 && o->conn.store->relaxed && (rc = pg_outbox_rows_flushed(o, err))) {
+    if (relaxed && rows > 0)
+        rc = pg_outbox_rows_end(o, &end, err);
+    if (!rc && relaxed)
+        rc = pg_outbox_own_flushed(o, own, end, err);
+    if (rc) {
         PQclear(res);
         atomic_store(&o->conn.store->dirty, 1);
         return rc;
