@@ -151,6 +151,8 @@ static const char *pg_array_done_binary(struct pg_array *a)
 {
     if (a->n == 0)
         pg_array_put(a, (char[12]){0}, 12);
+    if (a->len > INT32_MAX)
+        a->failed = true; /* libpq takes a parameter's length as an int */
     if (a->failed)
         return NULL;
     size_t len = a->len;

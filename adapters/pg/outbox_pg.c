@@ -140,22 +140,24 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
 
 /*
  * This process's own commits must be on disk before the caller commits
- * their offsets to the source: *lsn is where they end (0: none pending).
- * Only a connection born before they were sent can vouch for them
- * (conn.h): if this one is younger, the server may have restarted in
+ * their offsets to the source: *mine when some are pending, *lsn where
+ * they end. Only a connection born before they were sent can vouch for
+ * them (conn.h): if this one is younger, the server may have restarted in
  * between and lost them, and nobody can tell which. Then they are given up:
  * lost_commits, and the worker reads its partitions again from the offsets
  * stored with the data, applying again whatever the server lost.
  */
-static enum pw_err pg_outbox_own(struct pg_outbox *o, uint64_t *lsn, struct pw_errbuf *err)
+static enum pw_err pg_outbox_own(struct pg_outbox *o, bool *mine, uint64_t *lsn,
+                                 struct pw_errbuf *err)
 {
     struct pw_pg_store *st = o->conn.store;
     uint64_t gen;
     *lsn = 0;
-    if (!pg_relaxed_pending(st, lsn, &gen))
+    if (!(*mine = pg_relaxed_pending(st, lsn, &gen)))
         return PW_OK;
     if (o->conn.born > gen) {
         pg_relaxed_forget(st);
+        *mine = false;
         *lsn = 0;
         return pw_err_set(err, PW_E_LOST_COMMITS,
                           "the connection to the database broke while commits made with "
@@ -165,12 +167,12 @@ static enum pw_err pg_outbox_own(struct pg_outbox *o, uint64_t *lsn, struct pw_e
     return PW_OK;
 }
 
-/* The WAL on disk through own (this process's commits: confirmed then) and end. */
-static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, uint64_t own, uint64_t end,
-                                         struct pw_errbuf *err)
+/* The WAL on disk through own (this process's commits, if mine: confirmed then) and end. */
+static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, bool mine, uint64_t own,
+                                         uint64_t end, struct pw_errbuf *err)
 {
     enum pw_err rc = pg_outbox_flushed(o, own > end ? own : end, err);
-    if (!rc && own)
+    if (!rc && mine)
         pg_relaxed_confirmed(o->conn.store, own);
     return rc;
 }
@@ -205,12 +207,13 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
      */
     bool relaxed = o->conn.store->relaxed;
     uint64_t own = 0, end = 0;
+    bool mine = false;
     if (!rc && relaxed)
-        rc = pg_outbox_own(o, &own, err);
+        rc = pg_outbox_own(o, &mine, &own, err);
     if (rc)
         return rc;
     if (!leader || !atomic_exchange(&o->conn.store->dirty, 0))
-        return relaxed ? pg_outbox_own_flushed(o, own, 0, err) : PW_OK;
+        return relaxed ? pg_outbox_own_flushed(o, mine, own, 0, err) : PW_OK;
     char limit[24], cap[24];
     snprintf(limit, sizeof limit, "%zu", max);
     snprintf(cap, sizeof cap, "%u", PW_OUT_ROUND_BYTES);
@@ -226,7 +229,7 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     if (relaxed && rows > 0)
         rc = pg_outbox_rows_end(o, &end, err);
     if (!rc && relaxed)
-        rc = pg_outbox_own_flushed(o, own, end, err);
+        rc = pg_outbox_own_flushed(o, mine, own, end, err);
     if (rc) {
         PQclear(res);
         atomic_store(&o->conn.store->dirty, 1);
