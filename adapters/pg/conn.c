@@ -264,10 +264,10 @@ enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sq
 }
 
 enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql, int n,
-                            const struct pg_params *ps, bool planned, PGresult **res,
-                            struct pw_errbuf *err)
+                            const struct pg_params *ps, bool planned, bool binary,
+                            PGresult **res, struct pw_errbuf *err)
 {
-    return pg_query_as(c, what, sql, n, ps, planned, 0, res, err);
+    return pg_query_as(c, what, sql, n, ps, planned, binary, res, err);
 }
 
 int64_t pg_int(const PGresult *res, int row, int col)

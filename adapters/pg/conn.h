@@ -102,8 +102,8 @@ enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sq
  * pg_query, with the result's columns in binary (read them with
  * pg_bin_int and pg_bin_time; text is its bytes, NUL-ended by libpq): a
  * timestamptz then travels as the server keeps it, where its text or
- * PG_US's arithmetic on a numeric cost a read side's page of 50 rows a
- * seventh of the server's time (docs/benchmark.md).
+ * extract(epoch ...)'s arithmetic on a numeric cost a read side's page of
+ * 50 rows a seventh of the server's time (docs/benchmark.md).
  */
 enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql, int n,
                             const char *const *vals, PGresult **res, struct pw_errbuf *err);
@@ -115,10 +115,14 @@ struct pg_params {
     const int *fmts;
 };
 
-/* pg_query (planned false) or pg_query_planned, with parameters in binary where fmts says. */
+/*
+ * pg_query (planned false) or pg_query_planned, with parameters in binary
+ * where fmts says, and the result's columns in binary if binary says
+ * (pg_query_binary).
+ */
 enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql, int n,
-                            const struct pg_params *ps, bool planned, PGresult **res,
-                            struct pw_errbuf *err);
+                            const struct pg_params *ps, bool planned, bool binary,
+                            PGresult **res, struct pw_errbuf *err);
 
 /*
  * A pipeline (pipe_pg.c): pg_pipe_send sends sql as pg_query_params would, and
@@ -148,9 +152,6 @@ pw_time pg_bin_time(const PGresult *res, int row, int col);
 
 /* A timestamptz in binary: microseconds since 2000-01-01 00:00 UTC. */
 #define PG_EPOCH_US INT64_C(946684800000000)
-
-/* The SQL that reads a timestamptz column as microseconds since the epoch. */
-#define PG_US(col) "(extract(epoch from " col ") * 1000000)::int8"
 
 /*
  * An array for one parameter: a text literal, {"a","b\"c",NULL}, or, once

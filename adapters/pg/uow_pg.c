@@ -122,11 +122,11 @@ static struct pg_mark *pg_mark_new(struct pg_uow *u, const char *source, const c
     return m;
 }
 
+/* Read in binary: a time as the server keeps it, not through extract's numeric arithmetic. */
 #define PG_POST_COLUMNS                                                                        \
-    "post_id, author_name, title, body, version, " PG_US("created_at") ", " PG_US(           \
-        "updated_at") ", " PG_US("deleted_at")
+    "post_id, author_name, title, body, version, created_at, updated_at, deleted_at"
 
-/* Fills a slot from row of res (columns as PG_POST_COLUMNS). */
+/* Fills a slot from row of res (columns as PG_POST_COLUMNS, in binary). */
 static enum pw_err pg_post_fill(struct pg_post_slot *s, const PGresult *res, int row,
                                 struct pw_errbuf *err)
 {
@@ -136,10 +136,10 @@ static enum pw_err pg_post_fill(struct pg_post_slot *s, const PGresult *res, int
     p->body = strdup(PQgetvalue(res, row, 3));
     if (!p->author_name || !p->title || !p->body)
         return pw_err_set(err, PW_E_NOMEM, "out of memory reading post '%s'", p->post_id);
-    p->version = pg_int(res, row, 4);
-    p->created_at = pg_time(res, row, 5);
-    p->updated_at = pg_time(res, row, 6);
-    p->deleted_at = pg_time(res, row, 7);
+    p->version = pg_bin_int(res, row, 4);
+    p->created_at = pg_bin_time(res, row, 5);
+    p->updated_at = pg_bin_time(res, row, 6);
+    p->deleted_at = pg_bin_time(res, row, 7);
     s->found = true;
     s->base = p->version;
     return PW_OK;
@@ -163,9 +163,9 @@ static enum pw_err pg_post_visible(struct pg_uow *u, const char *post_id,
     if (!s) {
         PGresult *res = NULL;
         const char *vals[] = {post_id};
-        rc = pg_query(&u->conn, "read a post",
-                      "SELECT " PG_POST_COLUMNS " FROM posts WHERE post_id = $1", 1, vals, &res,
-                      err);
+        rc = pg_query_binary(&u->conn, "read a post",
+                             "SELECT " PG_POST_COLUMNS " FROM posts WHERE post_id = $1", 1, vals,
+                             &res, err);
         if (rc)
             return rc;
         s = pg_post_slot_new(u, post_id);
@@ -393,14 +393,15 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
     }
     if (!rc && ids.n) {
         const char *vals[] = {pg_array_done(&ids)};
-        rc = vals[0] ? pg_query_planned(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1, vals,
-                                        &res, err)
+        rc = vals[0] ? pg_query_params(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1,
+                                       &(struct pg_params){vals, NULL, NULL}, true, true, &res,
+                                       err)
                      : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
         for (size_t i = first; !rc && i < u->nposts; i++)
             u->posts[i]->parked = 0; /* asked about: unless a row below says otherwise */
         for (int r = 0; !rc && r < PQntuples(res); r++) {
             struct pg_post_slot *s = pg_post_find(u, PQgetvalue(res, r, 0));
-            if (s && PQgetvalue(res, r, 8)[0] == 't')
+            if (s && PQgetvalue(res, r, 8)[0]) /* a bool in binary: one byte, 1 for true */
                 s->parked = -1; /* parked: parked_get reads the rest */
             else if (s && !s->found)
                 rc = pg_post_fill(s, res, r, err);

@@ -81,7 +81,7 @@ static enum pw_err pg_write_as(struct pg_uow *u, const char *what, const char *s
     if (u->sending) /* only writes that cannot come back short: want is not checked */
         return pg_pipe_send(&u->conn, what, sql, ncols, &ps, err);
     PGresult *res = NULL;
-    enum pw_err rc = pg_query_params(&u->conn, what, sql, ncols, &ps, planned, &res, err);
+    enum pw_err rc = pg_query_params(&u->conn, what, sql, ncols, &ps, planned, false, &res, err);
     if (rc)
         return rc;
     long long got = strtoll(PQcmdTuples(res), NULL, 10);
