@@ -178,6 +178,17 @@ int pg_array_format(const struct pg_array *a)
     return a->oid != 0;
 }
 
+bool pg_arrays_params(struct pg_array *a, int n, const char **vals, int *lens, int *fmts)
+{
+    for (int i = 0; i < n; i++) {
+        if (!(vals[i] = pg_array_done(&a[i])))
+            return false;
+        lens[i] = pg_array_len(&a[i]);
+        fmts[i] = pg_array_format(&a[i]);
+    }
+    return true;
+}
+
 const char *pg_array_done(struct pg_array *a)
 {
     if (a->oid)

@@ -32,12 +32,8 @@ static int ceiling_send_arrays(PGconn *c, const char *sql, struct pg_array *a, i
 {
     const char *vals[PG_OB__COUNT];
     int lens[PG_OB__COUNT], fmts[PG_OB__COUNT];
-    for (int k = 0; k < n; k++) {
-        if (!(vals[k] = pg_array_done(&a[k])))
-            return -1;
-        lens[k] = pg_array_len(&a[k]);
-        fmts[k] = pg_array_format(&a[k]);
-    }
+    if (!pg_arrays_params(a, n, vals, lens, fmts))
+        return -1;
     return PQsendQueryParams(c, sql, n, NULL, vals, lens, fmts, 0) ? 0 : -1;
 }
 

@@ -194,6 +194,8 @@ const char *pg_array_done(struct pg_array *a);
 /* After pg_array_done: its length in bytes, and its format for libpq (0 text, 1 binary). */
 int pg_array_len(const struct pg_array *a);
 int pg_array_format(const struct pg_array *a);
+/* pg_array_done on a[0..n), as libpq's parameters; false if memory ran out. */
+bool pg_arrays_params(struct pg_array *a, int n, const char **vals, int *lens, int *fmts);
 void pg_array_release(struct pg_array *a);
 /* pg_array_release on a[0..n). */
 void pg_arrays_release(struct pg_array *a, int n);

@@ -373,8 +373,12 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
                                    struct pw_errbuf *err)
 {
     struct pg_uow *u = self;
-    struct pg_array ids = {0}, sources = {0}, cids = {0};
+    struct pg_array a[3] = {{0}}; /* post ids; the inbox's sources and ids */
+    for (int k = 0; k < 3; k++)
+        pg_array_binary(&a[k], PG_OID_TEXT);
     PGresult *res = NULL;
+    const char *vals[2];
+    int lens[2], fmts[2];
     enum pw_err rc = pg_uow_need_open(u, err);
     size_t first = u->nposts; /* the slots from here on are this prefetch's */
     for (size_t i = 0; i < n && !rc; i++) {
@@ -382,21 +386,20 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
         if (cmd->post_id && strlen(cmd->post_id) <= PW_POST_ID_MAX && !pg_post_find(u, cmd->post_id)) {
             if (!pg_post_slot_new(u, cmd->post_id))
                 rc = pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
-            pg_array_add(&ids, cmd->post_id);
+            pg_array_add(&a[0], cmd->post_id);
         }
         if (!rc && !pg_mark_find(u, cmd->env.source, cmd->env.id)) {
             if (!pg_mark_new(u, cmd->env.source, cmd->env.id))
                 rc = pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
-            pg_array_add(&sources, cmd->env.source);
-            pg_array_add(&cids, cmd->env.id);
+            pg_array_add(&a[1], cmd->env.source);
+            pg_array_add(&a[2], cmd->env.id);
         }
     }
-    if (!rc && ids.n) {
-        const char *vals[] = {pg_array_done(&ids)};
-        rc = vals[0] ? pg_query_params(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1,
-                                       &(struct pg_params){vals, NULL, NULL}, true, true, &res,
-                                       err)
-                     : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
+    if (!rc && a[0].n) {
+        rc = pg_arrays_params(&a[0], 1, vals, lens, fmts)
+                 ? pg_query_params(&u->conn, "prefetch posts", PG_POSTS_PREFETCH, 1,
+                                   &(struct pg_params){vals, lens, fmts}, true, true, &res, err)
+                 : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
         for (size_t i = first; !rc && i < u->nposts; i++)
             u->posts[i]->parked = 0; /* asked about: unless a row below says otherwise */
         for (int r = 0; !rc && r < PQntuples(res); r++) {
@@ -409,11 +412,10 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
         PQclear(res);
         res = NULL;
     }
-    if (!rc && sources.n) {
-        const char *vals[] = {pg_array_done(&sources), pg_array_done(&cids)};
-        rc = vals[0] && vals[1]
-                 ? pg_query_planned(&u->conn, "prefetch the inbox", PG_INBOX_PREFETCH, 2, vals,
-                                    &res, err)
+    if (!rc && a[1].n) {
+        rc = pg_arrays_params(&a[1], 2, vals, lens, fmts)
+                 ? pg_query_params(&u->conn, "prefetch the inbox", PG_INBOX_PREFETCH, 2,
+                                   &(struct pg_params){vals, lens, fmts}, true, false, &res, err)
                  : pw_err_set(err, PW_E_NOMEM, "out of memory prefetching");
         for (int r = 0; !rc && r < PQntuples(res); r++) {
             struct pg_mark *m = pg_mark_find(u, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
@@ -424,9 +426,7 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
         }
         PQclear(res);
     }
-    pg_array_release(&ids);
-    pg_array_release(&sources);
-    pg_array_release(&cids);
+    pg_arrays_release(a, 3);
     return rc;
 }
 

@@ -71,12 +71,8 @@ static enum pw_err pg_write_as(struct pg_uow *u, const char *what, const char *s
     if (ncols > PG_OB__COUNT)
         return pw_err_set(err, PW_E_FATAL, "writing %s: %d columns is more than %d", what, ncols,
                           PG_OB__COUNT);
-    for (int i = 0; i < ncols; i++) {
-        if (!(vals[i] = pg_array_done(&cols[i])))
-            return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
-        lens[i] = pg_array_len(&cols[i]);
-        fmts[i] = pg_array_format(&cols[i]);
-    }
+    if (!pg_arrays_params(cols, ncols, vals, lens, fmts))
+        return pw_err_set(err, PW_E_NOMEM, "out of memory writing %s", what);
     struct pg_params ps = {vals, lens, fmts};
     if (u->sending) /* only writes that cannot come back short: want is not checked */
         return pg_pipe_send(&u->conn, what, sql, ncols, &ps, err);
