@@ -374,8 +374,6 @@ static enum pw_err pg_uow_prefetch(void *self, const struct pw_cmd *const *cmds,
 {
     struct pg_uow *u = self;
     struct pg_array a[3] = {{0}}; /* post ids; the inbox's sources and ids */
-    for (int k = 0; k < 3; k++)
-        pg_array_binary(&a[k], PG_OID_TEXT);
     PGresult *res = NULL;
     const char *vals[2];
     int lens[2], fmts[2];
