@@ -168,12 +168,12 @@ static const char *pg_array_done_binary(struct pg_array *a)
     return a->p;
 }
 
-int pg_array_len(const struct pg_array *a)
+static int pg_array_len(const struct pg_array *a)
 {
     return (int)a->len;
 }
 
-int pg_array_format(const struct pg_array *a)
+static int pg_array_format(const struct pg_array *a)
 {
     return a->oid != 0;
 }

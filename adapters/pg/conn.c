@@ -257,12 +257,6 @@ enum pw_err pg_query_binary(struct pg_conn *c, const char *what, const char *sql
     return pg_query_as(c, what, sql, n, &(struct pg_params){vals, NULL, NULL}, false, 1, res, err);
 }
 
-enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
-                             const char *const *vals, PGresult **res, struct pw_errbuf *err)
-{
-    return pg_query_as(c, what, sql, n, &(struct pg_params){vals, NULL, NULL}, true, 0, res, err);
-}
-
 enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql, int n,
                             const struct pg_params *ps, bool planned, bool binary,
                             PGresult **res, struct pw_errbuf *err)
@@ -273,11 +267,6 @@ enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql
 int64_t pg_int(const PGresult *res, int row, int col)
 {
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-pw_time pg_time(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? PW_TIME_NONE : pg_int(res, row, col);
 }
 
 /* A binary column's bytes, big-endian, as an unsigned number. */

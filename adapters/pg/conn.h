@@ -88,17 +88,6 @@ enum pw_err pg_query(struct pg_conn *c, const char *what, const char *sql, int n
                      const char *const *vals, PGresult **res, struct pw_errbuf *err);
 
 /*
- * pg_query, but sql is planned for these values each time (an unnamed
- * statement), for a lookup by key in a table that grows under the worker:
- * the generic plan a prepared statement settles on after five runs, made
- * while the table was small (100 analyzed rows), scans all of it, batch
- * after batch, until the next ANALYZE (tests/test_pg_store.c,
- * the_unit_of_work_never_scans_posts_as_the_table_grows).
- */
-enum pw_err pg_query_planned(struct pg_conn *c, const char *what, const char *sql, int n,
-                             const char *const *vals, PGresult **res, struct pw_errbuf *err);
-
-/*
  * pg_query, with the result's columns in binary (read them with
  * pg_bin_int and pg_bin_time; text is its bytes, NUL-ended by libpq): a
  * timestamptz then travels as the server keeps it, where its text or
@@ -116,9 +105,14 @@ struct pg_params {
 };
 
 /*
- * pg_query (planned false) or pg_query_planned, with parameters in binary
- * where fmts says, and the result's columns in binary if binary says
- * (pg_query_binary).
+ * pg_query, with parameters in binary where fmts says, and the result's
+ * columns in binary if binary says (pg_query_binary). planned: sql is
+ * planned for these values each time (an unnamed statement), for a lookup
+ * by key in a table that grows under the worker: the generic plan a
+ * prepared statement settles on after five runs, made while the table was
+ * small (100 analyzed rows), scans all of it, batch after batch, until the
+ * next ANALYZE (tests/test_pg_store.c,
+ * the_unit_of_work_never_scans_posts_as_the_table_grows).
  */
 enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql, int n,
                             const struct pg_params *ps, bool planned, bool binary,
@@ -143,10 +137,9 @@ bool pg_pipe_open(const struct pg_conn *c);
 /* Our error code of name (pw_err_name), as stored; PW_E_FATAL for a name we do not know. */
 enum pw_err pg_err_of(const char *name);
 
-/* A column as an integer, or as a time (PW_TIME_NONE for NULL). */
+/* A column as an integer. */
 int64_t pg_int(const PGresult *res, int row, int col);
-pw_time pg_time(const PGresult *res, int row, int col);
-/* The same, of a binary result (pg_query_binary): an int2, int4 or int8; a timestamptz. */
+/* Of a binary result (pg_query_binary): an int2, int4 or int8; a time (NULL: PW_TIME_NONE). */
 int64_t pg_bin_int(const PGresult *res, int row, int col);
 pw_time pg_bin_time(const PGresult *res, int row, int col);
 
@@ -174,8 +167,8 @@ struct pg_array {
 /*
  * Makes a, still empty, a binary array of oid's elements: text (added by
  * pg_array_add or pg_array_add_hex) or timestamptz (pg_array_add_time).
- * The statement must take it as that type's array; send it with its
- * length, pg_array_len, and format 1 (pg_array_format).
+ * The statement must take it as that type's array, and its length and
+ * format 1 (pg_arrays_params gives both).
  */
 void pg_array_binary(struct pg_array *a, unsigned oid);
 
@@ -191,9 +184,6 @@ void pg_array_add_hex(struct pg_array *a, const void *bytes, size_t len);
 char *pg_hex_text(const void *bytes, size_t len);
 /* The literal, NUL-terminated, or the binary array, owned by a; NULL if memory ran out. */
 const char *pg_array_done(struct pg_array *a);
-/* After pg_array_done: its length in bytes, and its format for libpq (0 text, 1 binary). */
-int pg_array_len(const struct pg_array *a);
-int pg_array_format(const struct pg_array *a);
 /* pg_array_done on a[0..n), as libpq's parameters; false if memory ran out. */
 bool pg_arrays_params(struct pg_array *a, int n, const char **vals, int *lens, int *fmts);
 void pg_array_release(struct pg_array *a);

@@ -144,7 +144,7 @@ const char pg_upsert_offsets_sql[] =
 /*
  * The posts are found by post_id = ANY($1) as well as by the join, which
  * alone hashed a scan of every post; and the statement is planned for its
- * values each time (pg_query_planned), as posts grows under the worker.
+ * values each time (pg_query_params, planned), as posts grows under the worker.
  */
 const char pg_update_posts_sql[] =
     "UPDATE posts p SET author_name = u.author_name, title = u.title,"
