@@ -38,6 +38,8 @@ static const struct pw_bus_ops count_bus_ops = {
     .close = count_close,
 };
 
+int kworld_partitions = 4;
+
 static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kworld *owner)
 {
     memset(kw, 0, sizeof *kw);
@@ -47,7 +49,8 @@ static void kworld_init(struct kworld *kw, size_t batch_size, bool pg, struct kw
     kw->owner = owner;
     /* Few partitions: a test's backlog is small, and assignment is quicker. */
     if (!owner)
-        cr_assert_eq(pw_kafka_embedded_start(topics, 4, &kw->kafka, &err), PW_OK, "%s", err.msg);
+        cr_assert_eq(pw_kafka_embedded_start(topics, kworld_partitions, &kw->kafka, &err), PW_OK,
+                     "%s", err.msg);
     kw->ks = (struct pw_kafka_settings){
         .brokers = pw_kafka_embedded_brokers(owner ? owner->kafka : kw->kafka),
         .group = "postworker",

@@ -52,6 +52,9 @@ struct kmsg {
 };
 
 void kworld_open(struct kworld *kw, size_t batch_size);
+/* The embedded broker's partitions per topic for the next kworld opened (4). */
+extern int kworld_partitions;
+
 /* The same on PostgreSQL (a fresh schema); skips the test without DATABASE_URL. */
 void kworld_open_pg(struct kworld *kw, size_t batch_size);
 void kworld_start(struct kworld *kw);

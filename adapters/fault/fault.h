@@ -55,7 +55,8 @@ struct pw_fault {
     /*
      * Asked before each call while not dead (the simulator's faults): op
      * names the call (the wrapper's function, "fault_uow_commit"), id the
-     * command the inbox is asked about, else NULL. PW_OK lets the call
+     * command the inbox is asked about, "send" for a commit sent without
+     * waiting (commit_send), else NULL. PW_OK lets the call
      * through; another code fails it, with err set, and the hook may set
      * dead first: a process that dies there. For an inbox question,
      * PW_E_APPLY_FAILED or PW_E_INTERRUPTED fails the transaction at its

@@ -86,7 +86,7 @@ static enum pw_err fault_uow_begin(void *self, struct pw_errbuf *err)
 static enum pw_err fault_uow_end(struct fault_uow *f, bool send, struct pw_errbuf *err)
 {
     enum pw_err rc;
-    if (pw_fault_hit_at(f->plan, "fault_uow_commit", NULL, err, &rc)) {
+    if (pw_fault_hit_at(f->plan, "fault_uow_commit", send ? "send" : NULL, err, &rc)) {
         /* A failed commit ends the transaction, as the port says. */
         pw_uow_rollback(f->inner);
         return rc;

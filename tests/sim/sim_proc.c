@@ -114,7 +114,7 @@ static enum pw_err sim_hook(void *ctx, struct pw_fault *plan, const char *op, co
     (void)plan;
     struct sim_proc *p = ctx;
     struct sim_world *w = p->w;
-    if (id) /* the command being run: its fate acts when it is applied */
+    if (id && strcmp(op, "fault_uow_commit") != 0) /* the command being run: its fate acts when applied */
         p->asked = id[0] == 'c' ? (int)strtol(id + 1, NULL, 10) : -1;
     bool apply = strcmp(op, "fault_repo_add") == 0 || strcmp(op, "fault_repo_save") == 0;
     if (apply && p->asked >= 0 && (size_t)p->asked < w->ncmds) {
