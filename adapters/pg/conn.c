@@ -99,6 +99,8 @@ enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
     return PW_OK;
 }
 
+const char pg_wal_end_sql[] = "SELECT pg_current_wal_insert_lsn()::text";
+
 uint64_t pg_relaxed_sent(struct pw_pg_store *st)
 {
     return atomic_load(&st->connects);
@@ -136,6 +138,21 @@ void pg_relaxed_forget(struct pw_pg_store *st)
     pthread_mutex_lock(&st->lock);
     st->commit_lsn = st->pending_gen = 0;
     pthread_mutex_unlock(&st->lock);
+}
+
+enum pw_err pg_relaxed_vouch(struct pg_conn *c, bool *mine, uint64_t *lsn, struct pw_errbuf *err)
+{
+    uint64_t gen;
+    *lsn = 0;
+    if (!(*mine = pg_relaxed_pending(c->store, lsn, &gen)) || c->born <= gen)
+        return PW_OK;
+    pg_relaxed_forget(c->store);
+    *mine = false;
+    *lsn = 0;
+    return pw_err_set(err, PW_E_LOST_COMMITS,
+                      "the connection to the database broke while commits made with "
+                      "--durability relaxed were not known on disk: the server may have "
+                      "restarted and lost them; reading again from the stored offsets");
 }
 
 void pg_disconnect(struct pg_conn *c)

@@ -45,6 +45,7 @@ struct pg_conn {
     const char *prepared[PG_MAX_PREPARED];
     int nprepared;
     int piped; /* statements sent in a pipeline (pipe_pg.c), results not yet read */
+    int tagged[2]; /* the results of its last two statements (not prepares) among them */
 };
 
 /* Connects if not connected. Transient if the server cannot be reached. */
@@ -70,6 +71,21 @@ void pg_relaxed_committed(struct pw_pg_store *st, uint64_t gen, uint64_t end);
 bool pg_relaxed_pending(struct pw_pg_store *st, uint64_t *lsn, uint64_t *gen);
 void pg_relaxed_confirmed(struct pw_pg_store *st, uint64_t lsn);
 void pg_relaxed_forget(struct pw_pg_store *st);
+
+/*
+ * Whether c can vouch for this process's pending commits: *mine when some
+ * are pending, *lsn where they end. Only a connection born before they
+ * were sent can (above): if c is younger, the server may have restarted in
+ * between and lost them, and nobody can tell which. Then they are given
+ * up: lost_commits, and the worker reads its partitions again from the
+ * offsets stored with the data, applying again whatever the server lost.
+ * The relay asks before it confirms them; the unit of work before it
+ * begins a transaction, so that none is built on a lost one.
+ */
+enum pw_err pg_relaxed_vouch(struct pg_conn *c, bool *mine, uint64_t *lsn, struct pw_errbuf *err);
+
+/* The WAL's insert position, as text: every commit before it lies below it. */
+extern const char pg_wal_end_sql[];
 
 /* A pg_lsn's text ("16/B374D848") as a number; 0 if it is not one. */
 uint64_t pg_lsn(const char *text);
@@ -124,14 +140,17 @@ enum pw_err pg_query_params(struct pg_conn *c, const char *what, const char *sql
  * pg_pipe_settle reads every result, and fails (transient, its message in
  * err) if any statement failed, or if the last one's command tag is not
  * last_tag (when not NULL: "COMMIT", which a failed transaction answers
- * with "ROLLBACK"). After any failure the connection is closed, which
- * rolls back whatever transaction it had open. No other query on the
- * connection while pg_pipe_open.
+ * with "ROLLBACK"). With tail, the last statement is a query of one row
+ * that follows the tagged one: *tail is its result (the caller's to
+ * PQclear; NULL after a failure). After any failure the connection is
+ * closed, which rolls back whatever transaction it had open. No other
+ * query on the connection while pg_pipe_open.
  */
 enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, int n,
                          const struct pg_params *ps, struct pw_errbuf *err);
 enum pw_err pg_pipe_sync(struct pg_conn *c, struct pw_errbuf *err);
-enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, struct pw_errbuf *err);
+enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, PGresult **tail,
+                           struct pw_errbuf *err);
 bool pg_pipe_open(const struct pg_conn *c);
 
 /* Our error code of name (pw_err_name), as stored; PW_E_FATAL for a name we do not know. */

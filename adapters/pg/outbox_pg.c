@@ -138,35 +138,6 @@ static enum pw_err pg_outbox_flushed(struct pg_outbox *o, uint64_t lsn, struct p
     return PW_OK;
 }
 
-/*
- * This process's own commits must be on disk before the caller commits
- * their offsets to the source: *mine when some are pending, *lsn where
- * they end. Only a connection born before they were sent can vouch for
- * them (conn.h): if this one is younger, the server may have restarted in
- * between and lost them, and nobody can tell which. Then they are given up:
- * lost_commits, and the worker reads its partitions again from the offsets
- * stored with the data, applying again whatever the server lost.
- */
-static enum pw_err pg_outbox_own(struct pg_outbox *o, bool *mine, uint64_t *lsn,
-                                 struct pw_errbuf *err)
-{
-    struct pw_pg_store *st = o->conn.store;
-    uint64_t gen;
-    *lsn = 0;
-    if (!(*mine = pg_relaxed_pending(st, lsn, &gen)))
-        return PW_OK;
-    if (o->conn.born > gen) {
-        pg_relaxed_forget(st);
-        *mine = false;
-        *lsn = 0;
-        return pw_err_set(err, PW_E_LOST_COMMITS,
-                          "the connection to the database broke while commits made with "
-                          "--durability relaxed were not known on disk: the server may have "
-                          "restarted and lost them; reading again from the stored offsets");
-    }
-    return PW_OK;
-}
-
 /* The WAL on disk through own (this process's commits, if mine: confirmed then) and end. */
 static enum pw_err pg_outbox_own_flushed(struct pg_outbox *o, bool mine, uint64_t own,
                                          uint64_t end, struct pw_errbuf *err)
@@ -185,7 +156,7 @@ static enum pw_err pg_outbox_rows_end(struct pg_outbox *o, uint64_t *end, struct
 {
     PGresult *res = NULL;
     enum pw_err rc = pg_query(&o->conn, "read the WAL's end",
-                              "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, &res, err);
+                              pg_wal_end_sql, 0, NULL, &res, err);
     if (rc)
         return rc;
     *end = pg_lsn(PQgetvalue(res, 0, 0));
@@ -209,7 +180,7 @@ static enum pw_err pg_outbox_peek(void *self, struct pw_out *outs, uint64_t *seq
     uint64_t own = 0, end = 0;
     bool mine = false;
     if (!rc && relaxed)
-        rc = pg_outbox_own(o, &mine, &own, err);
+        rc = pg_relaxed_vouch(&o->conn, &mine, &own, err);
     if (rc)
         return rc;
     if (!leader || !atomic_exchange(&o->conn.store->dirty, 0))

@@ -42,7 +42,8 @@ enum pw_err pg_pipe_send(struct pg_conn *c, const char *what, const char *sql, i
         pg_disconnect(c); /* a half-sent pipeline: the server rolls it back */
         return PW_E_TRANSIENT;
     }
-    c->piped++;
+    c->tagged[0] = c->tagged[1];
+    c->tagged[1] = c->piped++;
     return PW_OK;
 }
 
@@ -62,7 +63,7 @@ bool pg_pipe_open(const struct pg_conn *c)
 }
 
 /* A statement's result: a failure's message into err (the rest of the pipeline is then void). */
-static enum pw_err pg_pipe_result(PGresult *r, const char *last_tag, bool last,
+static enum pw_err pg_pipe_result(PGresult *r, const char *last_tag, bool tagged,
                                   struct pw_errbuf *err)
 {
     ExecStatusType st = PQresultStatus(r);
@@ -73,26 +74,36 @@ static enum pw_err pg_pipe_result(PGresult *r, const char *last_tag, bool last,
         return pw_err_set(err, PW_E_TRANSIENT, "%s", msg[0] ? msg : PQresStatus(st));
     }
     /* A COMMIT of a transaction that had failed answers ROLLBACK. */
-    if (last && last_tag && strcmp(PQcmdStatus(r), last_tag) != 0)
+    if (tagged && last_tag && strcmp(PQcmdStatus(r), last_tag) != 0)
         return pw_err_set(err, PW_E_TRANSIENT, "the last statement answered %s, not %s",
                           PQcmdStatus(r), last_tag);
     return PW_OK;
 }
 
-enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, struct pw_errbuf *err)
+enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, PGresult **tail,
+                           struct pw_errbuf *err)
 {
+    if (tail)
+        *tail = NULL;
     if (!pg_pipe_open(c)) {
         c->piped = 0;
         return PW_OK;
     }
     enum pw_err rc = PW_OK;
+    int tagged = c->tagged[tail ? 0 : 1]; /* a prepare may come between the two */
     for (int i = 0; i < c->piped && !rc; i++) {
         PGresult *r = PQgetResult(c->pg);
-        rc = pg_pipe_result(r, last_tag, i == c->piped - 1, err);
+        rc = pg_pipe_result(r, last_tag, i == tagged, err);
         if (r) /* each statement's results end with a NULL */
             PQclear(PQgetResult(c->pg));
+        if (!rc && tail && i == c->piped - 1 && PQntuples(r) == 1) {
+            *tail = r;
+            r = NULL;
+        }
         PQclear(r);
     }
+    if (!rc && tail && !*tail)
+        rc = pw_err_set(err, PW_E_TRANSIENT, "the pipeline's last statement returned no row");
     c->piped = 0;
     PGresult *sync = rc ? NULL : PQgetResult(c->pg);
     if (!rc && PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
@@ -103,6 +114,10 @@ enum pw_err pg_pipe_settle(struct pg_conn *c, const char *last_tag, struct pw_er
             rc = pw_err_set(err, PW_E_TRANSIENT, "cannot leave the pipeline: %s",
                             PQerrorMessage(c->pg));
         pg_disconnect(c); /* whatever was open is rolled back with the session */
+    }
+    if (rc && tail) {
+        PQclear(*tail);
+        *tail = NULL;
     }
     return rc;
 }

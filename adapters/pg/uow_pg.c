@@ -249,8 +249,10 @@ static enum pw_err pg_uow_begin(void *self, struct pw_errbuf *err)
     enum pw_err rc = pg_uow_settle(u, err);
     if (!rc)
         rc = pg_connect(&u->conn, err);
-    /* Relaxed: this transaction's commit does not wait for its flush (pg.h). */
-    if (!rc && u->conn.store->relaxed)
+    /* Relaxed: not built on commits a restart may have lost; not waited for (pg.h). */
+    bool mine;
+    uint64_t lsn;
+    if (!rc && u->conn.store->relaxed && !(rc = pg_relaxed_vouch(&u->conn, &mine, &lsn, err)))
         rc = pg_query(&u->conn, "begin", "BEGIN; SET LOCAL synchronous_commit TO off", -1, NULL,
                       NULL, err);
     else if (!rc)

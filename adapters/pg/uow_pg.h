@@ -84,6 +84,7 @@ struct pg_uow {
     size_t nvalues, cap_values;
     bool sending;          /* pg_uow_write: the writes go into the pipeline */
     bool sent_rows;        /* the commit on its way wrote outbox rows */
+    uint64_t sent_gen;     /* relaxed: pg_relaxed_sent before it, its WAL's end read with it */
     /*
      * After a commit sent without waiting failed, commits wait for their
      * end until then, and until a whole batch has committed so (pg_uow_end).

@@ -306,8 +306,13 @@ enum pw_err pg_uow_write(struct pg_uow *u, bool send, struct pw_errbuf *err)
                                                 : NULL;
     if (!rc && notify)
         rc = pg_write_as(u, "notify", notify, NULL, 0, -1, false, err);
+    /* Relaxed: where the WAL ends after the commit, read with it (pg.h). */
+    u->sent_gen = send && u->conn.store->relaxed ? pg_relaxed_sent(u->conn.store) : 0;
     if (!rc && send)
         rc = pg_pipe_send(&u->conn, "commit", "COMMIT", 0, &(struct pg_params){0}, err);
+    if (!rc && u->sent_gen)
+        rc = pg_pipe_send(&u->conn, "read the WAL's end", pg_wal_end_sql, 0,
+                          &(struct pg_params){0}, err);
     if (!rc && send)
         rc = pg_pipe_sync(&u->conn, err);
     u->sending = false;
@@ -321,7 +326,13 @@ enum pw_err pg_uow_settle(void *self, struct pw_errbuf *err)
     if (!pg_pipe_open(&u->conn))
         return PW_OK;
     struct pw_errbuf why;
-    if (!pg_pipe_settle(&u->conn, "COMMIT", &why)) {
+    PGresult *end = NULL;
+    uint64_t gen = u->sent_gen;
+    u->sent_gen = 0;
+    if (!pg_pipe_settle(&u->conn, "COMMIT", gen ? &end : NULL, &why)) {
+        if (end)
+            pg_relaxed_committed(u->conn.store, gen, pg_lsn(PQgetvalue(end, 0, 0)));
+        PQclear(end);
         if (u->sent_rows)
             atomic_store(&u->conn.store->dirty, 1); /* committed: the relay has rows */
         return PW_OK;
@@ -336,11 +347,11 @@ enum pw_err pg_uow_settle(void *self, struct pw_errbuf *err)
 }
 
 /*
- * send: commit_send (ports/uow.h), unless relaxed (the relay needs its
- * LSN) or after a loss: then commits wait, for a minute and until a batch
- * that could have been sent has committed waiting. The window is this
- * process's: in a group, a refused write can cost each worker one loss
- * before the one that holds its partition waits (docs/choices.md).
+ * send: commit_send (ports/uow.h), relaxed or not, unless after a loss:
+ * then commits wait, for a minute and until a batch that could have been
+ * sent has committed waiting. The window is this process's: in a group, a
+ * refused write can cost each worker one loss before the one that holds
+ * its partition waits (docs/choices.md).
  */
 enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err)
 {
@@ -348,7 +359,7 @@ enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err)
     if (rc)
         return rc;
     bool rows = u->nevents || u->ndead, whole = send;
-    send = send && !u->conn.store->relaxed && !u->wait_for_one &&
+    send = send && !u->wait_for_one &&
            pg_monotonic_ms() >= u->wait_until_ms;
     rc = pg_uow_write(u, send, err);
     PGresult *res = NULL;
