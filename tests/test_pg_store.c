@@ -444,3 +444,27 @@ Test(pg, a_page_of_posts_is_read_through_its_index)
     free(plan);
     pg_schema_close(&schema);
 }
+
+/*
+ * A pipeline that could not be sent whole ends its connection (pipe_pg.c);
+ * the next one, on a new connection, must not count the dead one's
+ * statements among its own results, or its settle reads its own sync as a
+ * statement and reports a commit that succeeded as lost.
+ */
+Test(pg, a_pipeline_cut_off_halfway_leaves_the_next_one_whole)
+{
+    struct pg_schema schema;
+    pg_schema_open(&schema);
+    struct pg_conn c = {.store = schema.store};
+    struct pw_errbuf err;
+    static const char one[] = "SELECT 1", two[] = "SELECT 2";
+    cr_assert_eq(pg_connect(&c, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pg_pipe_send(&c, "one", one, 0, &(struct pg_params){0}, &err), PW_OK);
+    pg_disconnect(&c); /* as a send that fails halfway does */
+    cr_assert_eq(pg_connect(&c, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pg_pipe_send(&c, "two", two, 0, &(struct pg_params){0}, &err), PW_OK);
+    cr_assert_eq(pg_pipe_sync(&c, &err), PW_OK, "%s", err.msg);
+    cr_assert_eq(pg_pipe_settle(&c, NULL, NULL, &err), PW_OK, "%s", err.msg);
+    pg_disconnect(&c);
+    pg_schema_close(&schema);
+}

@@ -160,7 +160,8 @@ void pg_disconnect(struct pg_conn *c)
     if (c->pg)
         PQfinish(c->pg);
     c->pg = NULL;
-    c->nprepared = 0; /* prepared statements die with their session */
+    c->nprepared = 0; /* prepared statements die with their session, */
+    c->piped = 0;     /* and so does a pipeline's */
 }
 
 /* The statement name of sql on this connection, preparing it the first time. */
