@@ -253,6 +253,15 @@ static enum pw_err hold_hook(void *ctx, struct pw_fault *plan, const char *op, c
  * out and read its partitions again from the stored offsets, not carry on
  * past the lost commands.
  */
+/* The WAL writer stopped by a test, let go after it even if it failed (an immediate stop ends it). */
+static pid_t stopped_writer;
+
+static void resume_writer(void)
+{
+    if (stopped_writer > 0)
+        kill(stopped_writer, SIGCONT);
+}
+
 static void lost_under_a_running_worker(struct hold *h, bool locked)
 {
     struct kworld kw;
@@ -283,9 +292,10 @@ static void lost_under_a_running_worker(struct hold *h, bool locked)
          * lose nothing: stopped, it leaves the commit in the server's
          * memory, which the crash takes.
          */
-        long long writer = pg_schema_scalar(
+        stopped_writer = (pid_t)pg_schema_scalar(
             kw.pg, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'");
-        cr_assert(writer > 0 && kill((pid_t)writer, SIGSTOP) == 0, "cannot stop the WAL writer");
+        cr_assert(stopped_writer > 0 && kill(stopped_writer, SIGSTOP) == 0,
+                  "cannot stop the WAL writer");
         PQclear(PQexec(locker, "ROLLBACK"));
         PQfinish(locker);
     }
@@ -326,7 +336,7 @@ Test(pg_outage, relaxed_durability_reads_again_what_a_crash_lost_under_a_running
  * lost.
  */
 Test(pg_outage, relaxed_durability_builds_no_batch_on_a_sent_commit_a_crash_lost,
-     .timeout = 240)
+     .timeout = 240, .fini = resume_writer)
 {
     static struct hold h = {.at = "fault_uow_begin", .sent = true};
     lost_under_a_running_worker(&h, true);
