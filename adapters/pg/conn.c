@@ -99,8 +99,6 @@ enum pw_err pg_connect(struct pg_conn *c, struct pw_errbuf *err)
     return PW_OK;
 }
 
-const char pg_wal_end_sql[] = "SELECT pg_current_wal_insert_lsn()::text";
-
 uint64_t pg_relaxed_sent(struct pw_pg_store *st)
 {
     return atomic_load(&st->connects);

@@ -85,7 +85,7 @@ void pg_relaxed_forget(struct pw_pg_store *st);
 enum pw_err pg_relaxed_vouch(struct pg_conn *c, bool *mine, uint64_t *lsn, struct pw_errbuf *err);
 
 /* The WAL's insert position, as text: every commit before it lies below it. */
-extern const char pg_wal_end_sql[];
+#define PG_WAL_END_SQL "SELECT pg_current_wal_insert_lsn()::text"
 
 /* A pg_lsn's text ("16/B374D848") as a number; 0 if it is not one. */
 uint64_t pg_lsn(const char *text);

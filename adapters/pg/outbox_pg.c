@@ -156,7 +156,7 @@ static enum pw_err pg_outbox_rows_end(struct pg_outbox *o, uint64_t *end, struct
 {
     PGresult *res = NULL;
     enum pw_err rc = pg_query(&o->conn, "read the WAL's end",
-                              pg_wal_end_sql, 0, NULL, &res, err);
+                              PG_WAL_END_SQL, 0, NULL, &res, err);
     if (rc)
         return rc;
     *end = pg_lsn(PQgetvalue(res, 0, 0));

@@ -307,11 +307,11 @@ enum pw_err pg_uow_write(struct pg_uow *u, bool send, struct pw_errbuf *err)
     if (!rc && notify)
         rc = pg_write_as(u, "notify", notify, NULL, 0, -1, false, err);
     /* Relaxed: where the WAL ends after the commit, read with it (pg.h). */
-    u->sent_gen = send && u->conn.store->relaxed ? pg_relaxed_sent(u->conn.store) : 0;
+    u->sent_gen = !rc && send && u->conn.store->relaxed ? pg_relaxed_sent(u->conn.store) : 0;
     if (!rc && send)
         rc = pg_pipe_send(&u->conn, "commit", "COMMIT", 0, &(struct pg_params){0}, err);
     if (!rc && u->sent_gen)
-        rc = pg_pipe_send(&u->conn, "read the WAL's end", pg_wal_end_sql, 0,
+        rc = pg_pipe_send(&u->conn, "read the WAL's end", PG_WAL_END_SQL, 0,
                           &(struct pg_params){0}, err);
     if (!rc && send)
         rc = pg_pipe_sync(&u->conn, err);
@@ -374,7 +374,7 @@ enum pw_err pg_uow_end(struct pg_uow *u, bool send, struct pw_errbuf *err)
     if (!rc && u->conn.store->relaxed) {
         /* Where the WAL ends after the commit: the relay waits for its flush (pg.h). */
         uint64_t gen = pg_relaxed_sent(u->conn.store);
-        rc = pg_query(&u->conn, "commit", "COMMIT; SELECT pg_current_wal_insert_lsn()::text", -1,
+        rc = pg_query(&u->conn, "commit", "COMMIT; " PG_WAL_END_SQL, -1,
                       NULL, &res, err);
         if (!rc)
             pg_relaxed_committed(u->conn.store, gen, pg_lsn(PQgetvalue(res, 0, 0)));
