@@ -580,3 +580,46 @@ Test(kafka, a_stop_while_the_broker_keeps_timing_out_does_not_wait_the_timeout_o
     cr_assert_lt(ms, 8000, "it took %ld ms; message.timeout.ms is 30,000", ms);
     kworld_close(&kw);
 }
+
+static atomic_int kept_lines;
+
+static void count_line(const char *level, const char *msg)
+{
+    (void)level;
+    (void)msg;
+    atomic_fetch_add(&kept_lines, 1);
+}
+
+/*
+ * A consumer a stop kept, not destroyed (source_kafka.c, librdkafka 2.0's
+ * issue 4312), outlives its source and the settings its opaque points to;
+ * its threads go on logging (here, all of librdkafka's debug lines) and
+ * must reach none of it.
+ */
+Test(kafka, a_kept_handle_logs_nothing_through_what_it_pointed_to, .timeout = 60)
+{
+    struct kworld kw;
+    kworld_open(&kw, 10);
+    struct pw_kafka_settings *s = malloc(sizeof *s);
+    *s = kw.ks;
+    s->log = count_line;
+    s->nprops = 0;
+    struct kafka_logctx *ctx = malloc(sizeof *ctx);
+    *ctx = (struct kafka_logctx){.s = s, .handle = "consumer"};
+    static const char *const defaults[] = {"group.id", "kept", "debug", "all", NULL};
+    struct pw_errbuf err;
+    rd_kafka_conf_t *conf = kafka_conf_new(s, RD_KAFKA_CONSUMER, defaults, ctx, &err);
+    cr_assert_not_null(conf, "%s", err.msg);
+    char errstr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    cr_assert_not_null(rk, "%s", errstr);
+    while (atomic_load(&kept_lines) == 0)
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    cr_assert(kafka_keep(rk));
+    int before = atomic_load(&kept_lines);
+    free(ctx);
+    free(s);
+    kworld_close(&kw); /* the cluster goes: the kept consumer's threads say so */
+    sleep(2);
+    cr_assert_eq(atomic_load(&kept_lines), before, "no line of the kept consumer came through");
+}

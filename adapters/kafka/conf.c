@@ -73,10 +73,41 @@ bool kafka_log_admit(const char *handle, const char *fac, const char *msg, long 
     return show;
 }
 
-/* librdkafka's own log lines, through ours (they never carry config values). */
-static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+/*
+ * Kept handles, and a lock that callbacks hold for reading while they use
+ * an opaque, so that keeping one waits for those running.
+ */
+static pthread_rwlock_t kafka_kept_lock = PTHREAD_RWLOCK_INITIALIZER;
+static rd_kafka_t *kafka_kept[KAFKA_KEPT_MAX];
+static size_t kafka_nkept;
+
+bool kafka_keep(rd_kafka_t *rk)
 {
-    const struct kafka_logctx *ctx = rd_kafka_opaque(rk);
+    pthread_rwlock_wrlock(&kafka_kept_lock);
+    bool room = kafka_nkept < KAFKA_KEPT_MAX;
+    if (room)
+        kafka_kept[kafka_nkept++] = rk;
+    pthread_rwlock_unlock(&kafka_kept_lock);
+    return room;
+}
+
+const struct kafka_logctx *kafka_opaque_use(const rd_kafka_t *rk)
+{
+    pthread_rwlock_rdlock(&kafka_kept_lock);
+    for (size_t i = 0; i < kafka_nkept; i++)
+        if (kafka_kept[i] == rk)
+            return NULL;
+    return rd_kafka_opaque(rk);
+}
+
+void kafka_opaque_done(void)
+{
+    pthread_rwlock_unlock(&kafka_kept_lock);
+}
+
+static void kafka_log_line(const struct kafka_logctx *ctx, int level, const char *fac,
+                           const char *buf)
+{
     if (!ctx || !ctx->s || !ctx->s->log)
         return;
     const char *handle = ctx->handle ? ctx->handle : "client";
@@ -90,6 +121,13 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     kafka_log(ctx->s, level <= 3 ? "error" : level <= 4 ? "warn" : level <= 6 ? "info" : "debug",
               "kafka %s %s: %s%s",
               handle, fac, buf, more);
+}
+
+/* librdkafka's own log lines, through ours (they never carry config values). */
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    kafka_log_line(kafka_opaque_use(rk), level, fac, buf);
+    kafka_opaque_done();
 }
 
 static int kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value,

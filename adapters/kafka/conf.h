@@ -35,6 +35,23 @@ rd_kafka_conf_t *kafka_conf_new(const struct pw_kafka_settings *s, rd_kafka_type
                                 const char *const *defaults, void *opaque, struct pw_errbuf *err);
 
 /*
+ * Keeps rk, not destroyed, until the process exits (KAFKA_KEPT_MAX at
+ * most); false when all places are taken, and then nothing is done. Once
+ * it returns, no callback of rk is running or will run with its opaque, so
+ * whatever the opaque points to may be freed: librdkafka's threads go on
+ * (they log when a broker goes), and find nothing.
+ */
+enum { KAFKA_KEPT_MAX = 16 };
+bool kafka_keep(rd_kafka_t *rk);
+
+/*
+ * For a callback of rk that reads its opaque: the opaque, or NULL once rk
+ * was kept. kafka_opaque_done when finished with it, either way.
+ */
+const struct kafka_logctx *kafka_opaque_use(const rd_kafka_t *rk);
+void kafka_opaque_done(void);
+
+/*
  * How much the worker's consumer prefetches, in KiB, unless the worker's
  * options say (pw_kafka_source_opts.prefetch_kbytes) or -X does. librdkafka's
  * 64 MiB held most of the worker's memory while a backlog drained (a

@@ -305,13 +305,6 @@ static void ks_probe(void *self)
     }
 }
 
-/*
- * Consumers never destroyed (below), kept reachable until the process
- * exits; a few at most, and none in the common case.
- */
-static rd_kafka_t *ks_kept[16];
-static atomic_size_t ks_nkept;
-
 static void ks_close(void *self)
 {
     struct ksource *k = self;
@@ -321,14 +314,13 @@ static void ks_close(void *self)
          * `assignor_state' failed") when it destroys a cooperative consumer
          * that joined but never received an assignment: a stop during its
          * first join. Fixed in librdkafka 2.3 (its issue 4312). Such a
-         * consumer still leaves the group, and is then kept, not destroyed.
+         * consumer still leaves the group, and is then kept, not destroyed
+         * (a few at most, and none in the common case).
          */
         bool risky = !ks_replaying(k) && !k->assigned_once && ks_cooperative(k->rk);
         if (!ks_replaying(k))
             rd_kafka_consumer_close(k->rk); /* leaves the group; revokes through the callback */
-        size_t slot = risky ? atomic_fetch_add(&ks_nkept, 1) : 0;
-        if (risky && slot < sizeof ks_kept / sizeof *ks_kept) {
-            ks_kept[slot] = k->rk;
+        if (risky && kafka_keep(k->rk)) {
             kafka_log(k->s, "info", "the consumer left its group before its first assignment; "
                       "it is kept, not destroyed (librdkafka 2.0 aborts on that)");
         } else {

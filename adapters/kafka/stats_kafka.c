@@ -28,14 +28,24 @@ static int64_t stats_fetch_queue(json_t *topics)
     return n;
 }
 
+static void stats_take(struct pw_metrics *m, const char *text, size_t len);
+
 int kafka_stats_cb(rd_kafka_t *rk, char *text, size_t len, void *opaque)
 {
     (void)opaque;
-    const struct kafka_logctx *ctx = rd_kafka_opaque(rk);
-    struct pw_metrics *m = ctx && ctx->s ? ctx->s->metrics : NULL;
-    json_t *doc = m ? json_loadb(text, len, 0, NULL) : NULL;
+    const struct kafka_logctx *ctx = kafka_opaque_use(rk);
+    if (ctx && ctx->s && ctx->s->metrics)
+        stats_take(ctx->s->metrics, text, len);
+    kafka_opaque_done();
+    return 0; /* librdkafka frees text */
+}
+
+/* One statistics document into m: the queue and each broker's round trip. */
+static void stats_take(struct pw_metrics *m, const char *text, size_t len)
+{
+    json_t *doc = json_loadb(text, len, 0, NULL);
     if (!doc)
-        return 0;
+        return;
     const char *type = json_string_value(json_object_get(doc, "type"));
     struct pw_client_stats c = {0};
     c.known = true;
@@ -64,5 +74,4 @@ int kafka_stats_cb(rd_kafka_t *rk, char *text, size_t len, void *opaque)
     memcpy(dst->brokers, c.brokers, sizeof c.brokers);
     dst->queue = c.queue;
     pw_client_stats_unlock(dst);
-    return 0; /* librdkafka frees text */
 }
