@@ -168,7 +168,7 @@ e2e: all build/postworker-faults
 # that tools/with-kafka starts and removes.
 kafka-real: all build/postworker-faults build/real-tests
 	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --jobs=2 --filter 'real/*'
-	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --filter 'real_restart/*'
+	$(SAN_ENV) tools/with-postgres tools/with-kafka build/real-tests --jobs=1 --filter 'real_restart/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --nodes 3 build/real-tests --filter 'real3/*'
 	$(SAN_ENV) tools/with-postgres tools/with-kafka --sasl build/real-tests --filter 'realsasl/*'
 
