@@ -10,14 +10,41 @@
 
 #include "tests/helpers.h"
 
-static void pg_admin(const char *sql)
+void pg_admin(const char *sql)
 {
     PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
     PGresult *r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(c);
+}
+
+long long pg_schema_versions_ahead(struct pg_schema *s, const char *prefix, const long *seen,
+                                   int n)
+{
+    size_t cap = (size_t)n * 48 + 256;
+    char *sql = malloc(cap);
+    int len = snprintf(sql, cap, "SELECT count(*) FROM (VALUES ");
+    for (int k = 0; k < n; k++)
+        len += snprintf(sql + len, cap - (size_t)len, "%s('%s-%d', %ld)", k ? "," : "", prefix, k,
+                        seen[k]);
+    snprintf(sql + len, cap - (size_t)len,
+             ") AS e(post_id, v) LEFT JOIN posts p USING (post_id)"
+             " WHERE e.v > coalesce(p.version, 0)");
+    long long ahead = pg_schema_scalar(s, sql);
+    free(sql);
+    return ahead;
+}
+
+void pg_server(const char *how)
+{
+    const char *ctl = getenv("PW_PG_CTL");
+    cr_assert(ctl, "PW_PG_CTL is not set: run under tools/with-postgres");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", ctl, how);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
 void pg_schema_open(struct pg_schema *s)

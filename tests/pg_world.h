@@ -19,5 +19,16 @@ void pg_schema_open(struct pg_schema *s);
 void pg_schema_close(struct pg_schema *s);
 /* Runs sql in the schema; returns the first column of the first row as a number, or -1. */
 long long pg_schema_scalar(struct pg_schema *s, const char *sql);
+/*
+ * How many of the posts "<prefix>-0" .. "<prefix>-<n-1>" have seen[k], a
+ * version (say, the newest published), above the version stored in s.
+ */
+long long pg_schema_versions_ahead(struct pg_schema *s, const char *prefix, const long *seen,
+                                   int n);
+
+/* Runs a statement for the whole server (CHECKPOINT, ALTER SYSTEM), or fails the test. */
+void pg_admin(const char *sql);
+/* "$PW_PG_CTL how" (tools/with-postgres): "stop -m immediate", "start"; or fails the test. */
+void pg_server(const char *how);
 
 #endif

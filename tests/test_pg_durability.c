@@ -22,23 +22,7 @@
 
 enum { POSTS = 200, VERSIONS = 12, LOST_AT = 8 };
 
-static void server(const char *how)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", getenv("PW_PG_CTL"), how);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
 
-/* Runs a statement for the whole server (CHECKPOINT, ALTER SYSTEM), or fails the test. */
-static void admin(const char *sql)
-{
-    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-    PGresult *r = PQexec(c, sql);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
 
 /*
  * The schema and the posts so far made safe, then the WAL writer slowed
@@ -48,9 +32,9 @@ static void admin(const char *sql)
  */
 static void slow_wal_writer(void)
 {
-    admin("CHECKPOINT");
-    admin("ALTER SYSTEM SET wal_writer_delay = '10s'");
-    admin("SELECT pg_reload_conf()");
+    pg_admin("CHECKPOINT");
+    pg_admin("ALTER SYSTEM SET wal_writer_delay = '10s'");
+    pg_admin("SELECT pg_reload_conf()");
     nanosleep(&(struct timespec){1, 0}, NULL);
 }
 
@@ -81,15 +65,7 @@ static long long events_ahead(struct kworld *kw, const struct kmsg *evs, size_t 
         cr_assert(k >= 0 && k < POSTS);
         seen[k] = v > seen[k] ? v : seen[k];
     }
-    static char sql[POSTS * 40 + 256];
-    int len = snprintf(sql, sizeof sql, "SELECT count(*) FROM (VALUES ");
-    for (int k = 0; k < POSTS; k++)
-        len += snprintf(sql + len, sizeof sql - (size_t)len, "%s('rlx-%d', %ld)", k ? "," : "", k,
-                        seen[k]);
-    snprintf(sql + len, sizeof sql - (size_t)len,
-             ") AS e(post_id, v) LEFT JOIN posts p USING (post_id)"
-             " WHERE e.v > coalesce(p.version, 0)");
-    return pg_schema_scalar(kw->pg, sql);
+    return pg_schema_versions_ahead(kw->pg, "rlx", seen, POSTS);
 }
 
 /*
@@ -166,13 +142,13 @@ Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_
     /* A stream, not a burst: the server dies while the worker keeps up with it. */
     for (int v = 1; v <= LOST_AT; v++)
         kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, v, 1);
-    server("stop -m immediate");
+    pg_server("stop -m immediate");
     kworld_stop(&kw);
     cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
     size_t before = kworld_read(&kw, "post-events", (size_t)POSTS * (VERSIONS + 1), 3000, &evs);
-    server("start");
-    admin("ALTER SYSTEM RESET wal_writer_delay");
-    admin("SELECT pg_reload_conf()");
+    pg_server("start");
+    pg_admin("ALTER SYSTEM RESET wal_writer_delay");
+    pg_admin("SELECT pg_reload_conf()");
     long long stored = pg_schema_scalar(kw.pg, "SELECT coalesce(sum(version), 0) FROM posts");
     cr_assert_eq(events_ahead(&kw, evs, before), 0,
                  "an event left for a commit the server lost (%zu events, %lld versions stored)",
@@ -303,10 +279,10 @@ static void lost_under_a_running_worker(struct hold *h, bool locked)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     cr_assert(atomic_load(&h->held), "the worker never committed a batch");
     long long seen = pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox");
-    server("stop -m immediate");
-    server("start");
-    admin("ALTER SYSTEM RESET wal_writer_delay");
-    admin("SELECT pg_reload_conf()");
+    pg_server("stop -m immediate");
+    pg_server("start");
+    pg_admin("ALTER SYSTEM RESET wal_writer_delay");
+    pg_admin("SELECT pg_reload_conf()");
     long long kept = pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox");
     cr_log_info("the crash lost %lld of %lld marks", seen - kept, seen);
     cr_assert_lt(kept, seen, "the crash lost no commit: nothing tested");
@@ -353,11 +329,11 @@ Test(pg_outage, relaxed_durability_without_the_flush_function_waits_for_the_wal_
 {
     if (!getenv("PW_PG_OUTAGE") || !getenv("PW_PG_CTL"))
         cr_skip_test("runs alone: PW_PG_OUTAGE=1 with tools/with-postgres (make test does)");
-    admin("DROP ROLE IF EXISTS pw_plain");
-    admin("CREATE ROLE pw_plain LOGIN");
-    admin("DO $$BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO pw_plain',"
+    pg_admin("DROP ROLE IF EXISTS pw_plain");
+    pg_admin("CREATE ROLE pw_plain LOGIN");
+    pg_admin("DO $$BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO pw_plain',"
           " current_database()); END$$");
-    admin("REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC");
+    pg_admin("REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC");
     const char *url = getenv("DATABASE_URL");
     char plain[1024];
     snprintf(plain, sizeof plain, "%s%suser=pw_plain", url, strchr(url, '?') ? "&" : "?");
@@ -379,9 +355,9 @@ Test(pg_outage, relaxed_durability_without_the_flush_function_waits_for_the_wal_
     kworld_close(&kw);
     setenv("DATABASE_URL", admin_url, 1);
     free(admin_url);
-    admin("GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO PUBLIC");
-    admin("DROP OWNED BY pw_plain");
-    admin("DROP ROLE pw_plain");
+    pg_admin("GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO PUBLIC");
+    pg_admin("DROP OWNED BY pw_plain");
+    pg_admin("DROP ROLE pw_plain");
 }
 
 Test(pg_worker, the_inbox_forgets_marks_older_than_its_retention_a_batch_at_a_time,
@@ -476,7 +452,7 @@ Test(pg_worker, an_event_the_database_refuses_after_the_commit_was_sent_is_found
     snprintf(sql, sizeof sql,
              "ALTER TABLE \"%s\".outbox ADD CONSTRAINT no_evil CHECK (post_id IS DISTINCT FROM 'ev-7')",
              kw.pg->name);
-    admin(sql);
+    pg_admin(sql);
     kworld_preload(&kw, "ev", 0, 100);
     kworld_start(&kw);
     struct kmsg *evs;

@@ -10,7 +10,6 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,23 +26,7 @@ static void nap_ms(long ms)
     nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
-static void server(const char *how)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", getenv("PW_PG_CTL"), how);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
 
-/* A statement for the whole server (CHECKPOINT, ALTER SYSTEM), or the test fails. */
-static void admin(const char *sql)
-{
-    PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-    PGresult *r = PQexec(c, sql);
-    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
-              "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
 
 /* The post (its number) and version of an event; its id into id. */
 static int event_of(const struct kmsg *ev, long *version, char *id, size_t cap)
@@ -68,15 +51,7 @@ static long long events_ahead(struct rworld *w, const struct kmsg *evs, size_t n
         int k = event_of(&evs[i], &v, id, sizeof id);
         seen[k] = v > seen[k] ? v : seen[k];
     }
-    static char sql[POSTS * 40 + 256];
-    int len = snprintf(sql, sizeof sql, "SELECT count(*) FROM (VALUES ");
-    for (int k = 0; k < POSTS; k++)
-        len += snprintf(sql + len, sizeof sql - (size_t)len, "%s('rx-%d', %ld)", k ? "," : "", k,
-                        seen[k]);
-    snprintf(sql + len, sizeof sql - (size_t)len,
-             ") AS e(post_id, v) LEFT JOIN posts p USING (post_id)"
-             " WHERE e.v > coalesce(p.version, 0)");
-    return rworld_sql(w, sql);
+    return pg_schema_versions_ahead(&w->pg, "rx", seen, POSTS);
 }
 
 /* A round of updates, sent as a stream beside the test. */
@@ -122,9 +97,9 @@ Test(real_restart, relaxed_durability_under_crashes_of_the_database_publishes_no
      * commits stays unflushed until the relay flushes it, so a crash takes
      * the commits since the relay's last round.
      */
-    admin("CHECKPOINT");
-    admin("ALTER SYSTEM SET wal_writer_delay = '10s'");
-    admin("SELECT pg_reload_conf()");
+    pg_admin("CHECKPOINT");
+    pg_admin("ALTER SYSTEM SET wal_writer_delay = '10s'");
+    pg_admin("SELECT pg_reload_conf()");
     nap_ms(1000);
     int v = 1;
     for (int crash = 0; crash < CRASHES; crash++) {
@@ -134,14 +109,14 @@ Test(real_restart, relaxed_durability_under_crashes_of_the_database_publishes_no
         pthread_t sender;
         cr_assert_eq(pthread_create(&sender, NULL, send_round, &r), 0);
         nap_ms(150 + 50L * crash);
-        server("stop -m immediate");
+        pg_server("stop -m immediate");
         pthread_join(sender, NULL);
         nap_ms(1000); /* what the relay had flushed and read is published meanwhile */
         /* Held still, so that what it does once the server is back cannot hide an event ahead. */
         kill(p.pid, SIGSTOP);
         struct kmsg *evs;
         size_t n = rworld_read(&w, w.events, (size_t)POSTS * (VERSIONS + 1) * 2, 2000, &evs);
-        server("start");
+        pg_server("start");
         long long ahead = events_ahead(&w, evs, n);
         long long kept = rworld_sql(&w, "SELECT coalesce(sum(version), 0) FROM posts");
         kill(p.pid, SIGCONT);
@@ -152,8 +127,8 @@ Test(real_restart, relaxed_durability_under_crashes_of_the_database_publishes_no
                      crash, ahead);
         cr_assert_eq(rworker_poll(&p), -2, "the worker waited the crash out");
     }
-    admin("ALTER SYSTEM RESET wal_writer_delay");
-    admin("SELECT pg_reload_conf()");
+    pg_admin("ALTER SYSTEM RESET wal_writer_delay");
+    pg_admin("SELECT pg_reload_conf()");
     cr_assert(rworker_logged(&p, "not known on disk"),
               "no crash came while commits were not on disk: the test tried nothing");
 
