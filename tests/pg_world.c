@@ -38,6 +38,17 @@ long long pg_schema_versions_ahead(struct pg_schema *s, const char *prefix, cons
     return ahead;
 }
 
+void pg_slow_wal_writer(bool slow)
+{
+    if (slow)
+        pg_admin("CHECKPOINT");
+    pg_admin(slow ? "ALTER SYSTEM SET wal_writer_delay = '10s'"
+                  : "ALTER SYSTEM RESET wal_writer_delay");
+    pg_admin("SELECT pg_reload_conf()");
+    if (slow)
+        nanosleep(&(struct timespec){1, 0}, NULL); /* the writer reads it a moment later */
+}
+
 void pg_server(const char *how)
 {
     const char *ctl = getenv("PW_PG_CTL");

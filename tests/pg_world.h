@@ -6,6 +6,8 @@
 #ifndef PW_TESTS_PG_WORLD_H
 #define PW_TESTS_PG_WORLD_H
 
+#include <stdbool.h>
+
 #include "adapters/pg/pg.h"
 
 struct pg_schema {
@@ -28,6 +30,13 @@ long long pg_schema_versions_ahead(struct pg_schema *s, const char *prefix, cons
 
 /* Runs a statement for the whole server (CHECKPOINT, ALTER SYSTEM), or fails the test. */
 void pg_admin(const char *sql);
+/*
+ * slow: what is committed so far made safe (CHECKPOINT), then the WAL
+ * writer slowed to once in 10 s, so that commits that do not wait for
+ * their flush stay unflushed until someone flushes them, and a crash
+ * takes them. !slow: the writer as it was.
+ */
+void pg_slow_wal_writer(bool slow);
 /* "$PW_PG_CTL how" (tools/with-postgres): "stop -m immediate", "start"; or fails the test. */
 void pg_server(const char *how);
 

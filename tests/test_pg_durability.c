@@ -22,22 +22,6 @@
 
 enum { POSTS = 200, VERSIONS = 12, LOST_AT = 8 };
 
-
-
-/*
- * The schema and the posts so far made safe, then the WAL writer slowed
- * down, so that what the stream commits stays unflushed (the test server
- * waits for no commit) until someone flushes it: what a crash takes is the
- * stream's alone. The writer reads its new setting a moment after the reload.
- */
-static void slow_wal_writer(void)
-{
-    pg_admin("CHECKPOINT");
-    pg_admin("ALTER SYSTEM SET wal_writer_delay = '10s'");
-    pg_admin("SELECT pg_reload_conf()");
-    nanosleep(&(struct timespec){1, 0}, NULL);
-}
-
 static int event_post(const struct kmsg *ev)
 {
     const char *dash = strrchr(ev->key, '-');
@@ -138,7 +122,7 @@ Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_
     relaxed_start(&kw);
     struct kmsg *evs;
     /* Without the relay's gate, the stream's unflushed commits' events would be on the topic. */
-    slow_wal_writer();
+    pg_slow_wal_writer(true);
     /* A stream, not a burst: the server dies while the worker keeps up with it. */
     for (int v = 1; v <= LOST_AT; v++)
         kafka_preload_updates(kw.ks.brokers, "post-commands", "/t", "rlx", 0, POSTS, v, 1);
@@ -147,8 +131,7 @@ Test(pg_outage, relaxed_durability_publishes_nothing_that_a_crash_of_the_server_
     cr_assert_eq(kw.rc, PW_OK, "%s", kw.err.msg);
     size_t before = kworld_read(&kw, "post-events", (size_t)POSTS * (VERSIONS + 1), 3000, &evs);
     pg_server("start");
-    pg_admin("ALTER SYSTEM RESET wal_writer_delay");
-    pg_admin("SELECT pg_reload_conf()");
+    pg_slow_wal_writer(false);
     long long stored = pg_schema_scalar(kw.pg, "SELECT coalesce(sum(version), 0) FROM posts");
     cr_assert_eq(events_ahead(&kw, evs, before), 0,
                  "an event left for a commit the server lost (%zu events, %lld versions stored)",
@@ -250,7 +233,7 @@ static void lost_under_a_running_worker(struct hold *h, bool locked)
     cr_assert_eq(pw_fault_uow_open(&kw.uow, &uow, &plan), PW_OK);
     cr_assert_eq(pw_fault_outbox_open(&kw.outbox, &outbox, &plan), PW_OK);
     relaxed_start(&kw);
-    slow_wal_writer();
+    pg_slow_wal_writer(true);
     PGconn *locker = locked ? lock_offsets(&kw) : NULL;
     atomic_store(&h->armed, !locked);
     for (int v = 1; v <= LOST_AT; v++)
@@ -281,8 +264,7 @@ static void lost_under_a_running_worker(struct hold *h, bool locked)
     long long seen = pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox");
     pg_server("stop -m immediate");
     pg_server("start");
-    pg_admin("ALTER SYSTEM RESET wal_writer_delay");
-    pg_admin("SELECT pg_reload_conf()");
+    pg_slow_wal_writer(false);
     long long kept = pg_schema_scalar(kw.pg, "SELECT count(*) FROM inbox");
     cr_log_info("the crash lost %lld of %lld marks", seen - kept, seen);
     cr_assert_lt(kept, seen, "the crash lost no commit: nothing tested");

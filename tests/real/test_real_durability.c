@@ -109,15 +109,8 @@ Test(real_restart, relaxed_durability_under_crashes_of_the_database_publishes_no
     rworker_start(&w, &p, args);
     rworld_preload(&w, "rx", 0, POSTS);
     cr_assert_geq(rworld_wait_for(&w, w.events, POSTS, 60000), POSTS);
-    /*
-     * The posts made safe, then the WAL writer slowed down: what the stream
-     * commits stays unflushed until the relay flushes it, so a crash takes
-     * the commits since the relay's last round.
-     */
-    pg_admin("CHECKPOINT");
-    pg_admin("ALTER SYSTEM SET wal_writer_delay = '10s'");
-    pg_admin("SELECT pg_reload_conf()");
-    nap_ms(1000);
+    /* The stream's commits stay unflushed until the relay flushes them: a crash takes the rest. */
+    pg_slow_wal_writer(true);
     int v = 1;
     for (int crash = 0; crash < CRASHES || (crash < MAX_CRASHES && !gave_up(&p)); crash++) {
         /* The worker back at work, then a round as a stream, and the server dies in its midst. */
@@ -149,8 +142,7 @@ Test(real_restart, relaxed_durability_under_crashes_of_the_database_publishes_no
                      crash, ahead);
         cr_assert_eq(rworker_poll(&p), -2, "the worker waited the crash out");
     }
-    pg_admin("ALTER SYSTEM RESET wal_writer_delay");
-    pg_admin("SELECT pg_reload_conf()");
+    pg_slow_wal_writer(false);
     cr_assert(gave_up(&p), "no crash came while commits were not on disk: the test tried nothing");
 
     /* The rest of the stream; every lost command was read again and applied the same way. */
